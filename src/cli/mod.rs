@@ -1,0 +1,125 @@
+//! Command-line interface: argument parsing and one function per subcommand.
+
+mod eval_cmd;
+mod models_cmd;
+mod replay_cmd;
+
+use anpr_edge::detect::DetectorModel;
+use anpr_edge::ocr::OcrModel;
+use anpr_edge::recognizer::{RecognitionConfig, Recognizer};
+use anpr_edge::runtime::{self, RuntimeOptions};
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "anpr-edge", version, about = "Edge ANPR: reads number plates on the device")]
+struct Cli {
+    #[command(flatten)]
+    engine: EngineArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the models and the runtime are, and how they run.
+#[derive(clap::Args)]
+struct EngineArgs {
+    /// Folder holding the model files (default: the installed models folder).
+    #[arg(long, env = "ANPR_MODELS_DIR", global = true)]
+    models: Option<PathBuf>,
+    /// The ONNX Runtime library, libonnxruntime.so (default: the installed one).
+    #[arg(long, env = "ORT_DYLIB_PATH", global = true)]
+    ort_lib: Option<PathBuf>,
+    /// Inference threads (default: one per core).
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+    /// Plate detector model.
+    #[arg(long, value_enum, global = true)]
+    detector: Option<DetectorModel>,
+    /// Plate OCR model.
+    #[arg(long, value_enum, global = true)]
+    ocr: Option<OcrModel>,
+    /// Minimum detector score (0..1).
+    #[arg(long, global = true)]
+    min_score: Option<f32>,
+}
+
+impl EngineArgs {
+    fn recognition_config(&self) -> anyhow::Result<RecognitionConfig> {
+        let mut config = RecognitionConfig::default();
+        if let Some(model) = self.detector {
+            config.detector.model = model;
+        }
+        if let Some(model) = self.ocr {
+            config.ocr.model = model;
+        }
+        if let Some(score) = self.min_score {
+            anyhow::ensure!((0.0..=1.0).contains(&score), "--min-score {score} is outside 0..1");
+            config.detector.min_score = score;
+        }
+        Ok(config)
+    }
+
+    fn load_recognizer(&self) -> anyhow::Result<Recognizer> {
+        let options = RuntimeOptions {
+            library: self.ort_lib.clone(),
+            threads: self.threads.unwrap_or_else(runtime::default_threads),
+            ..RuntimeOptions::default()
+        };
+        let environment = runtime::init(&options)?;
+        let models = anpr_edge::models::locate_folder(self.models.as_deref())?;
+        let recognizer = Recognizer::load(&environment, &models, &self.recognition_config()?)
+            .with_context(|| format!("loading the models from {}", models.display()))?;
+        Ok(recognizer)
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Read plates from an image, a folder of images or a video; one line per read.
+    Replay(replay_cmd::ReplayArgs),
+    /// Score reads against ground truth (openalpr-benchmarks format).
+    Eval(eval_cmd::EvalArgs),
+    /// Install and check model files.
+    #[command(subcommand)]
+    Models(models_cmd::ModelsCommand),
+}
+
+pub fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ANPR_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Replay(args) => replay_cmd::run(&cli.engine, args),
+        Command::Eval(args) => eval_cmd::run(&cli.engine, args),
+        Command::Models(command) => models_cmd::run(&cli.engine, command),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("anpr-edge: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A progress bar on a terminal, nothing when stderr is piped.
+fn progress_bar(len: Option<u64>) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = match len {
+        Some(n) => indicatif::ProgressBar::new(n),
+        None => indicatif::ProgressBar::new_spinner(),
+    };
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {per_sec} {msg}") {
+        bar.set_style(style);
+    }
+    bar
+}

@@ -1,0 +1,252 @@
+//! Scoring reads against ground truth. Pure.
+//!
+//! Definitions (also in the README):
+//! - a truth plate is *read exactly* when any read of its image has the same text, letter O and
+//!   digit 0 counted as equal (the reference annotations mix them);
+//! - a truth plate is *detected* when a detection (read or unread) has IoU ≥ 0.5 with its box;
+//! - *character accuracy* is Σ (n − edit distance) / Σ n over truth plates, n = the longer of
+//!   truth and read, comparing each plate with the read of its best-overlapping detection
+//!   (an undetected plate scores 0 of its length);
+//! - confusions count truth→read character pairs at equal positions of same-length texts.
+
+use super::ground_truth::TruthPlate;
+use crate::geometry::BoundingBox;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+pub const MIN_IOU: f32 = 0.5;
+
+/// What the unit made of one image.
+#[derive(Debug, Clone)]
+pub struct ImageOutcome {
+    pub image: String,
+    pub truths: Vec<TruthPlate>,
+    /// (text, box) of each read.
+    pub reads: Vec<(String, BoundingBox)>,
+    /// Boxes detected but not read.
+    pub unread: Vec<BoundingBox>,
+    /// End-to-end time for the image (decode, detect, read), ms; `None` if it failed.
+    pub ms: Option<f64>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Miss {
+    pub image: String,
+    pub truth: String,
+    pub truth_box: BoundingBox,
+    pub reads: Vec<String>,
+    pub detected: bool,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Confusion {
+    pub truth: char,
+    pub read: char,
+    pub count: usize,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct EvalSummary {
+    pub images: usize,
+    pub failed_images: usize,
+    pub plates: usize,
+    pub exact: f64,
+    pub char_accuracy: f64,
+    pub det_recall: f64,
+    /// Reads whose box overlaps no truth plate: reads of things that are not annotated plates.
+    pub extra_reads: usize,
+    pub ms_median: f64,
+    pub ms_p95: f64,
+    pub confusions: Vec<Confusion>,
+    pub misses: Vec<Miss>,
+}
+
+/// Letter O and digit 0 are one character for scoring.
+pub fn fold(text: &str) -> String {
+    text.chars().map(|c| if c == 'O' { '0' } else { c }).collect()
+}
+
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    let mut current = vec![0; b.len() + 1];
+    for (i, ca) in a.iter().enumerate() {
+        current[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != cb);
+            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        std::mem::swap(&mut previous, &mut current);
+    }
+    previous[b.len()]
+}
+
+/// The `q`-quantile (0..1) of `values` by nearest rank; 0 for none.
+pub fn quantile(values: &[f64], q: f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+fn best_overlap<'a, T>(truth: &BoundingBox, candidates: impl Iterator<Item = (&'a BoundingBox, T)>) -> Option<T> {
+    candidates
+        .map(|(b, t)| (truth.iou(b), t))
+        .filter(|(iou, _)| *iou >= MIN_IOU)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, t)| t)
+}
+
+pub fn score(outcomes: &[ImageOutcome]) -> EvalSummary {
+    let mut plates = 0;
+    let mut exact = 0;
+    let mut detected = 0;
+    let (mut chars_right, mut chars_total) = (0usize, 0usize);
+    let mut extra_reads = 0;
+    let mut confusions: BTreeMap<(char, char), usize> = BTreeMap::new();
+    let mut misses = Vec::new();
+    for outcome in outcomes {
+        for truth in &outcome.truths {
+            plates += 1;
+            let truth_text = fold(&truth.text);
+            let read_exactly = outcome.reads.iter().any(|(text, _)| fold(text) == truth_text);
+            let overlapping_read = best_overlap(&truth.bbox, outcome.reads.iter().map(|(t, b)| (b, t.as_str())));
+            let was_detected =
+                overlapping_read.is_some() || best_overlap(&truth.bbox, outcome.unread.iter().map(|b| (b, ()))).is_some();
+            exact += usize::from(read_exactly);
+            detected += usize::from(was_detected);
+            match overlapping_read {
+                Some(read) => {
+                    let read = fold(read);
+                    let n = truth_text.chars().count().max(read.chars().count());
+                    chars_right += n.saturating_sub(edit_distance(&truth_text, &read));
+                    chars_total += n;
+                    if read.chars().count() == truth_text.chars().count() {
+                        for (t, r) in truth_text.chars().zip(read.chars()).filter(|(t, r)| t != r) {
+                            *confusions.entry((t, r)).or_default() += 1;
+                        }
+                    }
+                }
+                None => chars_total += truth_text.chars().count(),
+            }
+            if !read_exactly {
+                misses.push(Miss {
+                    image: outcome.image.clone(),
+                    truth: truth.text.clone(),
+                    truth_box: truth.bbox,
+                    reads: outcome.reads.iter().map(|(t, _)| t.clone()).collect(),
+                    detected: was_detected,
+                });
+            }
+        }
+        extra_reads += outcome.reads.iter().filter(|(_, b)| outcome.truths.iter().all(|t| t.bbox.iou(b) < MIN_IOU)).count();
+    }
+    let mut confusions: Vec<Confusion> = confusions.into_iter().map(|((truth, read), count)| Confusion { truth, read, count }).collect();
+    confusions.sort_by(|a, b| b.count.cmp(&a.count).then(a.truth.cmp(&b.truth)));
+    let times: Vec<f64> = outcomes.iter().filter_map(|o| o.ms).collect();
+    let fraction = |n: usize, d: usize| if d == 0 { 0.0 } else { n as f64 / d as f64 };
+    EvalSummary {
+        images: outcomes.len(),
+        failed_images: outcomes.iter().filter(|o| o.error.is_some()).count(),
+        plates,
+        exact: fraction(exact, plates),
+        char_accuracy: fraction(chars_right, chars_total),
+        det_recall: fraction(detected, plates),
+        extra_reads,
+        ms_median: quantile(&times, 0.5),
+        ms_p95: quantile(&times, 0.95),
+        confusions,
+        misses,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn truth(text: &str, x: f32) -> TruthPlate {
+        TruthPlate { bbox: BoundingBox::from_xywh(x, 0.0, 100.0, 20.0), text: text.into() }
+    }
+
+    fn outcome(truths: Vec<TruthPlate>, reads: &[(&str, f32)], unread: &[f32], ms: f64) -> ImageOutcome {
+        ImageOutcome {
+            image: "i.jpg".into(),
+            truths,
+            reads: reads.iter().map(|(t, x)| (t.to_string(), BoundingBox::from_xywh(*x, 0.0, 100.0, 20.0))).collect(),
+            unread: unread.iter().map(|x| BoundingBox::from_xywh(*x, 0.0, 100.0, 20.0)).collect(),
+            ms: Some(ms),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn letter_o_and_digit_zero_score_as_equal() {
+        let s = score(&[outcome(vec![truth("BA1O0AB", 0.0)], &[("BA100AB", 0.0)], &[], 10.0)]);
+        assert_eq!(s.exact, 1.0);
+        assert_eq!(s.char_accuracy, 1.0);
+        assert!(s.misses.is_empty());
+    }
+
+    #[test]
+    fn a_wrong_character_counts_in_accuracy_and_confusions() {
+        let s = score(&[outcome(vec![truth("BA123AB", 0.0)], &[("BA128AB", 0.0)], &[], 10.0)]);
+        assert_eq!(s.exact, 0.0);
+        assert!((s.char_accuracy - 6.0 / 7.0).abs() < 1e-9);
+        assert_eq!(s.det_recall, 1.0);
+        assert_eq!(s.confusions, vec![Confusion { truth: '3', read: '8', count: 1 }]);
+        assert_eq!(s.misses[0].reads, vec!["BA128AB".to_string()]);
+    }
+
+    #[test]
+    fn a_missing_character_costs_one_not_the_rest_of_the_plate() {
+        let s = score(&[outcome(vec![truth("BA123AB", 0.0)], &[("BA12AB", 0.0)], &[], 10.0)]);
+        assert!((s.char_accuracy - 6.0 / 7.0).abs() < 1e-9);
+        assert!(s.confusions.is_empty(), "different lengths give no positional confusions");
+    }
+
+    #[test]
+    fn undetected_plates_lower_recall_and_score_zero_characters() {
+        let s = score(&[outcome(vec![truth("AAA111", 0.0), truth("BBB222", 500.0)], &[("AAA111", 0.0)], &[], 10.0)]);
+        assert_eq!(s.plates, 2);
+        assert_eq!(s.exact, 0.5);
+        assert_eq!(s.det_recall, 0.5);
+        assert!((s.char_accuracy - 0.5).abs() < 1e-9);
+        assert!(!s.misses[0].detected);
+    }
+
+    #[test]
+    fn an_unread_detection_still_counts_as_detected() {
+        let s = score(&[outcome(vec![truth("AAA111", 0.0)], &[], &[0.0], 10.0)]);
+        assert_eq!(s.det_recall, 1.0);
+        assert_eq!(s.exact, 0.0);
+    }
+
+    #[test]
+    fn reads_away_from_every_truth_are_extra() {
+        let s = score(&[outcome(vec![truth("AAA111", 0.0)], &[("AAA111", 0.0), ("ZZZ999", 900.0)], &[], 10.0)]);
+        assert_eq!(s.extra_reads, 1);
+        assert_eq!(s.exact, 1.0);
+    }
+
+    #[test]
+    fn quantiles_use_nearest_rank() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(quantile(&v, 0.5), 50.0);
+        assert_eq!(quantile(&v, 0.95), 95.0);
+        assert_eq!(quantile(&[], 0.5), 0.0);
+        assert_eq!(quantile(&[7.0], 0.95), 7.0);
+    }
+
+    #[test]
+    fn edit_distance_counts_insertions_deletions_and_substitutions() {
+        assert_eq!(edit_distance("ABC", "ABC"), 0);
+        assert_eq!(edit_distance("ABC", "AC"), 1);
+        assert_eq!(edit_distance("ABC", "AXC"), 1);
+        assert_eq!(edit_distance("", "AB"), 2);
+    }
+}

@@ -1,0 +1,22 @@
+//! anpr-edge: the software of an edge ANPR (automatic number plate recognition) unit.
+//!
+//! The modules follow the data flow of the unit, one stage per module:
+//!
+//! `source` (frames in) → `detect` (plate boxes) → `ocr` (plate text) →
+//! `plate_format` (country formats, confusable characters) → `recognizer` (one frame, all plates).
+//!
+//! `runtime` and `models` load ONNX Runtime and the model files the stages run on; `replay` and
+//! `eval` drive the stages over recorded material.
+
+pub mod detect;
+pub mod frame;
+pub mod geometry;
+pub mod models;
+pub mod ocr;
+pub mod plate_format;
+pub mod recognizer;
+pub mod replay;
+pub mod runtime;
+pub mod source;
+pub mod eval;
+pub mod imaging;

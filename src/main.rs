@@ -1,0 +1,8 @@
+//! The `anpr-edge` command line: the edges of the program, where typed errors become messages
+//! for a person and exit codes for a script.
+
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}

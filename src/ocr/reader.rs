@@ -1,0 +1,167 @@
+//! The plate OCR model (fast-plate-ocr CCT): all crops of a frame read in one batched call.
+
+use super::decode::{Alphabet, OcrReading};
+use crate::geometry::BoundingBox;
+use crate::imaging::resize_region_into;
+use crate::models::{read_verified, Manifest, ModelError};
+use image::RgbImage;
+use ort::environment::Environment;
+use ort::session::{builder::GraphOptimizationLevel, Session};
+use ort::value::{TensorRef, ValueType};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Which OCR file runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum OcrModel {
+    /// 9 slots, text only.
+    V1,
+    /// 10 slots and a region head (66 regions, Belgium, the Netherlands and France among them).
+    V2,
+}
+
+impl OcrModel {
+    pub fn manifest_id(self) -> &'static str {
+        match self {
+            OcrModel::V1 => "ocr-v1",
+            OcrModel::V2 => "ocr-v2",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OcrConfig {
+    pub model: OcrModel,
+}
+
+impl Default for OcrConfig {
+    fn default() -> Self {
+        Self { model: OcrModel::V2 }
+    }
+}
+
+const INPUT_NAME: &str = "input";
+const REGION_OUTPUT: &str = "region";
+
+pub struct PlateReader {
+    session: Session,
+    path: PathBuf,
+    alphabet: Alphabet,
+    regions: Vec<String>,
+    plate_output: String,
+    has_region_head: bool,
+    width: u32,
+    height: u32,
+    /// Reused between frames: the batch of resized crops, NHWC bytes.
+    batch: Vec<u8>,
+}
+
+impl PlateReader {
+    pub fn load(environment: &Environment, models_dir: &Path, config: &OcrConfig) -> Result<Self, ModelError> {
+        let manifest = Manifest::bundled()?;
+        let entry = manifest.entry(config.model.manifest_id())?;
+        let (path, bytes) = read_verified(models_dir, entry)?;
+        let load_error = |detail: String| ModelError::Load { path: path.clone(), detail };
+        let contract = |detail: String| ModelError::Contract { path: path.clone(), expected: entry.outputs.clone(), detail };
+        let alphabet = entry
+            .alphabet
+            .as_deref()
+            .zip(entry.pad_char)
+            .and_then(|(chars, pad)| Alphabet::new(chars, pad))
+            .ok_or_else(|| contract("the manifest gives no alphabet with its padding character".into()))?;
+        let session = Session::builder(environment)
+            .map_err(|e| load_error(e.to_string()))?
+            .with_optimization_level(GraphOptimizationLevel::All)
+            .map_err(|e| load_error(e.to_string()))?
+            .commit_from_memory(&bytes)
+            .map_err(|e| load_error(e.to_string()))?;
+        let (height, width) = match session.inputs().iter().find(|i| i.name() == INPUT_NAME).map(|i| i.dtype()) {
+            Some(ValueType::Tensor { shape, .. }) if shape.len() == 4 && shape[3] == 3 && shape[1] > 0 && shape[2] > 0 => {
+                (shape[1] as u32, shape[2] as u32)
+            }
+            other => return Err(contract(format!("input `{INPUT_NAME}` is {other:?}, expected u8 [N,H,W,3]"))),
+        };
+        let plate_output = session
+            .outputs()
+            .iter()
+            .map(|o| o.name().to_string())
+            .find(|name| name != REGION_OUTPUT)
+            .ok_or_else(|| contract("the model has no plate output".into()))?;
+        let has_region_head = session.outputs().iter().any(|o| o.name() == REGION_OUTPUT);
+        if has_region_head && entry.regions.is_empty() {
+            return Err(contract("the model has a region head but the manifest lists no regions".into()));
+        }
+        Ok(Self {
+            session,
+            path,
+            alphabet,
+            regions: entry.regions.clone(),
+            plate_output,
+            has_region_head,
+            width,
+            height,
+            batch: Vec::new(),
+        })
+    }
+
+    /// The names of the region head's classes (empty without one).
+    pub fn regions(&self) -> &[String] {
+        if self.has_region_head {
+            &self.regions
+        } else {
+            &[]
+        }
+    }
+
+    pub fn alphabet(&self) -> &Alphabet {
+        &self.alphabet
+    }
+
+    /// Reads every box of `image` in one model call; the result has one reading per box.
+    pub fn read(&mut self, image: &RgbImage, boxes: &[BoundingBox]) -> Result<Vec<OcrReading>, OcrError> {
+        let rects: Vec<_> = boxes.iter().filter_map(|b| b.pixel_rect(image.width(), image.height())).collect();
+        if rects.len() != boxes.len() {
+            return Err(OcrError::EmptyBox);
+        }
+        if rects.is_empty() {
+            return Ok(Vec::new());
+        }
+        let crop_len = (self.width * self.height * 3) as usize;
+        self.batch.resize(crop_len * rects.len(), 0);
+        for (rect, slot) in rects.iter().zip(self.batch.chunks_exact_mut(crop_len)) {
+            resize_region_into(image, *rect, slot, self.width, self.height).map_err(OcrError::Resize)?;
+        }
+        let shape = [rects.len(), self.height as usize, self.width as usize, 3];
+        let tensor = TensorRef::from_array_view((shape, self.batch.as_slice())).map_err(OcrError::Runtime)?;
+        let outputs = self.session.run(ort::inputs![INPUT_NAME => tensor]).map_err(OcrError::Runtime)?;
+        let (plate_shape, plates) = outputs[self.plate_output.as_str()].try_extract_tensor::<f32>().map_err(OcrError::Runtime)?;
+        let per_plate = plates.len() / rects.len();
+        if plate_shape.len() != 3 || plate_shape[2] as usize != self.alphabet.len() || per_plate * rects.len() != plates.len() {
+            return Err(OcrError::Output { path: self.path.clone(), shape: plate_shape.to_vec() });
+        }
+        let mut readings: Vec<OcrReading> = plates.chunks_exact(per_plate).map(|slots| self.alphabet.decode(slots)).collect();
+        if self.has_region_head {
+            let (_, regions) = outputs[REGION_OUTPUT].try_extract_tensor::<f32>().map_err(OcrError::Runtime)?;
+            if regions.len() == self.regions.len() * readings.len() {
+                for (reading, dist) in readings.iter_mut().zip(regions.chunks_exact(self.regions.len())) {
+                    reading.region_distribution = dist.to_vec();
+                }
+            }
+        }
+        Ok(readings)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OcrError {
+    #[error("OCR inference failed: {0}")]
+    Runtime(ort::Error),
+    #[error("resizing a plate crop failed: {0}")]
+    Resize(opencv::Error),
+    #[error("a plate box has no pixel inside the frame")]
+    EmptyBox,
+    #[error("{path}: OCR output has shape {shape:?}, expected [N, slots, alphabet]")]
+    Output { path: PathBuf, shape: Vec<i64> },
+}

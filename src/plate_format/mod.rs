@@ -1,0 +1,333 @@
+//! Plate text normalisation and country-format awareness.
+//!
+//! An OCR model reads characters one slot at a time and cannot know that a Belgian plate never
+//! has a letter in its last three places. The country formats (data in `formats.toml`) settle
+//! the characters that plate fonts make look alike (O/0, I/1, B/8, S/5, Z/2, …) by position,
+//! using the model's own probability for the alternative, and the region head's guess decides
+//! which countries are plausible. Pure: no model, no I/O.
+
+mod pattern;
+
+use crate::ocr::OcrReading;
+use pattern::{expand, Class, PatternError};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The formats shipped with this build.
+pub const BUNDLED_FORMATS: &str = include_str!("formats.toml");
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FormatsFile {
+    confusable: ConfusableFile,
+    country: Vec<CountryFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfusableFile {
+    letter_to_digit: BTreeMap<char, String>,
+    digit_to_letter: BTreeMap<char, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CountryFile {
+    code: String,
+    region: String,
+    patterns: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FormatsError {
+    #[error("plate formats: {0}")]
+    Toml(#[from] toml::de::Error),
+    #[error("plate formats, country {country}: {source}")]
+    Pattern { country: String, source: PatternError },
+}
+
+struct Country {
+    code: String,
+    region: String,
+    /// Every concrete class sequence the country's patterns allow.
+    sequences: Vec<Vec<Class>>,
+}
+
+/// How plausible a country must look to the region head before its formats may change a
+/// character (when the model has a region head).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FormatConfig {
+    pub min_region_confidence: f32,
+}
+
+impl Default for FormatConfig {
+    fn default() -> Self {
+        Self { min_region_confidence: 0.05 }
+    }
+}
+
+pub struct PlateFormats {
+    countries: Vec<Country>,
+    letter_to_digit: BTreeMap<char, String>,
+    digit_to_letter: BTreeMap<char, String>,
+    config: FormatConfig,
+}
+
+/// The text a reading settles on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolved {
+    pub text: String,
+    pub char_confidences: Vec<f32>,
+    /// Country code of the format the text follows, if any.
+    pub format: Option<String>,
+}
+
+/// Upper case, letters and digits only: spaces, dashes and dots are not part of a plate's
+/// identity (`1-ABC-234` and `1 ABC 234` are one plate).
+pub fn normalise(text: &str) -> String {
+    text.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_uppercase()).collect()
+}
+
+impl PlateFormats {
+    pub fn bundled(config: FormatConfig) -> Result<Self, FormatsError> {
+        Self::parse(BUNDLED_FORMATS, config)
+    }
+
+    pub fn parse(toml_text: &str, config: FormatConfig) -> Result<Self, FormatsError> {
+        let file: FormatsFile = toml::from_str(toml_text)?;
+        let mut countries = Vec::new();
+        for c in file.country {
+            let mut sequences = Vec::new();
+            for p in &c.patterns {
+                let expanded = expand(p).map_err(|source| FormatsError::Pattern { country: c.code.clone(), source })?;
+                for s in expanded {
+                    if !sequences.contains(&s) {
+                        sequences.push(s);
+                    }
+                }
+            }
+            countries.push(Country { code: c.code, region: c.region, sequences });
+        }
+        Ok(Self {
+            countries,
+            letter_to_digit: file.confusable.letter_to_digit,
+            digit_to_letter: file.confusable.digit_to_letter,
+            config,
+        })
+    }
+
+    /// Settles `reading`'s text against the formats of the countries the region head finds
+    /// plausible (`region_names` are the head's classes; empty when it has none).
+    ///
+    /// Design: a text that already follows a plausible format is kept as read. Otherwise the
+    /// best-scoring way to make it follow one by swapping only confusable characters is taken,
+    /// scored by the model's own probabilities of the swapped-in characters; if no format can be
+    /// reached that way, the text stays as read: a plate from a country we have no rules for
+    /// is reported, not forced into a wrong format.
+    pub fn resolve(&self, reading: &OcrReading, alphabet: &crate::ocr::decode::Alphabet, region_names: &[String]) -> Resolved {
+        let as_read = Resolved { text: reading.text.clone(), char_confidences: reading.char_confidences.clone(), format: None };
+        let chars: Vec<char> = reading.text.chars().collect();
+        let plausible: Vec<(&Country, f32)> = self
+            .countries
+            .iter()
+            .filter_map(|c| {
+                let prior = region_probability(&c.region, &reading.region_distribution, region_names);
+                match prior {
+                    Some(p) if p < self.config.min_region_confidence => None,
+                    Some(p) => Some((c, p)),
+                    None => Some((c, 1.0)),
+                }
+            })
+            .collect();
+
+        let conforming = plausible
+            .iter()
+            .filter(|(c, _)| c.sequences.iter().any(|s| follows(&chars, s)))
+            .max_by(|a, b| a.1.total_cmp(&b.1));
+        if let Some((country, _)) = conforming {
+            return Resolved { format: Some(country.code.clone()), ..as_read };
+        }
+
+        let mut best: Option<(f32, Resolved)> = None;
+        for (country, prior) in &plausible {
+            for sequence in country.sequences.iter().filter(|s| s.len() == chars.len()) {
+                if let Some((text, confidences)) = self.swap_into(&chars, sequence, reading, alphabet) {
+                    let score = confidences.iter().map(|p| p.max(1e-9).ln()).sum::<f32>() + prior.max(1e-9).ln();
+                    if best.as_ref().is_none_or(|(s, _)| score > *s) {
+                        best = Some((score, Resolved { text, char_confidences: confidences, format: Some(country.code.clone()) }));
+                    }
+                }
+            }
+        }
+        best.map(|(_, r)| r).unwrap_or(as_read)
+    }
+
+    /// `chars` made to follow `sequence` by replacing each out-of-class character with its most
+    /// probable confusable of the right class; `None` if some character has no such confusable.
+    fn swap_into(
+        &self,
+        chars: &[char],
+        sequence: &[Class],
+        reading: &OcrReading,
+        alphabet: &crate::ocr::decode::Alphabet,
+    ) -> Option<(String, Vec<f32>)> {
+        let mut text = String::with_capacity(chars.len());
+        let mut confidences = Vec::with_capacity(chars.len());
+        for (i, (&c, class)) in chars.iter().zip(sequence).enumerate() {
+            if class.admits(c) {
+                text.push(c);
+                confidences.push(reading.char_confidences[i]);
+                continue;
+            }
+            let alternatives = if c.is_ascii_digit() { self.digit_to_letter.get(&c) } else { self.letter_to_digit.get(&c) }?;
+            let distribution = &reading.char_distributions[i];
+            let (swapped, p) = alternatives
+                .chars()
+                .filter_map(|a| Some((a, *distribution.get(alphabet.index_of(a)?)?)))
+                .max_by(|a, b| a.1.total_cmp(&b.1))?;
+            text.push(swapped);
+            confidences.push(p);
+        }
+        Some((text, confidences))
+    }
+}
+
+fn follows(chars: &[char], sequence: &[Class]) -> bool {
+    chars.len() == sequence.len() && chars.iter().zip(sequence).all(|(&c, class)| class.admits(c))
+}
+
+fn region_probability(region: &str, distribution: &[f32], names: &[String]) -> Option<f32> {
+    if distribution.len() != names.len() || names.is_empty() {
+        return None;
+    }
+    names.iter().position(|n| n == region).map(|i| distribution[i])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ocr::decode::Alphabet;
+
+    const ALPHABET: &str = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_";
+
+    fn alphabet() -> Alphabet {
+        Alphabet::new(ALPHABET, '_').expect("alphabet")
+    }
+
+    /// A reading of `text` where each character has probability `p`, and `alternatives` gives
+    /// some slots a second candidate: (position, char, probability).
+    fn reading(text: &str, p: f32, alternatives: &[(usize, char, f32)], region: &[(&str, f32)], names: &[String]) -> OcrReading {
+        let a = alphabet();
+        let mut distributions: Vec<Vec<f32>> = text
+            .chars()
+            .map(|c| {
+                let mut d = vec![0.0; a.len()];
+                d[a.index_of(c).expect("char")] = p;
+                d
+            })
+            .collect();
+        for &(i, c, q) in alternatives {
+            distributions[i][a.index_of(c).expect("char")] = q;
+        }
+        let mut region_distribution = vec![0.0; names.len()];
+        for (name, q) in region {
+            region_distribution[names.iter().position(|n| n == name).expect("region")] = *q;
+        }
+        OcrReading {
+            text: text.into(),
+            char_confidences: vec![p; text.len()],
+            char_distributions: distributions,
+            region_distribution,
+        }
+    }
+
+    fn names() -> Vec<String> {
+        ["Belgium", "Netherlands", "Slovakia", "Poland", "Czech Republic"].iter().map(|s| s.to_string()).collect()
+    }
+
+    fn formats() -> PlateFormats {
+        PlateFormats::bundled(FormatConfig::default()).expect("bundled formats")
+    }
+
+    #[test]
+    fn a_conforming_read_is_kept_and_its_format_named() {
+        let r = reading("1ABC234", 0.9, &[], &[("Belgium", 0.9)], &names());
+        let out = formats().resolve(&r, &alphabet(), &names());
+        assert_eq!(out.text, "1ABC234");
+        assert_eq!(out.format.as_deref(), Some("BE"));
+    }
+
+    #[test]
+    fn a_letter_o_where_a_digit_belongs_becomes_zero() {
+        // Belgian 1-ABC-2O4: the O sits where the format wants a digit.
+        let r = reading("1ABC2O4", 0.9, &[(5, '0', 0.08)], &[("Belgium", 0.9)], &names());
+        let out = formats().resolve(&r, &alphabet(), &names());
+        assert_eq!(out.text, "1ABC204");
+        assert_eq!(out.format.as_deref(), Some("BE"));
+        assert!((out.char_confidences[5] - 0.08).abs() < 1e-6, "the swapped character carries the model's own probability");
+    }
+
+    #[test]
+    fn a_digit_where_a_letter_belongs_becomes_the_letter() {
+        // Slovak BA-123AB read with an 8 for the last B.
+        let r = reading("BA123A8", 0.9, &[(6, 'B', 0.05)], &[("Slovakia", 0.8)], &names());
+        let out = formats().resolve(&r, &alphabet(), &names());
+        assert_eq!(out.text, "BA123AB");
+        assert_eq!(out.format.as_deref(), Some("SK"));
+    }
+
+    #[test]
+    fn the_most_probable_confusable_wins() {
+        // a T where a Belgian plate has a digit: T can pass for 1 or 7, and the model gives 7 more
+        let r = reading("1ABCT34", 0.9, &[(4, '1', 0.02), (4, '7', 0.06)], &[("Belgium", 0.9)], &names());
+        let out = formats().resolve(&r, &alphabet(), &names());
+        assert_eq!(out.text, "1ABC734");
+    }
+
+    #[test]
+    fn a_character_with_no_confusable_of_the_right_class_blocks_the_format() {
+        // X has no digit look-alike, so 1-ABC-X34 cannot be made Belgian.
+        let r = reading("1ABCX34", 0.9, &[], &[("Belgium", 0.9)], &names());
+        let out = formats().resolve(&r, &alphabet(), &names());
+        assert_eq!(out.text, "1ABCX34");
+        assert_eq!(out.format, None);
+    }
+
+    #[test]
+    fn a_plate_of_an_unknown_format_is_left_as_read() {
+        let r = reading("WX12345", 0.9, &[], &[("Poland", 0.9)], &names());
+        let out = formats().resolve(&r, &alphabet(), &names());
+        assert_eq!(out.text, "WX12345");
+        assert_eq!(out.format, None);
+    }
+
+    #[test]
+    fn formats_of_implausible_countries_are_not_applied() {
+        // Reads like a Belgian plate with an O, but the region head is sure it is Polish.
+        let r = reading("1ABC2O4", 0.9, &[(5, '0', 0.08)], &[("Poland", 0.97), ("Belgium", 0.01)], &names());
+        let out = formats().resolve(&r, &alphabet(), &names());
+        assert_eq!(out.text, "1ABC2O4");
+        assert_eq!(out.format, None);
+    }
+
+    #[test]
+    fn without_a_region_head_every_country_is_plausible() {
+        let r = reading("1ABC2O4", 0.9, &[(5, '0', 0.08)], &[], &[]);
+        let out = formats().resolve(&r, &alphabet(), &[]);
+        assert_eq!(out.text, "1ABC204");
+    }
+
+    #[test]
+    fn normalise_strips_separators_and_upper_cases() {
+        assert_eq!(normalise("1-abc 234"), "1ABC234");
+        assert_eq!(normalise(" BA·123.AB "), "BA123AB");
+    }
+
+    #[test]
+    fn a_bad_pattern_is_an_error_naming_the_country() {
+        let text = "[confusable]\nletter_to_digit = {}\ndigit_to_letter = {}\n[[country]]\ncode = \"XX\"\nregion = \"X\"\npatterns = [\"LQ\"]\n";
+        let e = PlateFormats::parse(text, FormatConfig::default()).err().expect("error").to_string();
+        assert!(e.contains("XX"), "{e}");
+    }
+}
