@@ -92,6 +92,7 @@ pub fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_env("ANPR_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let result = match &cli.command {

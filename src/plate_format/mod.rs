@@ -53,17 +53,21 @@ struct Country {
     sequences: Vec<Vec<Class>>,
 }
 
-/// How plausible a country must look to the region head before its formats may change a
-/// character (when the model has a region head).
+/// When the formats may change what the model read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FormatConfig {
-    pub min_region_confidence: f32,
+    /// Prior probability that a correct plate text follows none of the listed formats of its
+    /// country (personalised, diplomatic, trade plates): the weight of keeping a read as it is.
+    pub unlisted_format_probability: f32,
+    /// The least probability the model must give a confusable character before it may replace
+    /// the one it read: a format may settle a doubt, not overrule a certainty.
+    pub min_swap_probability: f32,
 }
 
 impl Default for FormatConfig {
     fn default() -> Self {
-        Self { min_region_confidence: 0.05 }
+        Self { unlisted_format_probability: 0.01, min_swap_probability: 0.001 }
     }
 }
 
@@ -117,31 +121,30 @@ impl PlateFormats {
         })
     }
 
-    /// Settles `reading`'s text against the formats of the countries the region head finds
-    /// plausible (`region_names` are the head's classes; empty when it has none).
+    /// Settles `reading`'s text against the country formats (`region_names` are the region
+    /// head's classes; empty when the model has none).
     ///
-    /// Design: a text that already follows a plausible format is kept as read. Otherwise the
-    /// best-scoring way to make it follow one by swapping only confusable characters is taken,
-    /// scored by the model's own probabilities of the swapped-in characters; if no format can be
-    /// reached that way, the text stays as read: a plate from a country we have no rules for
-    /// is reported, not forced into a wrong format.
+    /// Design: each way of making the text follow a format by swapping confusable characters is
+    /// a hypothesis scored with the model's own numbers, log P(characters) + log P(country), where
+    /// the region head gives P(country). Keeping the text as read is one more hypothesis, weighted
+    /// by the chance that the plate is from a country without listed formats or follows none of
+    /// its country's listed formats. A text that already follows a format is kept. So a format
+    /// settles a doubt the model had (O at 0.6, 0 at 0.4 where only digits stand) and never
+    /// forces a foreign plate into a format it does not have.
     pub fn resolve(&self, reading: &OcrReading, alphabet: &crate::ocr::decode::Alphabet, region_names: &[String]) -> Resolved {
         let as_read = Resolved { text: reading.text.clone(), char_confidences: reading.char_confidences.clone(), format: None };
         let chars: Vec<char> = reading.text.chars().collect();
-        let plausible: Vec<(&Country, f32)> = self
+        let has_region_head = !region_names.is_empty() && reading.region_distribution.len() == region_names.len();
+        let priors: Vec<(&Country, f32)> = self
             .countries
             .iter()
-            .filter_map(|c| {
-                let prior = region_probability(&c.region, &reading.region_distribution, region_names);
-                match prior {
-                    Some(p) if p < self.config.min_region_confidence => None,
-                    Some(p) => Some((c, p)),
-                    None => Some((c, 1.0)),
-                }
+            .map(|c| {
+                let prior = if has_region_head { region_probability(&c.region, &reading.region_distribution, region_names) } else { 1.0 };
+                (c, prior)
             })
             .collect();
 
-        let conforming = plausible
+        let conforming = priors
             .iter()
             .filter(|(c, _)| c.sequences.iter().any(|s| follows(&chars, s)))
             .max_by(|a, b| a.1.total_cmp(&b.1));
@@ -149,12 +152,21 @@ impl PlateFormats {
             return Resolved { format: Some(country.code.clone()), ..as_read };
         }
 
+        let unlisted = self.config.unlisted_format_probability;
+        let keep_prior = if has_region_head {
+            let covered: f32 = priors.iter().map(|(_, p)| p).sum::<f32>().min(1.0);
+            (1.0 - covered) + covered * unlisted
+        } else {
+            unlisted
+        };
+        let log = |p: f32| p.max(1e-12).ln();
+        let keep_score = reading.char_confidences.iter().map(|&p| log(p)).sum::<f32>() + log(keep_prior);
         let mut best: Option<(f32, Resolved)> = None;
-        for (country, prior) in &plausible {
+        for (country, prior) in &priors {
             for sequence in country.sequences.iter().filter(|s| s.len() == chars.len()) {
                 if let Some((text, confidences)) = self.swap_into(&chars, sequence, reading, alphabet) {
-                    let score = confidences.iter().map(|p| p.max(1e-9).ln()).sum::<f32>() + prior.max(1e-9).ln();
-                    if best.as_ref().is_none_or(|(s, _)| score > *s) {
+                    let score = confidences.iter().map(|&p| log(p)).sum::<f32>() + log(*prior);
+                    if score > keep_score && best.as_ref().is_none_or(|(s, _)| score > *s) {
                         best = Some((score, Resolved { text, char_confidences: confidences, format: Some(country.code.clone()) }));
                     }
                 }
@@ -185,6 +197,7 @@ impl PlateFormats {
             let (swapped, p) = alternatives
                 .chars()
                 .filter_map(|a| Some((a, *distribution.get(alphabet.index_of(a)?)?)))
+                .filter(|(_, p)| *p >= self.config.min_swap_probability)
                 .max_by(|a, b| a.1.total_cmp(&b.1))?;
             text.push(swapped);
             confidences.push(p);
@@ -197,11 +210,9 @@ fn follows(chars: &[char], sequence: &[Class]) -> bool {
     chars.len() == sequence.len() && chars.iter().zip(sequence).all(|(&c, class)| class.admits(c))
 }
 
-fn region_probability(region: &str, distribution: &[f32], names: &[String]) -> Option<f32> {
-    if distribution.len() != names.len() || names.is_empty() {
-        return None;
-    }
-    names.iter().position(|n| n == region).map(|i| distribution[i])
+/// The region head's probability for `region`; 0 for a region the head does not know.
+fn region_probability(region: &str, distribution: &[f32], names: &[String]) -> f32 {
+    names.iter().position(|n| n == region).and_then(|i| distribution.get(i)).copied().unwrap_or(0.0)
 }
 
 #[cfg(test)]
@@ -243,7 +254,13 @@ mod tests {
     }
 
     fn names() -> Vec<String> {
-        ["Belgium", "Netherlands", "Slovakia", "Poland", "Czech Republic"].iter().map(|s| s.to_string()).collect()
+        [
+            "Belgium", "Netherlands", "France", "Germany", "Luxembourg", "Slovakia", "Czech Republic", "Italy", "Spain",
+            "United Kingdom", "Poland",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
     }
 
     fn formats() -> PlateFormats {
@@ -261,7 +278,7 @@ mod tests {
     #[test]
     fn a_letter_o_where_a_digit_belongs_becomes_zero() {
         // Belgian 1-ABC-2O4: the O sits where the format wants a digit.
-        let r = reading("1ABC2O4", 0.9, &[(5, '0', 0.08)], &[("Belgium", 0.9)], &names());
+        let r = reading("1ABC2O4", 0.9, &[(5, '0', 0.08)], &[("Belgium", 0.99)], &names());
         let out = formats().resolve(&r, &alphabet(), &names());
         assert_eq!(out.text, "1ABC204");
         assert_eq!(out.format.as_deref(), Some("BE"));
@@ -271,7 +288,7 @@ mod tests {
     #[test]
     fn a_digit_where_a_letter_belongs_becomes_the_letter() {
         // Slovak BA-123AB read with an 8 for the last B.
-        let r = reading("BA123A8", 0.9, &[(6, 'B', 0.05)], &[("Slovakia", 0.8)], &names());
+        let r = reading("BA123A8", 0.9, &[(6, 'B', 0.05)], &[("Slovakia", 0.99)], &names());
         let out = formats().resolve(&r, &alphabet(), &names());
         assert_eq!(out.text, "BA123AB");
         assert_eq!(out.format.as_deref(), Some("SK"));
@@ -280,7 +297,7 @@ mod tests {
     #[test]
     fn the_most_probable_confusable_wins() {
         // a T where a Belgian plate has a digit: T can pass for 1 or 7, and the model gives 7 more
-        let r = reading("1ABCT34", 0.9, &[(4, '1', 0.02), (4, '7', 0.06)], &[("Belgium", 0.9)], &names());
+        let r = reading("1ABCT34", 0.9, &[(4, '1', 0.02), (4, '7', 0.06)], &[("Belgium", 0.99)], &names());
         let out = formats().resolve(&r, &alphabet(), &names());
         assert_eq!(out.text, "1ABC734");
     }
@@ -296,7 +313,7 @@ mod tests {
 
     #[test]
     fn a_plate_of_an_unknown_format_is_left_as_read() {
-        let r = reading("WX12345", 0.9, &[], &[("Poland", 0.9)], &names());
+        let r = reading("WX12345", 0.9, &[(2, 'T', 0.01)], &[("Poland", 0.9), ("Germany", 0.06)], &names());
         let out = formats().resolve(&r, &alphabet(), &names());
         assert_eq!(out.text, "WX12345");
         assert_eq!(out.format, None);
@@ -309,6 +326,22 @@ mod tests {
         let out = formats().resolve(&r, &alphabet(), &names());
         assert_eq!(out.text, "1ABC2O4");
         assert_eq!(out.format, None);
+    }
+
+    #[test]
+    fn a_confusable_the_model_all_but_excluded_is_not_swapped_in() {
+        let r = reading("1ABC2O4", 0.9, &[(5, '0', 0.0001)], &[("Belgium", 0.99)], &names());
+        let out = formats().resolve(&r, &alphabet(), &names());
+        assert_eq!(out.text, "1ABC2O4");
+    }
+
+    #[test]
+    fn a_doubtful_region_keeps_a_confident_read() {
+        // Half the region mass is on countries without listed formats: a 0.9 O is not overruled
+        // by a 0.08 zero.
+        let r = reading("1ABC2O4", 0.9, &[(5, '0', 0.08)], &[("Belgium", 0.5)], &names());
+        let out = formats().resolve(&r, &alphabet(), &names());
+        assert_eq!(out.text, "1ABC2O4");
     }
 
     #[test]

@@ -20,13 +20,15 @@ pub struct VideoFile {
     frame_count: Option<u64>,
     next_seq: u64,
     consecutive_failures: u32,
+    frame_interval: Option<Duration>,
+    last_media_time: Option<Duration>,
 }
 
 impl VideoFile {
     pub fn open(path: &Path) -> Result<Self, OpenError> {
         let description = path.display().to_string();
         let opencv_error = |source| OpenError::OpenCv { path: path.to_path_buf(), source };
-        let capture = VideoCapture::from_file(&description, videoio::CAP_ANY).map_err(opencv_error)?;
+        let capture = VideoCapture::from_file(&description, videoio::CAP_FFMPEG).map_err(opencv_error)?;
         if !capture.is_opened().map_err(opencv_error)? {
             return Err(OpenError::Unplayable { path: path.to_path_buf() });
         }
@@ -35,7 +37,40 @@ impl VideoFile {
             .ok()
             .filter(|n| n.is_finite() && *n >= 1.0)
             .map(|n| n as u64);
-        Ok(Self { description, capture, buffer: Mat::default(), frame_count, next_seq: 0, consecutive_failures: 0 })
+        let frame_interval = capture
+            .get(videoio::CAP_PROP_FPS)
+            .ok()
+            .filter(|fps| fps.is_finite() && *fps > 0.0)
+            .map(|fps| Duration::from_secs_f64(1.0 / fps));
+        Ok(Self {
+            description,
+            capture,
+            buffer: Mat::default(),
+            frame_count,
+            next_seq: 0,
+            consecutive_failures: 0,
+            frame_interval,
+            last_media_time: None,
+        })
+    }
+
+    /// The frame's position in the recording. FFmpeg reports 0 for the last frames of some
+    /// files; a position that does not advance is replaced by the previous one plus one frame
+    /// interval, so media time always increases.
+    fn media_time(&mut self) -> Option<Duration> {
+        let reported = self
+            .capture
+            .get(videoio::CAP_PROP_POS_MSEC)
+            .ok()
+            .filter(|ms| ms.is_finite() && *ms >= 0.0)
+            .map(|ms| Duration::from_secs_f64(ms / 1000.0));
+        let time = match (reported, self.last_media_time) {
+            (Some(t), Some(last)) if t > last => Some(t),
+            (_, Some(last)) => self.frame_interval.map(|i| last + i),
+            (t, None) => t,
+        };
+        self.last_media_time = time.or(self.last_media_time);
+        time
     }
 
     fn failure(&mut self, seq: u64, reason: String) -> Option<Result<Frame, FrameError>> {
@@ -65,12 +100,7 @@ impl FrameSource for VideoFile {
             Ok(_) => return None,
             Err(e) => return self.failure(seq, format!("decoding failed: {e}")),
         }
-        let media_time = self
-            .capture
-            .get(videoio::CAP_PROP_POS_MSEC)
-            .ok()
-            .filter(|ms| ms.is_finite() && *ms >= 0.0)
-            .map(|ms| Duration::from_secs_f64(ms / 1000.0));
+        let media_time = self.media_time();
         match rgb_from_bgr_mat(&self.buffer) {
             Ok(image) => {
                 self.consecutive_failures = 0;

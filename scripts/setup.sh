@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Sets up anpr-edge on a Debian 12 machine, from nothing to a working `anpr-edge` on the PATH:
+# system packages, a Rust toolchain if there is none, the ONNX Runtime library, the release
+# build, and the models (checked against models/manifest.toml). Safe to run again: each step
+# is skipped when already done.
+#
+# Environment:
+#   ANPR_MODELS_DIR  folder holding the model files (default: ../shared/models beside the repo)
+#   PREFIX           install prefix (default /usr/local)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PREFIX=${PREFIX:-/usr/local}
+MODELS_SRC=${ANPR_MODELS_DIR:-$ROOT/../shared/models}
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
+step() { printf '\n== %s\n' "$*" >&2; }
+
+# What the build (opencv crate: clang + OpenCV headers), the tests (mosquitto, ffmpeg for test
+# videos, openssl for test certificates) and the model tools (python3-venv) need.
+PACKAGES=(build-essential pkg-config clang libclang-dev libopencv-dev
+          ffmpeg mosquitto mosquitto-clients openssl python3 python3-venv python3-pip ca-certificates)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  step "installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# mosquitto's packaged service is not ours: the tests start their own brokers on free ports.
+if command -v systemctl >/dev/null && systemctl is-active --quiet mosquitto 2>/dev/null; then
+  $SUDO systemctl disable --now mosquitto >/dev/null 2>&1 || true
+fi
+
+if ! command -v cargo >/dev/null; then
+  step "installing a Rust toolchain from Debian (rustc-web, bookworm-security)"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends rustc-web cargo-web
+fi
+
+step "ONNX Runtime library"
+$SUDO "$ROOT/scripts/install-onnxruntime.sh" "$(uname -m)" "$PREFIX/lib/anpr-edge"
+
+step "building anpr-edge (release)"
+(cd "$ROOT" && cargo build --release --locked)
+$SUDO install -D -m 0755 "$ROOT/target/release/anpr-edge" "$PREFIX/bin/anpr-edge"
+
+step "installing models from $MODELS_SRC"
+if [ ! -d "$MODELS_SRC" ]; then
+  echo "setup: no models folder at $MODELS_SRC. Set ANPR_MODELS_DIR to a folder holding the files listed in" \
+       "$ROOT/models/manifest.toml (no machine here can download them)." >&2
+  exit 1
+fi
+$SUDO "$PREFIX/bin/anpr-edge" models install --from "$MODELS_SRC" --to "$PREFIX/share/anpr-edge/models"
+
+step "ready: $("$PREFIX/bin/anpr-edge" --version), models in $PREFIX/share/anpr-edge/models"

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Runs every test of anpr-edge: sets up what they need (scripts/setup.sh, idempotent), then the
+# unit and integration tests against the real models, real images and real brokers.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+"$ROOT/scripts/setup.sh"
+cd "$ROOT"
+cargo test --release --locked -- --test-threads="${ANPR_TEST_THREADS:-2}"

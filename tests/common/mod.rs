@@ -1,0 +1,74 @@
+//! What the integration tests share: where the real models, runtime and images are.
+#![allow(dead_code)] // each test crate uses its own subset of these helpers
+
+use anpr_edge::recognizer::{RecognitionConfig, Recognizer};
+use anpr_edge::runtime::{self, RuntimeOptions};
+use std::path::PathBuf;
+
+/// `../shared` beside the project: real images and models. Absent on a bare checkout, where the
+/// tests that need it say so and pass; in CI (`CI` set) its absence is a failure.
+pub fn shared_dir() -> Option<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared");
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("{} is missing: CI must run these tests on the real data", dir.display());
+    }
+    eprintln!("SKIPPED: {} is absent, so this test has no real images to run on", dir.display());
+    None
+}
+
+pub fn eval_images() -> Option<PathBuf> {
+    shared_dir().map(|d| d.join("data/openalpr-eu-dev"))
+}
+
+/// The installed models (scripts/setup.sh), or ANPR_MODELS_DIR.
+pub fn models_dir() -> PathBuf {
+    let explicit = std::env::var_os("ANPR_MODELS_DIR").map(PathBuf::from);
+    anpr_edge::models::locate_folder(explicit.as_deref()).expect("models folder: run scripts/setup.sh")
+}
+
+pub fn runtime_options() -> RuntimeOptions {
+    RuntimeOptions { library: std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from), threads: 2, spin: false }
+}
+
+pub fn recognizer(config: &RecognitionConfig) -> Recognizer {
+    let environment = runtime::init(&runtime_options()).expect("ONNX Runtime: run scripts/setup.sh");
+    Recognizer::load(&environment, &models_dir(), config).expect("models load")
+}
+
+/// The anpr-edge binary built for these tests.
+pub fn binary() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_anpr-edge"));
+    command.env("ANPR_MODELS_DIR", models_dir());
+    command
+}
+
+/// Writes `images` (each shown for `frames_each` frames, scaled onto a `width` × `height`
+/// canvas) into a video at `path` with OpenCV, H.264 when the encoder is there, else MPEG-4.
+pub fn write_video(path: &std::path::Path, images: &[image::RgbImage], frames_each: usize, width: u32, height: u32, fps: f64) {
+    use opencv::core::{Mat, Size, Vec3b};
+    use opencv::prelude::*;
+    use opencv::videoio::VideoWriter;
+    let mut writer = None;
+    for code in [['a', 'v', 'c', '1'], ['m', 'p', '4', 'v']] {
+        let fourcc = VideoWriter::fourcc(code[0], code[1], code[2], code[3]).expect("fourcc");
+        let candidate = VideoWriter::new(path.to_str().expect("utf-8 path"), fourcc, fps, Size::new(width as i32, height as i32), true)
+            .expect("VideoWriter");
+        if candidate.is_opened().expect("is_opened") {
+            writer = Some(candidate);
+            break;
+        }
+    }
+    let mut writer = writer.expect("no H.264 or MPEG-4 encoder in OpenCV's FFmpeg");
+    for rgb in images {
+        let scaled = image::imageops::resize(rgb, width, height, image::imageops::FilterType::Triangle);
+        let bgr: Vec<u8> = scaled.pixels().flat_map(|p| [p[2], p[1], p[0]]).collect();
+        let mat = Mat::new_rows_cols_with_bytes::<Vec3b>(height as i32, width as i32, &bgr).expect("mat");
+        for _ in 0..frames_each {
+            writer.write(&mat).expect("write frame");
+        }
+    }
+    writer.release().expect("release");
+}

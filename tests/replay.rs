@@ -1,0 +1,142 @@
+//! Replay through real sources: a video built from real photographs, folders with bad files.
+
+mod common;
+
+use anpr_edge::recognizer::RecognitionConfig;
+use anpr_edge::replay::{replay, ReplayEvent};
+use anpr_edge::source::{self, decode_still};
+use std::collections::BTreeSet;
+
+/// Three real photographs, each held for five frames.
+const CLIP: [&str; 3] = ["eu3.jpg", "eu7.jpg", "test_004.jpg"];
+
+fn truth_of(folder: &std::path::Path, name: &str) -> String {
+    let text = std::fs::read_to_string(folder.join(name).with_extension("txt")).expect("truth");
+    text.lines().next().and_then(|l| l.split('\t').nth(5)).expect("plate").to_string()
+}
+
+#[test]
+fn a_video_of_real_plates_is_replayed_frame_by_frame() {
+    let Some(folder) = common::eval_images() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let video = dir.path().join("clip.mp4");
+    let images: Vec<_> = CLIP.iter().map(|name| decode_still(&folder.join(name)).expect("decode")).collect();
+    common::write_video(&video, &images, 5, 1280, 960, 10.0);
+
+    let mut source = source::open(&video).expect("open video");
+    assert_eq!(source.len_hint(), Some(15));
+    let mut recognizer = common::recognizer(&RecognitionConfig::default());
+    let mut texts = BTreeSet::new();
+    let mut frame_numbers = Vec::new();
+    let mut media_times = Vec::new();
+    let summary = replay(source.as_mut(), &mut recognizer, |event| {
+        if let ReplayEvent::Frame { frame, recognition, .. } = event {
+            frame_numbers.push(frame.seq);
+            media_times.push(frame.media_time.expect("a video frame has a media time"));
+            texts.extend(recognition.reads.iter().map(|r| anpr_edge::eval::score::fold(&r.text)));
+        }
+    });
+    assert_eq!(summary.frames, 15);
+    assert_eq!(summary.failed_frames, 0);
+    assert_eq!(frame_numbers, (0..15).collect::<Vec<u64>>(), "frames numbered in order, none lost");
+    assert!(media_times.windows(2).all(|w| w[0] < w[1]), "media time increases: {media_times:?}");
+    for name in CLIP {
+        let truth = anpr_edge::eval::score::fold(&truth_of(&folder, name));
+        assert!(texts.contains(&truth), "{truth} (from {name}) not read in the video; read {texts:?}");
+    }
+}
+
+#[test]
+fn a_corrupt_image_in_a_folder_costs_that_image_only() {
+    let Some(folder) = common::eval_images() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(folder.join("eu3.jpg"), dir.path().join("a.jpg")).expect("copy");
+    let mut truncated = std::fs::read(folder.join("eu7.jpg")).expect("read");
+    truncated.truncate(600);
+    std::fs::write(dir.path().join("b.jpg"), truncated).expect("write");
+    std::fs::write(dir.path().join("c.jpg"), b"this is no jpeg").expect("write");
+    std::fs::copy(folder.join("test_004.jpg"), dir.path().join("d.jpg")).expect("copy");
+
+    let output = common::binary().args(["replay", "--json"]).arg(dir.path()).output().expect("run");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).expect("json line")).collect();
+    let summary = &lines.last().expect("summary")["summary"];
+    assert_eq!(summary["frames"], 2, "{stdout}");
+    assert_eq!(summary["failed_frames"], 2, "{stdout}");
+    let origins: BTreeSet<String> = lines.iter().filter_map(|l| l["origin"].as_str()).map(|o| o.rsplit('/').next().unwrap_or(o).to_string()).collect();
+    assert_eq!(origins, ["a.jpg", "d.jpg"].iter().map(|s| s.to_string()).collect());
+    assert!(stderr.contains("c.jpg") && stderr.contains("b.jpg"), "each bad image is named: {stderr}");
+}
+
+fn failure(args: &[&str], path: &std::path::Path) -> String {
+    let output = common::binary().args(args).arg(path).output().expect("run");
+    assert!(!output.status.success(), "expected failure for {}", path.display());
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn bad_paths_give_one_clear_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let e = failure(&["replay"], &dir.path().join("nope.mp4"));
+    assert!(e.contains("nope.mp4") && e.contains("no such file"), "{e}");
+    let e = failure(&["replay"], dir.path());
+    assert!(e.contains("holds no images"), "{e}");
+    let video = dir.path().join("broken.mp4");
+    std::fs::write(&video, vec![0u8; 4096]).expect("write");
+    let e = failure(&["replay"], &video);
+    assert!(e.contains("broken.mp4") && e.contains("not a video"), "{e}");
+    let e = failure(&["eval"], dir.path());
+    assert!(e.contains("no IMG.jpg"), "{e}");
+}
+
+#[test]
+fn a_missing_or_altered_model_is_named_with_its_hash() {
+    let Some(folder) = common::eval_images() else { return };
+    let image = folder.join("eu3.jpg");
+    let manifest = anpr_edge::models::Manifest::bundled().expect("manifest");
+    let detector = manifest.entry("detector-int8").expect("entry");
+    let models = tempfile::tempdir().expect("tempdir");
+    let output = common::binary().env("ANPR_MODELS_DIR", models.path()).arg("replay").arg(&image).output().expect("run");
+    let e = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(e.contains(&detector.file) && e.contains(&detector.sha256) && e.contains("missing"), "{e}");
+
+    let installed = common::models_dir();
+    for entry in &manifest.models {
+        if installed.join(&entry.file).exists() {
+            std::fs::copy(installed.join(&entry.file), models.path().join(&entry.file)).expect("copy");
+        }
+    }
+    let mut bytes = std::fs::read(installed.join(&detector.file)).expect("read");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(models.path().join(&detector.file), bytes).expect("write");
+    let output = common::binary().env("ANPR_MODELS_DIR", models.path()).arg("replay").arg(&image).output().expect("run");
+    let e = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(e.contains(&detector.file) && e.contains(&detector.sha256) && e.contains("corrupt"), "{e}");
+}
+
+#[test]
+fn eval_json_has_the_documented_keys() {
+    let Some(folder) = common::eval_images() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    for name in ["eu3.jpg", "eu7.jpg"] {
+        std::fs::copy(folder.join(name), dir.path().join(name)).expect("copy");
+        let txt = std::path::Path::new(name).with_extension("txt");
+        std::fs::copy(folder.join(&txt), dir.path().join(&txt)).expect("copy");
+    }
+    let report = dir.path().join("report.html");
+    let output = common::binary().args(["eval", "--json", "--report"]).arg(&report).arg(dir.path()).output().expect("run");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
+    for key in ["images", "plates", "exact", "char_accuracy", "det_recall", "ms_median", "ms_p95"] {
+        assert!(summary.get(key).is_some(), "missing key {key}: {summary}");
+    }
+    assert_eq!(summary["images"], 2);
+    assert!(summary["ms_median"].as_f64().expect("ms") > 0.0);
+    let html = std::fs::read_to_string(&report).expect("report written");
+    assert!(html.contains("<h1>anpr-edge evaluation"));
+}
