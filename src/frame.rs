@@ -16,6 +16,10 @@ pub struct Frame {
     pub media_time: Option<Duration>,
     /// Wall-clock time the frame was captured (for recorded material: when it was decoded).
     pub captured_at: SystemTime,
+    /// Monotonic time of capture, from the source's own start: what fusion measures gaps and
+    /// delays with. For a video it is the media time, so a recording replayed faster than real
+    /// time still has its vehicles moving at their real pace.
+    pub monotonic: Duration,
     /// Where the frame came from: an image file, or the video or device path.
     pub origin: String,
     pub image: RgbImage,

@@ -10,6 +10,7 @@
 
 pub mod detect;
 pub mod frame;
+pub mod fuse;
 pub mod geometry;
 pub mod models;
 pub mod ocr;

@@ -4,12 +4,13 @@ use super::{is_still, FrameError, FrameSource, OpenError};
 use crate::frame::Frame;
 use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage};
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 pub struct StillImages {
     description: String,
     files: Vec<PathBuf>,
     next: usize,
+    started: Instant,
 }
 
 impl StillImages {
@@ -18,7 +19,7 @@ impl StillImages {
             [one] => one.display().to_string(),
             _ => format!("{} images", files.len()),
         };
-        Self { description, files, next: 0 }
+        Self { description, files, next: 0, started: Instant::now() }
     }
 
     /// All stills directly in `folder`, sorted by name so runs are repeatable.
@@ -70,7 +71,14 @@ impl FrameSource for StillImages {
         self.next += 1;
         let origin = path.display().to_string();
         Some(match decode_still(path) {
-            Ok(image) => Ok(Frame { seq, media_time: None, captured_at: SystemTime::now(), origin, image }),
+            Ok(image) => Ok(Frame {
+                seq,
+                media_time: None,
+                captured_at: SystemTime::now(),
+                monotonic: self.started.elapsed(),
+                origin,
+                image,
+            }),
             Err(reason) => Err(FrameError { origin, seq, reason }),
         })
     }

@@ -7,7 +7,7 @@ use opencv::core::Mat;
 use opencv::prelude::*;
 use opencv::videoio::{self, VideoCapture};
 use std::path::Path;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 /// How many undecodable frames in a row end the stream: a damaged stretch is skipped, a file
 /// that is garbage to the end is not read forever.
@@ -22,6 +22,7 @@ pub struct VideoFile {
     consecutive_failures: u32,
     frame_interval: Option<Duration>,
     last_media_time: Option<Duration>,
+    opened: Instant,
 }
 
 impl VideoFile {
@@ -51,6 +52,7 @@ impl VideoFile {
             consecutive_failures: 0,
             frame_interval,
             last_media_time: None,
+            opened: Instant::now(),
         })
     }
 
@@ -104,7 +106,8 @@ impl FrameSource for VideoFile {
         match rgb_from_bgr_mat(&self.buffer) {
             Ok(image) => {
                 self.consecutive_failures = 0;
-                Some(Ok(Frame { seq, media_time, captured_at: SystemTime::now(), origin: self.description.clone(), image }))
+                let monotonic = media_time.unwrap_or_else(|| self.opened.elapsed());
+                Some(Ok(Frame { seq, media_time, captured_at: SystemTime::now(), monotonic, origin: self.description.clone(), image }))
             }
             Err(e) => self.failure(seq, format!("colour conversion failed: {e}")),
         }
