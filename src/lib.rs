@@ -8,13 +8,17 @@
 //! `runtime` and `models` load ONNX Runtime and the model files the stages run on; `replay` and
 //! `eval` drive the stages over recorded material.
 
+pub mod config;
+pub mod daemon;
 pub mod detect;
 pub mod frame;
 pub mod fuse;
 pub mod geometry;
 pub mod models;
 pub mod ocr;
+pub mod pipeline;
 pub mod plate_format;
+pub mod read_record;
 pub mod recognizer;
 pub mod replay;
 pub mod runtime;

@@ -1,5 +1,6 @@
 //! Command-line interface: argument parsing and one function per subcommand.
 
+mod daemon_cmd;
 mod eval_cmd;
 mod models_cmd;
 mod replay_cmd;
@@ -81,6 +82,10 @@ enum Command {
     Replay(replay_cmd::ReplayArgs),
     /// Score reads against ground truth (openalpr-benchmarks format).
     Eval(eval_cmd::EvalArgs),
+    /// Run the unit: capture, read, fuse and deliver reads as the configuration says.
+    Run(daemon_cmd::RunArgs),
+    /// Check a configuration file: print the effective configuration, or what is wrong.
+    CheckConfig(daemon_cmd::CheckConfigArgs),
     /// Install and check model files.
     #[command(subcommand)]
     Models(models_cmd::ModelsCommand),
@@ -99,6 +104,8 @@ pub fn main() -> ExitCode {
         Command::Replay(args) => replay_cmd::run(&cli.engine, args),
         Command::Eval(args) => eval_cmd::run(&cli.engine, args),
         Command::Models(command) => models_cmd::run(&cli.engine, command),
+        Command::Run(args) => daemon_cmd::run(args),
+        Command::CheckConfig(args) => daemon_cmd::check_config(args),
     };
     match result {
         Ok(code) => code,

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 /// The region head's best guess of where a plate was issued.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct RegionGuess {
     pub name: String,
     pub confidence: f32,

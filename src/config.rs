@@ -1,0 +1,211 @@
+//! The daemon's configuration: one TOML file, one section per stage, every key documented in
+//! `systemd/anpr-edge.toml`. Unknown keys are errors, so a typo never silently falls back to a
+//! default; every error names the file, the key and what to write instead.
+
+use crate::fuse::FusionConfig;
+use crate::pipeline::{ImageConfig, PipelineConfig};
+use crate::read_record::{Identity, Site};
+use crate::recognizer::RecognitionConfig;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub device: DeviceConfig,
+    pub source: SourceConfig,
+    #[serde(default)]
+    pub runtime: RuntimeConfig,
+    #[serde(default)]
+    pub recognition: RecognitionConfig,
+    #[serde(default)]
+    pub pipeline: PipelineConfig,
+    #[serde(default)]
+    pub fusion: FusionConfig,
+    #[serde(default)]
+    pub images: ImageConfig,
+    #[serde(default)]
+    pub output: OutputConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceConfig {
+    /// Unique name of this unit in the fleet; part of every topic and record.
+    pub id: String,
+    #[serde(default = "default_camera_id")]
+    pub camera_id: String,
+    pub site: SiteConfig,
+}
+
+fn default_camera_id() -> String {
+    "cam0".into()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteConfig {
+    pub name: String,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+}
+
+/// Where frames come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SourceConfig {
+    /// A recorded video file, or a folder of stills, or one still.
+    File { path: PathBuf },
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuntimeConfig {
+    /// Folder of model files (default: the installed one).
+    pub models_dir: Option<PathBuf>,
+    /// libonnxruntime.so (default: the installed one).
+    pub ort_library: Option<PathBuf>,
+    /// Inference threads (default: one per core).
+    pub threads: Option<usize>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutputConfig {
+    pub kind: OutputKind,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputKind {
+    /// One JSON record per line on standard output.
+    #[default]
+    Stdout,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read the configuration: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: {key}: {problem}")]
+    Invalid { path: PathBuf, key: String, problem: String },
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and validates; `path` is only for messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |key: &str, problem: String| ConfigError::Invalid { path: path.to_path_buf(), key: key.into(), problem };
+        let id_ok = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !id_ok(&self.device.id) {
+            return Err(invalid("device.id", format!("`{}` must be non-empty letters, digits, - or _ (it is part of MQTT topics)", self.device.id)));
+        }
+        if !id_ok(&self.device.camera_id) {
+            return Err(invalid("device.camera_id", format!("`{}` must be non-empty letters, digits, - or _", self.device.camera_id)));
+        }
+        if let Some(lat) = self.device.site.latitude {
+            if !(-90.0..=90.0).contains(&lat) {
+                return Err(invalid("device.site.latitude", format!("{lat} is outside -90..90")));
+            }
+        }
+        if let Some(lon) = self.device.site.longitude {
+            if !(-180.0..=180.0).contains(&lon) {
+                return Err(invalid("device.site.longitude", format!("{lon} is outside -180..180")));
+            }
+        }
+        match &self.source {
+            SourceConfig::File { path: source } if !source.exists() => {
+                return Err(invalid("source.path", format!("{} does not exist; give a video file, an image or a folder of images", source.display())));
+            }
+            SourceConfig::File { .. } => {}
+        }
+        if let Some(0) = self.runtime.threads {
+            return Err(invalid("runtime.threads", "must be at least 1 (or left out for one per core)".into()));
+        }
+        if self.pipeline.frame_queue == 0 {
+            return Err(invalid("pipeline.frame_queue", "must be at least 1".into()));
+        }
+        if !(0.0..=1.0).contains(&self.recognition.detector.min_score) {
+            return Err(invalid("recognition.detector.min_score", format!("{} is outside 0..1", self.recognition.detector.min_score)));
+        }
+        if !(1..=100).contains(&self.images.jpeg_quality) {
+            return Err(invalid("images.jpeg_quality", format!("{} is outside 1..100", self.images.jpeg_quality)));
+        }
+        self.fusion.validate().map_err(|problem| invalid("fusion", problem))?;
+        Ok(())
+    }
+
+    pub fn identity(&self) -> Identity {
+        Identity {
+            device_id: self.device.id.clone(),
+            camera_id: self.device.camera_id.clone(),
+            site: Site { name: self.device.site.name.clone(), latitude: self.device.site.latitude, longitude: self.device.site.longitude },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn minimal(extra: &str) -> String {
+        format!(
+            "[device]\nid = \"box-1\"\n[device.site]\nname = \"E40 km 12\"\n[source]\nkind = \"file\"\npath = \"{}\"\n{extra}",
+            env!("CARGO_MANIFEST_DIR")
+        )
+    }
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("/etc/anpr-edge/anpr-edge.toml"))
+    }
+
+    #[test]
+    fn a_minimal_config_gets_defaults() {
+        let config = parse(&minimal("")).expect("valid");
+        assert_eq!(config.device.camera_id, "cam0");
+        assert_eq!(config.pipeline.frame_queue, 4);
+        assert_eq!(config.fusion.max_delay_ms, 1500);
+    }
+
+    #[test]
+    fn an_unknown_key_is_an_error_naming_it() {
+        let e = parse(&minimal("[fusion]\nmax_dalay_ms = 3\n")).expect_err("unknown key").to_string();
+        assert!(e.contains("max_dalay_ms") && e.contains("anpr-edge.toml"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let e = parse(&minimal("[pipeline]\nframe_queue = 0\n")).expect_err("bad").to_string();
+        assert!(e.contains("pipeline.frame_queue"), "{e}");
+        let e = parse(&minimal("[images]\njpeg_quality = 0\n")).expect_err("bad").to_string();
+        assert!(e.contains("images.jpeg_quality"), "{e}");
+        let e = parse(&minimal("").replace("box-1", "box 1/#")).expect_err("bad").to_string();
+        assert!(e.contains("device.id"), "{e}");
+        let e = parse(&minimal("").replace(env!("CARGO_MANIFEST_DIR"), "/nope/video.mp4")).expect_err("bad").to_string();
+        assert!(e.contains("source.path") && e.contains("/nope/video.mp4"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_section_is_named() {
+        let e = parse("[device]\nid = \"a\"\n[device.site]\nname = \"x\"\n").expect_err("no source").to_string();
+        assert!(e.contains("source"), "{e}");
+    }
+
+    #[test]
+    fn the_documented_example_parses() {
+        let text = include_str!("../systemd/anpr-edge.toml").replace("/var/lib/anpr-edge/sample.mp4", env!("CARGO_MANIFEST_DIR"));
+        parse(&text).expect("the commented example under systemd/ must stay valid");
+    }
+}

@@ -1,0 +1,61 @@
+//! The daemon: configuration in, a running pipeline, and a clean stop on SIGTERM or SIGINT.
+//!
+//! Startup checks everything that can be checked before the first frame (configuration,
+//! runtime, models, source) and fails with one clear message; once running, faults of a frame,
+//! an image or the network cost that frame, image or delay, never the reads already made.
+
+use crate::config::{Config, OutputKind, SourceConfig};
+use crate::pipeline::sink::StdoutSink;
+use crate::pipeline::{self, PipelineStats};
+use crate::recognizer::Recognizer;
+use crate::runtime::{self, RuntimeOptions};
+use anyhow::Context;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How often systemd's watchdog is told the pipeline is alive (it is told only from the
+/// pipeline loop, so a hung recognition stops the notifications and systemd restarts us).
+const WATCHDOG_PING: Duration = Duration::from_secs(2);
+
+pub fn run(config: &Config) -> anyhow::Result<()> {
+    let options = RuntimeOptions {
+        library: config.runtime.ort_library.clone(),
+        threads: config.runtime.threads.unwrap_or_else(runtime::default_threads),
+        ..RuntimeOptions::default()
+    };
+    let environment = runtime::init(&options)?;
+    let models = crate::models::locate_folder(config.runtime.models_dir.as_deref())?;
+    let mut recognizer = Recognizer::load(&environment, &models, &config.recognition)
+        .with_context(|| format!("loading the models from {}", models.display()))?;
+    let source = match &config.source {
+        SourceConfig::File { path } => crate::source::open(path).with_context(|| "opening source.path")?,
+    };
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, Arc::clone(&stop)).context("installing the signal handlers")?;
+    }
+    let stats = Arc::new(PipelineStats::default());
+    let identity = config.identity();
+    tracing::info!(device = %identity.device_id, source = source.describe(), "started");
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+    let mut last_ping = Instant::now();
+    let alive = || {
+        if last_ping.elapsed() >= WATCHDOG_PING {
+            let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
+            last_ping = Instant::now();
+        }
+    };
+    match config.output.kind {
+        OutputKind::Stdout => {
+            let stdout = std::io::stdout();
+            let mut sink = StdoutSink::new(stdout.lock());
+            pipeline::run(source, &mut recognizer, &identity, &config.pipeline, &config.fusion, &config.images, &mut sink, &stop, &stats, alive);
+            anyhow::ensure!(!sink.failed(), "standard output was closed; reads after that were not written");
+        }
+    }
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    tracing::info!(stats = %stats.snapshot(), stopped_by_signal = stop.load(Ordering::Relaxed), "stopped");
+    Ok(())
+}

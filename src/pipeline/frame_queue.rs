@@ -1,0 +1,181 @@
+//! The queue between capture and recognition.
+//!
+//! Policy when full: the OLDEST waiting frame is dropped and counted. Capture never waits — a
+//! camera that is not read loses frames in the driver anyway, and the newest frame is the one
+//! most likely to show a vehicle still in view. Frames only are dropped here; reads are never
+//! queued here and so never dropped by it.
+//!
+//! Design: a mutex and a condition variable around a `VecDeque` of fixed capacity. A lock-free
+//! SPSC ring (`ringbuf`) cannot drop its oldest element from the producer side, which is exactly
+//! the policy needed, and with a handful of frames per second the lock is never contended long.
+
+use crate::frame::Frame;
+use std::collections::VecDeque;
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct QueueStats {
+    pub depth: usize,
+    pub pushed: u64,
+    pub dropped_oldest: u64,
+}
+
+struct State {
+    frames: VecDeque<Frame>,
+    closed: bool,
+    stats: QueueStats,
+}
+
+pub struct FrameQueue {
+    capacity: usize,
+    state: Mutex<State>,
+    ready: Condvar,
+}
+
+/// What a consumer gets when it asks for a frame.
+#[derive(Debug)]
+pub enum Pop {
+    Frame(Frame),
+    /// Nothing arrived within the wait; the consumer can do periodic work and ask again.
+    Timeout,
+    /// The producer closed the queue and it is empty.
+    Closed,
+}
+
+impl FrameQueue {
+    pub fn new(capacity: usize) -> Self {
+        let capacity = capacity.max(1);
+        Self {
+            capacity,
+            state: Mutex::new(State { frames: VecDeque::with_capacity(capacity), closed: false, stats: QueueStats::default() }),
+            ready: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding this lock cannot leave the deque half-modified (every change is
+        // one call), so a poisoned lock is still safe to use.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Adds a frame; never blocks. Returns the frame dropped to make room, if any.
+    pub fn push(&self, frame: Frame) -> Option<Frame> {
+        let mut state = self.lock();
+        let dropped = if state.frames.len() >= self.capacity {
+            state.stats.dropped_oldest += 1;
+            state.frames.pop_front()
+        } else {
+            None
+        };
+        state.frames.push_back(frame);
+        state.stats.pushed += 1;
+        drop(state);
+        self.ready.notify_one();
+        dropped
+    }
+
+    /// Takes the oldest frame, waiting at most `wait`.
+    pub fn pop(&self, wait: Duration) -> Pop {
+        let mut state = self.lock();
+        loop {
+            if let Some(frame) = state.frames.pop_front() {
+                return Pop::Frame(frame);
+            }
+            if state.closed {
+                return Pop::Closed;
+            }
+            let (next, timeout) = self.ready.wait_timeout(state, wait).unwrap_or_else(|poisoned| poisoned.into_inner());
+            state = next;
+            if timeout.timed_out() && state.frames.is_empty() {
+                return if state.closed { Pop::Closed } else { Pop::Timeout };
+            }
+        }
+    }
+
+    /// No more frames will come; the consumer drains what is queued, then sees `Closed`.
+    pub fn close(&self) {
+        self.lock().closed = true;
+        self.ready.notify_all();
+    }
+
+    pub fn stats(&self) -> QueueStats {
+        let state = self.lock();
+        QueueStats { depth: state.frames.len(), ..state.stats }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::time::SystemTime;
+
+    fn frame(seq: u64) -> Frame {
+        Frame {
+            seq,
+            media_time: None,
+            captured_at: SystemTime::now(),
+            monotonic: Duration::from_millis(seq),
+            origin: "test".into(),
+            image: image::RgbImage::new(1, 1),
+        }
+    }
+
+    fn seq(pop: Pop) -> Option<u64> {
+        match pop {
+            Pop::Frame(f) => Some(f.seq),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn when_full_the_oldest_frame_is_dropped_and_counted() {
+        let q = FrameQueue::new(2);
+        assert!(q.push(frame(0)).is_none());
+        assert!(q.push(frame(1)).is_none());
+        assert_eq!(q.push(frame(2)).map(|f| f.seq), Some(0));
+        assert_eq!(q.stats(), QueueStats { depth: 2, pushed: 3, dropped_oldest: 1 });
+        assert_eq!(seq(q.pop(Duration::ZERO)), Some(1));
+        assert_eq!(seq(q.pop(Duration::ZERO)), Some(2));
+        assert!(matches!(q.pop(Duration::from_millis(1)), Pop::Timeout));
+    }
+
+    #[test]
+    fn a_closed_queue_is_drained_before_it_reports_closed() {
+        let q = FrameQueue::new(4);
+        q.push(frame(7));
+        q.close();
+        assert_eq!(seq(q.pop(Duration::ZERO)), Some(7));
+        assert!(matches!(q.pop(Duration::ZERO), Pop::Closed));
+    }
+
+    #[test]
+    fn a_waiting_consumer_wakes_on_push_and_on_close() {
+        let q = Arc::new(FrameQueue::new(4));
+        let consumer = {
+            let q = Arc::clone(&q);
+            std::thread::spawn(move || (seq(q.pop(Duration::from_secs(10))), matches!(q.pop(Duration::from_secs(10)), Pop::Closed)))
+        };
+        std::thread::sleep(Duration::from_millis(20));
+        q.push(frame(3));
+        std::thread::sleep(Duration::from_millis(20));
+        q.close();
+        assert_eq!(consumer.join().expect("consumer"), (Some(3), true));
+    }
+
+    #[test]
+    fn the_producer_never_blocks_on_a_full_queue() {
+        let q = FrameQueue::new(1);
+        let started = std::time::Instant::now();
+        for i in 0..1000 {
+            q.push(frame(i));
+        }
+        assert!(started.elapsed() < Duration::from_secs(1));
+        assert_eq!(q.stats().dropped_oldest, 999);
+    }
+}

@@ -1,0 +1,64 @@
+//! Where finished reads go: the MQTT publisher on a unit, standard output for a replay.
+
+use crate::read_record::ReadRecord;
+use std::io::Write;
+
+/// An image that travels with a read.
+#[derive(Debug, Clone)]
+pub struct OutgoingImage {
+    pub kind: &'static str,
+    pub topic: String,
+    pub jpeg: Vec<u8>,
+}
+
+/// A finished read and its images.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub record: ReadRecord,
+    pub images: Vec<OutgoingImage>,
+}
+
+/// A destination for reads. `deliver` must not block on a network: a sink that cannot send
+/// now keeps the read (bounded, with its own documented policy) and sends it later.
+pub trait ReadSink {
+    fn deliver(&mut self, read: Outgoing);
+    /// Where the image `kind` of read `read_id` will be found.
+    fn image_topic(&self, read_id: &str, kind: &str) -> String;
+}
+
+/// Writes one JSON record per line to standard output (the replay default); images are not
+/// written, their references are.
+pub struct StdoutSink<W: Write> {
+    out: W,
+    failed: bool,
+}
+
+impl<W: Write> StdoutSink<W> {
+    pub fn new(out: W) -> Self {
+        Self { out, failed: false }
+    }
+
+    /// Whether a write failed (a closed pipe): the caller stops the pipeline.
+    pub fn failed(&self) -> bool {
+        self.failed
+    }
+}
+
+impl<W: Write> ReadSink for StdoutSink<W> {
+    fn deliver(&mut self, read: Outgoing) {
+        let written = serde_json::to_writer(&mut self.out, &read.record)
+            .map_err(std::io::Error::other)
+            .and_then(|()| writeln!(self.out))
+            .and_then(|()| self.out.flush());
+        if let Err(error) = written {
+            if !self.failed {
+                tracing::error!(%error, "cannot write reads to standard output");
+            }
+            self.failed = true;
+        }
+    }
+
+    fn image_topic(&self, read_id: &str, kind: &str) -> String {
+        format!("stdout/images/{read_id}/{kind}")
+    }
+}

@@ -1,0 +1,147 @@
+//! The read record: what the unit says about one vehicle, as it leaves the device.
+//!
+//! Versioned (`schema`), documented in the README and in `schema/read.schema.json`; a test
+//! checks that every record the code builds validates against that file, so the two cannot
+//! drift apart.
+
+use crate::fuse::{Direction, FusedRead};
+use crate::geometry::BoundingBox;
+use crate::ocr::RegionGuess;
+use serde::{Deserialize, Serialize};
+use std::time::{Duration, SystemTime};
+
+pub const SCHEMA: &str = "anpr-edge/read/1";
+
+/// The JSON Schema of [`ReadRecord`], shipped with the binary.
+pub const JSON_SCHEMA: &str = include_str!("../schema/read.schema.json");
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Site {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latitude: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub longitude: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plate {
+    pub text: String,
+    /// What the OCR read before the country formats settled confusable characters.
+    pub ocr_text: String,
+    /// Mean of the character confidences, 0..1.
+    pub confidence: f32,
+    pub char_confidences: Vec<f32>,
+    /// Country code of the plate format the text follows, if any.
+    pub format: Option<String>,
+    /// The OCR region head's guess, if the model has one.
+    pub region: Option<RegionGuess>,
+}
+
+/// Where an image of the read is, and how to check it is the one meant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageRef {
+    /// The MQTT topic the JPEG is published on (raw bytes, same read id in the topic).
+    pub topic: String,
+    pub sha256: String,
+    pub bytes: usize,
+    pub width: u32,
+    pub height: u32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Images {
+    pub overview: Option<ImageRef>,
+    pub plate: Option<ImageRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReadRecord {
+    pub schema: String,
+    /// Unique, and the same on every retry of this read: consumers deduplicate by it.
+    pub read_id: String,
+    pub device_id: String,
+    pub camera_id: String,
+    pub site: Site,
+    /// UTC time of the frame the reported text was best read on (RFC 3339, ms).
+    pub captured_at: String,
+    pub first_seen: String,
+    pub last_seen: String,
+    pub plate: Plate,
+    /// The plate on the best frame, in its pixels.
+    pub bbox: BoundingBox,
+    /// Number of the best frame within its source.
+    pub frame: u64,
+    /// Frames the vehicle was read on, and how many of them read the reported text.
+    pub frames: u32,
+    pub agreeing_frames: u32,
+    pub direction: Option<Direction>,
+    /// Whether the plate is on a hotlist (always false until a hotlist is loaded).
+    pub hit: bool,
+    pub images: Images,
+}
+
+/// Who and where the unit is: the same on every record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Identity {
+    pub device_id: String,
+    pub camera_id: String,
+    pub site: Site,
+}
+
+/// What the pipeline keeps with a fused read's best frame: its wall-clock time and monotonic
+/// time, so first/last seen can be given in UTC.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FrameTimes {
+    pub captured_at: SystemTime,
+    pub monotonic: Duration,
+}
+
+pub fn rfc3339_ms(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+/// Wall time of a monotonic instant, anchored on a frame whose both times are known.
+fn wall_time(anchor: FrameTimes, monotonic: Duration) -> SystemTime {
+    if monotonic >= anchor.monotonic {
+        anchor.captured_at + (monotonic - anchor.monotonic)
+    } else {
+        anchor.captured_at - (anchor.monotonic - monotonic)
+    }
+}
+
+impl ReadRecord {
+    pub fn new<P>(read_id: String, identity: &Identity, fused: &FusedRead<P>, times: FrameTimes, images: Images) -> Self {
+        let best = &fused.best;
+        Self {
+            schema: SCHEMA.to_string(),
+            read_id,
+            device_id: identity.device_id.clone(),
+            camera_id: identity.camera_id.clone(),
+            site: identity.site.clone(),
+            captured_at: rfc3339_ms(times.captured_at),
+            first_seen: rfc3339_ms(wall_time(times, fused.first_seen)),
+            last_seen: rfc3339_ms(wall_time(times, fused.last_seen)),
+            plate: Plate {
+                text: best.text.clone(),
+                ocr_text: best.ocr_text.clone(),
+                confidence: best.confidence,
+                char_confidences: best.char_confidences.clone(),
+                format: best.format.clone(),
+                region: best.region.clone(),
+            },
+            bbox: best.bbox,
+            frame: fused.best_frame,
+            frames: fused.frames,
+            agreeing_frames: fused.agreeing_frames,
+            direction: fused.direction,
+            hit: false,
+            images,
+        }
+    }
+}
+
+/// A new read id: a UUIDv7, so ids sort by creation time and never repeat across reboots.
+pub fn new_read_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
