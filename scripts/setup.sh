@@ -52,6 +52,19 @@ if [ ! -d "$MODELS_SRC" ]; then
        "$ROOT/models/manifest.toml (no machine here can download them)." >&2
   exit 1
 fi
-$SUDO "$PREFIX/bin/anpr-edge" models install --from "$MODELS_SRC" --to "$PREFIX/share/anpr-edge/models"
+MODELS_DEST="$PREFIX/share/anpr-edge/models"
+DERIVED=$(mktemp -d)
+trap 'rm -rf "$DERIVED"' EXIT
+F32=yolo-v9-t-416-license-plates-end2end1-f32.onnx
+INT8=yolo-v9-t-416-license-plates-end2end1.onnx
+if ! "$PREFIX/bin/anpr-edge" --models "$MODELS_DEST" models verify >/dev/null 2>&1; then
+  if [ -f "$MODELS_SRC/$INT8" ] && [ ! -f "$MODELS_DEST/$F32" ]; then
+    # The float detector is made here from the int8 one (see models/dequantize_detector.py);
+    # `models install` checks its hash like any other model's.
+    PY=$("$ROOT/scripts/python-tools.sh" models)
+    "$PY" "$ROOT/models/dequantize_detector.py" "$MODELS_SRC/$INT8" "$DERIVED/$F32" >/dev/null
+  fi
+  $SUDO "$PREFIX/bin/anpr-edge" models install --from "$MODELS_SRC" --from "$DERIVED" --to "$MODELS_DEST"
+fi
 
 step "ready: $("$PREFIX/bin/anpr-edge" --version), models in $PREFIX/share/anpr-edge/models"

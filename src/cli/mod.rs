@@ -35,6 +35,9 @@ struct EngineArgs {
     /// Inference threads (default: one per core).
     #[arg(long, global = true)]
     threads: Option<usize>,
+    /// Let idle inference threads spin before sleeping: lower latency, more CPU burnt.
+    #[arg(long, global = true)]
+    spin: bool,
     /// Plate detector model.
     #[arg(long, value_enum, global = true)]
     detector: Option<DetectorModel>,
@@ -66,7 +69,7 @@ impl EngineArgs {
         let options = RuntimeOptions {
             library: self.ort_lib.clone(),
             threads: self.threads.unwrap_or_else(runtime::default_threads),
-            ..RuntimeOptions::default()
+            spin: self.spin,
         };
         let environment = runtime::init(&options)?;
         let models = anpr_edge::models::locate_folder(self.models.as_deref())?;

@@ -24,12 +24,30 @@ const OUTPUT_COLUMNS: usize = 7;
 pub enum DetectorModel {
     /// The upstream int8 (dynamically quantised) file, as shipped.
     Int8,
+    /// The same network with its weights dequantised to float32 (models/dequantize_detector.py).
+    F32,
+    /// The float network re-targeted to a 384 × 384 input.
+    #[value(name = "f32-384")]
+    #[serde(rename = "f32-384")]
+    F32_384,
+    /// … to a 352 × 352 input.
+    #[value(name = "f32-352")]
+    #[serde(rename = "f32-352")]
+    F32_352,
+    /// … to a 320 × 320 input.
+    #[value(name = "f32-320")]
+    #[serde(rename = "f32-320")]
+    F32_320,
 }
 
 impl DetectorModel {
     pub fn manifest_id(self) -> &'static str {
         match self {
             DetectorModel::Int8 => "detector-int8",
+            DetectorModel::F32 => "detector-f32",
+            DetectorModel::F32_384 => "detector-f32-384",
+            DetectorModel::F32_352 => "detector-f32-352",
+            DetectorModel::F32_320 => "detector-f32-320",
         }
     }
 }
