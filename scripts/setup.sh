@@ -19,7 +19,7 @@ step() { printf '\n== %s\n' "$*" >&2; }
 # What the build (opencv crate: clang + OpenCV headers), the tests (mosquitto, ffmpeg for test
 # videos, openssl for test certificates) and the model tools (python3-venv) need.
 PACKAGES=(build-essential pkg-config clang libclang-dev libopencv-dev
-          ffmpeg mosquitto mosquitto-clients openssl python3 python3-venv python3-pip ca-certificates)
+          ffmpeg mosquitto mosquitto-clients openssl python3 python3-venv python3-pip ca-certificates systemd)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -55,14 +55,17 @@ fi
 MODELS_DEST="$PREFIX/share/anpr-edge/models"
 DERIVED=$(mktemp -d)
 trap 'rm -rf "$DERIVED"' EXIT
-F32=yolo-v9-t-416-license-plates-end2end1-f32.onnx
 INT8=yolo-v9-t-416-license-plates-end2end1.onnx
 if ! "$PREFIX/bin/anpr-edge" --models "$MODELS_DEST" models verify >/dev/null 2>&1; then
-  if [ -f "$MODELS_SRC/$INT8" ] && [ ! -f "$MODELS_DEST/$F32" ]; then
-    # The float detector is made here from the int8 one (see models/dequantize_detector.py);
-    # `models install` checks its hash like any other model's.
+  if [ -f "$MODELS_SRC/$INT8" ]; then
+    # The float detectors are made here from the int8 one (models/dequantize_detector.py);
+    # `models install` checks their hashes like any other model's.
     PY=$("$ROOT/scripts/python-tools.sh" models)
-    "$PY" "$ROOT/models/dequantize_detector.py" "$MODELS_SRC/$INT8" "$DERIVED/$F32" >/dev/null
+    "$PY" "$ROOT/models/dequantize_detector.py" "$MODELS_SRC/$INT8" "$DERIVED/yolo-v9-t-416-license-plates-end2end1-f32.onnx" >/dev/null
+    for size in 384 352 320; do
+      "$PY" "$ROOT/models/dequantize_detector.py" "$MODELS_SRC/$INT8" \
+        "$DERIVED/yolo-v9-t-license-plates-end2end1-f32-$size.onnx" --input-size "$size" >/dev/null
+    done
   fi
   $SUDO "$PREFIX/bin/anpr-edge" models install --from "$MODELS_SRC" --from "$DERIVED" --to "$MODELS_DEST"
 fi

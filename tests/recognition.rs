@@ -36,6 +36,15 @@ fn reads_real_european_plates_with_the_default_models() {
 }
 
 #[test]
+fn reads_real_plates_with_the_upstream_int8_detector_too() {
+    let mut config = RecognitionConfig::default();
+    config.detector.model = anpr_edge::detect::DetectorModel::Int8;
+    let Some(summary) = evaluate(&config) else { return };
+    assert!(summary.exact >= MIN_EXACT, "int8 exact-plate accuracy {:.3}", summary.exact);
+    assert!(summary.det_recall >= MIN_DET_RECALL, "int8 detection recall {:.3}", summary.det_recall);
+}
+
+#[test]
 fn reads_real_plates_with_the_v1_ocr_too() {
     let mut config = RecognitionConfig::default();
     config.ocr.model = OcrModel::V1;

@@ -96,7 +96,7 @@ fn a_missing_or_altered_model_is_named_with_its_hash() {
     let Some(folder) = common::eval_images() else { return };
     let image = folder.join("eu3.jpg");
     let manifest = anpr_edge::models::Manifest::bundled().expect("manifest");
-    let detector = manifest.entry("detector-int8").expect("entry");
+    let detector = manifest.entry(anpr_edge::detect::DetectorConfig::default().model.manifest_id()).expect("entry");
     let models = tempfile::tempdir().expect("tempdir");
     let output = common::binary().env("ANPR_MODELS_DIR", models.path()).arg("replay").arg(&image).output().expect("run");
     let e = String::from_utf8_lossy(&output.stderr);

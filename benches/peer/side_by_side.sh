@@ -16,13 +16,16 @@ OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 
 CONFIGS=(
-  "peer|$PY $ROOT/benches/peer/peer_eval.py $FOLDER --models $MODELS_SRC --threads 2 --json"
-  "anpr-edge default|$ANPR eval --json $FOLDER"
-  "anpr-edge int8 2 threads|$ANPR --threads 2 eval --json $FOLDER"
-  "anpr-edge f32 1 thread|$ANPR --detector f32 --threads 1 eval --json $FOLDER"
-  "anpr-edge f32 2 threads|$ANPR --detector f32 --threads 2 eval --json $FOLDER"
-  "anpr-edge f32 2 threads spin|$ANPR --detector f32 --threads 2 --spin eval --json $FOLDER"
-  "anpr-edge v1 OCR|$ANPR --ocr v1 eval --json $FOLDER"
+  "peer: fast-alpr, int8, 2 threads|$PY $ROOT/benches/peer/peer_eval.py $FOLDER --models $MODELS_SRC --threads 2 --json"
+  "default: f32 416, 2 threads|$ANPR --threads 2 eval --json $FOLDER"
+  "f32 416, 2 threads, spin|$ANPR --threads 2 --spin eval --json $FOLDER"
+  "f32 416, 1 thread|$ANPR --threads 1 eval --json $FOLDER"
+  "int8 416, 1 thread|$ANPR --detector int8 --threads 1 eval --json $FOLDER"
+  "int8 416, 2 threads|$ANPR --detector int8 --threads 2 eval --json $FOLDER"
+  "f32 384, 2 threads|$ANPR --detector f32-384 --threads 2 eval --json $FOLDER"
+  "f32 352, 2 threads|$ANPR --detector f32-352 --threads 2 eval --json $FOLDER"
+  "f32 320, 2 threads|$ANPR --detector f32-320 --threads 2 eval --json $FOLDER"
+  "f32 416, OCR v1, 2 threads|$ANPR --ocr v1 --threads 2 eval --json $FOLDER"
 )
 for round in $(seq "$ROUNDS"); do
   for i in "${!CONFIGS[@]}"; do

@@ -62,7 +62,7 @@ pub struct DetectorConfig {
 
 impl Default for DetectorConfig {
     fn default() -> Self {
-        Self { model: DetectorModel::Int8, min_score: 0.4 }
+        Self { model: DetectorModel::F32, min_score: 0.4 }
     }
 }
 
