@@ -1,9 +1,11 @@
 //! The queue between capture and recognition.
 //!
-//! Policy when full: the OLDEST waiting frame is dropped and counted. Capture never waits — a
-//! camera that is not read loses frames in the driver anyway, and the newest frame is the one
-//! most likely to show a vehicle still in view. Frames only are dropped here; reads are never
-//! queued here and so never dropped by it.
+//! Policy when full, for a live source (a camera, a stream, a recording replayed in real time):
+//! the OLDEST waiting frame is dropped and counted. Capture never waits — a camera that is not
+//! read loses frames in the driver anyway, and the newest frame is the one most likely to show a
+//! vehicle still in view. A recording replayed as fast as possible instead waits for room
+//! ([`FrameQueue::push_wait`]): nothing is gained by skipping frames of a file. Frames only are
+//! dropped here; reads are never queued here and so never dropped by it.
 //!
 //! Design: a mutex and a condition variable around a `VecDeque` of fixed capacity. A lock-free
 //! SPSC ring (`ringbuf`) cannot drop its oldest element from the producer side, which is exactly
@@ -31,6 +33,7 @@ pub struct FrameQueue {
     capacity: usize,
     state: Mutex<State>,
     ready: Condvar,
+    space: Condvar,
 }
 
 /// What a consumer gets when it asks for a frame.
@@ -50,6 +53,7 @@ impl FrameQueue {
             capacity,
             state: Mutex::new(State { frames: VecDeque::with_capacity(capacity), closed: false, stats: QueueStats::default() }),
             ready: Condvar::new(),
+            space: Condvar::new(),
         }
     }
 
@@ -75,11 +79,30 @@ impl FrameQueue {
         dropped
     }
 
+    /// Adds a frame, waiting while the queue is full (for recorded sources). Gives up, returning
+    /// the frame, when `give_up` turns true (checked every `poll`).
+    pub fn push_wait(&self, frame: Frame, give_up: impl Fn() -> bool, poll: Duration) -> Result<(), Frame> {
+        let mut state = self.lock();
+        while state.frames.len() >= self.capacity {
+            if give_up() {
+                return Err(frame);
+            }
+            state = self.space.wait_timeout(state, poll).unwrap_or_else(|poisoned| poisoned.into_inner()).0;
+        }
+        state.frames.push_back(frame);
+        state.stats.pushed += 1;
+        drop(state);
+        self.ready.notify_one();
+        Ok(())
+    }
+
     /// Takes the oldest frame, waiting at most `wait`.
     pub fn pop(&self, wait: Duration) -> Pop {
         let mut state = self.lock();
         loop {
             if let Some(frame) = state.frames.pop_front() {
+                drop(state);
+                self.space.notify_one();
                 return Pop::Frame(frame);
             }
             if state.closed {
@@ -166,6 +189,23 @@ mod tests {
         std::thread::sleep(Duration::from_millis(20));
         q.close();
         assert_eq!(consumer.join().expect("consumer"), (Some(3), true));
+    }
+
+    #[test]
+    fn a_recording_waits_for_room_instead_of_dropping() {
+        let q = Arc::new(FrameQueue::new(1));
+        q.push(frame(0));
+        let producer = {
+            let q = Arc::clone(&q);
+            std::thread::spawn(move || q.push_wait(frame(1), || false, Duration::from_millis(5)).is_ok())
+        };
+        std::thread::sleep(Duration::from_millis(30));
+        assert_eq!(seq(q.pop(Duration::ZERO)), Some(0));
+        assert!(producer.join().expect("producer"));
+        assert_eq!(seq(q.pop(Duration::from_secs(1))), Some(1));
+        assert_eq!(q.stats().dropped_oldest, 0);
+        q.push(frame(2));
+        assert!(q.push_wait(frame(3), || true, Duration::from_millis(1)).is_err(), "gives up when told to");
     }
 
     #[test]

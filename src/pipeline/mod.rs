@@ -158,6 +158,8 @@ fn spawn_capture(
     std::thread::Builder::new()
         .name("capture".into())
         .spawn(move || {
+            // A recording replayed as fast as possible must not lose frames to its own speed.
+            let live = source.is_live() || realtime;
             let started = Instant::now();
             let mut first_media_time = None;
             while !stop.load(Ordering::Relaxed) {
@@ -173,7 +175,11 @@ fn spawn_capture(
                             }
                         }
                         stats.frames_captured.fetch_add(1, Ordering::Relaxed);
-                        queue.push(frame);
+                        if live {
+                            queue.push(frame);
+                        } else if queue.push_wait(frame, || stop.load(Ordering::Relaxed), Duration::from_millis(100)).is_err() {
+                            break;
+                        }
                     }
                     Some(Err(error)) => {
                         stats.frames_failed.fetch_add(1, Ordering::Relaxed);

@@ -48,6 +48,12 @@ pub trait FrameSource: Send {
     /// How many frames the source expects to yield, when it knows (for progress display).
     fn len_hint(&self) -> Option<u64>;
 
+    /// Whether frames arrive on their own clock (a camera, a stream) rather than when asked
+    /// for (a file): a live source's frames are dropped, not waited for, when recognition lags.
+    fn is_live(&self) -> bool {
+        false
+    }
+
     /// The next frame; `None` once the source is exhausted.
     fn next_frame(&mut self) -> Option<Result<Frame, FrameError>>;
 }

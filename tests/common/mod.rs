@@ -48,6 +48,11 @@ pub fn binary() -> std::process::Command {
 /// Writes `images` (each shown for `frames_each` frames, scaled onto a `width` × `height`
 /// canvas) into a video at `path` with OpenCV, H.264 when the encoder is there, else MPEG-4.
 pub fn write_video(path: &std::path::Path, images: &[image::RgbImage], frames_each: usize, width: u32, height: u32, fps: f64) {
+    write_video_frames(path, images, &vec![frames_each; images.len()], width, height, fps)
+}
+
+/// Like [`write_video`], showing image `i` for `frames[i]` frames.
+pub fn write_video_frames(path: &std::path::Path, images: &[image::RgbImage], frames: &[usize], width: u32, height: u32, fps: f64) {
     use opencv::core::{Mat, Size, Vec3b};
     use opencv::prelude::*;
     use opencv::videoio::VideoWriter;
@@ -62,7 +67,7 @@ pub fn write_video(path: &std::path::Path, images: &[image::RgbImage], frames_ea
         }
     }
     let mut writer = writer.expect("no H.264 or MPEG-4 encoder in OpenCV's FFmpeg");
-    for rgb in images {
+    for (rgb, &frames_each) in images.iter().zip(frames) {
         let scaled = image::imageops::resize(rgb, width, height, image::imageops::FilterType::Triangle);
         let bgr: Vec<u8> = scaled.pixels().flat_map(|p| [p[2], p[1], p[0]]).collect();
         let mat = Mat::new_rows_cols_with_bytes::<Vec3b>(height as i32, width as i32, &bgr).expect("mat");

@@ -1,0 +1,101 @@
+//! `anpr-edge run` end to end on a recorded video of real plates, and its refusals of bad input.
+
+mod common;
+
+use anpr_edge::source::decode_still;
+use std::path::Path;
+use std::process::Command;
+
+const VEHICLES: [&str; 3] = ["eu3.jpg", "eu7.jpg", "test_004.jpg"];
+
+fn truth(folder: &Path, name: &str) -> String {
+    let text = std::fs::read_to_string(folder.join(name).with_extension("txt")).expect("truth");
+    text.lines().next().and_then(|l| l.split('\t').nth(5)).map(anpr_edge::eval::score::fold).expect("plate")
+}
+
+fn config(dir: &Path, source: &Path, extra: &str) -> std::path::PathBuf {
+    let path = dir.join("anpr-edge.toml");
+    let text = format!(
+        "[device]\nid = \"test-box\"\n[device.site]\nname = \"test site\"\n\
+         [source]\nkind = \"file\"\npath = \"{}\"\n{extra}",
+        source.display()
+    );
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+fn run(config: &Path) -> std::process::Output {
+    common::binary().args(["run", "--config"]).arg(config).output().expect("run anpr-edge")
+}
+
+#[test]
+fn a_recorded_video_gives_exactly_one_read_per_vehicle() {
+    let Some(folder) = common::eval_images() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Each car is in view for 0.8 s at 10 frames/s, then 1.2 s of empty road, so fusion
+    // must join 8 frames into one read and must not join different cars.
+    let empty = image::RgbImage::new(64, 48);
+    let mut clip = Vec::new();
+    for name in VEHICLES {
+        clip.push((decode_still(&folder.join(name)).expect("decode"), 8));
+        clip.push((empty.clone(), 12));
+    }
+    let video = dir.path().join("road.mp4");
+    let stills: Vec<_> = clip.iter().map(|(i, _)| i.clone()).collect();
+    let counts: Vec<usize> = clip.iter().map(|(_, n)| *n).collect();
+    common::write_video_frames(&video, &stills, &counts, 1280, 960, 10.0);
+
+    let output = run(&config(dir.path(), &video, ""));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let records: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&output.stdout).lines().map(|l| serde_json::from_str(l).expect("one JSON record per line")).collect();
+    let texts: Vec<String> = records.iter().map(|r| anpr_edge::eval::score::fold(r["plate"]["text"].as_str().expect("text"))).collect();
+    let expected: Vec<String> = VEHICLES.iter().map(|n| truth(&folder, n)).collect();
+    assert_eq!(texts, expected, "one read per vehicle, in order of passing");
+
+    let schema: serde_json::Value = serde_json::from_str(anpr_edge::read_record::JSON_SCHEMA).expect("schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+    let mut ids = std::collections::BTreeSet::new();
+    for record in &records {
+        let errors: Vec<String> = validator.iter_errors(record).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "record does not follow schema/read.schema.json: {errors:?}\n{record}");
+        assert!(ids.insert(record["read_id"].as_str().expect("id").to_string()), "read ids are unique");
+        assert!(record["frames"].as_u64().expect("frames") >= 6, "fused over the frames the car was in view: {record}");
+        assert_eq!(record["device_id"], "test-box");
+        assert!(record["images"]["overview"]["bytes"].as_u64().expect("overview") > 1000);
+        assert!(record["images"]["plate"]["sha256"].as_str().expect("crop").len() == 64);
+    }
+}
+
+#[test]
+fn bad_configurations_give_one_clear_error_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cases: [(&str, &str, &str); 4] = [
+        ("[fusion]\nmax_dealy_ms = 100\n", "max_dealy_ms", "unknown key"),
+        ("[pipeline]\nframe_queue = 0\n", "pipeline.frame_queue", "bad value"),
+        ("[runtime]\nmodels_dir = \"/nonexistent/models\"\n", "/nonexistent/models", "missing models"),
+        ("[recognition.detector]\nmodel = \"yolo-v99\"\n", "yolo-v99", "unknown model"),
+    ];
+    for (extra, needle, what) in cases {
+        let output = run(&config(dir.path(), dir.path(), extra));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{what}: accepted");
+        assert!(stderr.contains(needle), "{what}: {stderr}");
+        assert!(stderr.contains("anpr-edge: error:"), "{what}: {stderr}");
+    }
+    let output = run(&config(dir.path(), &dir.path().join("missing.mp4"), ""));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("source.path") && stderr.contains("missing.mp4"), "{stderr}");
+}
+
+#[test]
+fn check_config_prints_the_effective_configuration() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = config(dir.path(), dir.path(), "");
+    let output = Command::new(env!("CARGO_BIN_EXE_anpr-edge")).arg("check-config").arg(&path).output().expect("run");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success());
+    assert!(stdout.contains("valid") && stdout.contains("max_delay_ms = 1500"), "defaults are shown: {stdout}");
+}
