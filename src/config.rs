@@ -6,6 +6,7 @@ use crate::fuse::FusionConfig;
 use crate::pipeline::{ImageConfig, PipelineConfig};
 use crate::read_record::{Identity, Site};
 use crate::recognizer::RecognitionConfig;
+use crate::source::StreamConfig;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -56,6 +57,12 @@ pub struct SiteConfig {
 pub enum SourceConfig {
     /// A recorded video file, or a folder of stills, or one still.
     File { path: PathBuf },
+    /// A live RTSP stream (an IP camera).
+    Rtsp {
+        url: String,
+        #[serde(flatten)]
+        stream: StreamConfig,
+    },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -130,6 +137,13 @@ impl Config {
                 return Err(invalid("source.path", format!("{} does not exist; give a video file, an image or a folder of images", source.display())));
             }
             SourceConfig::File { .. } => {}
+            SourceConfig::Rtsp { url, .. } if !(url.starts_with("rtsp://") || url.starts_with("rtsps://")) => {
+                return Err(invalid("source.url", format!("`{}` is not an rtsp:// URL", crate::source::stream::redact(url))));
+            }
+            SourceConfig::Rtsp { stream, .. } if stream.reconnect_min_ms == 0 || stream.reconnect_min_ms > stream.reconnect_max_ms => {
+                return Err(invalid("source.reconnect_min_ms", "must be above 0 and at most source.reconnect_max_ms".into()));
+            }
+            SourceConfig::Rtsp { .. } => {}
         }
         if let Some(0) = self.runtime.threads {
             return Err(invalid("runtime.threads", "must be at least 1 (or left out for one per core)".into()));

@@ -30,6 +30,9 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
         .with_context(|| format!("loading the models from {}", models.display()))?;
     let source = match &config.source {
         SourceConfig::File { path } => crate::source::open(path).with_context(|| "opening source.path")?,
+        SourceConfig::Rtsp { url, stream } => {
+            Box::new(crate::source::RtspStream::open(url, stream.clone()).with_context(|| "opening source.url")?)
+        }
     };
 
     let stop = Arc::new(AtomicBool::new(false));

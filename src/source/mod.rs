@@ -5,9 +5,11 @@
 //! stages after it never know where pictures come from.
 
 mod still;
+pub mod stream;
 mod video;
 
 pub use still::{decode_still, StillImages};
+pub use stream::{RtspStream, StreamConfig};
 pub use video::VideoFile;
 
 use crate::frame::Frame;
@@ -24,6 +26,8 @@ pub enum OpenError {
     ListFolder { path: PathBuf, source: std::io::Error },
     #[error("{path}: not a video OpenCV can open (is it a video file, and is the FFmpeg backend installed?)")]
     Unplayable { path: PathBuf },
+    #[error("{url}: cannot open the stream: {detail}. Check the URL, the credentials and that the camera is reachable")]
+    Stream { url: String, detail: String },
     #[error("{path}: OpenCV failed while opening it: {source}")]
     OpenCv { path: PathBuf, source: opencv::Error },
 }

@@ -47,26 +47,27 @@ pub fn binary() -> std::process::Command {
 
 /// Writes `images` (each shown for `frames_each` frames, scaled onto a `width` × `height`
 /// canvas) into a video at `path` with OpenCV, H.264 when the encoder is there, else MPEG-4.
-pub fn write_video(path: &std::path::Path, images: &[image::RgbImage], frames_each: usize, width: u32, height: u32, fps: f64) {
+pub fn write_video(path: &std::path::Path, images: &[image::RgbImage], frames_each: usize, width: u32, height: u32, fps: f64) -> &'static str {
     write_video_frames(path, images, &vec![frames_each; images.len()], width, height, fps)
 }
 
-/// Like [`write_video`], showing image `i` for `frames[i]` frames.
-pub fn write_video_frames(path: &std::path::Path, images: &[image::RgbImage], frames: &[usize], width: u32, height: u32, fps: f64) {
+/// Like [`write_video`], showing image `i` for `frames[i]` frames. Returns the codec used
+/// ("avc1" for H.264, else "mp4v").
+pub fn write_video_frames(path: &std::path::Path, images: &[image::RgbImage], frames: &[usize], width: u32, height: u32, fps: f64) -> &'static str {
     use opencv::core::{Mat, Size, Vec3b};
     use opencv::prelude::*;
     use opencv::videoio::VideoWriter;
     let mut writer = None;
-    for code in [['a', 'v', 'c', '1'], ['m', 'p', '4', 'v']] {
+    for (name, code) in [("avc1", ['a', 'v', 'c', '1']), ("mp4v", ['m', 'p', '4', 'v'])] {
         let fourcc = VideoWriter::fourcc(code[0], code[1], code[2], code[3]).expect("fourcc");
         let candidate = VideoWriter::new(path.to_str().expect("utf-8 path"), fourcc, fps, Size::new(width as i32, height as i32), true)
             .expect("VideoWriter");
         if candidate.is_opened().expect("is_opened") {
-            writer = Some(candidate);
+            writer = Some((name, candidate));
             break;
         }
     }
-    let mut writer = writer.expect("no H.264 or MPEG-4 encoder in OpenCV's FFmpeg");
+    let (codec, mut writer) = writer.expect("no H.264 or MPEG-4 encoder in OpenCV's FFmpeg");
     for (rgb, &frames_each) in images.iter().zip(frames) {
         let scaled = image::imageops::resize(rgb, width, height, image::imageops::FilterType::Triangle);
         let bgr: Vec<u8> = scaled.pixels().flat_map(|p| [p[2], p[1], p[0]]).collect();
@@ -76,4 +77,5 @@ pub fn write_video_frames(path: &std::path::Path, images: &[image::RgbImage], fr
         }
     }
     writer.release().expect("release");
+    codec
 }
