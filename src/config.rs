@@ -6,6 +6,7 @@ use crate::fuse::FusionConfig;
 use crate::pipeline::{ImageConfig, PipelineConfig};
 use crate::read_record::{Identity, Site};
 use crate::recognizer::RecognitionConfig;
+use crate::publish::MqttConfig;
 use crate::source::StreamConfig;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -27,6 +28,8 @@ pub struct Config {
     pub images: ImageConfig,
     #[serde(default)]
     pub output: OutputConfig,
+    /// The broker, when `output.kind = "mqtt"`.
+    pub mqtt: Option<MqttConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -88,6 +91,8 @@ pub enum OutputKind {
     /// One JSON record per line on standard output.
     #[default]
     Stdout,
+    /// Reads, hits, images and status on the MQTT broker of `[mqtt]`.
+    Mqtt,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -158,6 +163,11 @@ impl Config {
             return Err(invalid("images.jpeg_quality", format!("{} is outside 1..100", self.images.jpeg_quality)));
         }
         self.fusion.validate().map_err(|problem| invalid("fusion", problem))?;
+        match (&self.output.kind, &self.mqtt) {
+            (OutputKind::Mqtt, None) => return Err(invalid("mqtt", "output.kind is \"mqtt\" but there is no [mqtt] section".into())),
+            (_, Some(mqtt)) => mqtt.validate().map_err(|(key, problem)| invalid(&key, problem))?,
+            (OutputKind::Stdout, None) => {}
+        }
         Ok(())
     }
 
@@ -215,6 +225,20 @@ mod tests {
     fn a_missing_section_is_named() {
         let e = parse("[device]\nid = \"a\"\n[device.site]\nname = \"x\"\n").expect_err("no source").to_string();
         assert!(e.contains("source"), "{e}");
+    }
+
+    #[test]
+    fn mqtt_without_tls_needs_the_explicit_bench_switch() {
+        let mqtt = "[output]\nkind = \"mqtt\"\n[mqtt]\nhost = \"broker.example\"\n";
+        let e = parse(&minimal(mqtt)).expect_err("plain TCP refused").to_string();
+        assert!(e.contains("mqtt.tls") && e.contains("insecure_dev"), "{e}");
+        let config = parse(&minimal(&format!("{mqtt}insecure_dev = true\n"))).expect("bench broker allowed");
+        assert_eq!(config.mqtt.expect("mqtt").port(), 1883);
+        let e = parse(&minimal("[output]\nkind = \"mqtt\"\n")).expect_err("no section").to_string();
+        assert!(e.contains("[mqtt]"), "{e}");
+        let tls = "[mqtt.tls]\nca_file = \"/nope/ca.pem\"\nclient_cert_file = \"/nope/c.pem\"\nclient_key_file = \"/nope/k.pem\"\n";
+        let e = parse(&minimal(&format!("{mqtt}{tls}"))).expect_err("missing CA").to_string();
+        assert!(e.contains("mqtt.tls.ca_file") && e.contains("/nope/ca.pem"), "{e}");
     }
 
     #[test]

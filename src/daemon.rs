@@ -6,6 +6,7 @@
 
 use crate::config::{Config, OutputKind, SourceConfig};
 use crate::pipeline::sink::StdoutSink;
+use crate::publish::{MqttSink, StatusSource};
 use crate::pipeline::{self, PipelineStats};
 use crate::recognizer::Recognizer;
 use crate::runtime::{self, RuntimeOptions};
@@ -17,6 +18,33 @@ use std::time::{Duration, Instant};
 /// How often systemd's watchdog is told the pipeline is alive (it is told only from the
 /// pipeline loop, so a hung recognition stops the notifications and systemd restarts us).
 const WATCHDOG_PING: Duration = Duration::from_secs(2);
+
+/// How long a stopping unit waits for the broker to acknowledge what it still holds.
+const SHUTDOWN_FLUSH: Duration = Duration::from_secs(10);
+
+/// The pipeline's part of the status heartbeat: counters, frames per second since the last
+/// heartbeat, and which models run.
+fn status_source(config: &Config, stats: &Arc<PipelineStats>) -> StatusSource {
+    let stats = Arc::clone(stats);
+    let models = serde_json::json!({
+        "detector": config.recognition.detector.model.manifest_id(),
+        "ocr": config.recognition.ocr.model.manifest_id(),
+    });
+    let last = std::sync::Mutex::new((Instant::now(), 0u64));
+    Arc::new(move || {
+        let recognised = stats.frames_recognised.load(Ordering::Relaxed);
+        let fps = match last.lock() {
+            Ok(mut last) => {
+                let seconds = last.0.elapsed().as_secs_f64();
+                let fps = if seconds > 0.0 { (recognised - last.1) as f64 / seconds } else { 0.0 };
+                *last = (Instant::now(), recognised);
+                fps
+            }
+            Err(_) => 0.0,
+        };
+        serde_json::json!({ "fps": fps, "pipeline": stats.snapshot(), "models": models })
+    })
+}
 
 pub fn run(config: &Config) -> anyhow::Result<()> {
     let options = RuntimeOptions {
@@ -50,8 +78,23 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
             last_ping = Instant::now();
         }
     };
-    match config.output.kind {
-        OutputKind::Stdout => {
+    match (config.output.kind, &config.mqtt) {
+        (OutputKind::Mqtt, Some(mqtt)) => {
+            let mut sink = MqttSink::start(mqtt, &identity.device_id, status_source(config, &stats)).context("starting the MQTT publisher")?;
+            pipeline::run(source, &mut recognizer, &identity, &config.pipeline, &config.fusion, &config.images, &mut sink, &stop, &stats, alive);
+            let report = sink.shutdown(SHUTDOWN_FLUSH);
+            if report.unacknowledged.is_empty() {
+                tracing::info!(acked = report.stats.acked, "every read was acknowledged by the broker");
+            } else {
+                tracing::error!(
+                    unacknowledged = report.unacknowledged.len(),
+                    first = report.unacknowledged.first().map(String::as_str).unwrap_or_default(),
+                    "the broker did not acknowledge these messages before the stop; without the durable spool they are lost"
+                );
+            }
+        }
+        (OutputKind::Mqtt, None) => anyhow::bail!("output.kind is \"mqtt\" but there is no [mqtt] section"),
+        (OutputKind::Stdout, _) => {
             let stdout = std::io::stdout();
             let mut sink = StdoutSink::new(stdout.lock());
             pipeline::run(source, &mut recognizer, &identity, &config.pipeline, &config.fusion, &config.images, &mut sink, &stop, &stats, alive);

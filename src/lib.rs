@@ -18,6 +18,7 @@ pub mod models;
 pub mod ocr;
 pub mod pipeline;
 pub mod plate_format;
+pub mod publish;
 pub mod read_record;
 pub mod recognizer;
 pub mod replay;
