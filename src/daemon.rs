@@ -91,6 +91,12 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
                     first = report.unacknowledged.first().map(String::as_str).unwrap_or_default(),
                     "the broker did not acknowledge these messages before the stop; without the durable spool they are lost"
                 );
+                anyhow::bail!(
+                    "{} messages (reads and images) were not acknowledged by the broker {}:{} before the stop",
+                    report.unacknowledged.len(),
+                    mqtt.host,
+                    mqtt.port()
+                );
             }
         }
         (OutputKind::Mqtt, None) => anyhow::bail!("output.kind is \"mqtt\" but there is no [mqtt] section"),

@@ -2,16 +2,8 @@
 
 mod common;
 
-use anpr_edge::source::decode_still;
 use std::path::Path;
 use std::process::Command;
-
-const VEHICLES: [&str; 3] = ["eu3.jpg", "eu7.jpg", "test_004.jpg"];
-
-fn truth(folder: &Path, name: &str) -> String {
-    let text = std::fs::read_to_string(folder.join(name).with_extension("txt")).expect("truth");
-    text.lines().next().and_then(|l| l.split('\t').nth(5)).map(anpr_edge::eval::score::fold).expect("plate")
-}
 
 fn config(dir: &Path, source: &Path, extra: &str) -> std::path::PathBuf {
     let path = dir.join("anpr-edge.toml");
@@ -32,26 +24,14 @@ fn run(config: &Path) -> std::process::Output {
 fn a_recorded_video_gives_exactly_one_read_per_vehicle() {
     let Some(folder) = common::eval_images() else { return };
     let dir = tempfile::tempdir().expect("tempdir");
-    // Each car is in view for 0.8 s at 10 frames/s, then 1.2 s of empty road, so fusion
-    // must join 8 frames into one read and must not join different cars.
-    let empty = image::RgbImage::new(64, 48);
-    let mut clip = Vec::new();
-    for name in VEHICLES {
-        clip.push((decode_still(&folder.join(name)).expect("decode"), 8));
-        clip.push((empty.clone(), 12));
-    }
-    let video = dir.path().join("road.mp4");
-    let stills: Vec<_> = clip.iter().map(|(i, _)| i.clone()).collect();
-    let counts: Vec<usize> = clip.iter().map(|(_, n)| *n).collect();
-    common::write_video_frames(&video, &stills, &counts, 1280, 960, 10.0);
-
+    // Fusion must join the frames of each car into one read and must not join different cars.
+    let (video, expected) = common::road_video(&folder, dir.path());
     let output = run(&config(dir.path(), &video, ""));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     let records: Vec<serde_json::Value> =
         String::from_utf8_lossy(&output.stdout).lines().map(|l| serde_json::from_str(l).expect("one JSON record per line")).collect();
     let texts: Vec<String> = records.iter().map(|r| anpr_edge::eval::score::fold(r["plate"]["text"].as_str().expect("text"))).collect();
-    let expected: Vec<String> = VEHICLES.iter().map(|n| truth(&folder, n)).collect();
     assert_eq!(texts, expected, "one read per vehicle, in order of passing");
 
     let schema: serde_json::Value = serde_json::from_str(anpr_edge::read_record::JSON_SCHEMA).expect("schema is JSON");

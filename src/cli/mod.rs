@@ -97,7 +97,9 @@ enum Command {
 pub fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("ANPR_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            // ONNX Runtime's own log is very chatty at info level: keep it at warn unless asked.
+            tracing_subscriber::EnvFilter::try_new(format!("ort=warn,{}", std::env::var("ANPR_LOG").unwrap_or_else(|_| "warn".into())))
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

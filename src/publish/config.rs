@@ -116,6 +116,11 @@ impl MqttConfig {
         if self.max_in_flight == 0 {
             return problem("max_in_flight", "must be at least 1".into());
         }
+        if self.outbox_messages < 2 * usize::from(self.max_in_flight) {
+            // Messages in flight cannot be dropped for room; the rest of the outbox must be
+            // large enough for the drop policy to have something to choose from.
+            return problem("outbox_messages", format!("must be at least twice mqtt.max_in_flight ({})", self.max_in_flight));
+        }
         if self.backoff_min_ms == 0 || self.backoff_min_ms > self.backoff_max_ms {
             return problem("backoff_min_ms", "must be above 0 and at most mqtt.backoff_max_ms".into());
         }

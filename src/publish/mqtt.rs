@@ -77,8 +77,12 @@ impl Shared {
         self.outbox.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Hands rumqttc every message it may take now.
+    /// Hands rumqttc every message it may take now. Nothing is handed over while disconnected:
+    /// rumqttc would only hold it where the outbox's drop policy cannot reach it.
     fn pump(&self, client: &Client) {
+        if !self.connected.load(Ordering::Relaxed) {
+            return;
+        }
         let mut outbox = self.outbox();
         while let Some(message) = outbox.next_to_send(self.max_in_flight) {
             if client.try_publish(message.topic.as_str(), QoS::AtLeastOnce, false, message.payload).is_err() {

@@ -79,3 +79,30 @@ pub fn write_video_frames(path: &std::path::Path, images: &[image::RgbImage], fr
     writer.release().expect("release");
     codec
 }
+
+pub mod broker;
+pub mod subscriber;
+
+/// The first annotated plate of a photograph of the eval set, O and 0 folded.
+pub fn truth_of(folder: &std::path::Path, name: &str) -> String {
+    let text = std::fs::read_to_string(folder.join(name).with_extension("txt")).expect("truth");
+    text.lines().next().and_then(|l| l.split('\t').nth(5)).map(anpr_edge::eval::score::fold).expect("plate")
+}
+
+/// A recorded road: each of three real cars in view for 0.8 s at 10 frames/s, then 1.2 s of
+/// empty road. Returns the video and the plates in order of passing.
+pub fn road_video(folder: &std::path::Path, dir: &std::path::Path) -> (std::path::PathBuf, Vec<String>) {
+    const VEHICLES: [&str; 3] = ["eu3.jpg", "eu7.jpg", "test_004.jpg"];
+    let empty = image::RgbImage::new(64, 48);
+    let mut stills = Vec::new();
+    let mut counts = Vec::new();
+    for name in VEHICLES {
+        stills.push(anpr_edge::source::decode_still(&folder.join(name)).expect("decode"));
+        counts.push(8);
+        stills.push(empty.clone());
+        counts.push(12);
+    }
+    let video = dir.join("road.mp4");
+    write_video_frames(&video, &stills, &counts, 1280, 960, 10.0);
+    (video, VEHICLES.iter().map(|n| truth_of(folder, n)).collect())
+}
