@@ -7,7 +7,7 @@ use crate::pipeline::{ImageConfig, PipelineConfig};
 use crate::read_record::{Identity, Site};
 use crate::recognizer::RecognitionConfig;
 use crate::publish::MqttConfig;
-use crate::source::StreamConfig;
+use crate::source::{CameraConfig, StreamConfig};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -60,11 +60,17 @@ pub struct SiteConfig {
 pub enum SourceConfig {
     /// A recorded video file, or a folder of stills, or one still.
     File { path: PathBuf },
-    /// A live RTSP stream (an IP camera).
+    /// A live RTSP stream (an IP camera); reconnection in `[source.stream]`.
     Rtsp {
         url: String,
-        #[serde(flatten)]
+        #[serde(default)]
         stream: StreamConfig,
+    },
+    /// A V4L2 camera; its mode in `[source.camera]`.
+    Camera {
+        device: PathBuf,
+        #[serde(default)]
+        camera: CameraConfig,
     },
 }
 
@@ -146,9 +152,12 @@ impl Config {
                 return Err(invalid("source.url", format!("`{}` is not an rtsp:// URL", crate::source::stream::redact(url))));
             }
             SourceConfig::Rtsp { stream, .. } if stream.reconnect_min_ms == 0 || stream.reconnect_min_ms > stream.reconnect_max_ms => {
-                return Err(invalid("source.reconnect_min_ms", "must be above 0 and at most source.reconnect_max_ms".into()));
+                return Err(invalid("source.stream.reconnect_min_ms", "must be above 0 and at most source.stream.reconnect_max_ms".into()));
             }
             SourceConfig::Rtsp { .. } => {}
+            SourceConfig::Camera { camera, .. } => {
+                camera.validate().map_err(|(key, problem)| invalid(&key.replace("source.", "source.camera."), problem))?;
+            }
         }
         if let Some(0) = self.runtime.threads {
             return Err(invalid("runtime.threads", "must be at least 1 (or left out for one per core)".into()));
@@ -219,6 +228,20 @@ mod tests {
         assert!(e.contains("device.id"), "{e}");
         let e = parse(&minimal("").replace(env!("CARGO_MANIFEST_DIR"), "/nope/video.mp4")).expect_err("bad").to_string();
         assert!(e.contains("source.path") && e.contains("/nope/video.mp4"), "{e}");
+    }
+
+    #[test]
+    fn source_sub_tables_reject_unknown_keys_too() {
+        let camera = "[device]\nid = \"a\"\n[device.site]\nname = \"x\"\n[source]\nkind = \"camera\"\ndevice = \"/dev/video0\"\n";
+        let config = parse(camera).expect("camera with defaults");
+        assert!(matches!(config.source, SourceConfig::Camera { .. }));
+        let e = parse(&format!("{camera}[source.camera]\nwidht = 640\n")).expect_err("typo").to_string();
+        assert!(e.contains("widht"), "{e}");
+        let e = parse(&format!("{camera}[source.camera]\nformats = [\"MJPEG\"]\n")).expect_err("bad fourcc").to_string();
+        assert!(e.contains("source.camera.formats") && e.contains("MJPEG"), "{e}");
+        let rtsp = "[device]\nid = \"a\"\n[device.site]\nname = \"x\"\n[source]\nkind = \"rtsp\"\nurl = \"rtsp://cam/1\"\n[source.stream]\nreconect_min_ms = 5\n";
+        let e = parse(rtsp).expect_err("typo").to_string();
+        assert!(e.contains("reconect_min_ms"), "{e}");
     }
 
     #[test]

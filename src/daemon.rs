@@ -61,6 +61,9 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
         SourceConfig::Rtsp { url, stream } => {
             Box::new(crate::source::RtspStream::open(url, stream.clone()).with_context(|| "opening source.url")?)
         }
+        SourceConfig::Camera { device, camera } => {
+            Box::new(crate::source::CameraSource::open(device, camera.clone()).with_context(|| "opening source.device")?)
+        }
     };
 
     let stop = Arc::new(AtomicBool::new(false));

@@ -79,3 +79,23 @@ fn check_config_prints_the_effective_configuration() {
     assert!(output.status.success());
     assert!(stdout.contains("valid") && stdout.contains("max_delay_ms = 1500"), "defaults are shown: {stdout}");
 }
+
+#[test]
+fn a_camera_path_that_is_not_a_v4l2_device_is_one_clear_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let regular = dir.path().join("video0");
+    std::fs::write(&regular, b"not a device").expect("write");
+    for (device, needle) in [(regular.as_path(), "is not a device file"), (Path::new("/dev/null"), "is not a V4L2 device"), (Path::new("/dev/video-nope"), "No such file")] {
+        let path = dir.path().join("camera.toml");
+        std::fs::write(
+            &path,
+            format!("[device]\nid = \"cam-box\"\n[device.site]\nname = \"x\"\n[source]\nkind = \"camera\"\ndevice = \"{}\"\n", device.display()),
+        )
+        .expect("config");
+        let output = run(&path);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success());
+        assert!(stderr.contains(&device.display().to_string()) && stderr.contains(needle), "{stderr}");
+        assert_eq!(stderr.lines().filter(|l| l.contains("error")).count(), 1, "one error line: {stderr}");
+    }
+}

@@ -4,11 +4,13 @@
 //! RTSP stream — yields numbered, timed [`Frame`]s through the one [`FrameSource`] trait, so the
 //! stages after it never know where pictures come from.
 
+pub mod camera;
 mod still;
 pub mod stream;
 mod video;
 
 pub use still::{decode_still, StillImages};
+pub use camera::{CameraConfig, CameraSource};
 pub use stream::{RtspStream, StreamConfig};
 pub use video::VideoFile;
 
@@ -26,6 +28,8 @@ pub enum OpenError {
     ListFolder { path: PathBuf, source: std::io::Error },
     #[error("{path}: not a video OpenCV can open (is it a video file, and is the FFmpeg backend installed?)")]
     Unplayable { path: PathBuf },
+    #[error("{path}: {detail}")]
+    Camera { path: PathBuf, detail: String },
     #[error("{url}: cannot open the stream: {detail}. Check the URL, the credentials and that the camera is reachable")]
     Stream { url: String, detail: String },
     #[error("{path}: OpenCV failed while opening it: {source}")]
