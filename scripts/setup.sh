@@ -21,7 +21,7 @@ step() { printf '\n== %s\n' "$*" >&2; }
 PACKAGES=(build-essential pkg-config clang libclang-dev libopencv-dev
           ffmpeg mosquitto mosquitto-clients openssl python3 python3-venv python3-pip ca-certificates systemd
           python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
-          gstreamer1.0-plugins-bad gstreamer1.0-libav)
+          gstreamer1.0-plugins-bad gstreamer1.0-libav qemu-system-x86 busybox-static kmod cpio)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
