@@ -68,6 +68,10 @@ pub struct PipelineStats {
     pub recognition_errors: AtomicU64,
     pub reads_emitted: AtomicU64,
     pub image_errors: AtomicU64,
+    /// Frames waiting for recognition right now.
+    pub queue_depth: AtomicU64,
+    /// Vehicles being followed by fusion right now.
+    pub active_tracks: AtomicU64,
 }
 
 impl PipelineStats {
@@ -81,6 +85,8 @@ impl PipelineStats {
             "recognition_errors": get(&self.recognition_errors),
             "reads_emitted": get(&self.reads_emitted),
             "image_errors": get(&self.image_errors),
+            "queue_depth": get(&self.queue_depth),
+            "active_tracks": get(&self.active_tracks),
         })
     }
 }
@@ -139,7 +145,10 @@ pub fn run(
             }
             Pop::Closed => break,
         }
-        stats.frames_dropped.store(queue.stats().dropped_oldest, Ordering::Relaxed);
+        let queue_stats = queue.stats();
+        stats.frames_dropped.store(queue_stats.dropped_oldest, Ordering::Relaxed);
+        stats.queue_depth.store(queue_stats.depth as u64, Ordering::Relaxed);
+        stats.active_tracks.store(fuser.active_tracks() as u64, Ordering::Relaxed);
     }
     emit(fuser.flush(), identity, images, sink, stats);
     if capture.join().is_err() {
