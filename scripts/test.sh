@@ -6,3 +6,5 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 "$ROOT/scripts/setup.sh"
 cd "$ROOT"
 cargo test --release --locked -- --test-threads="${ANPR_TEST_THREADS:-2}"
+# The benchmarks are not run here (speed is reported, not asserted), but they must build.
+cargo bench --locked --no-run
