@@ -134,12 +134,12 @@ impl<P: Clone> Track<P> {
         self.frames += 1;
         self.last_seen = at;
         self.last_box = read.bbox;
-        let folded = fold(&read.text);
-        let weight = read.confidence;
+        let folded = fold(&read.plate.text);
+        let weight = read.plate.confidence;
         if let Some(c) = self.candidates.iter_mut().find(|c| c.folded == folded) {
             c.weight += weight;
             c.frames += 1;
-            if read.confidence > c.best.confidence {
+            if read.plate.confidence > c.best.plate.confidence {
                 c.best = read;
                 c.best_frame = frame;
                 c.best_payload = payload;
@@ -164,7 +164,7 @@ impl<P: Clone> Track<P> {
 
     /// How well `read` continues this track: `None` if it does not, else a cost (lower is better).
     fn match_cost(&self, read: &PlateRead, config: &FusionConfig) -> Option<f32> {
-        let folded = fold(&read.text);
+        let folded = fold(&read.plate.text);
         let distance = self.candidates.iter().map(|c| edit_distance(&c.folded, &folded)).min().unwrap_or(usize::MAX);
         let iou = self.last_box.iou(&read.bbox);
         let text_close = distance <= config.max_text_distance;
@@ -299,15 +299,18 @@ impl<P: Clone> Fuser<P> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::recognizer::PlateText;
 
     fn read(text: &str, confidence: f32, x: f32, w: f32) -> PlateRead {
         PlateRead {
-            text: text.into(),
-            ocr_text: text.into(),
-            confidence,
-            char_confidences: vec![confidence; text.len()],
-            format: None,
-            region: None,
+            plate: PlateText {
+                text: text.into(),
+                ocr_text: text.into(),
+                confidence,
+                char_confidences: vec![confidence; text.len()],
+                format: None,
+                region: None,
+            },
             bbox: BoundingBox { x1: x, y1: 100.0, x2: x + w, y2: 100.0 + w / 4.0 },
             detection_score: 0.9,
         }
@@ -334,7 +337,7 @@ mod tests {
         out.extend(f.tick(ms(40 * 4 + 701)));
         assert_eq!(out.len(), 1);
         let r = &out[0];
-        assert_eq!(r.best.text, "1ABC238");
+        assert_eq!(r.best.plate.text, "1ABC238");
         assert_eq!((r.agreeing_frames, r.frames), (4, 5));
         assert_eq!(r.first_seen, ms(0));
         assert_eq!(r.last_seen, ms(160));
@@ -362,7 +365,7 @@ mod tests {
             f.observe(ms(40 * i), i, vec![(read("AB123CD", 0.9, 100.0, 100.0), i), (read("AB123CE", 0.9, 400.0, 100.0), i)]);
         }
         let out = f.flush();
-        let mut texts: Vec<_> = out.iter().map(|r| r.best.text.clone()).collect();
+        let mut texts: Vec<_> = out.iter().map(|r| r.best.plate.text.clone()).collect();
         texts.sort();
         assert_eq!(texts, vec!["AB123CD", "AB123CE"]);
         assert!(out.iter().all(|r| r.frames == 3));
@@ -392,7 +395,7 @@ mod tests {
         f.observe(ms(40), 1, vec![(read("A8I23C0", 0.5, 102.0, 100.0), 1)]);
         assert_eq!(f.active_tracks(), 1);
         let out = f.flush();
-        assert_eq!(out[0].best.text, "AB123CD");
+        assert_eq!(out[0].best.plate.text, "AB123CD");
         assert_eq!(out[0].best_payload, 0);
     }
 
@@ -417,7 +420,7 @@ mod tests {
         out.extend(f.observe(ms(20), 2, vec![(read("CCC333", 0.9, 400.0, 50.0), 2)]));
         assert_eq!(f.active_tracks(), 2);
         assert_eq!(out.len(), 1);
-        assert_eq!(out[0].best.text, "AAA111");
+        assert_eq!(out[0].best.plate.text, "AAA111");
         assert_eq!(out[0].reason, EmitReason::TooManyTracks);
     }
 
@@ -431,7 +434,7 @@ mod tests {
         for (j, text) in noise.iter().enumerate() {
             f.observe(ms(100 + 10 * j as u64), 10 + j as u64, vec![(read(text, 0.3, 100.0, 100.0), 0)]);
         }
-        assert_eq!(f.flush()[0].best.text, "AB123CD");
+        assert_eq!(f.flush()[0].best.plate.text, "AB123CD");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! `runtime` and `models` load ONNX Runtime and the model files the stages run on; `replay` and
 //! `eval` drive the stages over recorded material.
 
+pub mod backoff;
 pub mod config;
 pub mod daemon;
 pub mod detect;

@@ -126,6 +126,30 @@ pub fn read_verified(folder: &Path, entry: &ModelEntry) -> Result<(PathBuf, Vec<
     Ok((path, bytes))
 }
 
+/// A model loaded into an ONNX Runtime session, after its hash was checked.
+pub struct LoadedModel {
+    pub session: ort::session::Session,
+    pub path: PathBuf,
+    pub entry: ModelEntry,
+}
+
+/// Finds the model `id` of the manifest in `folder`, checks its hash and opens a session on
+/// it with full graph optimisation (the runtime's thread pool is the environment's).
+pub fn load(environment: &ort::environment::Environment, folder: &Path, id: &str) -> Result<LoadedModel, ModelError> {
+    use ort::session::{builder::GraphOptimizationLevel, Session};
+    let manifest = Manifest::bundled()?;
+    let entry = manifest.entry(id)?.clone();
+    let (path, bytes) = read_verified(folder, &entry)?;
+    let load_error = |detail: String| ModelError::Load { path: path.clone(), detail };
+    let session = Session::builder(environment)
+        .map_err(|e| load_error(e.to_string()))?
+        .with_optimization_level(GraphOptimizationLevel::All)
+        .map_err(|e| load_error(e.to_string()))?
+        .commit_from_memory(&bytes)
+        .map_err(|e| load_error(e.to_string()))?;
+    Ok(LoadedModel { session, path, entry })
+}
+
 /// What `models install` did with one manifest entry.
 #[derive(Debug)]
 pub enum InstallOutcome {

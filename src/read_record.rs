@@ -6,7 +6,7 @@
 
 use crate::fuse::{Direction, FusedRead};
 use crate::geometry::BoundingBox;
-use crate::ocr::RegionGuess;
+use crate::recognizer::PlateText;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, SystemTime};
 
@@ -22,20 +22,6 @@ pub struct Site {
     pub latitude: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub longitude: Option<f64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Plate {
-    pub text: String,
-    /// What the OCR read before the country formats settled confusable characters.
-    pub ocr_text: String,
-    /// Mean of the character confidences, 0..1.
-    pub confidence: f32,
-    pub char_confidences: Vec<f32>,
-    /// Country code of the plate format the text follows, if any.
-    pub format: Option<String>,
-    /// The OCR region head's guess, if the model has one.
-    pub region: Option<RegionGuess>,
 }
 
 /// Where an image of the read is, and how to check it is the one meant.
@@ -67,7 +53,7 @@ pub struct ReadRecord {
     pub captured_at: String,
     pub first_seen: String,
     pub last_seen: String,
-    pub plate: Plate,
+    pub plate: PlateText,
     /// The plate on the best frame, in its pixels.
     pub bbox: BoundingBox,
     /// Number of the best frame within its source.
@@ -122,14 +108,7 @@ impl ReadRecord {
             captured_at: rfc3339_ms(times.captured_at),
             first_seen: rfc3339_ms(wall_time(times, fused.first_seen)),
             last_seen: rfc3339_ms(wall_time(times, fused.last_seen)),
-            plate: Plate {
-                text: best.text.clone(),
-                ocr_text: best.ocr_text.clone(),
-                confidence: best.confidence,
-                char_confidences: best.char_confidences.clone(),
-                format: best.format.clone(),
-                region: best.region.clone(),
-            },
+            plate: best.plate.clone(),
             bbox: best.bbox,
             frame: fused.best_frame,
             frames: fused.frames,

@@ -21,9 +21,9 @@ pub struct RecognitionConfig {
     pub formats: FormatConfig,
 }
 
-/// A plate read on one frame.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PlateRead {
+/// What was read on a plate, and how sure the models are of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlateText {
     /// The plate as reported: OCR text settled by the country formats.
     pub text: String,
     /// What the OCR model read before the formats settled confusable characters.
@@ -35,6 +35,13 @@ pub struct PlateRead {
     pub format: Option<String>,
     /// The OCR region head's guess, when the model has one.
     pub region: Option<RegionGuess>,
+}
+
+/// A plate read on one frame.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlateRead {
+    #[serde(flatten)]
+    pub plate: PlateText,
     /// The plate on the frame, in frame pixels.
     pub bbox: BoundingBox,
     pub detection_score: f32,
@@ -117,12 +124,14 @@ impl Recognizer {
             reads.push({
                 let resolved = self.formats.resolve(&reading, alphabet, regions);
                 PlateRead {
-                    confidence: mean_confidence(&resolved.char_confidences),
-                    text: resolved.text,
-                    ocr_text: reading.text.clone(),
-                    char_confidences: resolved.char_confidences,
-                    format: resolved.format,
-                    region: region_guess(&reading.region_distribution, regions),
+                    plate: PlateText {
+                        confidence: mean_confidence(&resolved.char_confidences),
+                        text: resolved.text,
+                        ocr_text: reading.text.clone(),
+                        char_confidences: resolved.char_confidences,
+                        format: resolved.format,
+                        region: region_guess(&reading.region_distribution, regions),
+                    },
                     bbox: detection.bbox,
                     detection_score: detection.score,
                 }

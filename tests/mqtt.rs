@@ -280,3 +280,53 @@ fn an_unreachable_broker_does_not_stop_the_unit_from_reading() {
     assert!(stderr.contains("broker unreachable; reads are kept"), "{stderr}");
     assert!(stderr.contains("did not acknowledge") && stderr.contains("unacknowledged=3"), "the read and its two images are reported: {stderr}");
 }
+
+/// The daemon itself, replaying in real time, while the broker freezes, dies and comes back.
+fn replay_through_a_broker_fault(persistence: bool) {
+    let Some(folder) = common::eval_images() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut broker = Broker::start(persistence);
+    let subscriber = Subscriber::start(broker.port, "anpr/box/reads");
+    let (video, expected) = common::road_video(&folder, dir.path());
+    let mqtt = format!("host = \"127.0.0.1\"\nport = {}\ninsecure_dev = true\nbackoff_min_ms = 1000\nbackoff_max_ms = 1000\n", broker.port);
+    let config = daemon_config(dir.path(), &video, &mqtt, "[pipeline]\nrealtime = true\n");
+    let mut daemon = common::binary().args(["run", "--config"]).arg(config).stderr(std::process::Stdio::piped()).spawn().expect("start");
+    // The first car is emitted about 1.5 s in: freeze the broker before, so its read stays
+    // unacknowledged, then kill and restart the broker while the replay goes on.
+    std::thread::sleep(Duration::from_millis(1000));
+    if persistence {
+        broker.stop();
+    } else {
+        broker.freeze();
+        std::thread::sleep(Duration::from_millis(1500));
+        broker.kill();
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    broker.resume();
+    subscriber.wait_subscribed(Duration::from_secs(10));
+    let status = daemon.wait().expect("daemon");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut daemon.stderr.take().expect("stderr"), &mut stderr).expect("stderr");
+    assert!(status.success(), "{stderr}");
+    let received = subscriber.wait_until(Duration::from_secs(10), |r| r.len() >= expected.len());
+    let reads: Vec<serde_json::Value> = received.iter().filter_map(|(_, p, _)| serde_json::from_slice(p).ok()).collect();
+    let mut by_id = std::collections::BTreeMap::new();
+    for read in &reads {
+        by_id.insert(read["read_id"].as_str().expect("id").to_string(), anpr_edge::eval::score::fold(read["plate"]["text"].as_str().expect("text")));
+    }
+    let mut texts: Vec<String> = by_id.into_values().collect();
+    texts.sort();
+    let mut wanted = expected.clone();
+    wanted.sort();
+    assert_eq!(texts, wanted, "every vehicle's read arrived (duplicates only with the same id); {} messages in all", reads.len());
+}
+
+#[test]
+fn a_replay_loses_nothing_when_a_broker_without_persistence_freezes_and_dies() {
+    replay_through_a_broker_fault(false);
+}
+
+#[test]
+fn a_replay_loses_nothing_across_a_restart_of_a_persistent_broker() {
+    replay_through_a_broker_fault(true);
+}

@@ -33,7 +33,7 @@ fn a_video_of_real_plates_is_replayed_frame_by_frame() {
         if let ReplayEvent::Frame { frame, recognition, .. } = event {
             frame_numbers.push(frame.seq);
             media_times.push(frame.media_time.expect("a video frame has a media time"));
-            texts.extend(recognition.reads.iter().map(|r| anpr_edge::eval::score::fold(&r.text)));
+            texts.extend(recognition.reads.iter().map(|r| anpr_edge::eval::score::fold(&r.plate.text)));
         }
     });
     assert_eq!(summary.frames, 15);

@@ -37,9 +37,9 @@ pub fn run(engine: &EngineArgs, args: &ReplayArgs) -> anyhow::Result<ExitCode> {
                         "{}\tframe {}\t{}\tconfidence {:.2}\t{}",
                         record.origin,
                         record.frame,
-                        record.read.text,
-                        record.read.confidence,
-                        record.read.format.as_deref().unwrap_or("-")
+                        record.read.plate.text,
+                        record.read.plate.confidence,
+                        record.read.plate.format.as_deref().unwrap_or("-")
                     )
                 }
             }),

@@ -3,10 +3,10 @@
 use super::letterbox::Letterbox;
 use crate::geometry::BoundingBox;
 use crate::imaging::resize_region_into;
-use crate::models::{read_verified, Manifest, ModelError};
+use crate::models::{LoadedModel, ModelError};
 use image::RgbImage;
 use ort::environment::Environment;
-use ort::session::{builder::GraphOptimizationLevel, Session};
+use ort::session::Session;
 use ort::value::{TensorRef, ValueType};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -85,16 +85,7 @@ pub struct PlateDetector {
 
 impl PlateDetector {
     pub fn load(environment: &Environment, models_dir: &Path, config: &DetectorConfig) -> Result<Self, ModelError> {
-        let manifest = Manifest::bundled()?;
-        let entry = manifest.entry(config.model.manifest_id())?;
-        let (path, bytes) = read_verified(models_dir, entry)?;
-        let load_error = |detail: String| ModelError::Load { path: path.clone(), detail };
-        let session = Session::builder(environment)
-            .map_err(|e| load_error(e.to_string()))?
-            .with_optimization_level(GraphOptimizationLevel::All)
-            .map_err(|e| load_error(e.to_string()))?
-            .commit_from_memory(&bytes)
-            .map_err(|e| load_error(e.to_string()))?;
+        let LoadedModel { session, path, entry } = crate::models::load(environment, models_dir, config.model.manifest_id())?;
         let input_size = check_contract(&session, &path, &entry.inputs)?;
         let plane = (input_size * input_size) as usize;
         Ok(Self {

@@ -31,7 +31,7 @@ pub fn evaluate(images: &[TruthImage], recognizer: &mut Recognizer, mut progress
                 Ok(recognition) => ImageOutcome {
                     image: name,
                     truths: truth.plates.clone(),
-                    reads: recognition.reads.iter().map(|r| (r.text.clone(), r.bbox)).collect(),
+                    reads: recognition.reads.iter().map(|r| (r.plate.text.clone(), r.bbox)).collect(),
                     unread: recognition.unread.iter().map(|d| d.bbox).collect(),
                     ms: Some(ms),
                     error: None,

@@ -3,10 +3,10 @@
 use super::decode::{Alphabet, OcrReading};
 use crate::geometry::BoundingBox;
 use crate::imaging::resize_region_into;
-use crate::models::{read_verified, Manifest, ModelError};
+use crate::models::{LoadedModel, ModelError};
 use image::RgbImage;
 use ort::environment::Environment;
-use ort::session::{builder::GraphOptimizationLevel, Session};
+use ort::session::Session;
 use ort::value::{TensorRef, ValueType};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -60,10 +60,7 @@ pub struct PlateReader {
 
 impl PlateReader {
     pub fn load(environment: &Environment, models_dir: &Path, config: &OcrConfig) -> Result<Self, ModelError> {
-        let manifest = Manifest::bundled()?;
-        let entry = manifest.entry(config.model.manifest_id())?;
-        let (path, bytes) = read_verified(models_dir, entry)?;
-        let load_error = |detail: String| ModelError::Load { path: path.clone(), detail };
+        let LoadedModel { session, path, entry } = crate::models::load(environment, models_dir, config.model.manifest_id())?;
         let contract = |detail: String| ModelError::Contract { path: path.clone(), expected: entry.outputs.clone(), detail };
         let alphabet = entry
             .alphabet
@@ -71,12 +68,6 @@ impl PlateReader {
             .zip(entry.pad_char)
             .and_then(|(chars, pad)| Alphabet::new(chars, pad))
             .ok_or_else(|| contract("the manifest gives no alphabet with its padding character".into()))?;
-        let session = Session::builder(environment)
-            .map_err(|e| load_error(e.to_string()))?
-            .with_optimization_level(GraphOptimizationLevel::All)
-            .map_err(|e| load_error(e.to_string()))?
-            .commit_from_memory(&bytes)
-            .map_err(|e| load_error(e.to_string()))?;
         let (height, width) = match session.inputs().iter().find(|i| i.name() == INPUT_NAME).map(|i| i.dtype()) {
             Some(ValueType::Tensor { shape, .. }) if shape.len() == 4 && shape[3] == 3 && shape[1] > 0 && shape[2] > 0 => {
                 (shape[1] as u32, shape[2] as u32)

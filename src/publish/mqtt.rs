@@ -244,11 +244,9 @@ impl ReadSink for MqttSink {
 }
 
 fn io_loop(mut connection: Connection, client: Client, shared: Arc<Shared>, topics: Topics, device_id: String, config: MqttConfig, status: StatusSource) {
-    let backoff_min = Duration::from_millis(config.backoff_min_ms);
-    let backoff_max = Duration::from_millis(config.backoff_max_ms);
+    let mut backoff = crate::backoff::Backoff::new(config.backoff_min_ms, config.backoff_max_ms);
     let status_every = Duration::from_secs(config.status_interval_s);
     let started = Instant::now();
-    let mut backoff = backoff_min;
     let mut last_status = Instant::now();
     let mut failures: u64 = 0;
     let heartbeat = |state: &str| {
@@ -265,7 +263,7 @@ fn io_loop(mut connection: Connection, client: Client, shared: Arc<Shared>, topi
             Ok(Ok(Event::Incoming(Packet::ConnAck(ack)))) => {
                 tracing::info!(session_present = ack.session_present, "connected to the broker");
                 shared.connected.store(true, Ordering::Relaxed);
-                backoff = backoff_min;
+                backoff.reset();
                 failures = 0;
                 if !ack.session_present {
                     shared.outbox().on_session_lost();
@@ -289,12 +287,12 @@ fn io_loop(mut connection: Connection, client: Client, shared: Arc<Shared>, topi
                 shared.connected.store(false, Ordering::Relaxed);
                 failures += 1;
                 // One line per outage and then one every 10 attempts, not one per retry.
+                let wait = backoff.next_wait();
                 if failures == 1 || failures % 10 == 0 {
                     let held = shared.outbox().stats();
-                    tracing::warn!(%error, attempt = failures, retry_in_ms = backoff.as_millis() as u64, held = held.pending + held.in_flight, "broker unreachable; reads are kept");
+                    tracing::warn!(%error, attempt = failures, retry_in_ms = wait.as_millis() as u64, held = held.pending + held.in_flight, "broker unreachable; reads are kept");
                 }
-                std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(backoff_max);
+                std::thread::sleep(wait);
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,

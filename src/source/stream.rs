@@ -1,5 +1,6 @@
 //! A live network stream (RTSP) decoded by OpenCV's FFmpeg backend, reconnected when it drops.
 
+use crate::backoff::Backoff;
 use super::{FrameError, FrameSource, OpenError};
 use crate::frame::Frame;
 use crate::imaging::rgb_from_bgr_mat;
@@ -7,7 +8,7 @@ use opencv::core::{Mat, Vector};
 use opencv::prelude::*;
 use opencv::videoio::{self, VideoCapture};
 use serde::{Deserialize, Serialize};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -34,7 +35,7 @@ pub struct RtspStream {
     buffer: Mat,
     next_seq: u64,
     started: Instant,
-    backoff: Duration,
+    backoff: Backoff,
 }
 
 /// `rtsp://user:secret@host/path` → `rtsp://host/path`: passwords stay out of logs and records.
@@ -52,7 +53,7 @@ impl RtspStream {
         let mut stream = Self {
             url: url.to_string(),
             description: redact(url),
-            backoff: Duration::from_millis(config.reconnect_min_ms),
+            backoff: Backoff::new(config.reconnect_min_ms, config.reconnect_max_ms),
             config,
             capture: None,
             buffer: Mat::default(),
@@ -99,8 +100,7 @@ impl FrameSource for RtspStream {
     fn next_frame(&mut self) -> Option<Result<Frame, FrameError>> {
         let seq = self.next_seq;
         if self.capture.is_none() {
-            std::thread::sleep(self.backoff);
-            self.backoff = (self.backoff * 2).min(Duration::from_millis(self.config.reconnect_max_ms));
+            std::thread::sleep(self.backoff.next_wait());
             match self.connect() {
                 Ok(capture) => {
                     tracing::info!(stream = %self.description, "stream reconnected");
@@ -116,7 +116,7 @@ impl FrameSource for RtspStream {
             Err(e) => return self.lost(seq, format!("decoding failed: {e}; reconnecting")),
         }
         self.next_seq += 1;
-        self.backoff = Duration::from_millis(self.config.reconnect_min_ms);
+        self.backoff.reset();
         match rgb_from_bgr_mat(&self.buffer) {
             Ok(image) => Some(Ok(Frame {
                 seq,

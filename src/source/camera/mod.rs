@@ -6,6 +6,7 @@ pub mod convert;
 pub mod negotiate;
 
 use super::{FrameError, FrameSource, OpenError};
+use crate::backoff::Backoff;
 use crate::frame::Frame;
 use negotiate::{FormatOffer, FourCc, Mode, SizeOffer};
 use serde::{Deserialize, Serialize};
@@ -86,7 +87,7 @@ pub struct CameraSource {
     seq_base: u64,
     next_seq: u64,
     started: Instant,
-    backoff: Duration,
+    backoff: Backoff,
 }
 
 fn open_error(path: &Path, detail: String) -> OpenError {
@@ -158,7 +159,7 @@ impl CameraSource {
         Ok(Self {
             path: path.to_path_buf(),
             description: path.display().to_string(),
-            backoff: Duration::from_millis(config.reopen_min_ms),
+            backoff: Backoff::new(config.reopen_min_ms, config.reopen_max_ms),
             config,
             open: Some(open),
             seq_base: 0,
@@ -196,8 +197,7 @@ impl FrameSource for CameraSource {
     /// a backoff doubling up to `reopen_max_ms`, so a call blocks at most that long.
     fn next_frame(&mut self) -> Option<Result<Frame, FrameError>> {
         if self.open.is_none() {
-            std::thread::sleep(self.backoff);
-            self.backoff = (self.backoff * 2).min(Duration::from_millis(self.config.reopen_max_ms));
+            std::thread::sleep(self.backoff.next_wait());
             match open_device(&self.path, &self.config) {
                 Ok(open) => {
                     tracing::info!(camera = %self.description, "camera reopened");
@@ -215,12 +215,12 @@ impl FrameSource for CameraSource {
         let captured_at = SystemTime::now();
         let seq = self.seq_base + u64::from(meta.sequence);
         self.next_seq = seq + 1;
-        self.backoff = Duration::from_millis(self.config.reopen_min_ms);
+        self.backoff.reset();
         let used = &data[..(meta.bytesused as usize).min(data.len())];
         let image = match &mode.fourcc.0 {
-            b"YUYV" => convert::yuyv_to_rgb(used, mode.width, mode.height, stride),
-            b"RGB3" => convert::rgb24_to_rgb(used, mode.width, mode.height, stride),
-            b"MJPG" => convert::mjpeg_to_rgb(used),
+            b"YUYV" => convert::yuyv_to_rgb(used, mode.width, mode.height, stride).map_err(|e| e.to_string()),
+            b"RGB3" => convert::rgb24_to_rgb(used, mode.width, mode.height, stride).map_err(|e| e.to_string()),
+            b"MJPG" => convert::mjpeg_to_rgb(used).map_err(|e| e.to_string()),
             _ => Err(format!("no conversion for {}", mode.fourcc)),
         };
         Some(match image {
