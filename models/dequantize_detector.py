@@ -1,12 +1,23 @@
 #!/usr/bin/env python3
 """Makes a float32 copy of the dynamically int8-quantised plate detector.
 
-The upstream detector ships quantised with ONNX Runtime's dynamic quantisation: every
-convolution is DynamicQuantizeLinear(x) -> ConvInteger(xq, wq, xzp, wzp) -> Cast -> Mul(scale)
--> Add(bias), and the same with MatMulInteger. On CPUs without fast int8 dot products (and on
-x86 without VNNI) the per-layer activation quantisation costs more than it saves. This script
-replaces each such chain by a plain float Conv/MatMul on the original float activation, with
-weights (wq - wzp) * w_scale: the weights the quantiser started from, up to its rounding.
+The upstream detector ships quantised with ONNX Runtime's dynamic quantisation (producer
+"onnx.quantize" 0.1.0, opset 17). In yolo-v9-t-416-license-plates-end2end1.onnx every one of the
+186 convolutions is
+
+    DynamicQuantizeLinear(x) -> (xq, x_scale, x_zp)          (170 of them; 17 feed two convs)
+    ConvInteger(xq, wq, x_zp, wzp)                           wq uint8 [Cout,Cin,kh,kw], wzp uint8 scalar
+    -> Cast(to=float) -> Mul(., Mul(x_scale, w_scale))       w_scale float scalar (per-tensor)
+    -> Add(., Reshape(bias))                                 bias float [Cout]  (185 of the 186)
+
+and the end-to-end head's box conversion (xywh -> xyxy, a 4x4 matrix) is the same chain with
+MatMulInteger. Every chain is replaced by a plain float Conv (MatMul) on the original float
+activation, with weights (wq - wzp) * w_scale (per-channel zero points and scales would broadcast
+along the output channels; this graph has per-tensor ones): the weights the quantiser started
+from, up to its rounding (the 4x4 box matrix comes back exactly: 1, 0, +-0.5). The bias Add is
+kept as it is (ONNX Runtime folds it into the Conv at its basic optimisation level). Nodes and
+initializers nothing depends on any more (the quantisers, scales, zero points, int8 weights) are
+removed. Anything that does not match the pattern exactly stops the script.
 
 With --input-size S (a multiple of 32), the float network is also re-targeted to an S x S input:
 it is fully convolutional, and only its box decoder holds constants derived from the input size
@@ -16,7 +27,9 @@ for its own size, so a different export fails loudly instead of decoding wrong b
 
   models/dequantize_detector.py IN.onnx OUT.onnx [--input-size S]
 
-Deterministic: the same input gives the same bytes (the sha256 is pinned in manifest.toml).
+Deterministic: the same input gives the same bytes, the sha256 printed at the end (pinned in
+manifest.toml; for the 416 model 66bdf42e44233c7c97a4a41b8bb891c35b0d6a4570c4b0d5809d24376490ec3f
+with the versions in models/requirements.txt).
 """
 import hashlib
 import sys
@@ -46,16 +59,30 @@ def dequantize(model: onnx.ModelProto) -> onnx.ModelProto:
     for node in graph.node:
         if node.op_type not in ("ConvInteger", "MatMulInteger"):
             continue
-        xq, wq_name, _, wzp_name = node.input
-        quantize = producer[xq]
-        if quantize.op_type != "DynamicQuantizeLinear":
+        if len(node.input) != 4:
+            raise ValueError(f"{node.name}: expected inputs (x, w, x_zero_point, w_zero_point), got {list(node.input)}")
+        xq, wq_name, xzp_name, wzp_name = node.input
+        quantize = producer.get(xq)
+        if quantize is None or quantize.op_type != "DynamicQuantizeLinear":
             raise ValueError(f"{node.name}: input is not dynamically quantised")
         x = quantize.input[0]
+        _, x_scale_name, x_zp_name = quantize.output
+        if xzp_name != x_zp_name:
+            raise ValueError(f"{node.name}: x_zero_point is not its DynamicQuantizeLinear's")
+        if wq_name not in inits or wzp_name not in inits:
+            raise ValueError(f"{node.name}: weights or their zero point are not initializers")
         cast = only_consumer(node.output[0], "Cast")
+        cast_to = [a.i for a in cast.attribute if a.name == "to"]
+        if cast_to != [onnx.TensorProto.FLOAT]:
+            raise ValueError(f"{node.name}: the Cast after it is not to float32")
         mul = only_consumer(cast.output[0], "Mul")
         scale_name = [i for i in mul.input if i != cast.output[0]][0]
-        scale_mul = producer[scale_name]  # Mul(x_scale, w_scale)
-        w_scale_name = [i for i in scale_mul.input if i in inits][0]
+        scale_mul = producer.get(scale_name)  # Mul(x_scale, w_scale)
+        if scale_mul is None or scale_mul.op_type != "Mul" or x_scale_name not in scale_mul.input:
+            raise ValueError(f"{node.name}: the output scale is not Mul(x_scale, w_scale)")
+        w_scale_name = [i for i in scale_mul.input if i != x_scale_name][0]
+        if w_scale_name not in inits:
+            raise ValueError(f"{node.name}: w_scale is not an initializer")
         wq = numpy_helper.to_array(inits[wq_name]).astype(np.float32)
         wzp = numpy_helper.to_array(inits[wzp_name]).astype(np.float32)
         w_scale = numpy_helper.to_array(inits[w_scale_name]).astype(np.float32)

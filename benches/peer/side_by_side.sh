@@ -10,7 +10,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 FOLDER=${1:-$ROOT/../shared/data/openalpr-eu-dev}
 ROUNDS=${2:-3}
 MODELS_SRC=${ANPR_MODELS_DIR_SRC:-$ROOT/../shared/models}
-PY=$("$ROOT/scripts/python-tools.sh" peer)
+PY=$("$ROOT/benches/peer/setup.sh")
 ANPR=${ANPR:-anpr-edge}
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
