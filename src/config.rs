@@ -174,7 +174,7 @@ impl Config {
         self.fusion.validate().map_err(|problem| invalid("fusion", problem))?;
         match (&self.output.kind, &self.mqtt) {
             (OutputKind::Mqtt, None) => return Err(invalid("mqtt", "output.kind is \"mqtt\" but there is no [mqtt] section".into())),
-            (_, Some(mqtt)) => mqtt.validate().map_err(|(key, problem)| invalid(&key, problem))?,
+            (_, Some(mqtt)) => mqtt.check().map_err(|e| invalid(&e.key(), e.problem()))?,
             (OutputKind::Stdout, None) => {}
         }
         Ok(())

@@ -1,103 +1,109 @@
-//! The MQTT edge: a rumqttc client whose connection runs on its own thread, fed from the
-//! [`Outbox`] so that nothing is lost while the broker is away.
+//! The MQTT edge: rumqttc's event loop on a thread of its own, fed from the [`Outbox`], so that
+//! nothing is lost while the broker is away and the pipeline never waits for the network.
 //!
-//! Topics (`<prefix>` is `anpr` by default):
-//! - `<prefix>/<device>/reads` — every read, QoS 1 (hits too, at once);
-//! - `<prefix>/<device>/hits` — hits only, QoS 1, ahead of every queued non-hit;
-//! - `<prefix>/<device>/images/<read id>/<overview|plate>` — the JPEG bytes, QoS 1, the first to
-//!   be dropped when the outbox is full; the read names them with their SHA-256;
-//! - `<prefix>/<device>/status` — retained: `online` with a periodic heartbeat, `offline` at a
-//!   clean stop and, through the Last Will, when the unit vanishes.
-//!
-//! Design: the pipeline thread only pushes into the outbox and hands ready messages to rumqttc
-//! with `try_publish`, which never blocks (the synchronous `publish` blocks while the broker is
-//! down). The outbox lock is held across `try_publish`, so the order of requests in rumqttc's
-//! channel is the order messages left the outbox — what the packet-id mapping relies on.
+//! Design:
+//! - `submit` only puts the message in the outbox and wakes the thread; only the thread hands
+//!   messages to rumqttc (`try_publish`, never the blocking `publish`). One producer on
+//!   rumqttc's request channel is what the packet-id mapping relies on (`outbox.rs`), and
+//!   nothing is handed over while disconnected, where rumqttc would hold it out of reach of the
+//!   outbox's drop policy.
+//! - The thread drives rumqttc's async `EventLoop` on a single-threaded runtime of its own and
+//!   never drops a `poll` halfway. The synchronous `Connection::recv_timeout` does, at each
+//!   timeout, and a poll dropped while it writes a publish to a congested socket loses that
+//!   publish from the wire although rumqttc counts it in flight: measured with rumqttc 0.25.1,
+//!   after a 2 s freeze of the broker 4 of 12 large messages were never sent and never
+//!   acknowledged on a connection that stayed up. Submits, the heartbeat and a stop are served
+//!   while the poll is pending.
+//! - After every connection loss the events rumqttc had queued are handled first, its
+//!   retransmission queue is emptied, and the outbox publishes everything unacknowledged again
+//!   (`outbox.rs` says why that keeps packet ids right).
+//! - rumqttc retries a lost connection at once, forever: the thread waits between attempts,
+//!   doubling from `backoff_min_ms` to `backoff_max_ms`.
+//! - Status on `<prefix>/<device>/status`, retained: `online` with the heartbeat at every
+//!   connection and every `status_interval_s`, `offline` at a clean stop, both QoS 0 so that
+//!   they take no packet id; the Last Will, QoS 1, says `offline` when the unit vanishes.
 
-use super::config::MqttConfig;
-use super::outbox::{Class, Message, Outbox, OutboxStats};
+use super::config::{MqttConfig, MqttConfigError};
+use super::outbox::{Class, Message, Outbox, OutboxStats, SubmitOutcome};
+use super::topics::{is_topic_level, Topics};
+use crate::backoff::Backoff;
 use crate::pipeline::{Outgoing, ReadSink};
-use rumqttc::{Client, Connection, Event, LastWill, MqttOptions, Outgoing as Out, Packet, QoS, RecvTimeoutError, TlsConfiguration, Transport};
+use rumqttc::{AsyncClient, ConnectionError, Event, EventLoop, LastWill, MqttOptions, Outgoing as Out, Packet, QoS, SubscribeReasonCode, TlsConfiguration, Transport};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::Notify;
 
 /// What the heartbeat reports besides the publisher's own counters (pipeline counters, model
 /// versions…): called on the publisher's thread.
 pub type StatusSource = Arc<dyn Fn() -> serde_json::Value + Send + Sync>;
 
-#[derive(Debug, Clone)]
-pub struct Topics {
-    pub reads: String,
-    pub hits: String,
-    pub status: String,
-    pub control: String,
-    images: String,
-}
+/// Receives (topic, payload) of every message arriving on a subscribed topic (the control
+/// topic), on the publisher's thread: it must not block.
+pub type ControlHandler = Arc<dyn Fn(&str, &[u8]) + Send + Sync>;
 
-impl Topics {
-    pub fn new(prefix: &str, device: &str) -> Self {
-        let base = format!("{prefix}/{device}");
-        Self {
-            reads: format!("{base}/reads"),
-            hits: format!("{base}/hits"),
-            status: format!("{base}/status"),
-            control: format!("{base}/control"),
-            images: format!("{base}/images"),
-        }
-    }
-
-    pub fn image(&self, read_id: &str, kind: &str) -> String {
-        format!("{}/{read_id}/{kind}", self.images)
-    }
-}
+/// How long a stopping publisher waits for its DISCONNECT to leave once the flush is over.
+const DISCONNECT_GRACE: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum MqttError {
-    #[error("{key}: {problem}")]
-    Config { key: String, problem: String },
-    #[error("{path}: cannot read: {source}")]
-    Read { path: std::path::PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Config(#[from] MqttConfigError),
+    #[error("device id `{0}` cannot be part of MQTT topics: give a non-empty id without + # or /")]
+    DeviceId(String),
+    #[error("cannot start the MQTT runtime: {0}")]
+    Runtime(std::io::Error),
     #[error("cannot start the MQTT thread: {0}")]
     Thread(std::io::Error),
+}
+
+/// What the owner asks of the publisher's thread.
+#[derive(Debug, Clone, Copy)]
+enum Order {
+    Run,
+    /// Deliver what is held until `until`, then say offline and disconnect.
+    Flush { until: Instant },
+    /// Stop at once without a DISCONNECT, so that the broker publishes the Last Will.
+    Abandon,
 }
 
 struct Shared {
     outbox: Mutex<Outbox>,
     connected: AtomicBool,
-    stop: AtomicBool,
-    max_in_flight: usize,
+    order: Mutex<Order>,
+    wake: Notify,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every change made under these locks is a single call that leaves the value consistent, so
+    // a panic on another thread cannot have left it half-changed.
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Shared {
     fn outbox(&self) -> MutexGuard<'_, Outbox> {
-        // Every outbox operation is a single call that leaves it consistent, so a panic on
-        // another thread cannot have left it half-changed.
-        self.outbox.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.outbox)
     }
 
-    /// Hands rumqttc every message it may take now. Nothing is handed over while disconnected:
-    /// rumqttc would only hold it where the outbox's drop policy cannot reach it.
-    fn pump(&self, client: &Client) {
-        if !self.connected.load(Ordering::Relaxed) {
-            return;
-        }
-        let mut outbox = self.outbox();
-        while let Some(message) = outbox.next_to_send(self.max_in_flight) {
-            if client.try_publish(message.topic.as_str(), QoS::AtLeastOnce, false, message.payload).is_err() {
-                outbox.not_sent(&message.id);
-                break;
-            }
-        }
+    fn order(&self) -> Order {
+        *lock(&self.order)
+    }
+
+    fn command(&self, order: Order) {
+        *lock(&self.order) = order;
+        self.wake.notify_one();
+    }
+
+    fn connected(&self) -> bool {
+        self.connected.load(Ordering::Relaxed)
     }
 }
 
+/// The publisher as the pipeline sees it: `submit` never waits for the network.
 pub struct MqttSink {
-    client: Client,
     shared: Arc<Shared>,
     topics: Topics,
-    device_id: String,
     io: Option<JoinHandle<()>>,
 }
 
@@ -105,70 +111,88 @@ pub struct MqttSink {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShutdownReport {
     pub stats: OutboxStats,
-    /// Messages the broker never acknowledged (lost at this stop until the durable spool exists).
+    /// Ids of the messages the broker never acknowledged (lost at this stop until the durable
+    /// spool exists).
     pub unacknowledged: Vec<String>,
+    /// Those messages themselves, in flight first then in sending order, for a caller that
+    /// keeps them.
+    pub messages: Vec<Message>,
 }
 
-fn status_payload(device_id: &str, state: &str, extra: serde_json::Value) -> Vec<u8> {
-    let mut status = serde_json::json!({
-        "device_id": device_id,
-        "state": state,
-        "time": crate::read_record::rfc3339_ms(SystemTime::now()),
-    });
-    if let (Some(map), serde_json::Value::Object(extra)) = (status.as_object_mut(), extra) {
-        map.extend(extra);
+fn status_payload(device_id: &str, state: &str, extra: serde_json::Value, timed: bool) -> Vec<u8> {
+    let mut status = serde_json::json!({ "device_id": device_id, "state": state });
+    if let Some(map) = status.as_object_mut() {
+        if timed {
+            map.insert("time".into(), crate::read_record::rfc3339_ms(SystemTime::now()).into());
+        }
+        if let serde_json::Value::Object(extra) = extra {
+            map.extend(extra);
+        }
     }
     status.to_string().into_bytes()
 }
 
-fn read_file(path: &std::path::Path) -> Result<Vec<u8>, MqttError> {
-    std::fs::read(path).map_err(|source| MqttError::Read { path: path.to_path_buf(), source })
-}
-
 impl MqttSink {
-    /// Starts the client. Never waits for the broker: an unreachable broker is retried with
-    /// backoff while reads accumulate in the outbox.
+    /// Starts the publisher; control messages are logged. Never waits for the broker: an
+    /// unreachable broker is retried with backoff while messages wait in the outbox.
     pub fn start(config: &MqttConfig, device_id: &str, status: StatusSource) -> Result<Self, MqttError> {
-        config.validate().map_err(|(key, problem)| MqttError::Config { key, problem })?;
+        let log: ControlHandler = Arc::new(|topic: &str, payload: &[u8]| {
+            tracing::info!(topic, bytes = payload.len(), "control message received (no handler yet)");
+        });
+        Self::start_with_control(config, device_id, status, log)
+    }
+
+    /// Like [`Self::start`], handing control messages to `control`.
+    pub fn start_with_control(config: &MqttConfig, device_id: &str, status: StatusSource, control: ControlHandler) -> Result<Self, MqttError> {
+        config.check()?;
+        if !is_topic_level(device_id) {
+            return Err(MqttError::DeviceId(device_id.to_string()));
+        }
         let topics = Topics::new(&config.topic_prefix, device_id);
         let client_id = config.client_id.clone().unwrap_or_else(|| format!("anpr-edge-{device_id}"));
         let mut options = MqttOptions::new(client_id, config.host.clone(), config.port());
+        let will = status_payload(device_id, "offline", serde_json::json!({"reason": "connection lost"}), false);
         options
             .set_keep_alive(Duration::from_secs(config.keep_alive_s))
+            // The broker keeps the control subscription and its queued messages while away.
             .set_clean_session(false)
             .set_inflight(config.max_in_flight)
-            .set_request_channel_capacity(usize::from(config.max_in_flight) * 2 + 16)
             .set_max_packet_size(1 << 20, 16 << 20)
-            .set_last_will(LastWill::new(
-                topics.status.clone(),
-                status_payload(device_id, "offline", serde_json::json!({"reason": "connection lost"})),
-                QoS::AtLeastOnce,
-                true,
-            ));
-        if let Some(tls) = &config.tls {
-            // rustls needs a process-wide crypto provider; installing it twice is harmless.
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            options.set_transport(Transport::Tls(TlsConfiguration::Simple {
-                ca: read_file(&tls.ca_file)?,
-                alpn: None,
-                client_auth: Some((read_file(&tls.client_cert_file)?, read_file(&tls.client_key_file)?)),
-            }));
+            .set_last_will(LastWill::new(topics.status.clone(), will, QoS::AtLeastOnce, true));
+        if let Some(files) = &config.tls {
+            options.set_transport(Transport::Tls(TlsConfiguration::Rustls(super::tls::client_config(files)?)));
         }
-        let (client, connection) = Client::new(options, usize::from(config.max_in_flight) * 2 + 16);
+        let max_in_flight = usize::from(config.max_in_flight);
+        // Room for every message in flight plus the status and the subscription: a full
+        // channel only means "try again at the next wake-up".
+        let (client, eventloop) = AsyncClient::new(options, max_in_flight * 2 + 16);
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(MqttError::Runtime)?;
         let shared = Arc::new(Shared {
             outbox: Mutex::new(Outbox::new(config.outbox_messages, config.outbox_bytes)),
             connected: AtomicBool::new(false),
-            stop: AtomicBool::new(false),
-            max_in_flight: usize::from(config.max_in_flight),
+            order: Mutex::new(Order::Run),
+            wake: Notify::new(),
         });
-        let io = {
-            let (client, shared, topics, device_id, config) = (client.clone(), Arc::clone(&shared), topics.clone(), device_id.to_string(), config.clone());
-            std::thread::Builder::new()
-                .name("mqtt".into())
-                .spawn(move || io_loop(connection, client, shared, topics, device_id, config, status))
-                .map_err(MqttError::Thread)?
+        let io = Io {
+            client,
+            shared: Arc::clone(&shared),
+            topics: topics.clone(),
+            device_id: device_id.to_string(),
+            status,
+            control,
+            backoff: Backoff::new(config.backoff_min_ms, config.backoff_max_ms),
+            status_every: Duration::from_secs(config.status_interval_s),
+            max_in_flight,
+            started: Instant::now(),
+            next_status: Instant::now(),
+            closing: None,
+            failures: 0,
         };
-        Ok(Self { client, shared, topics, device_id: device_id.to_string(), io: Some(io) })
+        let io = std::thread::Builder::new()
+            .name("mqtt".into())
+            .spawn(move || runtime.block_on(io.run(eventloop)))
+            .map_err(MqttError::Thread)?;
+        Ok(Self { shared, topics, io: Some(io) })
     }
 
     pub fn topics(&self) -> &Topics {
@@ -180,41 +204,50 @@ impl MqttSink {
     }
 
     pub fn is_connected(&self) -> bool {
-        self.shared.connected.load(Ordering::Relaxed)
+        self.shared.connected()
     }
 
-    /// Adds a message to the outbox and sends what can be sent. Never blocks on the network.
-    pub fn submit(&self, message: Message) {
-        let dropped = self.shared.outbox().push(message);
-        for m in dropped {
+    /// Adds a message to the outbox and wakes the publisher's thread. Never blocks on the
+    /// network; what the outbox dropped to make room is logged and returned.
+    pub fn submit(&self, message: Message) -> SubmitOutcome {
+        if !rumqttc::valid_topic(&message.topic) {
+            // rumqttc would refuse it at every attempt and it would block the queue behind it.
+            tracing::error!(id = %message.id, topic = %message.topic, "not a topic one can publish to; message refused");
+            return SubmitOutcome { held: false, dropped: vec![message] };
+        }
+        let outcome = self.shared.outbox().push(message);
+        for m in &outcome.dropped {
             tracing::warn!(id = %m.id, class = ?m.class, "outbox full: message dropped");
         }
-        self.shared.pump(&self.client);
+        self.shared.wake.notify_one();
+        outcome
     }
 
-    /// Stops: waits up to `flush` for the broker to acknowledge what is held, then publishes the
-    /// offline status and disconnects.
+    /// Stops accepting, gives the broker up to `flush` to acknowledge what is held, publishes
+    /// the offline status and disconnects. Returns what was never acknowledged.
     pub fn shutdown(mut self, flush: Duration) -> ShutdownReport {
-        let deadline = Instant::now() + flush;
-        while Instant::now() < deadline && !self.shared.outbox().is_empty() {
-            self.shared.pump(&self.client);
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let offline = status_payload(&self.device_id, "offline", serde_json::json!({"reason": "stopped"}));
-        let _ = self.client.try_publish(self.topics.status.as_str(), QoS::AtMostOnce, true, offline);
-        // Give the offline status a moment to leave before the disconnect request.
-        std::thread::sleep(Duration::from_millis(100));
-        let _ = self.client.try_disconnect();
-        self.shared.stop.store(true, Ordering::Relaxed);
+        self.stop(Order::Flush { until: Instant::now() + flush });
+        let mut outbox = self.shared.outbox();
+        let stats = outbox.stats();
+        let messages = outbox.drain();
+        ShutdownReport { stats, unacknowledged: messages.iter().map(|m| m.id.clone()).collect(), messages }
+    }
+
+    fn stop(&mut self, order: Order) {
         if let Some(io) = self.io.take() {
+            self.shared.command(order);
             if io.join().is_err() {
                 tracing::error!("the MQTT thread panicked");
             }
         }
-        let mut outbox = self.shared.outbox();
-        let stats = outbox.stats();
-        let unacknowledged = outbox.drain().into_iter().map(|m| m.id).collect();
-        ShutdownReport { stats, unacknowledged }
+    }
+}
+
+impl Drop for MqttSink {
+    /// Without [`MqttSink::shutdown`] the unit is gone as far as the broker can tell: the
+    /// connection closes without a DISCONNECT and the broker publishes the Last Will.
+    fn drop(&mut self) {
+        self.stop(Order::Abandon);
     }
 }
 
@@ -243,63 +276,216 @@ impl ReadSink for MqttSink {
     }
 }
 
-fn io_loop(mut connection: Connection, client: Client, shared: Arc<Shared>, topics: Topics, device_id: String, config: MqttConfig, status: StatusSource) {
-    let mut backoff = crate::backoff::Backoff::new(config.backoff_min_ms, config.backoff_max_ms);
-    let status_every = Duration::from_secs(config.status_interval_s);
-    let started = Instant::now();
-    let mut last_status = Instant::now();
-    let mut failures: u64 = 0;
-    let heartbeat = |state: &str| {
-        let mut extra = status();
-        let outbox = shared.outbox().stats();
+enum Step {
+    Event(Result<Event, ConnectionError>),
+    Finish,
+}
+
+/// The publisher's thread: owns the client side of rumqttc and all timing.
+struct Io {
+    client: AsyncClient,
+    shared: Arc<Shared>,
+    topics: Topics,
+    device_id: String,
+    status: StatusSource,
+    control: ControlHandler,
+    backoff: Backoff,
+    status_every: Duration,
+    max_in_flight: usize,
+    started: Instant,
+    next_status: Instant,
+    /// Set once the offline status and the DISCONNECT are handed over: when to stop waiting
+    /// for the DISCONNECT to leave.
+    closing: Option<Instant>,
+    /// Failed attempts since the last connection.
+    failures: u64,
+}
+
+impl Io {
+    async fn run(mut self, mut eventloop: EventLoop) {
+        loop {
+            match self.poll(&mut eventloop).await {
+                Step::Finish => return,
+                Step::Event(Ok(event)) => {
+                    if self.on_event(event) {
+                        return;
+                    }
+                }
+                Step::Event(Err(error)) => {
+                    self.on_connection_lost(&mut eventloop);
+                    if self.closing.is_some() || !self.wait_to_reconnect(&error).await {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// One poll of the event loop, raced against our own work and dropped only to finish.
+    async fn poll(&mut self, eventloop: &mut EventLoop) -> Step {
+        let poll = eventloop.poll();
+        tokio::pin!(poll);
+        loop {
+            if self.should_finish() {
+                return Step::Finish;
+            }
+            let timer = tokio::time::Instant::from_std(self.next_timer());
+            tokio::select! {
+                result = &mut poll => return Step::Event(result),
+                () = self.shared.wake.notified() => self.pump(),
+                () = tokio::time::sleep_until(timer) => self.on_timer(),
+            }
+        }
+    }
+
+    /// Waits before the next connection attempt; false when the publisher is to stop instead.
+    async fn wait_to_reconnect(&mut self, error: &ConnectionError) -> bool {
+        let wait = self.backoff.next_wait();
+        // One line per outage and then one every 10 attempts, not one per retry.
+        if self.failures == 1 || self.failures.is_multiple_of(10) {
+            let held = self.shared.outbox().stats();
+            tracing::warn!(%error, attempt = self.failures, retry_in_ms = wait.as_millis() as u64, held = held.pending + held.in_flight, "broker unreachable; reads are kept");
+        }
+        let retry_at = Instant::now() + wait;
+        loop {
+            if self.should_finish() {
+                return false;
+            }
+            if Instant::now() >= retry_at {
+                return true;
+            }
+            let timer = tokio::time::Instant::from_std(self.next_timer().min(retry_at));
+            tokio::select! {
+                () = self.shared.wake.notified() => {}
+                () = tokio::time::sleep_until(timer) => {}
+            }
+        }
+    }
+
+    /// Whether to stop now; starts the closing (offline status, DISCONNECT) when it is time.
+    fn should_finish(&mut self) -> bool {
+        match self.shared.order() {
+            Order::Run => false,
+            Order::Abandon => true,
+            Order::Flush { until } => {
+                if let Some(give_up) = self.closing {
+                    return Instant::now() >= give_up;
+                }
+                if !self.shared.outbox().is_empty() && Instant::now() < until {
+                    return false;
+                }
+                if !self.shared.connected() {
+                    return true;
+                }
+                let outbox = serde_json::to_value(self.shared.outbox().stats()).unwrap_or_default();
+                self.publish_status("offline", serde_json::json!({ "reason": "stopped", "outbox": outbox }));
+                // The DISCONNECT follows the status on the same channel, so the broker reads the
+                // status first, and discards the Last Will.
+                if self.client.try_disconnect().is_err() {
+                    tracing::warn!("could not ask for a clean disconnection; the broker will publish the Last Will");
+                }
+                self.closing = Some(Instant::now() + DISCONNECT_GRACE);
+                false
+            }
+        }
+    }
+
+    fn next_timer(&self) -> Instant {
+        let mut next = Instant::now() + Duration::from_secs(3600);
+        if self.shared.connected() {
+            next = next.min(self.next_status);
+        }
+        if let Order::Flush { until } = self.shared.order() {
+            next = next.min(self.closing.unwrap_or(until));
+        }
+        next
+    }
+
+    fn on_timer(&mut self) {
+        if self.shared.connected() && self.closing.is_none() && Instant::now() >= self.next_status {
+            self.heartbeat();
+        }
+    }
+
+    /// Hands rumqttc every message it may take now.
+    fn pump(&self) {
+        if !self.shared.connected() || self.closing.is_some() {
+            return;
+        }
+        let mut outbox = self.shared.outbox();
+        while let Some(message) = outbox.next_to_send(self.max_in_flight) {
+            let id = message.id.clone();
+            if self.client.try_publish(message.topic.clone(), QoS::AtLeastOnce, false, message.payload.clone()).is_err() {
+                // The request channel is full: the message stays first in line.
+                return;
+            }
+            outbox.mark_sent(&id);
+        }
+    }
+
+    fn heartbeat(&mut self) {
+        let mut extra = (self.status)();
+        let outbox = serde_json::to_value(self.shared.outbox().stats()).unwrap_or_default();
         if let serde_json::Value::Object(map) = &mut extra {
-            map.insert("uptime_s".into(), started.elapsed().as_secs().into());
-            map.insert("outbox".into(), serde_json::to_value(outbox).unwrap_or_default());
+            map.insert("uptime_s".into(), self.started.elapsed().as_secs().into());
+            map.insert("outbox".into(), outbox);
         }
-        status_payload(&device_id, state, extra)
-    };
-    while !shared.stop.load(Ordering::Relaxed) {
-        match connection.recv_timeout(Duration::from_millis(200)) {
-            Ok(Ok(Event::Incoming(Packet::ConnAck(ack)))) => {
-                tracing::info!(session_present = ack.session_present, "connected to the broker");
-                shared.connected.store(true, Ordering::Relaxed);
-                backoff.reset();
-                failures = 0;
-                if !ack.session_present {
-                    shared.outbox().on_session_lost();
+        self.publish_status("online", extra);
+        self.next_status = Instant::now() + self.status_every;
+    }
+
+    fn publish_status(&self, state: &str, extra: serde_json::Value) {
+        let payload = status_payload(&self.device_id, state, extra, true);
+        if self.client.try_publish(self.topics.status.clone(), QoS::AtMostOnce, true, payload).is_err() {
+            tracing::debug!(state, "status not sent: the request channel is full");
+        }
+    }
+
+    /// Returns true when the publisher is done: its DISCONNECT has left.
+    fn on_event(&mut self, event: Event) -> bool {
+        match event {
+            Event::Incoming(Packet::ConnAck(ack)) => {
+                tracing::info!(session_present = ack.session_present, after_attempts = self.failures, "connected to the broker");
+                self.shared.connected.store(true, Ordering::Relaxed);
+                self.backoff.reset();
+                self.failures = 0;
+                // A broker that lost the session forgot the subscription: subscribe every time.
+                if self.client.try_subscribe(self.topics.control.clone(), QoS::AtLeastOnce).is_err() {
+                    tracing::warn!(topic = %self.topics.control, "could not subscribe to the control topic: the request channel is full");
                 }
-                // Subscriptions are lost with the session: subscribe on every connection.
-                let _ = client.try_subscribe(topics.control.as_str(), QoS::AtLeastOnce);
-                let _ = client.try_publish(topics.status.as_str(), QoS::AtMostOnce, true, heartbeat("online"));
-                last_status = Instant::now();
-                shared.pump(&client);
+                self.heartbeat();
+                self.pump();
             }
-            Ok(Ok(Event::Incoming(Packet::PubAck(ack)))) => {
-                shared.outbox().on_puback(ack.pkid);
-                shared.pump(&client);
+            Event::Incoming(Packet::PubAck(ack)) => {
+                self.shared.outbox().on_puback(ack.pkid);
+                self.pump();
             }
-            Ok(Ok(Event::Outgoing(Out::Publish(pkid)))) => shared.outbox().on_outgoing_publish(pkid),
-            Ok(Ok(Event::Incoming(Packet::Publish(publish)))) => {
-                tracing::info!(topic = %publish.topic, bytes = publish.payload.len(), "control message received (no handler yet)");
+            Event::Incoming(Packet::SubAck(ack)) if ack.return_codes.iter().any(|c| matches!(c, SubscribeReasonCode::Failure)) => {
+                tracing::warn!(topic = %self.topics.control, "the broker refused the subscription to the control topic");
             }
-            Ok(Ok(_)) => {}
-            Ok(Err(error)) => {
-                shared.connected.store(false, Ordering::Relaxed);
-                failures += 1;
-                // One line per outage and then one every 10 attempts, not one per retry.
-                let wait = backoff.next_wait();
-                if failures == 1 || failures % 10 == 0 {
-                    let held = shared.outbox().stats();
-                    tracing::warn!(%error, attempt = failures, retry_in_ms = wait.as_millis() as u64, held = held.pending + held.in_flight, "broker unreachable; reads are kept");
-                }
-                std::thread::sleep(wait);
-            }
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => break,
+            Event::Incoming(Packet::Publish(publish)) => (self.control)(&publish.topic, &publish.payload),
+            Event::Outgoing(Out::Publish(pkid)) => self.shared.outbox().on_pkid_assigned(pkid),
+            Event::Outgoing(Out::Disconnect) => return self.closing.is_some(),
+            _ => {}
         }
-        if shared.connected.load(Ordering::Relaxed) && last_status.elapsed() >= status_every {
-            let _ = client.try_publish(topics.status.as_str(), QoS::AtMostOnce, true, heartbeat("online"));
-            last_status = Instant::now();
+        false
+    }
+
+    fn on_connection_lost(&mut self, eventloop: &mut EventLoop) {
+        if self.shared.connected.swap(false, Ordering::Relaxed) {
+            tracing::info!("connection to the broker lost");
         }
+        self.failures += 1;
+        // Events rumqttc queued before the failure would be handed out after the next ConnAck,
+        // among the new connection's: they belong to this one.
+        let queued: Vec<Event> = eventloop.state.events.drain(..).collect();
+        for event in queued {
+            self.on_event(event);
+        }
+        // What rumqttc saved to retransmit is all in the outbox, which sends it again; nothing
+        // may come before the outbox's messages in the next connection (outbox.rs).
+        eventloop.pending.clear();
+        eventloop.state.collision = None;
+        self.shared.outbox().on_session_lost();
     }
 }

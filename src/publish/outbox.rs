@@ -1,24 +1,49 @@
 //! The outbox: every message the unit has not yet seen acknowledged by the broker.
 //!
 //! Design: a pure state machine in the manner of rumqttc's own `MqttState` — it never touches
-//! the network, it is told what happened (a publish went out with packet id N, PUBACK N came
-//! back, the session was lost) and it answers what to send next. That is why every delivery
-//! rule below is unit-tested without a broker.
+//! the network and knows no rumqttc type. It is told what happened (the client took a message,
+//! a publish went out with packet id N, PUBACK N came back, the connection was lost) and answers
+//! what to send next and what to drop. So every delivery rule below is unit-tested without a
+//! broker, and the I/O edge (`mqtt.rs`) stays a thin translation of rumqttc's events.
 //!
-//! - Priority: hits, then reads, then images; FIFO within each.
-//! - Bounded in messages and in bytes (in-flight messages count: they are still held). When full,
-//!   the oldest image is dropped first, then the oldest non-hit read, and a hit only when nothing
-//!   but hits is held. Every drop is counted by class. A read is never dropped to keep an image.
-//! - A message leaves only on PUBACK. After the broker comes back without the session, rumqttc
-//!   has forgotten everything it had not sent or had not seen acknowledged, so every message in
-//!   flight goes back to the front of its queue and is published again (consumers deduplicate
-//!   by message id).
+//! - Priority: hits, then reads, then images; first in, first out within each class.
+//! - Bounded in messages and in bytes; messages in flight count (they are still held). When
+//!   full, the oldest image is dropped first, then the oldest non-hit read, and a hit only when
+//!   nothing but hits is held. Every drop is counted by class. A message larger than the whole
+//!   byte bound is refused at once, without dropping anything for it.
+//! - Messages in flight are never dropped: the broker may already have them.
+//! - A message leaves only on the PUBACK of its own publish. When the connection is lost, every
+//!   message in flight goes back to the front of its class, in its original order, and is
+//!   published again on the next connection (consumers deduplicate by message id).
 //!
-//! Packet ids: rumqttc reports `Outgoing::Publish(pkid)` in the order it sends publishes, which
-//! is the order of our `try_publish` calls (one request channel, first in first out; requests
-//! it held across a reconnect are re-sent in their order, after the retransmissions of publishes
-//! that already had ids). So an id not yet known belongs to the oldest in-flight message without
-//! one, and an id already known is a retransmission of that message.
+//! Packet ids. rumqttc does not say which message a packet id belongs to; it reports
+//! `Outgoing::Publish(pkid)` when it sends a publish. Why the k-th such event of a connection
+//! belongs to the k-th message handed to the client in that connection (read in rumqttc 0.25.1,
+//! `eventloop.rs` and `state.rs`):
+//! 1. Only the publisher's own thread hands messages over (`try_publish`), into one bounded
+//!    FIFO channel. The event loop takes requests from it in order; the only queue it serves
+//!    first, `pending` (what `EventLoop::clean` saved from the last connection), is emptied by
+//!    the edge after every connection loss, so it is empty for the whole connection.
+//! 2. For each QoS 1 publish taken, `MqttState::outgoing_publish` assigns the next id and queues
+//!    `Outgoing::Publish(pkid)`; queued events are handed out first in, first out.
+//! 3. The one exception, an id collision (the next id still awaits its PUBACK, which needs
+//!    out-of-order acknowledgements), parks that publish and stops taking requests until the
+//!    PUBACK for that id; the parked publish then goes out and its `Publish(pkid)` follows the
+//!    `PubAck(pkid)` event. The order of `Publish` events is still the order of hand-over.
+//! 4. QoS 0 publishes (the status) report packet id 0, which is ignored here.
+//! 5. rumqttc reuses an id only after its PUBACK freed it, and that `PubAck` event comes before
+//!    the reuse's `Publish` event, so the previous holder has left the outbox by then.
+//!
+//! So an id arriving in a `Publish` event belongs to the oldest in-flight message without one.
+//! No id survives a connection: on a connection loss the edge first hands over the events
+//! rumqttc had queued (they belong to the old connection), then empties rumqttc's `pending`, and
+//! calls [`Outbox::on_session_lost`]. rumqttc would retransmit from `pending` only when the
+//! broker kept the session, and clears it when it did not (the case that loses messages unless
+//! someone keeps them); emptying it always leaves one rule: the outbox republishes everything
+//! unacknowledged after every reconnection. The cost is at most `max_in_flight` duplicates per
+//! reconnection to a broker that kept the session, sent as new publishes rather than as DUP
+//! retransmissions; for QoS 1 the broker keeps no state per incoming id, so both are handled
+//! alike.
 
 use std::collections::VecDeque;
 
@@ -30,6 +55,7 @@ pub enum Class {
     Image = 2,
 }
 
+/// From the first sent to the first dropped.
 const CLASSES: [Class; 3] = [Class::Hit, Class::Read, Class::Image];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,12 +67,24 @@ pub struct Message {
     pub class: Class,
 }
 
+/// What became of a pushed message.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SubmitOutcome {
+    /// The message is held until the broker acknowledges it. False when the outbox is full of
+    /// messages that rank above it, or it is larger than the whole byte bound.
+    pub held: bool,
+    /// What was dropped to make room, oldest first; the pushed message itself last when it
+    /// was not held.
+    pub dropped: Vec<Message>,
+}
+
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct OutboxStats {
     pub pending: usize,
     pub in_flight: usize,
     pub bytes: usize,
     pub acked: u64,
+    /// Messages sent again because the connection was lost before their PUBACK.
     pub republished: u64,
     pub dropped_hits: u64,
     pub dropped_reads: u64,
@@ -55,6 +93,7 @@ pub struct OutboxStats {
 
 #[derive(Debug)]
 struct InFlight {
+    /// None from hand-over until rumqttc reports the publish going out.
     pkid: Option<u16>,
     message: Message,
 }
@@ -64,6 +103,7 @@ pub struct Outbox {
     max_messages: usize,
     max_bytes: usize,
     pending: [VecDeque<Message>; 3],
+    /// In hand-over order, which is the order of rumqttc's `Publish` events.
     in_flight: VecDeque<InFlight>,
     bytes: usize,
     stats: OutboxStats,
@@ -85,79 +125,99 @@ impl Outbox {
         self.pending.iter().map(VecDeque::len).sum::<usize>() + self.in_flight.len()
     }
 
-    /// Adds a message; returns the messages dropped to make room for it (possibly itself, when
-    /// it is a lower class than everything held and there is no room).
-    pub fn push(&mut self, message: Message) -> Vec<Message> {
-        self.bytes += message.payload.len();
-        self.pending[message.class as usize].push_back(message);
-        let mut dropped = Vec::new();
-        while self.held() > self.max_messages || self.bytes > self.max_bytes {
-            match self.drop_one() {
-                Some(m) => dropped.push(m),
-                None => break,
-            }
-        }
-        dropped
-    }
-
-    /// Drops the oldest pending message of the lowest class there is. In-flight messages are
-    /// not dropped: the broker may already have them, and dropping would break the id mapping.
-    fn drop_one(&mut self) -> Option<Message> {
-        let class = CLASSES.iter().rev().find(|c| !self.pending[**c as usize].is_empty())?;
-        let message = self.pending[*class as usize].pop_front()?;
-        self.bytes -= message.payload.len();
-        match message.class {
+    fn count_drop(&mut self, class: Class) {
+        match class {
             Class::Hit => self.stats.dropped_hits += 1,
             Class::Read => self.stats.dropped_reads += 1,
             Class::Image => self.stats.dropped_images += 1,
         }
+    }
+
+    /// Adds a message, dropping what the policy says to make room (possibly the message itself,
+    /// when everything held ranks above it).
+    pub fn push(&mut self, message: Message) -> SubmitOutcome {
+        if message.payload.len() > self.max_bytes {
+            // Dropping everything else would not make room for it.
+            self.count_drop(message.class);
+            return SubmitOutcome { held: false, dropped: vec![message] };
+        }
+        let class = message.class as usize;
+        // Where the new message stands in its queue; drops from the front move it up.
+        let mut position = self.pending[class].len();
+        self.bytes += message.payload.len();
+        self.pending[class].push_back(message);
+        let mut outcome = SubmitOutcome { held: true, dropped: Vec::new() };
+        while self.held() > self.max_messages || self.bytes > self.max_bytes {
+            let Some(dropped) = self.drop_one() else { break };
+            if dropped.class as usize == class {
+                if position == 0 {
+                    outcome.held = false;
+                } else {
+                    position -= 1;
+                }
+            }
+            outcome.dropped.push(dropped);
+        }
+        outcome
+    }
+
+    /// Drops the oldest pending message of the lowest class there is.
+    fn drop_one(&mut self) -> Option<Message> {
+        let class = *CLASSES.iter().rev().find(|c| !self.pending[**c as usize].is_empty())?;
+        let message = self.pending[class as usize].pop_front()?;
+        self.bytes -= message.payload.len();
+        self.count_drop(class);
         Some(message)
     }
 
-    /// The next message to hand to the client, marked in flight; `None` when nothing is pending
-    /// or `max_in_flight` messages already await their PUBACK.
-    pub fn next_to_send(&mut self, max_in_flight: usize) -> Option<Message> {
+    /// The next message to hand to the client: hits first, oldest first within a class; `None`
+    /// when nothing is pending or `max_in_flight` messages already await their PUBACK.
+    pub fn next_to_send(&self, max_in_flight: usize) -> Option<&Message> {
         if self.in_flight.len() >= max_in_flight {
             return None;
         }
-        let class = CLASSES.iter().find(|c| !self.pending[**c as usize].is_empty())?;
-        let message = self.pending[*class as usize].pop_front()?;
-        self.in_flight.push_back(InFlight { pkid: None, message: message.clone() });
-        Some(message)
+        CLASSES.iter().find_map(|c| self.pending[*c as usize].front())
     }
 
-    /// The client refused the message just taken (its request queue is full): it goes back to
-    /// the front of its queue.
-    pub fn not_sent(&mut self, id: &str) {
-        if let Some(i) = self.in_flight.iter().rposition(|f| f.pkid.is_none() && f.message.id == id) {
-            if let Some(f) = self.in_flight.remove(i) {
-                self.pending[f.message.class as usize].push_front(f.message);
-            }
+    /// The client took the message [`Self::next_to_send`] returned: it is in flight now.
+    /// Returns false (and changes nothing) when `id` is not that message.
+    pub fn mark_sent(&mut self, id: &str) -> bool {
+        let Some(class) = CLASSES.iter().find(|c| !self.pending[**c as usize].is_empty()) else { return false };
+        let queue = &mut self.pending[*class as usize];
+        if queue.front().is_none_or(|m| m.id != id) {
+            return false;
         }
+        let Some(message) = queue.pop_front() else { return false };
+        self.in_flight.push_back(InFlight { pkid: None, message });
+        true
     }
 
-    /// rumqttc sent a publish with packet id `pkid`.
-    pub fn on_outgoing_publish(&mut self, pkid: u16) {
+    /// rumqttc sent a publish with packet id `pkid`: it is the oldest message in flight still
+    /// without an id (see the module documentation).
+    pub fn on_pkid_assigned(&mut self, pkid: u16) {
         if pkid == 0 || self.in_flight.iter().any(|f| f.pkid == Some(pkid)) {
-            return; // QoS 0, or a retransmission of a message we already know
+            // QoS 0 (the status); or an id already held, which rumqttc never reuses before
+            // its PUBACK, so not a new publish of ours.
+            return;
         }
         if let Some(f) = self.in_flight.iter_mut().find(|f| f.pkid.is_none()) {
             f.pkid = Some(pkid);
         }
     }
 
-    /// The broker acknowledged packet `pkid`: that message is delivered. Returns its id.
-    pub fn on_puback(&mut self, pkid: u16) -> Option<String> {
+    /// The broker acknowledged packet `pkid`: that message is delivered and leaves the outbox.
+    /// `None` for an id no message holds (a PUBACK from a connection already given up).
+    pub fn on_puback(&mut self, pkid: u16) -> Option<Message> {
         let i = self.in_flight.iter().position(|f| f.pkid == Some(pkid))?;
         let f = self.in_flight.remove(i)?;
         self.bytes -= f.message.payload.len();
         self.stats.acked += 1;
-        Some(f.message.id)
+        Some(f.message)
     }
 
-    /// The broker came back without our session: nothing in flight will be acknowledged, and
-    /// rumqttc has discarded it. Everything in flight goes back to the front of its queue, in
-    /// its original order.
+    /// The connection is lost and with it every packet id: nothing in flight will be
+    /// acknowledged any more. Everything in flight goes back to the front of its class, in its
+    /// original order, to be published again.
     pub fn on_session_lost(&mut self) {
         while let Some(f) = self.in_flight.pop_back() {
             self.stats.republished += 1;
@@ -178,7 +238,7 @@ impl Outbox {
         }
     }
 
-    /// Everything still held, in flight first (for a final report at shutdown).
+    /// Takes everything still held: in flight first, then pending in sending order.
     pub fn drain(&mut self) -> Vec<Message> {
         let mut all: Vec<Message> = self.in_flight.drain(..).map(|f| f.message).collect();
         for queue in &mut self.pending {
@@ -192,132 +252,357 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::{BTreeMap, BTreeSet};
 
     fn msg(id: &str, class: Class, bytes: usize) -> Message {
         Message { id: id.into(), topic: format!("t/{id}"), payload: vec![0; bytes], class }
     }
 
-    fn ids(outbox: &mut Outbox, n: usize) -> Vec<String> {
-        (0..n).filter_map(|_| outbox.next_to_send(usize::MAX)).map(|m| m.id).collect()
+    /// Hands over up to `n` messages, as the edge does, and returns their ids.
+    fn send(outbox: &mut Outbox, n: usize) -> Vec<String> {
+        let mut sent = Vec::new();
+        while sent.len() < n {
+            let Some(id) = outbox.next_to_send(usize::MAX).map(|m| m.id.clone()) else { break };
+            assert!(outbox.mark_sent(&id));
+            sent.push(id);
+        }
+        sent
+    }
+
+    fn ids(messages: &[Message]) -> Vec<&str> {
+        messages.iter().map(|m| m.id.as_str()).collect()
     }
 
     #[test]
     fn hits_go_first_then_reads_then_images_fifo_within_each() {
         let mut o = Outbox::new(100, 1 << 20);
-        o.push(msg("img1", Class::Image, 10));
-        o.push(msg("r1", Class::Read, 1));
-        o.push(msg("r2", Class::Read, 1));
-        o.push(msg("h1", Class::Hit, 1));
-        assert_eq!(ids(&mut o, 5), ["h1", "r1", "r2", "img1"]);
+        for (id, class) in [("i1", Class::Image), ("r1", Class::Read), ("h1", Class::Hit), ("r2", Class::Read), ("h2", Class::Hit)] {
+            o.push(msg(id, class, 10));
+        }
+        assert_eq!(send(&mut o, 10), ["h1", "h2", "r1", "r2", "i1"]);
     }
 
     #[test]
-    fn when_full_images_go_first_then_the_oldest_read_never_a_hit() {
-        let cases: &[(&[(&str, Class)], &[&str], (u64, u64, u64))] = &[
-            // held (in push order)            dropped        (hits, reads, images) dropped
-            (&[("i1", Class::Image), ("r1", Class::Read), ("r2", Class::Read), ("r3", Class::Read)], &["i1"], (0, 0, 1)),
-            (&[("r1", Class::Read), ("h1", Class::Hit), ("r2", Class::Read), ("r3", Class::Read)], &["r1"], (0, 1, 0)),
-            (&[("h1", Class::Hit), ("h2", Class::Hit), ("h3", Class::Hit), ("r1", Class::Read)], &["r1"], (0, 1, 0)),
-            (&[("h1", Class::Hit), ("h2", Class::Hit), ("h3", Class::Hit), ("h4", Class::Hit)], &["h1"], (1, 0, 0)),
+    fn when_full_images_go_first_then_the_oldest_read_never_a_hit_while_others_are_held() {
+        use Class::{Hit as H, Image as I, Read as R};
+        /// Pushed in order into an outbox of 3 messages → dropped, (hits, reads, images) dropped.
+        type Case<'a> = (&'a [(&'a str, Class)], &'a [&'a str], (u64, u64, u64));
+        let cases: &[Case] = &[
+            (&[("i1", I), ("r1", R), ("r2", R), ("r3", R)], &["i1"], (0, 0, 1)),
+            (&[("r1", R), ("i1", I), ("i2", I), ("h1", H), ("h2", H)], &["i1", "i2"], (0, 0, 2)),
+            (&[("r1", R), ("h1", H), ("r2", R), ("r3", R)], &["r1"], (0, 1, 0)),
+            (&[("h1", H), ("h2", H), ("h3", H), ("r1", R)], &["r1"], (0, 1, 0)),
+            (&[("h1", H), ("h2", H), ("h3", H), ("i1", I)], &["i1"], (0, 0, 1)),
+            (&[("h1", H), ("h2", H), ("h3", H), ("h4", H)], &["h1"], (1, 0, 0)),
+            (&[("r1", R), ("h1", H), ("h2", H), ("h3", H), ("h4", H)], &["r1", "h1"], (1, 1, 0)),
         ];
-        for (pushes, expected, counts) in cases {
+        for (pushes, expected, (hits, reads, images)) in cases {
             let mut o = Outbox::new(3, 1 << 20);
-            let dropped: Vec<String> = pushes.iter().flat_map(|(id, c)| o.push(msg(id, *c, 1))).map(|m| m.id).collect();
-            assert_eq!(&dropped, expected, "pushing {pushes:?}");
+            let mut dropped = Vec::new();
+            for (id, class) in pushes.iter() {
+                let outcome = o.push(msg(id, *class, 1));
+                assert_eq!(outcome.held, !outcome.dropped.iter().any(|m| m.id == *id), "pushing {id} of {pushes:?}");
+                dropped.extend(outcome.dropped);
+            }
+            assert_eq!(ids(&dropped), *expected, "pushing {pushes:?}");
             let s = o.stats();
-            assert_eq!((s.dropped_hits, s.dropped_reads, s.dropped_images), *counts, "pushing {pushes:?}");
-            assert_eq!(s.pending, 3);
+            assert_eq!((s.dropped_hits, s.dropped_reads, s.dropped_images), (*hits, *reads, *images), "pushing {pushes:?}");
+            assert_eq!(s.pending, 3, "pushing {pushes:?}");
         }
     }
 
     #[test]
-    fn the_byte_bound_drops_images_before_reads() {
-        let mut o = Outbox::new(100, 1000);
-        o.push(msg("r1", Class::Read, 100));
-        o.push(msg("i1", Class::Image, 800));
-        let dropped = o.push(msg("r2", Class::Read, 200));
-        assert_eq!(dropped.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["i1"]);
-        assert_eq!(o.stats().bytes, 300);
+    fn a_message_that_ranks_below_everything_held_is_not_held() {
+        let mut o = Outbox::new(2, 1 << 20);
+        o.push(msg("h1", Class::Hit, 1));
+        o.push(msg("r1", Class::Read, 1));
+        let outcome = o.push(msg("i1", Class::Image, 1));
+        assert!(!outcome.held);
+        assert_eq!(ids(&outcome.dropped), ["i1"]);
+        let outcome = o.push(msg("r2", Class::Read, 1));
+        assert!(outcome.held, "the older read goes, not the new one");
+        assert_eq!(ids(&outcome.dropped), ["r1"]);
     }
 
     #[test]
-    fn a_message_leaves_only_on_its_puback() {
+    fn the_byte_bound_drops_images_before_reads_and_bytes_are_accounted() {
+        let mut o = Outbox::new(100, 1000);
+        o.push(msg("r1", Class::Read, 100));
+        o.push(msg("i1", Class::Image, 800));
+        let outcome = o.push(msg("r2", Class::Read, 200));
+        assert_eq!(ids(&outcome.dropped), ["i1"]);
+        assert_eq!(o.stats().bytes, 300);
+        send(&mut o, 1);
+        o.on_pkid_assigned(1);
+        o.on_puback(1);
+        assert_eq!(o.stats().bytes, 200, "an acknowledged message frees its bytes");
+        o.drain();
+        assert_eq!(o.stats().bytes, 0);
+    }
+
+    #[test]
+    fn a_message_larger_than_the_byte_bound_is_refused_without_dropping_others() {
+        let mut o = Outbox::new(100, 1000);
+        o.push(msg("r1", Class::Read, 600));
+        let outcome = o.push(msg("h1", Class::Hit, 1001));
+        assert_eq!((outcome.held, ids(&outcome.dropped)), (false, vec!["h1"]));
+        assert_eq!((o.stats().pending, o.stats().bytes, o.stats().dropped_hits), (1, 600, 1));
+    }
+
+    #[test]
+    fn mark_sent_takes_only_the_message_next_in_line() {
+        let mut o = Outbox::new(10, 1 << 20);
+        o.push(msg("r1", Class::Read, 1));
+        o.push(msg("h1", Class::Hit, 1));
+        assert!(!o.mark_sent("r1"), "the hit goes first");
+        assert!(!o.mark_sent("nope"));
+        assert_eq!(o.stats().in_flight, 0);
+        assert!(o.mark_sent("h1"));
+        assert_eq!((o.stats().pending, o.stats().in_flight), (1, 1));
+        assert!(!Outbox::new(1, 1).mark_sent("x"), "nothing pending");
+    }
+
+    #[test]
+    fn a_message_leaves_only_on_its_own_puback() {
         let mut o = Outbox::new(10, 1 << 20);
         o.push(msg("a", Class::Read, 5));
         o.push(msg("b", Class::Read, 5));
-        assert_eq!(ids(&mut o, 2), ["a", "b"]);
-        o.on_outgoing_publish(7);
-        o.on_outgoing_publish(8);
-        assert_eq!(o.on_puback(8).as_deref(), Some("b"));
+        assert_eq!(send(&mut o, 2), ["a", "b"]);
+        assert_eq!(o.on_puback(7), None, "no id assigned yet");
+        o.on_pkid_assigned(7);
+        o.on_pkid_assigned(8);
+        assert_eq!(o.on_puback(8).map(|m| m.id).as_deref(), Some("b"));
         assert_eq!(o.on_puback(8), None, "a duplicate PUBACK changes nothing");
         assert_eq!(o.stats().in_flight, 1);
-        assert_eq!(o.on_puback(7).as_deref(), Some("a"));
+        assert_eq!(o.on_puback(7).map(|m| m.id).as_deref(), Some("a"));
         assert!(o.is_empty());
         assert_eq!(o.stats().acked, 2);
     }
 
     #[test]
-    fn a_retransmission_does_not_shift_the_id_mapping() {
+    fn ids_are_reused_after_their_puback_and_qos0_and_repeated_ids_are_ignored() {
         let mut o = Outbox::new(10, 1 << 20);
         for id in ["a", "b", "c"] {
             o.push(msg(id, Class::Read, 1));
         }
-        ids(&mut o, 3);
-        o.on_outgoing_publish(1); // a
-        o.on_outgoing_publish(1); // a again, resent after a reconnect with the session kept
-        o.on_outgoing_publish(2); // b
-        o.on_outgoing_publish(3); // c
-        assert_eq!(o.on_puback(3).as_deref(), Some("c"));
-        assert_eq!(o.on_puback(2).as_deref(), Some("b"));
-        assert_eq!(o.on_puback(1).as_deref(), Some("a"));
+        send(&mut o, 2);
+        o.on_pkid_assigned(0); // the status, QoS 0
+        o.on_pkid_assigned(1); // a
+        o.on_pkid_assigned(1); // not a new publish: 1 is still held
+        o.on_pkid_assigned(2); // b
+        assert_eq!(o.on_puback(1).map(|m| m.id).as_deref(), Some("a"));
+        send(&mut o, 1);
+        o.on_pkid_assigned(1); // c reuses the freed id
+        assert_eq!(o.on_puback(2).map(|m| m.id).as_deref(), Some("b"));
+        assert_eq!(o.on_puback(1).map(|m| m.id).as_deref(), Some("c"));
     }
 
     #[test]
     fn after_a_lost_session_everything_in_flight_is_sent_again_in_order() {
         let mut o = Outbox::new(10, 1 << 20);
-        for (id, class) in [("r1", Class::Read), ("r2", Class::Read), ("h1", Class::Hit), ("r3", Class::Read)] {
+        for (id, class) in [("r1", Class::Read), ("r2", Class::Read), ("h1", Class::Hit), ("r3", Class::Read), ("h2", Class::Hit)] {
             o.push(msg(id, class, 1));
         }
-        assert_eq!(ids(&mut o, 2), ["h1", "r1"]);
-        o.on_outgoing_publish(1);
-        // r1 has no packet id yet: it was still in rumqttc's queue, which is lost too
+        assert_eq!(send(&mut o, 3), ["h1", "h2", "r1"]);
+        o.on_pkid_assigned(1); // h1 went out; h2 and r1 had not yet
         o.on_session_lost();
-        assert_eq!(o.stats().republished, 2);
-        assert_eq!(o.stats().in_flight, 0);
-        assert_eq!(ids(&mut o, 5), ["h1", "r1", "r2", "r3"]);
-        o.on_outgoing_publish(1);
-        assert_eq!(o.on_puback(1).as_deref(), Some("h1"), "ids map afresh after the session loss");
+        let s = o.stats();
+        assert_eq!((s.republished, s.in_flight, s.pending), (3, 0, 5));
+        assert_eq!(o.on_puback(1), None, "a PUBACK of the lost connection's id 1 acknowledges nothing now");
+        assert_eq!(send(&mut o, 10), ["h1", "h2", "r1", "r2", "r3"]);
+        o.on_pkid_assigned(1);
+        assert_eq!(o.on_puback(1).map(|m| m.id).as_deref(), Some("h1"), "ids map afresh in the new connection");
     }
 
     #[test]
-    fn a_refused_message_goes_back_to_the_front() {
-        let mut o = Outbox::new(10, 1 << 20);
-        o.push(msg("a", Class::Read, 1));
-        o.push(msg("b", Class::Read, 1));
-        let first = o.next_to_send(10).expect("a");
-        o.not_sent(&first.id);
-        assert_eq!(ids(&mut o, 2), ["a", "b"]);
-    }
-
-    #[test]
-    fn in_flight_is_bounded() {
-        let mut o = Outbox::new(10, 1 << 20);
+    fn in_flight_is_bounded_and_never_dropped_for_room() {
+        let mut o = Outbox::new(3, 1 << 20);
         for id in ["a", "b", "c"] {
             o.push(msg(id, Class::Read, 1));
         }
-        assert!(o.next_to_send(2).is_some());
-        assert!(o.next_to_send(2).is_some());
-        assert!(o.next_to_send(2).is_none());
+        assert!(o.next_to_send(2).is_some_and(|m| m.id == "a"));
+        assert!(o.mark_sent("a") && o.mark_sent("b"));
+        assert!(o.next_to_send(2).is_none(), "two await their PUBACK");
+        let outcome = o.push(msg("d", Class::Read, 1));
+        assert_eq!(ids(&outcome.dropped), ["c"], "the oldest pending read, not one in flight");
+        let outcome = o.push(msg("h", Class::Hit, 1));
+        assert_eq!(ids(&outcome.dropped), ["d"]);
+        assert_eq!(o.stats().in_flight, 2);
     }
 
     #[test]
-    fn in_flight_messages_are_never_dropped_for_room() {
-        let mut o = Outbox::new(2, 1 << 20);
-        o.push(msg("a", Class::Read, 1));
-        o.push(msg("b", Class::Read, 1));
-        ids(&mut o, 2);
-        let dropped = o.push(msg("c", Class::Read, 1));
-        assert_eq!(dropped.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["c"]);
-        assert_eq!(o.stats().in_flight, 2);
+    fn drain_returns_in_flight_then_pending_in_sending_order() {
+        let mut o = Outbox::new(10, 1 << 20);
+        for (id, class) in [("i1", Class::Image), ("r1", Class::Read), ("h1", Class::Hit), ("r2", Class::Read)] {
+            o.push(msg(id, class, 1));
+        }
+        send(&mut o, 1);
+        assert_eq!(ids(&o.drain()), ["h1", "r1", "r2", "i1"]);
+        assert!(o.is_empty());
+    }
+
+    /// xorshift64*: a fixed, dependency-free sequence of choices for the model below.
+    struct Choices(u64);
+
+    impl Choices {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 32) % n
+        }
+    }
+
+    /// rumqttc 0.25's client side as far as packet ids go (`MqttState::next_pkid`,
+    /// `outgoing_publish`, collisions, `handle_incoming_puback`), with a broker that acknowledges
+    /// in any order and connections that fail at any point.
+    #[derive(Default)]
+    struct Model {
+        max_inflight: u16,
+        channel: VecDeque<String>,
+        slots: BTreeMap<u16, String>,
+        last_pkid: u16,
+        collision: Option<(u16, String)>,
+        /// (pkid, message id) on the wire, not yet acknowledged.
+        wire: Vec<(u16, String)>,
+        events: VecDeque<Event>,
+    }
+
+    #[derive(Debug)]
+    enum Event {
+        Published(u16),
+        /// The id and the message the broker acknowledged under it.
+        PubAck(u16, String),
+    }
+
+    impl Model {
+        fn next_pkid(&mut self) -> u16 {
+            let next = self.last_pkid + 1;
+            if next == self.max_inflight {
+                self.last_pkid = 0;
+                return next;
+            }
+            self.last_pkid = next;
+            next
+        }
+
+        /// The event loop takes one request when its flow control allows.
+        fn take_request(&mut self) {
+            if self.slots.len() >= usize::from(self.max_inflight) || self.collision.is_some() {
+                return;
+            }
+            let Some(id) = self.channel.pop_front() else { return };
+            let pkid = self.next_pkid();
+            if self.slots.contains_key(&pkid) {
+                self.collision = Some((pkid, id));
+                return;
+            }
+            self.slots.insert(pkid, id.clone());
+            self.wire.push((pkid, id));
+            self.events.push_back(Event::Published(pkid));
+        }
+
+        /// The broker receives publish `i` on the wire and acknowledges it.
+        fn broker_acks(&mut self, i: usize) {
+            let (pkid, id) = self.wire.remove(i);
+            self.slots.remove(&pkid);
+            self.events.push_back(Event::PubAck(pkid, id));
+            if self.collision.as_ref().is_some_and(|(p, _)| *p == pkid) {
+                if let Some((pkid, id)) = self.collision.take() {
+                    self.slots.insert(pkid, id.clone());
+                    self.wire.push((pkid, id));
+                    self.events.push_back(Event::Published(pkid));
+                }
+            }
+        }
+
+        /// What rumqttc's `clean` and the edge do together: unacknowledged publishes, the
+        /// channel and the parked collision are forgotten; queued events are still handed out.
+        fn connection_lost(&mut self) {
+            // Whether they reached the broker or not, their PUBACK will not come back.
+            self.wire.clear();
+            self.slots.clear();
+            self.channel.clear();
+            self.collision = None;
+        }
+    }
+
+    fn deliver_events(model: &mut Model, outbox: &mut Outbox, acked: &mut BTreeSet<String>) {
+        while let Some(event) = model.events.pop_front() {
+            match event {
+                Event::Published(pkid) => outbox.on_pkid_assigned(pkid),
+                Event::PubAck(pkid, id) => {
+                    if let Some(m) = outbox.on_puback(pkid) {
+                        assert_eq!(m.id, id, "PUBACK {pkid} was for {id}, not for {}", m.id);
+                        acked.insert(m.id);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn packet_ids_map_to_their_messages_through_collisions_and_connection_losses() {
+        for seed in 1..=200u64 {
+            let mut choices = Choices(seed * 0x9e37_79b9_7f4a_7c15);
+            let max_inflight = 1 + choices.below(6) as u16;
+            let mut model = Model { max_inflight, ..Model::default() };
+            let mut outbox = Outbox::new(1000, 1 << 20);
+            let mut acked = BTreeSet::new();
+            let mut pushed = 0;
+            for step in 0..400 {
+                match choices.below(10) {
+                    0..=2 if pushed < 150 => {
+                        let class = if choices.below(4) == 0 { Class::Hit } else { Class::Read };
+                        outbox.push(msg(&format!("m{pushed}"), class, 1));
+                        pushed += 1;
+                    }
+                    3..=4 => {
+                        while let Some(id) = outbox.next_to_send(usize::from(max_inflight)).map(|m| m.id.clone()) {
+                            if model.channel.len() >= 4 {
+                                break; // the request channel is full: try_publish fails
+                            }
+                            model.channel.push_back(id.clone());
+                            outbox.mark_sent(&id);
+                        }
+                    }
+                    5..=6 => model.take_request(),
+                    7..=8 if !model.wire.is_empty() => {
+                        // Mostly in order, as Mosquitto does; sometimes not, to make collisions.
+                        let i = if choices.below(4) == 0 { choices.below(model.wire.len() as u64) as usize } else { 0 };
+                        model.broker_acks(i);
+                    }
+                    9 if step < 300 && choices.below(8) == 0 => {
+                        // Some events are still queued when the connection fails: the edge hands
+                        // them over first, then the outbox learns of the loss.
+                        model.connection_lost();
+                        deliver_events(&mut model, &mut outbox, &mut acked);
+                        outbox.on_session_lost();
+                    }
+                    _ => {}
+                }
+                if choices.below(3) == 0 {
+                    deliver_events(&mut model, &mut outbox, &mut acked);
+                }
+            }
+            // A calm end: everything flows until the outbox is empty.
+            for _ in 0..10_000 {
+                if outbox.is_empty() {
+                    break;
+                }
+                while let Some(id) = outbox.next_to_send(usize::from(max_inflight)).map(|m| m.id.clone()) {
+                    model.channel.push_back(id.clone());
+                    outbox.mark_sent(&id);
+                }
+                model.take_request();
+                if !model.wire.is_empty() {
+                    model.broker_acks(0);
+                }
+                deliver_events(&mut model, &mut outbox, &mut acked);
+            }
+            assert!(outbox.is_empty(), "seed {seed}: {:?}", outbox.stats());
+            assert_eq!(acked.len(), pushed, "seed {seed}: every message acknowledged once");
+            assert_eq!(outbox.stats().acked as usize, pushed, "seed {seed}");
+        }
     }
 }

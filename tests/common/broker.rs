@@ -1,4 +1,6 @@
-//! A real Mosquitto on a free loopback port, for the tests, with the faults they inflict.
+//! A real Mosquitto on a free loopback port, for the tests, with the faults they inflict:
+//! stop (SIGTERM), kill (SIGKILL), freeze (SIGSTOP) and thaw (SIGCONT), and start again on the
+//! same port and configuration (`resume`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -99,9 +101,11 @@ impl Broker {
             .expect("mosquitto (scripts/setup.sh installs it)");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "mosquitto did not listen on {}: {}", self.port, self.log());
-            std::thread::sleep(Duration::from_millis(20));
+        for port in std::iter::once(self.port).chain(self.tls_port) {
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(Instant::now() < deadline, "mosquitto did not listen on {port}: {}", self.log());
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
     }
 
@@ -118,6 +122,11 @@ impl Broker {
     /// Freezes the broker: connections stay open, nothing is acknowledged.
     pub fn freeze(&self) {
         self.signal("STOP");
+    }
+
+    /// Lets a frozen broker go on where it stopped (SIGCONT).
+    pub fn thaw(&self) {
+        self.signal("CONT");
     }
 
     /// Kills the broker at once (SIGKILL; a frozen broker dies too).

@@ -1,0 +1,64 @@
+//! The MQTT topics of one unit, all under `<prefix>/<device>/`.
+
+/// The topics of one unit (`<prefix>` is `anpr` by default):
+/// - `reads`: every read, QoS 1 (hits too);
+/// - `hits`: hit records, QoS 1, sent ahead of every queued non-hit;
+/// - `images/<read id>/<overview|plate>`: the JPEG bytes, QoS 1, the first to be dropped when
+///   the outbox is full; the read names them with their SHA-256;
+/// - `status`: retained; `online` with a periodic heartbeat, `offline` at a clean stop and,
+///   as the Last Will, when the unit vanishes;
+/// - `control`: subscribed on every connection; what arrives is handed to the control hook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topics {
+    pub reads: String,
+    pub hits: String,
+    pub status: String,
+    pub control: String,
+    images: String,
+}
+
+impl Topics {
+    /// Both parts must pass [`is_topic_level`]; the configuration checks ensure it.
+    pub fn new(prefix: &str, device: &str) -> Self {
+        let base = format!("{prefix}/{device}");
+        Self {
+            reads: format!("{base}/reads"),
+            hits: format!("{base}/hits"),
+            status: format!("{base}/status"),
+            control: format!("{base}/control"),
+            images: format!("{base}/images"),
+        }
+    }
+
+    pub fn image(&self, read_id: &str, kind: &str) -> String {
+        format!("{}/{read_id}/{kind}", self.images)
+    }
+}
+
+/// Whether `s` can stand as one level of a topic we publish to: not empty, no level separator,
+/// no wildcard (a publish to a topic with `+` or `#` is refused by the broker).
+pub fn is_topic_level(s: &str) -> bool {
+    !s.is_empty() && !s.contains(['+', '#', '/', '\0'])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_topic_is_under_prefix_and_device() {
+        let t = Topics::new("anpr", "box-7");
+        assert_eq!(
+            [t.reads.as_str(), t.hits.as_str(), t.status.as_str(), t.control.as_str()],
+            ["anpr/box-7/reads", "anpr/box-7/hits", "anpr/box-7/status", "anpr/box-7/control"]
+        );
+        assert_eq!(t.image("0190-ab", "plate"), "anpr/box-7/images/0190-ab/plate");
+    }
+
+    #[test]
+    fn a_topic_level_has_no_separator_or_wildcard() {
+        for (level, ok) in [("anpr", true), ("box_1-a", true), ("", false), ("a/b", false), ("a+", false), ("#", false)] {
+            assert_eq!(is_topic_level(level), ok, "{level:?}");
+        }
+    }
+}

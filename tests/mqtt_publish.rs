@@ -1,0 +1,479 @@
+//! The publisher (`anpr_edge::publish`) against a real Mosquitto, message by message: delivery,
+//! status and Last Will, mutual TLS, a broker down at start, frozen then killed and restarted
+//! (without and with persistence), frozen then thawed, and a full outbox.
+//!
+//! How "every message arrived" is made a sound check: a subscriber sees what a broker accepts
+//! only while it is subscribed there, and a restarted broker without persistence has forgotten
+//! every subscription. So the publisher reaches the broker through a gate (a TCP relay, below)
+//! that stays shut until the test's subscriber has subscribed again on the new broker, and the
+//! broker is frozen only once the subscriber holds everything acknowledged so far. A message
+//! the subscriber misses was then really lost by the publisher. Duplicates are allowed, with
+//! the same id and the same bytes.
+
+mod common;
+
+use anpr_edge::publish::{Class, Message, MqttConfig, MqttError, MqttSink, StatusSource, TlsFiles, Topics};
+use common::broker::{free_port, Broker, Certificates};
+use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::ErrorKind;
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const DEVICE: &str = "box";
+
+fn topics() -> Topics {
+    Topics::new("anpr", DEVICE)
+}
+
+fn config(port: u16) -> MqttConfig {
+    let text = format!(
+        "host = \"127.0.0.1\"\nport = {port}\ninsecure_dev = true\nbackoff_min_ms = 100\nbackoff_max_ms = 500\nstatus_interval_s = 1\nkeep_alive_s = 5\n"
+    );
+    toml::from_str(&text).expect("mqtt config")
+}
+
+fn no_status() -> StatusSource {
+    Arc::new(|| serde_json::json!({}))
+}
+
+fn message(id: String, class: Class, padding: usize) -> Message {
+    let topic = if class == Class::Hit { topics().hits } else { topics().reads };
+    let payload = serde_json::json!({ "id": id, "pad": "x".repeat(padding) }).to_string().into_bytes();
+    Message { id, topic, payload, class }
+}
+
+fn read(i: usize) -> Message {
+    message(format!("read-{i:04}"), Class::Read, 0)
+}
+
+fn hit(i: usize) -> Message {
+    message(format!("hit-{i:04}"), Class::Hit, 0)
+}
+
+/// Submits and checks that the caller was not kept waiting.
+fn submit(sink: &MqttSink, message: Message) -> anpr_edge::publish::SubmitOutcome {
+    let started = Instant::now();
+    let outcome = sink.submit(message);
+    assert!(started.elapsed() < Duration::from_millis(50), "submit blocked for {:?}", started.elapsed());
+    outcome
+}
+
+fn wait_for(within: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    while !done() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
+}
+
+#[derive(Debug, Clone)]
+struct Received {
+    topic: String,
+    payload: Vec<u8>,
+    retain: bool,
+}
+
+impl Received {
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.payload).unwrap_or_default()
+    }
+}
+
+/// A real subscriber (rumqttc, QoS 1) that subscribes again on every connection and counts its
+/// subscriptions, so a test can wait until it is subscribed on a restarted broker.
+struct Watcher {
+    received: Arc<Mutex<Vec<Received>>>,
+    subscriptions: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Watcher {
+    /// `persistent`: clean_session = false, so a broker that keeps sessions queues for it.
+    fn start(port: u16, filter: &str, persistent: bool) -> Self {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let id = format!("watch-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+        let mut options = MqttOptions::new(id, "127.0.0.1", port);
+        options.set_keep_alive(Duration::from_secs(5)).set_max_packet_size(32 << 20, 1 << 20).set_clean_session(!persistent);
+        let (client, mut connection) = Client::new(options, 16);
+        let watcher = Watcher { received: Arc::default(), subscriptions: Arc::default(), stop: Arc::default() };
+        let (received, subscriptions, stop, filter) =
+            (Arc::clone(&watcher.received), Arc::clone(&watcher.subscriptions), Arc::clone(&watcher.stop), filter.to_string());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                match connection.recv_timeout(Duration::from_millis(100)) {
+                    Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => {
+                        client.try_subscribe(filter.as_str(), QoS::AtLeastOnce).expect("subscribe request");
+                    }
+                    Ok(Ok(Event::Incoming(Packet::SubAck(_)))) => {
+                        subscriptions.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(Ok(Event::Incoming(Packet::Publish(p)))) => received.lock().expect("lock").push(Received {
+                        topic: p.topic.clone(),
+                        payload: p.payload.to_vec(),
+                        retain: p.retain,
+                    }),
+                    Ok(Err(_)) => std::thread::sleep(Duration::from_millis(50)),
+                    Ok(Ok(_)) | Err(_) => {}
+                }
+            }
+        });
+        watcher.wait_subscribed(0);
+        watcher
+    }
+
+    fn subscriptions(&self) -> usize {
+        self.subscriptions.load(Ordering::Relaxed)
+    }
+
+    /// Waits for a subscription after the first `before`.
+    fn wait_subscribed(&self, before: usize) {
+        assert!(wait_for(Duration::from_secs(10), || self.subscriptions() > before), "the test subscriber could not subscribe");
+    }
+
+    fn received(&self) -> Vec<Received> {
+        self.received.lock().expect("lock").clone()
+    }
+
+    fn wait_until(&self, within: Duration, done: impl Fn(&[Received]) -> bool) -> Vec<Received> {
+        wait_for(within, || done(&self.received()));
+        self.received()
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Ids that arrived on the reads and hits topics, in order of arrival.
+fn arrived_ids(received: &[Received]) -> Vec<String> {
+    let t = topics();
+    received
+        .iter()
+        .filter(|r| r.topic == t.reads || r.topic == t.hits)
+        .filter_map(|r| r.json()["id"].as_str().map(str::to_string))
+        .collect()
+}
+
+fn distinct(received: &[Received]) -> usize {
+    arrived_ids(received).into_iter().collect::<BTreeSet<_>>().len()
+}
+
+/// Every sent message arrived, and every arrival is a sent message, byte for byte: duplicates
+/// only with the same id.
+fn assert_all_arrived(received: &[Received], sent: &[Message]) {
+    let by_id: BTreeMap<&str, &Message> = sent.iter().map(|m| (m.id.as_str(), m)).collect();
+    let mut seen = BTreeSet::new();
+    for r in received.iter().filter(|r| r.topic != topics().status) {
+        let id = r.json()["id"].as_str().map(str::to_string).unwrap_or_default();
+        let original = by_id.get(id.as_str()).unwrap_or_else(|| panic!("{id:?} on {} was never sent", r.topic));
+        assert_eq!((&r.topic, &r.payload), (&original.topic, &original.payload), "{id} arrived changed");
+        seen.insert(id);
+    }
+    let missing: Vec<&str> = by_id.keys().filter(|id| !seen.contains(**id)).copied().collect();
+    assert!(missing.is_empty(), "{} of {} messages lost: {:?}", missing.len(), sent.len(), &missing[..missing.len().min(10)]);
+    let arrivals = received.iter().filter(|r| r.topic != topics().status).count();
+    eprintln!("{} sent, {arrivals} received, {} duplicates (same id, same bytes)", sent.len(), arrivals - seen.len());
+}
+
+fn states(received: &[Received]) -> Vec<serde_json::Value> {
+    received.iter().filter(|r| r.topic == topics().status).map(Received::json).collect()
+}
+
+/// A TCP relay from `port` to a broker: open, it relays; shut, it cuts every connection at once
+/// (no DISCONNECT, as when a cable is pulled) and refuses new ones.
+struct Gate {
+    port: u16,
+    open: Arc<Mutex<bool>>,
+    streams: Arc<Mutex<Vec<TcpStream>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Gate {
+    fn start(port: u16, upstream: u16, open: bool) -> Self {
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("gate port");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let gate = Gate { port, open: Arc::new(Mutex::new(open)), streams: Arc::default(), stop: Arc::default() };
+        let (open, streams, stop) = (Arc::clone(&gate.open), Arc::clone(&gate.streams), Arc::clone(&gate.stop));
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let client = match listener.accept() {
+                    Ok((client, _)) => client,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                        std::thread::sleep(Duration::from_millis(5));
+                        continue;
+                    }
+                    Err(e) => panic!("gate accept: {e}"),
+                };
+                // Decided under the lock `shut` takes, so no connection slips through a shutting.
+                let open = open.lock().expect("lock");
+                if !*open {
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else { continue };
+                client.set_nonblocking(false).expect("blocking");
+                let mut streams = streams.lock().expect("lock");
+                for (mut from, mut to) in [(client.try_clone().expect("clone"), server.try_clone().expect("clone")), (server.try_clone().expect("clone"), client.try_clone().expect("clone"))] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(Shutdown::Both);
+                        let _ = from.shutdown(Shutdown::Both);
+                    });
+                }
+                streams.extend([client, server]);
+            }
+        });
+        gate
+    }
+
+    fn open(&self) {
+        *self.open.lock().expect("lock") = true;
+    }
+
+    fn shut(&self) {
+        let mut open = self.open.lock().expect("lock");
+        *open = false;
+        for stream in self.streams.lock().expect("lock").drain(..) {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.shut();
+    }
+}
+
+#[test]
+fn two_hundred_reads_arrive_and_the_status_is_online_then_offline_retained() {
+    let broker = Broker::start(false);
+    let watcher = Watcher::start(broker.port, "anpr/box/#", false);
+    let sink = MqttSink::start(&config(broker.port), DEVICE, Arc::new(|| serde_json::json!({"fps": 12.5}))).expect("start");
+    let sent: Vec<Message> = (0..200).map(read).collect();
+    for m in &sent {
+        assert!(submit(&sink, m.clone()).held);
+    }
+    let received = watcher.wait_until(Duration::from_secs(15), |r| distinct(r) >= 200);
+    assert_all_arrived(&received, &sent);
+    assert!(wait_for(Duration::from_secs(5), || sink.stats().acked == 200), "{:?}", sink.stats());
+
+    let late = Watcher::start(broker.port, "anpr/box/status", false);
+    let retained = late.wait_until(Duration::from_secs(5), |r| !r.is_empty());
+    let online = retained.first().expect("a retained status");
+    assert!(online.retain, "the status is retained");
+    let online = online.json();
+    assert_eq!((online["state"].as_str(), online["device_id"].as_str(), online["fps"].as_f64()), (Some("online"), Some(DEVICE), Some(12.5)), "{online}");
+    assert!(online["outbox"]["acked"].is_number() && online["uptime_s"].is_number(), "{online}");
+
+    let report = sink.shutdown(Duration::from_secs(5));
+    assert!(report.unacknowledged.is_empty() && report.messages.is_empty(), "{report:?}");
+    assert_eq!(report.stats.acked, 200);
+    let received = watcher.wait_until(Duration::from_secs(5), |r| states(r).iter().any(|s| s["state"] == "offline"));
+    let last = states(&received).pop().expect("a status");
+    assert_eq!((last["state"].as_str(), last["reason"].as_str()), (Some("offline"), Some("stopped")), "{last}");
+    let later = Watcher::start(broker.port, "anpr/box/status", false);
+    let retained = later.wait_until(Duration::from_secs(5), |r| !r.is_empty());
+    assert!(retained.first().is_some_and(|r| r.retain && r.json()["state"] == "offline"), "{retained:?}");
+}
+
+#[test]
+fn the_last_will_says_offline_when_the_connection_dies_or_the_sink_is_dropped() {
+    let broker = Broker::start(false);
+    let gate = Gate::start(free_port(), broker.port, true);
+    let watcher = Watcher::start(broker.port, "anpr/box/status", false);
+    let sink = MqttSink::start(&config(gate.port), DEVICE, no_status()).expect("start");
+    let last_state = |r: &[Received]| states(r).last().and_then(|s| s["state"].as_str().map(str::to_string));
+    let offline_by_will = |r: &[Received]| states(r).last().is_some_and(|s| s["state"] == "offline" && s["reason"] == "connection lost");
+
+    watcher.wait_until(Duration::from_secs(10), |r| last_state(r).as_deref() == Some("online"));
+    gate.shut(); // the connection dies without a DISCONNECT, and stays away
+    let received = watcher.wait_until(Duration::from_secs(10), offline_by_will);
+    assert!(offline_by_will(&received), "the Last Will after a lost connection: {:?}", states(&received));
+    assert!(!sink.is_connected());
+
+    gate.open();
+    let before = watcher.received().len();
+    let received = watcher.wait_until(Duration::from_secs(10), |r| r.len() > before && last_state(r).as_deref() == Some("online"));
+    assert_eq!(last_state(&received).as_deref(), Some("online"), "back online after the reconnection");
+    let started = Instant::now();
+    drop(sink); // no shutdown: as if the process vanished
+    assert!(started.elapsed() < Duration::from_secs(2), "dropping took {:?}", started.elapsed());
+    let received = watcher.wait_until(Duration::from_secs(10), offline_by_will);
+    assert!(offline_by_will(&received), "the Last Will after a drop: {:?}", states(&received));
+}
+
+#[test]
+fn mutual_tls_works_and_plain_tcp_needs_insecure_dev() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let certs = Certificates::make(dir.path(), DEVICE);
+    let broker = Broker::start_with(false, Some(&certs));
+    let watcher = Watcher::start(broker.port, "anpr/box/#", false);
+    let mut tls = config(broker.tls_port.expect("tls port"));
+    tls.insecure_dev = false;
+    let files = TlsFiles { ca_file: certs.ca.clone(), client_cert_file: certs.client_cert.clone(), client_key_file: certs.client_key.clone() };
+    tls.tls = Some(files.clone());
+    let sink = MqttSink::start(&tls, DEVICE, no_status()).expect("start over TLS");
+    let sent: Vec<Message> = (0..20).map(read).collect();
+    for m in &sent {
+        submit(&sink, m.clone());
+    }
+    let received = watcher.wait_until(Duration::from_secs(15), |r| distinct(r) >= 20);
+    assert_all_arrived(&received, &sent);
+    assert!(sink.shutdown(Duration::from_secs(5)).unacknowledged.is_empty());
+
+    let mut plain = config(broker.port);
+    plain.insecure_dev = false;
+    let error = plain.check().expect_err("plain TCP without insecure_dev");
+    assert_eq!(error.key(), "mqtt.tls");
+    assert!(error.to_string().starts_with("mqtt.tls: ") && error.to_string().contains("insecure_dev = true"), "{error}");
+    assert_eq!(plain.check().map_err(|e| e.key()), Err("mqtt.tls".to_string()));
+    let refused = MqttSink::start(&plain, DEVICE, no_status()).err().expect("refused");
+    assert!(matches!(refused, MqttError::Config(_)) && refused.to_string().starts_with("mqtt.tls: "), "{refused}");
+
+    // Files that cannot work are refused at start, naming the key, not retried forever.
+    let wrong_key = TlsFiles { client_key_file: dir.path().join("ca.key"), ..files.clone() };
+    let not_a_cert = TlsFiles { client_cert_file: certs.client_key.clone(), ..files };
+    for (files, key, names) in [(wrong_key, "mqtt.tls", "client_key_file"), (not_a_cert, "mqtt.tls.client_cert_file", "client.key")] {
+        let mut config = tls.clone();
+        config.tls = Some(files);
+        let error = config.check().expect_err("bad TLS files");
+        assert_eq!(error.key(), key, "{error}");
+        assert!(error.to_string().contains(names), "{error}");
+        assert!(MqttSink::start(&config, DEVICE, no_status()).is_err());
+    }
+}
+
+#[test]
+fn a_broker_down_at_start_gets_everything_once_up_hits_first() {
+    let port = free_port();
+    let sink = MqttSink::start(&config(port), DEVICE, no_status()).expect("start without a broker");
+    let sent: Vec<Message> = (0..50).flat_map(|i| if i % 10 == 9 { vec![read(i), hit(i)] } else { vec![read(i)] }).collect();
+    for m in &sent {
+        assert!(submit(&sink, m.clone()).held);
+    }
+    std::thread::sleep(Duration::from_millis(700)); // several failed attempts
+    let stats = sink.stats();
+    assert!(!sink.is_connected());
+    assert_eq!((stats.pending, stats.in_flight), (55, 0), "everything is kept, nothing handed to rumqttc: {stats:?}");
+
+    let broker = Broker::start(false);
+    let watcher = Watcher::start(broker.port, "anpr/box/#", false);
+    let _gate = Gate::start(port, broker.port, true); // the broker appears on the unit's port
+    let received = watcher.wait_until(Duration::from_secs(15), |r| distinct(r) >= 55);
+    assert_all_arrived(&received, &sent);
+    let order = arrived_ids(&received);
+    let last_hit = order.iter().rposition(|id| id.starts_with("hit-")).expect("hits");
+    let first_read = order.iter().position(|id| id.starts_with("read-")).expect("reads");
+    assert!(last_hit < first_read, "hits go before every queued read: {order:?}");
+    assert!(wait_for(Duration::from_secs(5), || sink.stats().acked == 55), "{:?}", sink.stats());
+    assert!(sink.shutdown(Duration::from_secs(5)).unacknowledged.is_empty());
+}
+
+/// The broker freezes with messages in flight (so they stay unacknowledged), is killed and
+/// started again on the same port while the unit keeps submitting.
+fn freeze_kill_restart(persistence: bool) {
+    let mut broker = Broker::start(persistence);
+    let gate = Gate::start(free_port(), broker.port, true);
+    let watcher = Watcher::start(broker.port, "anpr/box/#", true);
+    let sink = MqttSink::start(&config(gate.port), DEVICE, no_status()).expect("start");
+    let sent: Vec<Message> = (0..300).map(read).collect();
+    for (i, m) in sent.iter().enumerate() {
+        if i == 100 {
+            // Everything acknowledged so far is with the subscriber before the freeze.
+            assert!(wait_for(Duration::from_secs(10), || sink.stats().acked == 100 && distinct(&watcher.received()) == 100));
+            broker.freeze();
+        }
+        if i == 200 {
+            let stats = sink.stats();
+            assert!(stats.in_flight > 0 && stats.acked == 100, "messages are in flight, unacknowledged: {stats:?}");
+            gate.shut();
+            broker.kill();
+            let subscribed = watcher.subscriptions();
+            broker.resume();
+            watcher.wait_subscribed(subscribed);
+            gate.open();
+        }
+        submit(&sink, m.clone());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let received = watcher.wait_until(Duration::from_secs(20), |r| distinct(r) >= 300);
+    assert_all_arrived(&received, &sent);
+    let stats = sink.stats();
+    assert!(stats.republished > 0, "what was in flight was published again: {stats:?}");
+    let report = sink.shutdown(Duration::from_secs(5));
+    assert!(report.unacknowledged.is_empty(), "{report:?}");
+}
+
+#[test]
+fn nothing_is_lost_when_a_frozen_broker_without_persistence_is_killed_and_restarted() {
+    freeze_kill_restart(false);
+}
+
+#[test]
+fn nothing_is_lost_when_a_frozen_persistent_broker_is_killed_and_restarted() {
+    freeze_kill_restart(true);
+}
+
+#[test]
+fn a_broker_that_thaws_gets_every_large_message_on_the_same_connection() {
+    let broker = Broker::start(false);
+    let watcher = Watcher::start(broker.port, "anpr/box/#", false);
+    let sink = MqttSink::start(&config(broker.port), DEVICE, no_status()).expect("start");
+    assert!(wait_for(Duration::from_secs(10), || sink.is_connected()));
+    broker.freeze();
+    // 6 MiB: more than the sockets buffer, so rumqttc's writes wait on the frozen broker.
+    let sent: Vec<Message> = (0..12).map(|i| message(format!("big-{i:02}"), Class::Read, 512 << 10)).collect();
+    for m in &sent {
+        submit(&sink, m.clone());
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    broker.thaw();
+    let received = watcher.wait_until(Duration::from_secs(15), |r| distinct(r) >= 12);
+    assert_all_arrived(&received, &sent);
+    wait_for(Duration::from_secs(5), || sink.stats().acked == 12);
+    let stats = sink.stats();
+    assert_eq!((stats.acked, stats.republished), (12, 0), "all acknowledged, none needed a reconnection: {stats:?}");
+}
+
+#[test]
+fn a_full_outbox_keeps_hits_drops_the_oldest_reads_and_counts_every_drop() {
+    let port = free_port();
+    let mut config = config(port);
+    config.outbox_messages = 8;
+    config.max_in_flight = 4;
+    let sink = MqttSink::start(&config, DEVICE, no_status()).expect("start");
+    let dropped_ids = |outcome: anpr_edge::publish::SubmitOutcome| outcome.dropped.into_iter().map(|m| m.id).collect::<Vec<_>>();
+    for i in 0..3 {
+        assert_eq!(dropped_ids(submit(&sink, hit(i))), Vec::<String>::new());
+    }
+    for i in 0..10 {
+        let expected: Vec<String> = if i >= 5 { vec![read(i - 5).id] } else { vec![] };
+        assert_eq!(dropped_ids(submit(&sink, read(i))), expected, "read {i}");
+    }
+    for i in 3..8 {
+        assert_eq!(dropped_ids(submit(&sink, hit(i))), vec![read(i + 2).id], "a hit takes the place of the oldest read");
+    }
+    assert_eq!(dropped_ids(submit(&sink, hit(8))), vec![hit(0).id], "only hits are held: the oldest hit goes");
+    let outcome = submit(&sink, read(10));
+    assert!(!outcome.held, "a read never pushes out a hit");
+    assert_eq!(dropped_ids(outcome), vec![read(10).id]);
+    let stats = sink.stats();
+    assert_eq!((stats.dropped_hits, stats.dropped_reads, stats.dropped_images, stats.pending), (1, 11, 0, 8), "{stats:?}");
+
+    let broker = Broker::start(false);
+    let watcher = Watcher::start(broker.port, "anpr/box/#", false);
+    let _gate = Gate::start(port, broker.port, true);
+    let kept: Vec<Message> = (1..9).map(hit).collect();
+    let received = watcher.wait_until(Duration::from_secs(15), |r| distinct(r) >= 8);
+    assert_all_arrived(&received, &kept);
+    assert!(sink.shutdown(Duration::from_secs(5)).unacknowledged.is_empty());
+}
