@@ -53,6 +53,7 @@ import time
 import cv2
 import numpy as np
 import onnxruntime as ort
+from box_metrics import iou, quantile
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -91,20 +92,6 @@ def check_against_open_image_models(img, size):
     if theirs.shape != ours.shape or not np.array_equal(theirs, ours) or (r, dw, dh) != (r2, dw2, dh2):
         sys.exit("preprocessing differs from open_image_models.detection.core.yolo_v9.preprocess")
     return "identical to open-image-models' preprocess()"
-
-
-def iou(a, b):
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
-def quantile(values, q):
-    s = sorted(values)
-    rank = min(max(int(np.ceil(q * len(s))), 1), len(s))
-    return s[rank - 1]
 
 
 def load_images(folder):

@@ -62,6 +62,8 @@ from fast_alpr.base import BaseDetector
 from open_image_models import create_detector
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "models"))
+from box_metrics import iou, quantile  # noqa: E402  (shared with models/compare_detectors.py)
 DETECTOR = "yolo-v9-t-416-license-plates-end2end1.onnx"
 OCR = {"v1": "cct_xs_v1_global", "v2": "cct_xs_v2_global"}
 WARMUP = 3
@@ -98,20 +100,6 @@ def edit_distance(a, b):
             cur.append(min(prev[j] + (ca != cb), prev[j + 1] + 1, cur[j] + 1))
         prev = cur
     return prev[len(b)]
-
-
-def iou(a, b):
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
-def quantile(values, q):
-    s = sorted(values)
-    rank = min(max(int(np.ceil(q * len(s))), 1), len(s))
-    return s[rank - 1]
 
 
 def load_truth(folder):
