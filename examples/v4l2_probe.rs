@@ -308,7 +308,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let ok = match args.first().map(String::as_str) {
         Some("--record") => {
-            let dir = PathBuf::from(args.get(1).map_or("/tmp/share", String::as_str));
+            let dir = PathBuf::from(args.get(1).map_or("/run/share", String::as_str));
             let device = PathBuf::from(args.get(2).map_or("/dev/video0", String::as_str));
             match record(&dir, &device) {
                 Ok(()) => true,

@@ -23,7 +23,7 @@ fi
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
-V4L2_VM_SHARE="$WORK" "$ROOT/scripts/v4l2-vm/run.sh" "$PROBE" --record /tmp/share
+V4L2_VM_SHARE="$WORK" "$ROOT/scripts/v4l2-vm/run.sh" "$PROBE" --record /run/share
 mkdir -p "$OUT"; rm -f "$OUT"/vivid-*
 cp "$WORK/vivid-caps.txt" "$OUT/"
 

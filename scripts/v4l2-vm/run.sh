@@ -10,7 +10,7 @@
 # Prints the program's output (lines starting with V4L2TEST, and any panic) and exits with
 # its status; 1 when the VM did not report; 77 when QEMU cannot run here at all (not
 # installed and not installable). Environment:
-#   V4L2_VM_SHARE=DIR   a host folder the program may write to, seen in the VM as /tmp/share
+#   V4L2_VM_SHARE=DIR   a host folder the program may write to, seen in the VM as /run/share
 #   V4L2_VM_ACCEL=tcg   QEMU accelerator (kvm where nested virtualisation works)
 #   V4L2_VM_TIMEOUT=90  seconds before the VM is killed
 #   V4L2_VM_CACHE=DIR   the cache (default target/v4l2-vm/): the kernel package (unpacked,
@@ -96,12 +96,14 @@ for m in /modules/*.ko; do
 done
 mount -t 9p -o trans=virtio,version=9p2000.L,ro host /host || echo "V4L2TEST fail mount-host"
 mount -t devtmpfs dev /host/dev; mount -t proc proc /host/proc; mount -t sysfs sys /host/sys
-mount -t tmpfs tmp /host/tmp
+# Writable scratch on /run, not /tmp: a tmpfs over /tmp would hide a program built under /tmp
+# (a clone there, as CI may make) and the VM would not find it.
+mount -t tmpfs run /host/run
 set -- $(cat /proc/cmdline)
 for a; do case "$a" in probe=*) PROBE="${a#probe=}";; args=*) ARGS=$(echo "${a#args=}" | tr ',' ' ');; share=1) SHARE=1;; esac; done
 if [ -n "${SHARE:-}" ]; then
-  mkdir -p /host/tmp/share
-  mount -t 9p -o trans=virtio,version=9p2000.L share /host/tmp/share || echo "V4L2TEST fail mount-share"
+  mkdir -p /host/run/share
+  mount -t 9p -o trans=virtio,version=9p2000.L share /host/run/share || echo "V4L2TEST fail mount-share"
 fi
 chroot /host "$PROBE" $ARGS
 echo "V4L2TEST exit $?"
