@@ -24,6 +24,7 @@ pub mod read_record;
 pub mod recognizer;
 pub mod replay;
 pub mod runtime;
+pub mod signing;
 pub mod source;
 pub mod eval;
 pub mod imaging;
