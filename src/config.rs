@@ -4,6 +4,7 @@
 
 use crate::fuse::FusionConfig;
 use crate::pipeline::{ImageConfig, PipelineConfig};
+use crate::privacy::PrivacyConfig;
 use crate::read_record::{Identity, Site};
 use crate::recognizer::RecognitionConfig;
 use crate::publish::MqttConfig;
@@ -26,6 +27,9 @@ pub struct Config {
     pub fusion: FusionConfig,
     #[serde(default)]
     pub images: ImageConfig,
+    /// What leaves the device for hits and non-hits, the purpose, retention. Required: a unit
+    /// must say why it reads plates.
+    pub privacy: PrivacyConfig,
     #[serde(default)]
     pub output: OutputConfig,
     /// The broker, when `output.kind = "mqtt"`.
@@ -172,6 +176,7 @@ impl Config {
             return Err(invalid("images.jpeg_quality", format!("{} is outside 1..100", self.images.jpeg_quality)));
         }
         self.fusion.validate().map_err(|problem| invalid("fusion", problem))?;
+        self.privacy.validate().map_err(|(key, problem)| invalid(&key, problem))?;
         match (&self.output.kind, &self.mqtt) {
             (OutputKind::Mqtt, None) => return Err(invalid("mqtt", "output.kind is \"mqtt\" but there is no [mqtt] section".into())),
             (_, Some(mqtt)) => mqtt.check().map_err(|e| invalid(&e.key(), e.problem()))?,
@@ -185,6 +190,7 @@ impl Config {
             device_id: self.device.id.clone(),
             camera_id: self.device.camera_id.clone(),
             site: Site { name: self.device.site.name.clone(), latitude: self.device.site.latitude, longitude: self.device.site.longitude },
+            purpose: self.privacy.purpose.clone(),
         }
     }
 }
@@ -195,7 +201,7 @@ mod tests {
 
     fn minimal(extra: &str) -> String {
         format!(
-            "[device]\nid = \"box-1\"\n[device.site]\nname = \"E40 km 12\"\n[source]\nkind = \"file\"\npath = \"{}\"\n{extra}",
+            "[device]\nid = \"box-1\"\n[device.site]\nname = \"E40 km 12\"\n[source]\nkind = \"file\"\npath = \"{}\"\n[privacy]\npurpose = \"LEZ enforcement\"\n{extra}",
             env!("CARGO_MANIFEST_DIR")
         )
     }
@@ -232,14 +238,14 @@ mod tests {
 
     #[test]
     fn source_sub_tables_reject_unknown_keys_too() {
-        let camera = "[device]\nid = \"a\"\n[device.site]\nname = \"x\"\n[source]\nkind = \"camera\"\ndevice = \"/dev/video0\"\n";
+        let camera = "[device]\nid = \"a\"\n[device.site]\nname = \"x\"\n[privacy]\npurpose = \"test\"\n[source]\nkind = \"camera\"\ndevice = \"/dev/video0\"\n";
         let config = parse(camera).expect("camera with defaults");
         assert!(matches!(config.source, SourceConfig::Camera { .. }));
         let e = parse(&format!("{camera}[source.camera]\nwidht = 640\n")).expect_err("typo").to_string();
         assert!(e.contains("widht"), "{e}");
         let e = parse(&format!("{camera}[source.camera]\nformats = [\"MJPEG\"]\n")).expect_err("bad fourcc").to_string();
         assert!(e.contains("source.camera.formats") && e.contains("MJPEG"), "{e}");
-        let rtsp = "[device]\nid = \"a\"\n[device.site]\nname = \"x\"\n[source]\nkind = \"rtsp\"\nurl = \"rtsp://cam/1\"\n[source.stream]\nreconect_min_ms = 5\n";
+        let rtsp = "[device]\nid = \"a\"\n[device.site]\nname = \"x\"\n[privacy]\npurpose = \"test\"\n[source]\nkind = \"rtsp\"\nurl = \"rtsp://cam/1\"\n[source.stream]\nreconect_min_ms = 5\n";
         let e = parse(rtsp).expect_err("typo").to_string();
         assert!(e.contains("reconect_min_ms"), "{e}");
     }
@@ -262,6 +268,28 @@ mod tests {
         let tls = "[mqtt.tls]\nca_file = \"/nope/ca.pem\"\nclient_cert_file = \"/nope/c.pem\"\nclient_key_file = \"/nope/k.pem\"\n";
         let e = parse(&minimal(&format!("{mqtt}{tls}"))).expect_err("missing CA").to_string();
         assert!(e.contains("mqtt.tls.ca_file") && e.contains("/nope/ca.pem"), "{e}");
+    }
+
+    #[test]
+    fn privacy_needs_a_purpose_and_defaults_to_the_private_choice() {
+        let config = parse(&minimal("")).expect("valid");
+        assert_eq!(config.privacy.non_hit_plate, crate::privacy::PlateTreatment::Drop);
+        assert!(!config.privacy.non_hit_plate_crop);
+        assert_eq!(config.privacy.retention.days, 30);
+        assert_eq!(config.identity().purpose, "LEZ enforcement");
+        let without = minimal("").replace("[privacy]\npurpose = \"LEZ enforcement\"\n", "");
+        let e = parse(&without).expect_err("no purpose").to_string();
+        assert!(e.contains("privacy"), "{e}");
+        let e = parse(&minimal("").replace("LEZ enforcement", "")).expect_err("empty purpose").to_string();
+        assert!(e.contains("privacy.purpose"), "{e}");
+        let e = parse(&minimal("non_hit_plate = \"keyed_hash\"\nnon_hit_plate_crop = true\n")).expect_err("crop of a hashed plate").to_string();
+        assert!(e.contains("privacy.non_hit_plate_crop"), "{e}");
+        let e = parse(&minimal("[privacy.keyed_hash]\nperiod_hours = 5\n")).expect_err("period").to_string();
+        assert!(e.contains("privacy.keyed_hash.period_hours"), "{e}");
+        let e = parse(&minimal("[privacy.retention]\ndays = 0\n")).expect_err("days").to_string();
+        assert!(e.contains("privacy.retention.days"), "{e}");
+        let e = parse(&minimal("[privacy.blur]\nmargn = 0.3\n")).expect_err("typo").to_string();
+        assert!(e.contains("margn"), "{e}");
     }
 
     #[test]

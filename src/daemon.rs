@@ -8,6 +8,8 @@ use crate::config::{Config, OutputKind, SourceConfig};
 use crate::pipeline::sink::StdoutSink;
 use crate::publish::{MqttSink, StatusSource};
 use crate::pipeline::{self, PipelineStats};
+use crate::privacy::retention::{SweepReport, Sweeper};
+use crate::privacy::Privacy;
 use crate::recognizer::Recognizer;
 use crate::runtime::{self, RuntimeOptions};
 use anyhow::Context;
@@ -23,9 +25,11 @@ const WATCHDOG_PING: Duration = Duration::from_secs(2);
 const SHUTDOWN_FLUSH: Duration = Duration::from_secs(10);
 
 /// The pipeline's part of the status heartbeat: counters, frames per second since the last
-/// heartbeat, and which models run.
-fn status_source(config: &Config, stats: &Arc<PipelineStats>) -> StatusSource {
+/// heartbeat, which models run, the purpose, and the oldest item the unit holds.
+fn status_source(config: &Config, stats: &Arc<PipelineStats>, retention: &Arc<std::sync::Mutex<SweepReport>>) -> StatusSource {
     let stats = Arc::clone(stats);
+    let retention = Arc::clone(retention);
+    let purpose = config.privacy.purpose.clone();
     let models = serde_json::json!({
         "detector": config.recognition.detector.model.manifest_id(),
         "ocr": config.recognition.ocr.model.manifest_id(),
@@ -42,7 +46,11 @@ fn status_source(config: &Config, stats: &Arc<PipelineStats>) -> StatusSource {
             }
             Err(_) => 0.0,
         };
-        serde_json::json!({ "fps": fps, "pipeline": stats.snapshot(), "models": models })
+        let retention = match retention.lock() {
+            Ok(report) => report.status(std::time::SystemTime::now()),
+            Err(_) => serde_json::Value::Null,
+        };
+        serde_json::json!({ "fps": fps, "pipeline": stats.snapshot(), "models": models, "purpose": purpose, "retention": retention })
     })
 }
 
@@ -66,12 +74,20 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
         }
     };
 
+    let privacy = Privacy::start(&config.privacy)?;
+    if let Some(pseudonymiser) = &privacy.pseudonymiser {
+        tracing::info!(key = ?pseudonymiser.source(), "non-hit plates are published as keyed hashes");
+    }
+
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, Arc::clone(&stop)).context("installing the signal handlers")?;
     }
     let stats = Arc::new(PipelineStats::default());
     let identity = config.identity();
+    let retention = Arc::new(std::sync::Mutex::new(SweepReport::default()));
+    let sweeping = Arc::new(AtomicBool::new(false));
+    let sweeper = spawn_sweeper(Sweeper::from_config(&config.privacy.retention), config.privacy.retention.sweep_interval_s, &sweeping, &retention);
     tracing::info!(device = %identity.device_id, source = source.describe(), "started");
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
     let mut last_ping = Instant::now();
@@ -83,8 +99,8 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
     };
     match (config.output.kind, &config.mqtt) {
         (OutputKind::Mqtt, Some(mqtt)) => {
-            let mut sink = MqttSink::start(mqtt, &identity.device_id, status_source(config, &stats)).context("starting the MQTT publisher")?;
-            pipeline::run(source, &mut recognizer, &identity, &config.pipeline, &config.fusion, &config.images, &mut sink, &stop, &stats, alive);
+            let mut sink = MqttSink::start(mqtt, &identity.device_id, status_source(config, &stats, &retention)).context("starting the MQTT publisher")?;
+            pipeline::run(source, &mut recognizer, &identity, &config.pipeline, &config.fusion, &config.images, &privacy, &mut sink, &stop, &stats, alive);
             let report = sink.shutdown(SHUTDOWN_FLUSH);
             if report.unacknowledged.is_empty() {
                 tracing::info!(acked = report.stats.acked, "every read was acknowledged by the broker");
@@ -106,11 +122,43 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
         (OutputKind::Stdout, _) => {
             let stdout = std::io::stdout();
             let mut sink = StdoutSink::new(stdout.lock());
-            pipeline::run(source, &mut recognizer, &identity, &config.pipeline, &config.fusion, &config.images, &mut sink, &stop, &stats, alive);
+            pipeline::run(source, &mut recognizer, &identity, &config.pipeline, &config.fusion, &config.images, &privacy, &mut sink, &stop, &stats, alive);
             anyhow::ensure!(!sink.failed(), "standard output was closed; reads after that were not written");
         }
+    }
+    sweeping.store(true, Ordering::Relaxed);
+    if sweeper.join().is_err() {
+        tracing::error!("the retention sweeper panicked");
     }
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     tracing::info!(stats = %stats.snapshot(), stopped_by_signal = stop.load(Ordering::Relaxed), "stopped");
     Ok(())
+}
+
+/// Sweeps at start, then every `interval_s`, until `stop` is set; each report replaces the last one
+/// the status heartbeat shows.
+fn spawn_sweeper(sweeper: Sweeper, interval_s: u64, stop: &Arc<AtomicBool>, report: &Arc<std::sync::Mutex<SweepReport>>) -> std::thread::JoinHandle<()> {
+    let stop = Arc::clone(stop);
+    let report = Arc::clone(report);
+    let interval = Duration::from_secs(interval_s);
+    std::thread::Builder::new()
+        .name("retention".into())
+        .spawn(move || {
+            let mut last = None::<Instant>;
+            while !stop.load(Ordering::Relaxed) {
+                if last.is_none_or(|l| l.elapsed() >= interval) {
+                    let swept = sweeper.sweep(std::time::SystemTime::now());
+                    if let Ok(mut held) = report.lock() {
+                        *held = swept;
+                    }
+                    last = Some(Instant::now());
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        })
+        .unwrap_or_else(|e| {
+            // Retention not enforced is a privacy fault, not a reason to stop reading: loud.
+            tracing::error!(error = %e, "cannot start the retention sweeper: stored items are not being deleted");
+            std::thread::spawn(|| {})
+        })
 }

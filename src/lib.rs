@@ -19,6 +19,7 @@ pub mod models;
 pub mod ocr;
 pub mod pipeline;
 pub mod plate_format;
+pub mod privacy;
 pub mod publish;
 pub mod read_record;
 pub mod recognizer;

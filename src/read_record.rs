@@ -6,11 +6,13 @@
 
 use crate::fuse::{Direction, FusedRead};
 use crate::geometry::BoundingBox;
-use crate::recognizer::PlateText;
+use crate::ocr::RegionGuess;
+use crate::privacy::pseudonym::Pseudonym;
+use crate::privacy::Disposition;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, SystemTime};
 
-pub const SCHEMA: &str = "anpr-edge/read/1";
+pub const SCHEMA: &str = "anpr-edge/read/2";
 
 /// The JSON Schema of [`ReadRecord`], shipped with the binary.
 pub const JSON_SCHEMA: &str = include_str!("../schema/read.schema.json");
@@ -41,6 +43,24 @@ pub struct Images {
     pub plate: Option<ImageRef>,
 }
 
+/// The plate as it leaves the device: in clear for a hit, minimised for the others as
+/// `[privacy]` says (see `privacy::policy` for what each field reveals).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PublishedPlate {
+    /// The plate as reported (country formats applied), or null when hashed or dropped.
+    pub text: Option<String>,
+    /// The keyed, rotating hash of the plate when `non_hit_plate = "keyed_hash"`, else null.
+    pub pseudonym: Option<Pseudonym>,
+    /// What the OCR read before the formats, or null unless the plate is in clear.
+    pub ocr_text: Option<String>,
+    /// Mean of the per-character probabilities.
+    pub confidence: f32,
+    /// Per-character probabilities, or null unless the plate is in clear.
+    pub char_confidences: Option<Vec<f32>>,
+    pub format: Option<String>,
+    pub region: Option<RegionGuess>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReadRecord {
     pub schema: String,
@@ -49,11 +69,13 @@ pub struct ReadRecord {
     pub device_id: String,
     pub camera_id: String,
     pub site: Site,
+    /// Why the unit reads plates (`privacy.purpose`).
+    pub purpose: String,
     /// UTC time of the frame the reported text was best read on (RFC 3339, ms).
     pub captured_at: String,
     pub first_seen: String,
     pub last_seen: String,
-    pub plate: PlateText,
+    pub plate: PublishedPlate,
     /// The plate on the best frame, in its pixels.
     pub bbox: BoundingBox,
     /// Number of the best frame within its source.
@@ -62,7 +84,9 @@ pub struct ReadRecord {
     pub frames: u32,
     pub agreeing_frames: u32,
     pub direction: Option<Direction>,
-    /// Whether the plate is on a hotlist (always false until a hotlist is loaded).
+    /// What the hotlist made of the read; it decides what else the record carries.
+    pub disposition: Disposition,
+    /// `disposition == "hit"`: the plate is on a hotlist with action "alert".
     pub hit: bool,
     pub images: Images,
 }
@@ -73,6 +97,7 @@ pub struct Identity {
     pub device_id: String,
     pub camera_id: String,
     pub site: Site,
+    pub purpose: String,
 }
 
 /// What the pipeline keeps with a fused read's best frame: its wall-clock time and monotonic
@@ -97,7 +122,16 @@ fn wall_time(anchor: FrameTimes, monotonic: Duration) -> SystemTime {
 }
 
 impl ReadRecord {
-    pub fn new<P>(read_id: String, identity: &Identity, fused: &FusedRead<P>, times: FrameTimes, images: Images) -> Self {
+    /// `plate` is what `privacy::policy` let out of `fused.best.plate` for `disposition`.
+    pub fn new<P>(
+        read_id: String,
+        identity: &Identity,
+        fused: &FusedRead<P>,
+        times: FrameTimes,
+        plate: PublishedPlate,
+        disposition: Disposition,
+        images: Images,
+    ) -> Self {
         let best = &fused.best;
         Self {
             schema: SCHEMA.to_string(),
@@ -105,16 +139,18 @@ impl ReadRecord {
             device_id: identity.device_id.clone(),
             camera_id: identity.camera_id.clone(),
             site: identity.site.clone(),
+            purpose: identity.purpose.clone(),
             captured_at: rfc3339_ms(times.captured_at),
             first_seen: rfc3339_ms(wall_time(times, fused.first_seen)),
             last_seen: rfc3339_ms(wall_time(times, fused.last_seen)),
-            plate: best.plate.clone(),
+            plate,
             bbox: best.bbox,
             frame: fused.best_frame,
             frames: fused.frames,
             agreeing_frames: fused.agreeing_frames,
             direction: fused.direction,
-            hit: false,
+            disposition,
+            hit: disposition == Disposition::Hit,
             images,
         }
     }

@@ -3,6 +3,7 @@
 mod daemon_cmd;
 mod eval_cmd;
 mod models_cmd;
+mod privacy_cmd;
 mod replay_cmd;
 
 use anpr_edge::detect::DetectorModel;
@@ -89,6 +90,8 @@ enum Command {
     Run(daemon_cmd::RunArgs),
     /// Check a configuration file: print the effective configuration, or what is wrong.
     CheckConfig(daemon_cmd::CheckConfigArgs),
+    /// What leaves the device for hits, non-hits and allow-listed reads, retention, purpose.
+    PrivacyReport(privacy_cmd::PrivacyReportArgs),
     /// Install and check model files.
     #[command(subcommand)]
     Models(models_cmd::ModelsCommand),
@@ -111,6 +114,7 @@ pub fn main() -> ExitCode {
         Command::Models(command) => models_cmd::run(&cli.engine, command),
         Command::Run(args) => daemon_cmd::run(args),
         Command::CheckConfig(args) => daemon_cmd::check_config(args),
+        Command::PrivacyReport(args) => privacy_cmd::run(args),
     };
     match result {
         Ok(code) => code,

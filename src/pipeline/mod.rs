@@ -14,8 +14,11 @@ pub use sink::{Outgoing, OutgoingImage, ReadSink};
 
 use crate::frame::Frame;
 use crate::fuse::{FusedRead, Fuser, FusionConfig};
+use crate::geometry::BoundingBox;
 use crate::imaging::encode_jpeg;
 use crate::models::sha256_hex;
+use crate::privacy::policy::{publish_plate, OverviewRelease};
+use crate::privacy::{Disposition, Privacy};
 use crate::read_record::{new_read_id, FrameTimes, Identity, ImageRef, Images, ReadRecord};
 use crate::recognizer::{PlateRead, Recognizer};
 use crate::source::FrameSource;
@@ -91,8 +94,13 @@ impl PipelineStats {
     }
 }
 
-/// What the best frame of a track carries until its read is emitted.
-type Evidence = Arc<Frame>;
+/// What the best frame of a track carries until its read is emitted: the frame, and every
+/// plate detected on it (read or not), so that all of them can be blurred.
+#[derive(Debug, Clone)]
+pub struct Evidence {
+    pub frame: Arc<Frame>,
+    pub plates: Arc<[BoundingBox]>,
+}
 
 /// Runs `source` through the pipeline until the source ends or `stop` is set. `alive` is called
 /// at least every `tick` while the pipeline makes progress (the systemd watchdog is fed from it,
@@ -105,6 +113,7 @@ pub fn run(
     config: &PipelineConfig,
     fusion: &FusionConfig,
     images: &ImageConfig,
+    privacy: &Privacy,
     sink: &mut dyn ReadSink,
     stop: &Arc<AtomicBool>,
     stats: &Arc<PipelineStats>,
@@ -124,24 +133,27 @@ pub fn run(
                 last_monotonic = frame.monotonic;
                 last_frame_at = Instant::now();
                 let frame = Arc::new(frame);
-                let reads = match recognizer.recognize(&frame.image) {
-                    Ok(recognition) => recognition.reads,
+                let recognition = match recognizer.recognize(&frame.image) {
+                    Ok(recognition) => recognition,
                     Err(error) => {
                         stats.recognition_errors.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(origin = %frame.origin, frame = frame.seq, %error, "recognition failed, frame skipped");
-                        Vec::new()
+                        Default::default()
                     }
                 };
                 stats.frames_recognised.fetch_add(1, Ordering::Relaxed);
-                let observations: Vec<(PlateRead, Evidence)> = reads.into_iter().map(|r| (r, Arc::clone(&frame))).collect();
+                let plates: Arc<[BoundingBox]> =
+                    recognition.reads.iter().map(|r| r.bbox).chain(recognition.unread.iter().map(|d| d.bbox)).collect();
+                let evidence = Evidence { frame: Arc::clone(&frame), plates };
+                let observations: Vec<(PlateRead, Evidence)> = recognition.reads.into_iter().map(|r| (r, evidence.clone())).collect();
                 let due = fuser.observe(frame.monotonic, frame.seq, observations);
-                emit(due, identity, images, sink, stats);
+                emit(due, identity, images, privacy, sink, stats);
             }
             Pop::Timeout => {
                 // No frame: time still passes for the vehicles being tracked (source time runs
                 // on from the last frame at the wall clock's pace).
                 let now = last_monotonic + last_frame_at.elapsed();
-                emit(fuser.tick(now), identity, images, sink, stats);
+                emit(fuser.tick(now), identity, images, privacy, sink, stats);
             }
             Pop::Closed => break,
         }
@@ -150,7 +162,7 @@ pub fn run(
         stats.queue_depth.store(queue_stats.depth as u64, Ordering::Relaxed);
         stats.active_tracks.store(fuser.active_tracks() as u64, Ordering::Relaxed);
     }
-    emit(fuser.flush(), identity, images, sink, stats);
+    emit(fuser.flush(), identity, images, privacy, sink, stats);
     if capture.join().is_err() {
         tracing::error!("the capture thread panicked");
     }
@@ -210,29 +222,36 @@ fn spawn_capture(
         })
 }
 
-fn emit(due: Vec<FusedRead<Evidence>>, identity: &Identity, images: &ImageConfig, sink: &mut dyn ReadSink, stats: &PipelineStats) {
+fn emit(due: Vec<FusedRead<Evidence>>, identity: &Identity, images: &ImageConfig, privacy: &Privacy, sink: &mut dyn ReadSink, stats: &PipelineStats) {
     for fused in due {
-        let outgoing = build_outgoing(&fused, identity, images, sink, stats);
+        // No hotlist is loaded yet, so every read is a non-hit; the hotlist's verdict replaces
+        // this when it lands.
+        let outgoing = build_outgoing(&fused, Disposition::NonHit, identity, images, privacy, sink, stats);
         stats.reads_emitted.fetch_add(1, Ordering::Relaxed);
         sink.deliver(outgoing);
     }
 }
 
-/// The record and its images. A failed image encoding costs the image, never the read.
+/// The record and its images, as `privacy::policy` lets them out for `disposition`. A failed
+/// image encoding (or blurring) costs the image, never the read; a non-hit overview that could
+/// not be blurred is not sent.
 fn build_outgoing(
     fused: &FusedRead<Evidence>,
+    disposition: Disposition,
     identity: &Identity,
     config: &ImageConfig,
+    privacy: &Privacy,
     sink: &dyn ReadSink,
     stats: &PipelineStats,
 ) -> Outgoing {
     let read_id = new_read_id();
-    let frame = &fused.best_payload;
+    let release = crate::privacy::release(&privacy.config, config, disposition);
+    let frame = &fused.best_payload.frame;
     let mut attached = Vec::new();
     let mut refs = Images::default();
-    let mut encode = |kind: &'static str, rect: Option<(u32, u32, u32, u32)>, max_width: u32| -> Option<ImageRef> {
+    let mut encode = |kind: &'static str, image: &image::RgbImage, rect: Option<(u32, u32, u32, u32)>, max_width: u32| -> Option<ImageRef> {
         let rect = rect?;
-        match encode_jpeg(&frame.image, rect, max_width, config.jpeg_quality) {
+        match encode_jpeg(image, rect, max_width, config.jpeg_quality) {
             Ok((jpeg, width, height)) => {
                 let topic = sink.image_topic(&read_id, kind);
                 let reference = ImageRef { topic: topic.clone(), sha256: sha256_hex(&jpeg), bytes: jpeg.len(), width, height };
@@ -247,13 +266,25 @@ fn build_outgoing(
         }
     };
     let (w, h) = (frame.image.width(), frame.image.height());
-    if config.overview {
-        refs.overview = encode("overview", Some((0, 0, w, h)), config.overview_max_width);
+    let whole = Some((0, 0, w, h));
+    match release.overview {
+        OverviewRelease::None => {}
+        OverviewRelease::Clear => refs.overview = encode("overview", &frame.image, whole, config.overview_max_width),
+        OverviewRelease::Blurred { windscreen } => {
+            match crate::privacy::blur::blurred(&frame.image, &fused.best_payload.plates, &privacy.config.blur, windscreen) {
+                Ok(blurred) => refs.overview = encode("overview", &blurred, whole, config.overview_max_width),
+                Err(error) => {
+                    stats.image_errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(%read_id, %error, "overview not blurred, so not sent; the read goes without it");
+                }
+            }
+        }
     }
-    if config.plate_crop {
-        refs.plate = encode("plate", fused.best.bbox.pixel_rect(w, h), u32::MAX);
+    if release.plate_crop {
+        refs.plate = encode("plate", &frame.image, fused.best.bbox.pixel_rect(w, h), u32::MAX);
     }
     let times = FrameTimes { captured_at: frame.captured_at, monotonic: frame.monotonic };
-    let record = ReadRecord::new(read_id, identity, fused, times, refs);
+    let plate = publish_plate(&release, &fused.best.plate, privacy.pseudonymiser.as_ref(), frame.captured_at);
+    let record = ReadRecord::new(read_id, identity, fused, times, plate, disposition, refs);
     Outgoing { record, images: attached }
 }

@@ -1,0 +1,119 @@
+//! Privacy by design: what of a read may leave the device, decided on the device.
+//!
+//! The hit/no-hit decision is made here, on the unit, so the unit can minimise what it sends:
+//! `policy` decides (pure) which fields and images leave for a hit, a non-hit and an
+//! allow-listed read; `blur` makes the non-hit overview unreadable where plates are;
+//! `pseudonym` replaces a non-hit plate by a keyed hash that rotates; `retention` deletes what
+//! the unit stores once it is older than the configured age; `report` prints the privacy sheet
+//! from the same decisions, so the sheet cannot say something the code does not do.
+
+pub mod blur;
+pub mod policy;
+pub mod pseudonym;
+pub mod report;
+pub mod retention;
+
+use serde::{Deserialize, Serialize};
+
+pub use blur::BlurConfig;
+pub use policy::{release, Release};
+pub use pseudonym::{KeyedHashConfig, Pseudonymiser};
+pub use retention::RetentionConfig;
+
+/// What the hotlist made of a read: the input of every privacy decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Disposition {
+    /// On a hotlist with action "alert": everything leaves, unblurred.
+    Hit,
+    /// On no list: the plate is minimised and the images blurred.
+    NonHit,
+    /// On an allow list (e.g. a low-emission-zone exemption): no image at all.
+    Allowed,
+}
+
+impl Disposition {
+    pub const ALL: [Disposition; 3] = [Disposition::Hit, Disposition::NonHit, Disposition::Allowed];
+}
+
+/// How the plate of a read that is not a hit leaves the device.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlateTreatment {
+    /// The text as read.
+    Clear,
+    /// HMAC-SHA256 of the text under a key of the current period (see `[privacy.keyed_hash]`).
+    KeyedHash,
+    /// No plate at all: the read says that a vehicle passed, when, where and which way.
+    #[default]
+    Drop,
+}
+
+/// `[privacy]`: the purpose, and what leaves the device for reads that are not hits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacyConfig {
+    /// Why this unit reads plates; published in every read and every status message.
+    pub purpose: String,
+    /// The plate of a non-hit or allow-listed read: "clear", "keyed_hash" or "drop" (default).
+    #[serde(default)]
+    pub non_hit_plate: PlateTreatment,
+    /// Send the plate crop of a non-hit (only with `non_hit_plate = "clear"`: a crop shows the
+    /// plate a hash or a drop hides).
+    #[serde(default)]
+    pub non_hit_plate_crop: bool,
+    #[serde(default)]
+    pub blur: BlurConfig,
+    #[serde(default)]
+    pub keyed_hash: KeyedHashConfig,
+    #[serde(default)]
+    pub retention: RetentionConfig,
+}
+
+impl PrivacyConfig {
+    /// Checks every key; the error is `(key, problem)`.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        let invalid = |key: &str, problem: &str| Err((format!("privacy.{key}"), problem.to_string()));
+        if self.purpose.trim().len() < 3 {
+            return invalid("purpose", "must state why this unit reads plates (e.g. \"enforcement of the Brussels low-emission zone\"); it is published with every read");
+        }
+        if self.non_hit_plate_crop && self.non_hit_plate != PlateTreatment::Clear {
+            return invalid("non_hit_plate_crop", "a plate crop shows the plate that non_hit_plate hides: set it to false, or non_hit_plate = \"clear\"");
+        }
+        self.blur.validate().map_err(|(key, problem)| (format!("privacy.blur.{key}"), problem))?;
+        self.keyed_hash.validate().map_err(|(key, problem)| (format!("privacy.keyed_hash.{key}"), problem))?;
+        self.retention.validate().map_err(|(key, problem)| (format!("privacy.retention.{key}"), problem))?;
+        Ok(())
+    }
+
+    /// A configuration with `purpose` and every default: for tests and benches.
+    pub fn with_purpose(purpose: &str) -> Self {
+        Self {
+            purpose: purpose.into(),
+            non_hit_plate: PlateTreatment::default(),
+            non_hit_plate_crop: false,
+            blur: BlurConfig::default(),
+            keyed_hash: KeyedHashConfig::default(),
+            retention: RetentionConfig::default(),
+        }
+    }
+}
+
+/// What the pipeline needs at run time: the configuration and, when plates are hashed, the
+/// key holder.
+#[derive(Debug)]
+pub struct Privacy {
+    pub config: PrivacyConfig,
+    pub pseudonymiser: Option<Pseudonymiser>,
+}
+
+impl Privacy {
+    /// Loads the key when `non_hit_plate = "keyed_hash"`; the error names the key file.
+    pub fn start(config: &PrivacyConfig) -> Result<Self, pseudonym::KeyError> {
+        let pseudonymiser = match config.non_hit_plate {
+            PlateTreatment::KeyedHash => Some(Pseudonymiser::load(&config.keyed_hash)?),
+            PlateTreatment::Clear | PlateTreatment::Drop => None,
+        };
+        Ok(Self { config: config.clone(), pseudonymiser })
+    }
+}

@@ -1,0 +1,188 @@
+//! The privacy sheet: from the effective configuration, what leaves the device for a hit, a
+//! non-hit and an allow-listed read, how long what it stores is kept, and why it reads plates —
+//! the page a data-protection officer attaches to a DPIA.
+//!
+//! Design: nothing here decides. Each disposition's line comes from [`policy::release`] and its
+//! plate fields from running [`policy::publish_plate`] on a sample plate, the very functions the
+//! pipeline runs; so the sheet cannot drift from what the code does.
+
+use super::policy::{self, OverviewRelease, Release};
+use super::pseudonym::KeySource;
+use super::{Disposition, PlateTreatment};
+use crate::config::{Config, OutputKind};
+use crate::recognizer::PlateText;
+use serde::Serialize;
+use std::fmt::Write;
+use std::time::SystemTime;
+
+/// Every field of a read record besides the plate's; all of them leave the device always.
+pub const RECORD_FIELDS: [&str; 16] = [
+    "schema", "read_id", "device_id", "camera_id", "site", "purpose", "captured_at", "first_seen", "last_seen", "bbox", "frame",
+    "frames", "agreeing_frames", "direction", "disposition", "hit",
+];
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DispositionSheet {
+    pub disposition: Disposition,
+    pub release: Release,
+    /// The `plate.*` fields that carry a value (the others are null).
+    pub plate_fields: Vec<String>,
+    pub images: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RetentionSheet {
+    pub days: u32,
+    pub hit_days: u32,
+    pub sweep_interval_s: u64,
+    pub stores: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Sheet {
+    pub device_id: String,
+    pub site: String,
+    pub purpose: String,
+    pub destination: String,
+    pub record_fields: Vec<String>,
+    pub reads: Vec<DispositionSheet>,
+    pub pseudonym: Option<String>,
+    pub blur: String,
+    pub retention: RetentionSheet,
+    pub status_fields: Vec<String>,
+}
+
+fn sample_plate() -> PlateText {
+    PlateText {
+        text: "SAMPLE1".into(),
+        ocr_text: "SAMPLE1".into(),
+        confidence: 0.9,
+        char_confidences: vec![0.9; 7],
+        format: Some("BE".into()),
+        region: Some(crate::ocr::RegionGuess { name: "Belgium".into(), confidence: 0.9 }),
+    }
+}
+
+fn plate_fields(release: &Release) -> Vec<String> {
+    // The pseudonym field is filled whenever a key exists; the sheet shows it for the
+    // configured treatment with a key made for the purpose (never the unit's own key).
+    let key = super::Pseudonymiser::from_secret(&[0u8; 32], &super::KeyedHashConfig::default());
+    let published = policy::publish_plate(release, &sample_plate(), Some(&key), SystemTime::UNIX_EPOCH);
+    match serde_json::to_value(&published) {
+        Ok(serde_json::Value::Object(map)) => map.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, _)| format!("plate.{k}")).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn images(release: &Release) -> Vec<String> {
+    let mut out = Vec::new();
+    match release.overview {
+        OverviewRelease::None => {}
+        OverviewRelease::Clear => out.push("overview (unblurred)".to_string()),
+        OverviewRelease::Blurred { windscreen: false } => out.push("overview, every detected plate blurred".to_string()),
+        OverviewRelease::Blurred { windscreen: true } => out.push("overview, every detected plate and the estimated windscreen blurred".to_string()),
+    }
+    if release.plate_crop {
+        out.push("plate crop (unblurred)".to_string());
+    }
+    out
+}
+
+pub fn sheet(config: &Config) -> Sheet {
+    let privacy = &config.privacy;
+    let reads = Disposition::ALL
+        .iter()
+        .map(|&d| {
+            let release = policy::release(privacy, &config.images, d);
+            DispositionSheet { disposition: d, plate_fields: plate_fields(&release), images: images(&release), release }
+        })
+        .collect();
+    let pseudonym = (privacy.non_hit_plate == PlateTreatment::KeyedHash).then(|| {
+        let source = match &privacy.keyed_hash.key_file {
+            Some(path) => KeySource::File(path.clone()),
+            None => KeySource::RandomInMemory,
+        };
+        let key = match source {
+            KeySource::File(path) => format!(
+                "a period key derived from the secret in {} (shared by the fleet: every unit gives one car the same pseudonym within a period)",
+                path.display()
+            ),
+            KeySource::RandomInMemory => "a period key derived from a random secret made at start and held in memory only (pseudonyms link nothing across units or restarts)".into(),
+        };
+        format!(
+            "HMAC-SHA256 of the plate under {key}; the key changes every {} h at a UTC boundary, so reads link within a period only; the secret is never logged nor published, and the centre cannot recover plates",
+            privacy.keyed_hash.period_hours
+        )
+    });
+    let destination = match (config.output.kind, &config.mqtt) {
+        (OutputKind::Mqtt, Some(mqtt)) => format!("MQTT broker {}:{} (topics {}/{}/…)", mqtt.host, mqtt.port(), mqtt.topic_prefix, config.device.id),
+        _ => "standard output (no network)".into(),
+    };
+    let retention = &privacy.retention;
+    let mut stores: Vec<String> = retention.directories.iter().map(|d| format!("directory {} (files under a hits/ folder are hits)", d.display())).collect();
+    stores.push("outbox (reads waiting for the broker): memory only, gone at stop".into());
+    Sheet {
+        device_id: config.device.id.clone(),
+        site: config.device.site.name.clone(),
+        purpose: privacy.purpose.clone(),
+        destination,
+        record_fields: RECORD_FIELDS.iter().map(|f| f.to_string()).collect(),
+        reads,
+        pseudonym,
+        blur: format!(
+            "pixelation into blocks of a quarter of the region, then a Gaussian blur twice the block; margin {} of the plate box's longer side; windscreen {}",
+            privacy.blur.margin,
+            if privacy.blur.windscreen { "also blurred (estimated from the plate's position: no vehicle detector)" } else { "not blurred" }
+        ),
+        retention: RetentionSheet {
+            days: retention.days,
+            hit_days: retention.hit_days.unwrap_or(retention.days),
+            sweep_interval_s: retention.sweep_interval_s,
+            stores,
+        },
+        status_fields: ["state", "purpose", "pipeline counters", "retention.oldest_item"].iter().map(|f| f.to_string()).collect(),
+    }
+}
+
+fn disposition_title(d: Disposition) -> &'static str {
+    match d {
+        Disposition::Hit => "Hit (plate on a hotlist with action alert)",
+        Disposition::NonHit => "Non-hit (plate on no list)",
+        Disposition::Allowed => "Allow-listed (plate on a list with action allow, e.g. an exemption)",
+    }
+}
+
+fn plate_line(release: &Release) -> &'static str {
+    match release.plate {
+        PlateTreatment::Clear => "in clear",
+        PlateTreatment::KeyedHash => "replaced by a keyed hash (pseudonym); the text is not sent",
+        PlateTreatment::Drop => "dropped: not sent in any form",
+    }
+}
+
+/// The sheet as plain text.
+pub fn render_text(sheet: &Sheet) -> String {
+    let mut out = String::new();
+    // invariant: writing to a String cannot fail.
+    let _ = writeln!(out, "PRIVACY SHEET — anpr-edge unit {} at {}", sheet.device_id, sheet.site);
+    let _ = writeln!(out, "\nPurpose: {}", sheet.purpose);
+    let _ = writeln!(out, "Sent to: {}", sheet.destination);
+    let _ = writeln!(out, "Every read carries: {}", sheet.record_fields.join(", "));
+    for read in &sheet.reads {
+        let _ = writeln!(out, "\n{}", disposition_title(read.disposition));
+        let _ = writeln!(out, "  plate: {}", plate_line(&read.release));
+        let _ = writeln!(out, "  plate fields sent: {}", if read.plate_fields.is_empty() { "none".into() } else { read.plate_fields.join(", ") });
+        let _ = writeln!(out, "  images sent: {}", if read.images.is_empty() { "none".into() } else { read.images.join("; ") });
+    }
+    if let Some(pseudonym) = &sheet.pseudonym {
+        let _ = writeln!(out, "\nPseudonymisation: {pseudonym}");
+    }
+    let _ = writeln!(out, "\nBlurring: {}", sheet.blur);
+    let r = &sheet.retention;
+    let _ = writeln!(out, "\nRetention: {} days; hits {} days; enforced by the daemon every {} s on:", r.days, r.hit_days, r.sweep_interval_s);
+    for store in &r.stores {
+        let _ = writeln!(out, "  - {store}");
+    }
+    let _ = writeln!(out, "\nStatus messages carry: {}", sheet.status_fields.join(", "));
+    out
+}
