@@ -5,6 +5,7 @@
 //! Needs the installed models, mosquitto and ../shared/data. Run: `cargo bench --bench daemon`.
 
 use anpr_edge::pipeline::{self, ImageConfig, PipelineConfig, PipelineStats};
+use anpr_edge::privacy::{Privacy, PrivacyConfig};
 use anpr_edge::publish::MqttSink;
 use anpr_edge::read_record::{Identity, Site};
 use anpr_edge::recognizer::{RecognitionConfig, Recognizer};
@@ -47,7 +48,9 @@ fn daemon_with_mqtt(c: &mut Criterion) {
     let subscriber = common::subscriber::Subscriber::start(broker.port, "anpr/bench/reads");
     let mqtt: anpr_edge::publish::MqttConfig =
         toml::from_str(&format!("host = \"127.0.0.1\"\nport = {}\ninsecure_dev = true\n", broker.port)).expect("mqtt config");
-    let identity = Identity { device_id: "bench".into(), camera_id: "cam0".into(), site: Site { name: "bench".into(), latitude: None, longitude: None } };
+    let identity = Identity { device_id: "bench".into(), camera_id: "cam0".into(), site: Site { name: "bench".into(), latitude: None, longitude: None }, purpose: "bench".into() };
+    // The default privacy policy, so the figures include blurring each non-hit overview.
+    let privacy = Privacy::start(&PrivacyConfig::with_purpose("bench")).expect("privacy");
     let stop = Arc::new(AtomicBool::new(false));
     let stats = Arc::new(PipelineStats::default());
     let mut runs = 0u64;
@@ -66,6 +69,7 @@ fn daemon_with_mqtt(c: &mut Criterion) {
                     &PipelineConfig::default(),
                     &anpr_edge::fuse::FusionConfig::default(),
                     &ImageConfig::default(),
+                    &privacy,
                     &mut sink,
                     &stop,
                     &stats,
@@ -101,7 +105,7 @@ fn daemon_with_mqtt(c: &mut Criterion) {
             }
             arrivals
         });
-        pipeline::run(source, &mut recognizer, &identity, &realtime, &Default::default(), &ImageConfig::default(), &mut sink, &stop, &stats, || {});
+        pipeline::run(source, &mut recognizer, &identity, &realtime, &Default::default(), &ImageConfig::default(), &privacy, &mut sink, &stop, &stats, || {});
         handle.join().expect("watcher")
     });
     sink.shutdown(Duration::from_secs(5));

@@ -31,6 +31,8 @@ cat > soak.toml <<CFG
 id = "soak"
 [device.site]
 name = "soak"
+[privacy]
+purpose = "soak test"
 [source]
 kind = "rtsp"
 url = "rtsp://127.0.0.1:$PORT/cam"

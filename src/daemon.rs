@@ -25,11 +25,11 @@ const WATCHDOG_PING: Duration = Duration::from_secs(2);
 const SHUTDOWN_FLUSH: Duration = Duration::from_secs(10);
 
 /// The pipeline's part of the status heartbeat: counters, frames per second since the last
-/// heartbeat, which models run, the purpose, and the oldest item the unit holds.
+/// heartbeat, which models run, and the oldest item the unit holds (the purpose is in every
+/// status message, the Last Will included: see `MqttSink::start_with_fields`).
 fn status_source(config: &Config, stats: &Arc<PipelineStats>, retention: &Arc<std::sync::Mutex<SweepReport>>) -> StatusSource {
     let stats = Arc::clone(stats);
     let retention = Arc::clone(retention);
-    let purpose = config.privacy.purpose.clone();
     let models = serde_json::json!({
         "detector": config.recognition.detector.model.manifest_id(),
         "ocr": config.recognition.ocr.model.manifest_id(),
@@ -50,7 +50,7 @@ fn status_source(config: &Config, stats: &Arc<PipelineStats>, retention: &Arc<st
             Ok(report) => report.status(std::time::SystemTime::now()),
             Err(_) => serde_json::Value::Null,
         };
-        serde_json::json!({ "fps": fps, "pipeline": stats.snapshot(), "models": models, "purpose": purpose, "retention": retention })
+        serde_json::json!({ "fps": fps, "pipeline": stats.snapshot(), "models": models, "retention": retention })
     })
 }
 
@@ -99,7 +99,10 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
     };
     match (config.output.kind, &config.mqtt) {
         (OutputKind::Mqtt, Some(mqtt)) => {
-            let mut sink = MqttSink::start(mqtt, &identity.device_id, status_source(config, &stats, &retention)).context("starting the MQTT publisher")?;
+            let control = MqttSink::logging_control();
+            let fields = serde_json::json!({ "purpose": config.privacy.purpose });
+            let mut sink = MqttSink::start_with_fields(mqtt, &identity.device_id, fields, status_source(config, &stats, &retention), control)
+                .context("starting the MQTT publisher")?;
             pipeline::run(source, &mut recognizer, &identity, &config.pipeline, &config.fusion, &config.images, &privacy, &mut sink, &stop, &stats, alive);
             let report = sink.shutdown(SHUTDOWN_FLUSH);
             if report.unacknowledged.is_empty() {

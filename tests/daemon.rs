@@ -9,7 +9,7 @@ fn config(dir: &Path, source: &Path, extra: &str) -> std::path::PathBuf {
     let path = dir.join("anpr-edge.toml");
     let text = format!(
         "[device]\nid = \"test-box\"\n[device.site]\nname = \"test site\"\n\
-         [source]\nkind = \"file\"\npath = \"{}\"\n{extra}",
+         [source]\nkind = \"file\"\npath = \"{}\"\n[privacy]\npurpose = \"daemon test\"\n{extra}",
         source.display()
     );
     std::fs::write(&path, text).expect("write config");
@@ -26,7 +26,9 @@ fn a_recorded_video_gives_exactly_one_read_per_vehicle() {
     let dir = tempfile::tempdir().expect("tempdir");
     // Fusion must join the frames of each car into one read and must not join different cars.
     let (video, expected) = common::road_video(&folder, dir.path());
-    let output = run(&config(dir.path(), &video, ""));
+    // The texts and crops are what this test checks, so it asks for them; what the privacy
+    // defaults let out is checked by the next tests.
+    let output = run(&config(dir.path(), &video, "non_hit_plate = \"clear\"\nnon_hit_plate_crop = true\n"));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     let records: Vec<serde_json::Value> =
@@ -89,7 +91,7 @@ fn a_camera_path_that_is_not_a_v4l2_device_is_one_clear_error() {
         let path = dir.path().join("camera.toml");
         std::fs::write(
             &path,
-            format!("[device]\nid = \"cam-box\"\n[device.site]\nname = \"x\"\n[source]\nkind = \"camera\"\ndevice = \"{}\"\n", device.display()),
+            format!("[device]\nid = \"cam-box\"\n[device.site]\nname = \"x\"\n[privacy]\npurpose = \"test\"\n[source]\nkind = \"camera\"\ndevice = \"{}\"\n", device.display()),
         )
         .expect("config");
         let output = run(&path);

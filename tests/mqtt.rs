@@ -8,10 +8,14 @@ use common::broker::{free_port, Broker, Certificates};
 use common::subscriber::Subscriber;
 use std::time::Duration;
 
+/// These tests check delivery of reads and both images, identified by their plate text, so the
+/// plate goes in clear with its crop; what the privacy defaults let out is tested in
+/// tests/daemon.rs and tests/privacy.rs.
 fn daemon_config(dir: &std::path::Path, source: &std::path::Path, mqtt: &str, extra: &str) -> std::path::PathBuf {
     let path = dir.join("anpr-edge.toml");
     let text = format!(
-        "[device]\nid = \"box\"\n[device.site]\nname = \"E40 test\"\n[source]\nkind = \"file\"\npath = \"{}\"\n{extra}\n\
+        "[device]\nid = \"box\"\n[device.site]\nname = \"E40 test\"\n[source]\nkind = \"file\"\npath = \"{}\"\n\
+         [privacy]\npurpose = \"MQTT test\"\nnon_hit_plate = \"clear\"\nnon_hit_plate_crop = true\n{extra}\n\
          [output]\nkind = \"mqtt\"\n[mqtt]\n{mqtt}",
         source.display()
     );

@@ -82,7 +82,7 @@ fn reads_come_from_an_rtsp_stream_that_drops_and_returns() {
     std::fs::write(
         &config,
         format!(
-            "[device]\nid = \"rtsp-box\"\n[device.site]\nname = \"test\"\n[source]\nkind = \"rtsp\"\n\
+            "[device]\nid = \"rtsp-box\"\n[device.site]\nname = \"test\"\n[privacy]\npurpose = \"test\"\nnon_hit_plate = \"clear\"\n[source]\nkind = \"rtsp\"\n\
              url = \"rtsp://viewer:secret@127.0.0.1:{port}/cam\"\n[source.stream]\nreconnect_min_ms = 200\nreconnect_max_ms = 1000\ntimeout_ms = 3000\n"
         ),
     )

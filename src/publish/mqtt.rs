@@ -119,11 +119,14 @@ pub struct ShutdownReport {
     pub messages: Vec<Message>,
 }
 
-fn status_payload(device_id: &str, state: &str, extra: serde_json::Value, timed: bool) -> Vec<u8> {
+fn status_payload(device_id: &str, fields: &serde_json::Value, state: &str, extra: serde_json::Value, timed: bool) -> Vec<u8> {
     let mut status = serde_json::json!({ "device_id": device_id, "state": state });
     if let Some(map) = status.as_object_mut() {
         if timed {
             map.insert("time".into(), crate::read_record::rfc3339_ms(SystemTime::now()).into());
+        }
+        if let serde_json::Value::Object(fields) = fields {
+            map.extend(fields.clone());
         }
         if let serde_json::Value::Object(extra) = extra {
             map.extend(extra);
@@ -136,14 +139,30 @@ impl MqttSink {
     /// Starts the publisher; control messages are logged. Never waits for the broker: an
     /// unreachable broker is retried with backoff while messages wait in the outbox.
     pub fn start(config: &MqttConfig, device_id: &str, status: StatusSource) -> Result<Self, MqttError> {
-        let log: ControlHandler = Arc::new(|topic: &str, payload: &[u8]| {
+        Self::start_with_control(config, device_id, status, Self::logging_control())
+    }
+
+    /// The control handler of [`Self::start`]: logs each message.
+    pub fn logging_control() -> ControlHandler {
+        Arc::new(|topic: &str, payload: &[u8]| {
             tracing::info!(topic, bytes = payload.len(), "control message received (no handler yet)");
-        });
-        Self::start_with_control(config, device_id, status, log)
+        })
     }
 
     /// Like [`Self::start`], handing control messages to `control`.
     pub fn start_with_control(config: &MqttConfig, device_id: &str, status: StatusSource, control: ControlHandler) -> Result<Self, MqttError> {
+        Self::start_with_fields(config, device_id, serde_json::Value::Null, status, control)
+    }
+
+    /// Like [`Self::start_with_control`]; the object `fields` (e.g. the purpose) is in every
+    /// status message, the Last Will and the final `offline` included.
+    pub fn start_with_fields(
+        config: &MqttConfig,
+        device_id: &str,
+        fields: serde_json::Value,
+        status: StatusSource,
+        control: ControlHandler,
+    ) -> Result<Self, MqttError> {
         config.check()?;
         if !is_topic_level(device_id) {
             return Err(MqttError::DeviceId(device_id.to_string()));
@@ -151,7 +170,7 @@ impl MqttSink {
         let topics = Topics::new(&config.topic_prefix, device_id);
         let client_id = config.client_id.clone().unwrap_or_else(|| format!("anpr-edge-{device_id}"));
         let mut options = MqttOptions::new(client_id, config.host.clone(), config.port());
-        let will = status_payload(device_id, "offline", serde_json::json!({"reason": "connection lost"}), false);
+        let will = status_payload(device_id, &fields, "offline", serde_json::json!({"reason": "connection lost"}), false);
         options
             .set_keep_alive(Duration::from_secs(config.keep_alive_s))
             // The broker keeps the control subscription and its queued messages while away.
@@ -178,6 +197,7 @@ impl MqttSink {
             shared: Arc::clone(&shared),
             topics: topics.clone(),
             device_id: device_id.to_string(),
+            status_fields: fields,
             status,
             control,
             backoff: Backoff::new(config.backoff_min_ms, config.backoff_max_ms),
@@ -287,6 +307,7 @@ struct Io {
     shared: Arc<Shared>,
     topics: Topics,
     device_id: String,
+    status_fields: serde_json::Value,
     status: StatusSource,
     control: ControlHandler,
     backoff: Backoff,
@@ -435,7 +456,7 @@ impl Io {
     }
 
     fn publish_status(&self, state: &str, extra: serde_json::Value) {
-        let payload = status_payload(&self.device_id, state, extra, true);
+        let payload = status_payload(&self.device_id, &self.status_fields, state, extra, true);
         if self.client.try_publish(self.topics.status.clone(), QoS::AtMostOnce, true, payload).is_err() {
             tracing::debug!(state, "status not sent: the request channel is full");
         }
