@@ -62,6 +62,12 @@ fn the_daemon_delivers_one_read_per_vehicle_with_its_images_over_mutual_tls() {
     let states: Vec<String> = statuses(&received).iter().filter_map(|s| s["state"].as_str().map(str::to_string)).collect();
     assert_eq!(states.first().map(String::as_str), Some("online"), "{states:?}");
     assert_eq!(states.last().map(String::as_str), Some("offline"), "{states:?}");
+    for status in statuses(&received) {
+        assert_eq!(status["purpose"], "MQTT test", "the purpose is in every status message: {status}");
+        if status["state"] == "online" {
+            assert!(status["retention"]["stores"].is_array(), "the heartbeat reports what the unit holds: {status}");
+        }
+    }
 }
 
 #[test]
@@ -81,6 +87,7 @@ fn a_killed_daemon_is_reported_offline_by_its_last_will() {
     let received = subscriber.wait_until(Duration::from_secs(10), |r| statuses(r).iter().any(|s| s["state"] == "offline"));
     let last = statuses(&received).pop().expect("a status");
     assert_eq!((last["state"].as_str(), last["reason"].as_str()), (Some("offline"), Some("connection lost")), "{last}");
+    assert_eq!(last["purpose"], "MQTT test", "the Last Will states the purpose too: {last}");
 }
 
 #[test]

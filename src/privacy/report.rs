@@ -130,7 +130,7 @@ pub fn sheet(config: &Config) -> Sheet {
         reads,
         pseudonym,
         blur: format!(
-            "pixelation into blocks of a quarter of the region, then a Gaussian blur twice the block; margin {} of the plate box's longer side; windscreen {}",
+            "every detected plate pixelated into cells of a quarter of the region, the cells blurred into each other (irreversible); margin {} of the plate box's longer side; windscreen {}",
             privacy.blur.margin,
             if privacy.blur.windscreen { "also blurred (estimated from the plate's position: no vehicle detector)" } else { "not blurred" }
         ),
