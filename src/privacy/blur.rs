@@ -7,7 +7,7 @@
 //! cells are Gaussian-blurred into each other (σ = one cell) and stretched back smoothly, so
 //! neither a character nor the cell grid survives. Blurring the few cells instead of the
 //! full-size region is the same low-pass at a fraction of the cost (measured in
-//! `benches/privacy.rs`: a large-kernel blur of the full region cost up to 30× more). The
+//! `benches/privacy.rs`: a large-kernel blur of the full region cost 8–64× more). The
 //! strength is fixed, not configurable: an operator must not be able to make it readable.
 //!
 //! No vehicle detector exists, so the windscreen is estimated from the plate alone: for a car
