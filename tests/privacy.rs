@@ -225,6 +225,11 @@ fn under_the_defaults_the_daemon_sends_no_plate_no_crop_and_a_blurred_overview()
         }
         assert!(record["images"]["plate"].is_null(), "no crop of a non-hit: {record}");
         assert!(record["images"]["overview"]["bytes"].as_u64().expect("blurred overview") > 1000);
+        let mut keys: Vec<String> = record.as_object().expect("object").keys().filter(|k| *k != "plate" && *k != "images").cloned().collect();
+        let mut sheet = anpr_edge::privacy::report::record_fields();
+        keys.sort();
+        sheet.sort();
+        assert_eq!(keys, sheet, "the privacy sheet lists exactly the fields a record carries");
     }
     for t in &expected {
         assert!(!output.contains(t.as_str()), "plate {t} appears in the records or logs");

@@ -15,11 +15,13 @@ use serde::Serialize;
 use std::fmt::Write;
 use std::time::SystemTime;
 
-/// Every field of a read record besides the plate's; all of them leave the device always.
-pub const RECORD_FIELDS: [&str; 16] = [
-    "schema", "read_id", "device_id", "camera_id", "site", "purpose", "captured_at", "first_seen", "last_seen", "bbox", "frame",
-    "frames", "agreeing_frames", "direction", "disposition", "hit",
-];
+/// Every field of a read record besides `plate` and `images` (described per disposition): the
+/// schema's `required` list, which the tests check every record against, so it cannot drift.
+pub fn record_fields() -> Vec<String> {
+    let schema: serde_json::Value = serde_json::from_str(crate::read_record::JSON_SCHEMA).unwrap_or_default();
+    let required = schema["required"].as_array().cloned().unwrap_or_default();
+    required.iter().filter_map(|f| f.as_str()).filter(|f| !matches!(*f, "plate" | "images")).map(str::to_string).collect()
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct DispositionSheet {
@@ -35,7 +37,10 @@ pub struct RetentionSheet {
     pub days: u32,
     pub hit_days: u32,
     pub sweep_interval_s: u64,
+    /// What the sweeper enforces retention on.
     pub stores: Vec<String>,
+    /// What the unit holds in memory only (gone at a stop, so no retention applies).
+    pub memory_only: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -119,14 +124,13 @@ pub fn sheet(config: &Config) -> Sheet {
         _ => "standard output (no network)".into(),
     };
     let retention = &privacy.retention;
-    let mut stores: Vec<String> = retention.directories.iter().map(|d| format!("directory {} (files under a hits/ folder are hits)", d.display())).collect();
-    stores.push("outbox (reads waiting for the broker): memory only, gone at stop".into());
+    let stores: Vec<String> = retention.directories.iter().map(|d| format!("directory {} (files under a hits/ folder are hits)", d.display())).collect();
     Sheet {
         device_id: config.device.id.clone(),
         site: config.device.site.name.clone(),
         purpose: privacy.purpose.clone(),
         destination,
-        record_fields: RECORD_FIELDS.iter().map(|f| f.to_string()).collect(),
+        record_fields: record_fields(),
         reads,
         pseudonym,
         blur: format!(
@@ -139,6 +143,7 @@ pub fn sheet(config: &Config) -> Sheet {
             hit_days: retention.hit_days.unwrap_or(retention.days),
             sweep_interval_s: retention.sweep_interval_s,
             stores,
+            memory_only: vec!["the outbox (reads and images waiting for the broker's acknowledgement)".into(), "fusion's tracks (at most a few seconds)".into()],
         },
         status_fields: ["state", "purpose", "pipeline counters", "retention.oldest_item"].iter().map(|f| f.to_string()).collect(),
     }
@@ -180,9 +185,27 @@ pub fn render_text(sheet: &Sheet) -> String {
     let _ = writeln!(out, "\nBlurring: {}", sheet.blur);
     let r = &sheet.retention;
     let _ = writeln!(out, "\nRetention: {} days; hits {} days; enforced by the daemon every {} s on:", r.days, r.hit_days, r.sweep_interval_s);
+    if r.stores.is_empty() {
+        let _ = writeln!(out, "  - no store on disk is configured: the unit keeps nothing on disk");
+    }
     for store in &r.stores {
         let _ = writeln!(out, "  - {store}");
     }
+    let _ = writeln!(out, "Held in memory only, lost at a stop: {}", r.memory_only.join("; "));
     let _ = writeln!(out, "\nStatus messages carry: {}", sheet.status_fields.join(", "));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_record_fields_come_from_the_schema() {
+        let fields = record_fields();
+        for f in ["schema", "read_id", "purpose", "captured_at", "disposition", "hit"] {
+            assert!(fields.iter().any(|x| x == f), "{f} in {fields:?}");
+        }
+        assert!(!fields.iter().any(|f| f == "plate" || f == "images"));
+    }
 }
