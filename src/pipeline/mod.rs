@@ -288,3 +288,90 @@ fn build_outgoing(
     let record = ReadRecord::new(read_id, identity, fused, times, plate, disposition, refs);
     Outgoing { record, images: attached }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fuse::EmitReason;
+    use crate::privacy::PrivacyConfig;
+    use crate::read_record::Site;
+    use crate::recognizer::PlateText;
+    use std::time::SystemTime;
+
+    fn identity() -> Identity {
+        Identity { device_id: "t".into(), camera_id: "c".into(), site: Site { name: "s".into(), latitude: None, longitude: None }, purpose: "test".into() }
+    }
+
+    /// A noisy frame (every pixel differs from its neighbours) with two plates on it; the read
+    /// is about the first.
+    fn fused() -> FusedRead<Evidence> {
+        let mut state = 7u32;
+        let image = image::RgbImage::from_fn(320, 240, |_, _| {
+            state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            let v = (state >> 16) as u8;
+            image::Rgb([v, v, v])
+        });
+        let frame = Arc::new(Frame { seq: 3, media_time: None, captured_at: SystemTime::now(), monotonic: Duration::ZERO, origin: "test".into(), image });
+        let plates: Arc<[BoundingBox]> = Arc::from(vec![BoundingBox::from_xywh(40.0, 150.0, 80.0, 20.0), BoundingBox::from_xywh(200.0, 60.0, 80.0, 20.0)]);
+        let plate = PlateText { text: "1ABC234".into(), ocr_text: "1ABC234".into(), confidence: 0.9, char_confidences: vec![0.9; 7], format: None, region: None };
+        FusedRead {
+            best: PlateRead { plate, bbox: plates[0], detection_score: 0.9 },
+            best_frame: 3,
+            best_payload: Evidence { frame, plates },
+            agreeing_frames: 1,
+            frames: 1,
+            first_seen: Duration::ZERO,
+            last_seen: Duration::ZERO,
+            direction: None,
+            reason: EmitReason::Flush,
+        }
+    }
+
+    /// Mean step between horizontal neighbours inside `b` of the JPEG `kind` sent.
+    fn detail(out: &Outgoing, kind: &str, b: BoundingBox) -> f64 {
+        let jpeg = &out.images.iter().find(|i| i.kind == kind).expect("image sent").jpeg;
+        let img = image::load_from_memory(jpeg).expect("jpeg").to_luma8();
+        let (x0, y0, w, h) = b.pixel_rect(img.width(), img.height()).expect("inside");
+        let mut sum = 0u64;
+        for y in y0..y0 + h {
+            for x in x0..x0 + w - 1 {
+                sum += u64::from(img.get_pixel(x, y)[0].abs_diff(img.get_pixel(x + 1, y)[0]));
+            }
+        }
+        sum as f64 / f64::from((w - 1) * h)
+    }
+
+    fn outgoing(disposition: Disposition) -> Outgoing {
+        let privacy = Privacy::start(&PrivacyConfig::with_purpose("test")).expect("privacy");
+        let sink = sink::StdoutSink::new(Vec::new());
+        build_outgoing(&fused(), disposition, &identity(), &ImageConfig::default(), &privacy, &sink, &PipelineStats::default())
+    }
+
+    #[test]
+    fn a_hit_leaves_whole_and_unblurred() {
+        let out = outgoing(Disposition::Hit);
+        assert_eq!(out.record.plate.text.as_deref(), Some("1ABC234"));
+        assert!(out.record.hit && out.record.images.plate.is_some());
+        let f = fused();
+        assert!(detail(&out, "overview", f.best_payload.plates[1]) > 30.0, "a hit's overview keeps its detail");
+    }
+
+    #[test]
+    fn a_non_hit_leaves_with_every_plate_blurred_and_no_plate_or_crop() {
+        let out = outgoing(Disposition::NonHit);
+        assert_eq!((out.record.plate.text.as_ref(), out.record.images.plate.as_ref()), (None, None));
+        assert_eq!(out.images.len(), 1);
+        for (i, plate) in fused().best_payload.plates.iter().enumerate() {
+            let d = detail(&out, "overview", *plate);
+            assert!(d < 3.0, "plate {i} (the read's own and the other car's) is blurred: detail {d}");
+        }
+        assert_eq!(out.record.purpose, "test");
+    }
+
+    #[test]
+    fn an_allowed_read_leaves_without_any_image() {
+        let out = outgoing(Disposition::Allowed);
+        assert!(out.images.is_empty() && out.record.images.overview.is_none() && out.record.images.plate.is_none());
+        assert_eq!(out.record.disposition, Disposition::Allowed);
+    }
+}

@@ -43,7 +43,7 @@ impl Default for KeyedHashConfig {
 impl KeyedHashConfig {
     pub fn validate(&self) -> Result<(), (String, String)> {
         let h = self.period_hours;
-        if h == 0 || !(24 % h == 0 || h % 24 == 0) {
+        if h == 0 || !(24u32.is_multiple_of(h) || h.is_multiple_of(24)) {
             return Err(("period_hours".into(), format!("{h} must be a divisor of 24 (1, 2, 3, 4, 6, 8, 12) or a multiple of 24, so periods start at 00:00 UTC")));
         }
         if let Some(file) = &self.key_file {
