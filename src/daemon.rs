@@ -85,9 +85,12 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
     }
     let stats = Arc::new(PipelineStats::default());
     let identity = config.identity();
-    let retention = Arc::new(std::sync::Mutex::new(SweepReport::default()));
+    // The first sweep runs before the first frame, so nothing past its retention outlives a
+    // restart and the first heartbeat already reports what the unit holds.
+    let sweeper = Sweeper::from_config(&config.privacy.retention);
+    let retention = Arc::new(std::sync::Mutex::new(sweeper.sweep(std::time::SystemTime::now())));
     let sweeping = Arc::new(AtomicBool::new(false));
-    let sweeper = spawn_sweeper(Sweeper::from_config(&config.privacy.retention), config.privacy.retention.sweep_interval_s, &sweeping, &retention);
+    let sweeper = spawn_sweeper(sweeper, config.privacy.retention.sweep_interval_s, &sweeping, &retention);
     tracing::info!(device = %identity.device_id, source = source.describe(), "started");
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
     let mut last_ping = Instant::now();
@@ -138,7 +141,7 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Sweeps at start, then every `interval_s`, until `stop` is set; each report replaces the last one
+/// Sweeps every `interval_s` until `stop` is set; each report replaces the last one
 /// the status heartbeat shows.
 fn spawn_sweeper(sweeper: Sweeper, interval_s: u64, stop: &Arc<AtomicBool>, report: &Arc<std::sync::Mutex<SweepReport>>) -> std::thread::JoinHandle<()> {
     let stop = Arc::clone(stop);
@@ -147,14 +150,14 @@ fn spawn_sweeper(sweeper: Sweeper, interval_s: u64, stop: &Arc<AtomicBool>, repo
     std::thread::Builder::new()
         .name("retention".into())
         .spawn(move || {
-            let mut last = None::<Instant>;
+            let mut last = Instant::now();
             while !stop.load(Ordering::Relaxed) {
-                if last.is_none_or(|l| l.elapsed() >= interval) {
+                if last.elapsed() >= interval {
                     let swept = sweeper.sweep(std::time::SystemTime::now());
                     if let Ok(mut held) = report.lock() {
                         *held = swept;
                     }
-                    last = Some(Instant::now());
+                    last = Instant::now();
                 }
                 std::thread::sleep(Duration::from_millis(200));
             }

@@ -6,6 +6,9 @@
 
 mod common;
 
+use common::broker::Broker;
+use common::subscriber::Subscriber;
+
 use anpr_edge::eval::ground_truth::load_folder;
 use anpr_edge::eval::score::{edit_distance, fold};
 use anpr_edge::geometry::BoundingBox;
@@ -263,4 +266,43 @@ fn keyed_hashes_link_within_the_period_and_the_key_never_leaves() {
         assert!(!output.contains(truth.as_str()), "plate {truth} leaked");
     }
     assert!(!output.contains(&secret) && !output.contains(&secret[..12]), "the key appears in the records or the logs");
+}
+
+#[test]
+fn the_daemon_enforces_retention_at_start_and_reports_the_oldest_item_held() {
+    let Some(folder) = common::eval_images() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let evidence = dir.path().join("evidence");
+    let now = SystemTime::now();
+    let days_ago = |n: u64| {
+        let t = now - Duration::from_secs(86_400 * n);
+        // Whole seconds, so the time reported (ms) is exactly the file's.
+        SystemTime::UNIX_EPOCH + Duration::from_secs(t.duration_since(SystemTime::UNIX_EPOCH).expect("after 1970").as_secs())
+    };
+    let (old, recent, hit) = (evidence.join("old.jpg"), evidence.join("recent.jpg"), evidence.join("hits/old-hit.jpg"));
+    stored_at(&old, days_ago(40));
+    stored_at(&recent, days_ago(2));
+    stored_at(&hit, days_ago(40));
+    let broker = Broker::start(false);
+    let subscriber = Subscriber::start(broker.port, "anpr/dpia-box/status");
+    let (video, _) = common::road_video(&folder, dir.path());
+    let privacy = format!(
+        "[privacy]\npurpose = \"Retention test\"\n[privacy.retention]\nhit_days = 60\ndirectories = [\"{}\"]\n\
+         [output]\nkind = \"mqtt\"\n[mqtt]\nhost = \"127.0.0.1\"\nport = {}\ninsecure_dev = true\n",
+        evidence.display(),
+        broker.port
+    );
+    let output = common::binary().args(["run", "--config"]).arg(write_config(dir.path(), &video, &privacy)).output().expect("run");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(!old.exists(), "40 days old, past 30: deleted");
+    assert!(recent.exists() && hit.exists(), "2 days old, and a hit within its 60 days: kept");
+
+    let received = subscriber.wait_until(Duration::from_secs(10), |r| r.iter().any(|(_, p, _)| String::from_utf8_lossy(p).contains("offline")));
+    let online: Vec<serde_json::Value> =
+        received.iter().filter_map(|(_, p, _)| serde_json::from_slice::<serde_json::Value>(p).ok()).filter(|s| s["state"] == "online").collect();
+    assert!(!online.is_empty(), "no heartbeat");
+    for status in online {
+        assert_eq!(status["retention"]["oldest_item"], anpr_edge::read_record::rfc3339_ms(days_ago(40)), "{status}");
+        assert_eq!(status["retention"]["stores"][0]["items"], 2, "{status}");
+    }
 }
