@@ -10,6 +10,7 @@ use crate::publish::{MqttSink, StatusSource};
 use crate::pipeline::{self, PipelineStats};
 use crate::recognizer::Recognizer;
 use crate::runtime::{self, RuntimeOptions};
+use crate::spool::Spool;
 use anyhow::Context;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -83,16 +84,38 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
     };
     match (config.output.kind, &config.mqtt) {
         (OutputKind::Mqtt, Some(mqtt)) => {
-            let mut sink = MqttSink::start(mqtt, &identity.device_id, status_source(config, &stats)).context("starting the MQTT publisher")?;
+            let mut sink = match &config.spool {
+                Some(spool) => {
+                    let (spool, recovered) = Spool::open(spool).context("opening the spool")?;
+                    let found = spool.stats();
+                    if found.corrupt_skipped > 0 || found.truncated_bytes > 0 {
+                        tracing::warn!(corrupt_skipped = found.corrupt_skipped, corrupt_bytes = found.corrupt_bytes, truncated_bytes = found.truncated_bytes, recovered = recovered.len(), "the spool was damaged; every intact message is kept");
+                    }
+                    if !recovered.is_empty() {
+                        tracing::info!(messages = recovered.len(), "messages from before the last stop are sent first");
+                    }
+                    MqttSink::start_spooled(mqtt, &identity.device_id, status_source(config, &stats), spool, recovered)
+                }
+                None => MqttSink::start(mqtt, &identity.device_id, status_source(config, &stats)),
+            }
+            .context("starting the MQTT publisher")?;
             pipeline::run(source, &mut recognizer, &identity, &config.pipeline, &config.fusion, &config.images, &mut sink, &stop, &stats, alive);
             let report = sink.shutdown(SHUTDOWN_FLUSH);
             if report.unacknowledged.is_empty() {
                 tracing::info!(acked = report.stats.acked, "every read was acknowledged by the broker");
+            } else if let Some(dir) = &report.spooled {
+                // Nothing is lost, so the stop succeeded: a non-zero exit would mark the unit
+                // failed in systemd at every planned stop during a broker outage.
+                tracing::warn!(
+                    unacknowledged = report.unacknowledged.len(),
+                    spool = %dir.display(),
+                    "the broker did not acknowledge these messages before the stop; they are kept in the spool and sent at the next start"
+                );
             } else {
                 tracing::error!(
                     unacknowledged = report.unacknowledged.len(),
                     first = report.unacknowledged.first().map(String::as_str).unwrap_or_default(),
-                    "the broker did not acknowledge these messages before the stop; without the durable spool they are lost"
+                    "the broker did not acknowledge these messages before the stop; without a [spool] they are lost"
                 );
                 anyhow::bail!(
                     "{} messages (reads and images) were not acknowledged by the broker {}:{} before the stop",

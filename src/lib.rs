@@ -26,5 +26,6 @@ pub mod replay;
 pub mod runtime;
 pub mod signing;
 pub mod source;
+pub mod spool;
 pub mod eval;
 pub mod imaging;
