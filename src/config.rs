@@ -9,6 +9,7 @@ use crate::recognizer::RecognitionConfig;
 use crate::publish::MqttConfig;
 use crate::source::{CameraConfig, StreamConfig};
 use crate::spool::SpoolConfig;
+use crate::read_signing::SigningConfig;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -34,6 +35,8 @@ pub struct Config {
     /// The durable spool behind the MQTT outbox; without it, what the broker has not
     /// acknowledged lives in RAM only.
     pub spool: Option<SpoolConfig>,
+    /// The key every read is signed with (tamper evidence); without it reads are unsigned.
+    pub signing: Option<SigningConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -185,6 +188,9 @@ impl Config {
             let outbox_bytes = self.mqtt.as_ref().map_or(crate::publish::MqttConfig::default_outbox_bytes(), |m| m.outbox_bytes);
             spool.check(outbox_bytes).map_err(|(key, problem)| invalid(key, problem))?;
         }
+        if let Some(signing) = &self.signing {
+            crate::signing::load_signing_key(&signing.key_file).map_err(|e| invalid("signing.key_file", e.to_string()))?;
+        }
         Ok(())
     }
 
@@ -290,6 +296,12 @@ mod tests {
         let small_outbox = "[output]\nkind = \"mqtt\"\n[mqtt]\nhost = \"b\"\ninsecure_dev = true\noutbox_bytes = 100000\n";
         let config = parse(&minimal(&format!("{small_outbox}[spool]\nmax_bytes = 1000000\nsegment_bytes = 65536\nfsync = \"per_record\"\n"))).expect("fits a small outbox");
         assert_eq!(config.spool.expect("spool").fsync, crate::spool::FsyncPolicy::PerRecord);
+    }
+
+    #[test]
+    fn a_signing_key_that_does_not_load_names_the_key_and_the_fix() {
+        let e = parse(&minimal("[signing]\nkey_file = \"/nope/unit.key\"\n")).expect_err("missing key").to_string();
+        assert!(e.contains("signing.key_file") && e.contains("/nope/unit.key"), "{e}");
     }
 
     proptest::proptest! {

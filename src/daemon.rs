@@ -11,6 +11,8 @@ use crate::pipeline::{self, PipelineStats};
 use crate::recognizer::Recognizer;
 use crate::runtime::{self, RuntimeOptions};
 use crate::spool::Spool;
+use crate::pipeline::ReadSink;
+use crate::read_signing::SigningSink;
 use anyhow::Context;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -67,6 +69,10 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
         }
     };
 
+    let key = match &config.signing {
+        Some(signing) => Some(crate::signing::load_signing_key(&signing.key_file).context("loading signing.key_file")?),
+        None => None,
+    };
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, Arc::clone(&stop)).context("installing the signal handlers")?;
@@ -81,6 +87,10 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
             let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
             last_ping = Instant::now();
         }
+    };
+    let run_pipeline = |sink: &mut dyn ReadSink| match &key {
+        Some(key) => pipeline::run(source, &mut recognizer, &identity, &config.pipeline, &config.fusion, &config.images, &mut SigningSink::new(sink, key), &stop, &stats, alive),
+        None => pipeline::run(source, &mut recognizer, &identity, &config.pipeline, &config.fusion, &config.images, sink, &stop, &stats, alive),
     };
     match (config.output.kind, &config.mqtt) {
         (OutputKind::Mqtt, Some(mqtt)) => {
@@ -99,7 +109,7 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
                 None => MqttSink::start(mqtt, &identity.device_id, status_source(config, &stats)),
             }
             .context("starting the MQTT publisher")?;
-            pipeline::run(source, &mut recognizer, &identity, &config.pipeline, &config.fusion, &config.images, &mut sink, &stop, &stats, alive);
+            run_pipeline(&mut sink);
             let report = sink.shutdown(SHUTDOWN_FLUSH);
             if report.unacknowledged.is_empty() {
                 tracing::info!(acked = report.stats.acked, "every read was acknowledged by the broker");
@@ -129,7 +139,7 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
         (OutputKind::Stdout, _) => {
             let stdout = std::io::stdout();
             let mut sink = StdoutSink::new(stdout.lock());
-            pipeline::run(source, &mut recognizer, &identity, &config.pipeline, &config.fusion, &config.images, &mut sink, &stop, &stats, alive);
+            run_pipeline(&mut sink);
             anyhow::ensure!(!sink.failed(), "standard output was closed; reads after that were not written");
         }
     }

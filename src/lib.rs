@@ -21,6 +21,7 @@ pub mod pipeline;
 pub mod plate_format;
 pub mod publish;
 pub mod read_record;
+pub mod read_signing;
 pub mod recognizer;
 pub mod replay;
 pub mod runtime;

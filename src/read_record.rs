@@ -65,6 +65,21 @@ pub struct ReadRecord {
     /// Whether the plate is on a hotlist (always false until a hotlist is loaded).
     pub hit: bool,
     pub images: Images,
+    /// The unit's Ed25519 signature over the canonical record (`read_signing.rs`), when the
+    /// unit has a `[signing]` key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<ReadSignature>,
+}
+
+/// Who signed a read, and the signature (base64) over its canonical form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadSignature {
+    /// Always `Ed25519`.
+    pub alg: String,
+    /// `signing::key_id` of the public key that verifies it.
+    pub key_id: String,
+    pub value: String,
 }
 
 /// Who and where the unit is: the same on every record.
@@ -116,6 +131,7 @@ impl ReadRecord {
             direction: fused.direction,
             hit: false,
             images,
+            signature: None,
         }
     }
 }

@@ -4,6 +4,7 @@ mod daemon_cmd;
 mod eval_cmd;
 mod models_cmd;
 mod replay_cmd;
+mod verify_cmd;
 
 use anpr_edge::detect::DetectorModel;
 use anpr_edge::ocr::OcrModel;
@@ -89,6 +90,8 @@ enum Command {
     Run(daemon_cmd::RunArgs),
     /// Check a configuration file: print the effective configuration, or what is wrong.
     CheckConfig(daemon_cmd::CheckConfigArgs),
+    /// Check a signed read (and its images) against the unit's public key.
+    Verify(verify_cmd::VerifyArgs),
     /// Install and check model files.
     #[command(subcommand)]
     Models(models_cmd::ModelsCommand),
@@ -111,6 +114,7 @@ pub fn main() -> ExitCode {
         Command::Models(command) => models_cmd::run(&cli.engine, command),
         Command::Run(args) => daemon_cmd::run(args),
         Command::CheckConfig(args) => daemon_cmd::check_config(args),
+        Command::Verify(args) => verify_cmd::run(args),
     };
     match result {
         Ok(code) => code,
