@@ -113,7 +113,7 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
             let report = sink.shutdown(SHUTDOWN_FLUSH);
             if report.unacknowledged.is_empty() {
                 tracing::info!(acked = report.stats.acked, "every read was acknowledged by the broker");
-            } else if let Some(dir) = &report.spooled {
+            } else if let (Some(dir), true) = (&report.spooled, report.lost.is_empty()) {
                 // Nothing is lost, so the stop succeeded: a non-zero exit would mark the unit
                 // failed in systemd at every planned stop during a broker outage.
                 tracing::warn!(
@@ -124,14 +124,16 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
             } else {
                 tracing::error!(
                     unacknowledged = report.unacknowledged.len(),
-                    first = report.unacknowledged.first().map(String::as_str).unwrap_or_default(),
-                    "the broker did not acknowledge these messages before the stop; without a [spool] they are lost"
+                    lost = report.lost.len(),
+                    first = report.lost.first().map(String::as_str).unwrap_or_default(),
+                    "the broker did not acknowledge these messages before the stop, and the spool does not hold them (no [spool], or the disk refused them): they are lost"
                 );
                 anyhow::bail!(
-                    "{} messages (reads and images) were not acknowledged by the broker {}:{} before the stop",
-                    report.unacknowledged.len(),
+                    "{} messages (reads and images) were not acknowledged by the broker {}:{} before the stop and are lost ({} kept in the spool)",
+                    report.lost.len(),
                     mqtt.host,
-                    mqtt.port()
+                    mqtt.port(),
+                    report.unacknowledged.len() - report.lost.len()
                 );
             }
         }

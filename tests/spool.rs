@@ -244,3 +244,66 @@ fn a_truncated_and_a_damaged_segment_are_reported_and_every_intact_read_delivere
     let spooled: BTreeSet<&String> = ids.keys().filter(|id| id.starts_with("0190-test-")).collect();
     assert_eq!(spooled.len(), intact.len(), "nothing damaged was delivered as if intact");
 }
+
+/// A small tmpfs, unmounted when the test ends however it ends.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &Path, size: &str) -> Option<Self> {
+        std::fs::create_dir_all(at).expect("mountpoint");
+        let status = std::process::Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"]).arg(at).status();
+        if status.is_ok_and(|s| s.success()) {
+            return Some(Self(at.to_path_buf()));
+        }
+        assert!(std::env::var_os("CI").is_none(), "CI must be able to mount a tmpfs (run as root) for the disk-full test");
+        eprintln!("SKIPPED: cannot mount a tmpfs here (not root?), so there is no disk to fill");
+        None
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_drops_images_first_keeps_every_read_and_the_daemon_runs_on() {
+    let Some(folder) = common::eval_images() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    // 1 MiB holds about a third of what the 54 photographs make with their images.
+    let Some(disk) = Tmpfs::mount(&dir.path().join("disk"), "1m") else { return };
+    let port = free_port();
+    let config = daemon_config(dir.path(), &folder, port, &disk.0.join("spool"), "");
+    let daemon = spawn(&config);
+    // The broker comes while the daemon still holds what the disk refused (its stop waits 10 s
+    // for the broker after the last photograph).
+    std::thread::sleep(Duration::from_secs(5));
+    let _broker = Broker::start_on(port, false, None);
+    let subscriber = Subscriber::start(port, "anpr/box/#");
+    let (ok, stderr) = finish(daemon, Duration::from_secs(120));
+    assert!(ok, "every read reached the broker, so the stop is clean: {stderr}");
+    let emitted = reads_emitted(&stderr);
+    let received = subscriber.wait_until(Duration::from_secs(10), |r| arrivals(r).len() as u64 >= emitted);
+    let ids = arrivals(&received);
+    let images_refused = stderr.matches("image not spooled: dropped").count();
+    let reads_unspooled = stderr.matches("message not spooled: held in RAM only").count();
+    let first_status: serde_json::Value = received
+        .iter()
+        .find(|(t, _, _)| t == "anpr/box/status")
+        .map(|(_, p, _)| serde_json::from_slice(p).expect("status JSON"))
+        .expect("a status");
+    eprintln!(
+        "disk full (1 MiB tmpfs): {emitted} reads made, {} arrived, {images_refused} images dropped, {reads_unspooled} reads held in RAM only; status: outbox {} spool {}",
+        ids.len(),
+        first_status["outbox"],
+        first_status["spool"]
+    );
+    assert!(emitted >= 40, "the daemon read through the folder: {emitted} reads");
+    assert_eq!(ids.len() as u64, emitted, "no read lost to the full disk");
+    assert!(images_refused > 0, "the disk filled up: {stderr}");
+    assert!(!stderr.contains("class=Read"), "no read was dropped: {stderr}");
+    assert!(first_status["spool"]["write_errors"].as_u64().is_some_and(|n| n > 0), "{first_status}");
+    assert!(first_status["outbox"]["dropped_images"].as_u64().is_some_and(|n| n > 0), "{first_status}");
+    assert_eq!(first_status["outbox"]["dropped_reads"], 0, "{first_status}");
+}

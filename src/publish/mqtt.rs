@@ -141,6 +141,9 @@ pub struct ShutdownReport {
     /// The spool's folder, where the unacknowledged messages wait for the next start; `None`
     /// without a spool.
     pub spooled: Option<PathBuf>,
+    /// Unacknowledged messages the spool does not hold either (it could not write them, or
+    /// there is no spool): lost at this stop.
+    pub lost: Vec<String>,
 }
 
 /// Without a control handler, control messages are logged.
@@ -271,12 +274,19 @@ impl MqttSink {
         }
         let mut outbox = self.shared.outbox();
         let mut spool = self.shared.spool();
+        let mut spooled = true;
         if let Some(spool) = spool.as_deref_mut() {
             if let Err(error) = spool.put(&message) {
-                tracing::error!(%error, id = %message.id, "message not spooled: held in RAM only until the broker has it");
+                spooled = false;
+                if message.class == Class::Image {
+                    tracing::warn!(%error, id = %message.id, "image not spooled: dropped (images go first when the disk is full)");
+                } else {
+                    tracing::error!(%error, id = %message.id, "message not spooled: held in RAM only until the broker has it");
+                }
             }
         }
-        let outcome = outbox.push(message);
+        // An image the disk cannot keep is not worth RAM that reads may need.
+        let outcome = if !spooled && message.class == Class::Image { outbox.refuse(message) } else { outbox.push(message) };
         Shared::forget(spool.as_deref_mut(), &outcome.dropped);
         drop((spool, outbox));
         for m in &outcome.dropped {
@@ -293,11 +303,13 @@ impl MqttSink {
         let mut outbox = self.shared.outbox();
         let stats = outbox.stats();
         let messages = outbox.drain();
-        let spooled = self.shared.spool().map(|mut spool| {
+        let spool = self.shared.spool();
+        let lost = messages.iter().filter(|m| !spool.as_ref().is_some_and(|s| s.holds(&m.id))).map(|m| m.id.clone()).collect();
+        let spooled = spool.map(|mut spool| {
             spool.sync();
             spool.dir().to_path_buf()
         });
-        ShutdownReport { stats, unacknowledged: messages.iter().map(|m| m.id.clone()).collect(), messages, spooled }
+        ShutdownReport { stats, unacknowledged: messages.iter().map(|m| m.id.clone()).collect(), messages, spooled, lost }
     }
 
     fn stop(&mut self, order: Order) {

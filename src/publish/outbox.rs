@@ -225,6 +225,13 @@ impl Outbox {
         }
     }
 
+    /// Refuses a message without holding it (the spool could not keep an image), counted as a
+    /// drop of its class.
+    pub fn refuse(&mut self, message: Message) -> SubmitOutcome {
+        self.count_drop(message.class);
+        SubmitOutcome { held: false, dropped: vec![message] }
+    }
+
     /// Drops a pending message by id (the spool's age limit), counted like any drop; `None`
     /// when it is not pending (in flight, where the broker may already have it, or gone).
     pub fn remove_pending(&mut self, id: &str) -> Option<Message> {
@@ -453,6 +460,9 @@ mod tests {
         assert_eq!(o.remove_pending("i1"), None);
         let s = o.stats();
         assert_eq!((s.pending, s.in_flight, s.bytes, s.dropped_images, s.dropped_reads), (1, 1, 10, 1, 0));
+        let outcome = o.refuse(msg("i2", Class::Image, 5));
+        assert_eq!((outcome.held, ids(&outcome.dropped)), (false, vec!["i2"]));
+        assert_eq!((o.stats().pending, o.stats().dropped_images), (1, 2));
     }
 
     #[test]

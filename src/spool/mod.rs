@@ -354,6 +354,11 @@ impl Spool {
         }
     }
 
+    /// Whether the message is held here (it will be sent after a restart).
+    pub fn holds(&self, id: &str) -> bool {
+        self.live.contains_key(id)
+    }
+
     /// When the oldest message held was spooled.
     pub fn oldest(&self) -> Option<SystemTime> {
         self.live.values().map(|l| l.created_ms).min().map(|ms| UNIX_EPOCH + Duration::from_millis(ms))
