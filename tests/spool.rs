@@ -307,3 +307,39 @@ fn a_full_disk_drops_images_first_keeps_every_read_and_the_daemon_runs_on() {
     assert!(first_status["outbox"]["dropped_images"].as_u64().is_some_and(|n| n > 0), "{first_status}");
     assert_eq!(first_status["outbox"]["dropped_reads"], 0, "{first_status}");
 }
+
+#[test]
+fn a_video_damaged_mid_stream_is_reported_and_what_was_read_is_delivered() {
+    let Some(folder) = common::eval_images() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (video, expected) = common::road_video(&folder, dir.path());
+    // The middle of the stream overwritten (the index at the end stays): the decoder meets
+    // garbage after the first car.
+    let mut bytes = std::fs::read(&video).expect("video");
+    let (from, to) = (bytes.len() * 45 / 100, bytes.len() * 80 / 100);
+    for (i, b) in bytes[from..to].iter_mut().enumerate() {
+        *b = (i as u8).wrapping_mul(31);
+    }
+    std::fs::write(&video, &bytes).expect("write");
+    let port = free_port();
+    let config = daemon_config(dir.path(), &video, port, &dir.path().join("spool"), "");
+    let daemon = spawn(&config);
+    // The broker is away while the damaged stream is read: what was read waits in the spool.
+    std::thread::sleep(Duration::from_secs(3));
+    let _broker = Broker::start_on(port, false, None);
+    let subscriber = Subscriber::start(port, READS);
+    let (ok, stderr) = finish(daemon, Duration::from_secs(60));
+    assert!(ok, "a damaged source is no reason to fail: {stderr}");
+    assert!(stderr.contains("source ended"), "{stderr}");
+    let emitted = reads_emitted(&stderr);
+    let received = subscriber.wait_until(Duration::from_secs(10), |r| arrivals(r).len() as u64 >= emitted);
+    let texts: BTreeSet<String> = received
+        .iter()
+        .filter_map(|(_, p, _)| serde_json::from_slice::<serde_json::Value>(p).ok())
+        .filter_map(|r| r["plate"]["text"].as_str().map(anpr_edge::eval::score::fold))
+        .collect();
+    let failed = stderr.matches("frame lost").count();
+    eprintln!("damaged video: {failed} frames reported lost, {emitted} reads made, {} delivered: {texts:?} of {expected:?}", arrivals(&received).len());
+    assert_eq!(arrivals(&received).len() as u64, emitted, "every read made was delivered");
+    assert!(texts.contains(&expected[0]), "the car before the damage was read and delivered: {texts:?}");
+}
