@@ -56,6 +56,8 @@ for t in $(seq 10 10 "$SECONDS_TOTAL"); do
   echo "$t s  rss $(awk '/VmRSS/{print int($2/1024)}' /proc/$DAEMON/status) MiB  peak $(awk '/VmHWM/{print int($2/1024)}' /proc/$DAEMON/status) MiB"
 done
 kill -TERM "$DAEMON"; wait "$DAEMON" || true
-[ "$WITH_SPOOL" = spool ] && echo "spool at the stop: $(du -sk "$WORK/spool" | cut -f1) KiB in $(ls "$WORK/spool" | wc -l) segment files
+if [ "$WITH_SPOOL" = spool ]; then
+  echo "spool at the stop: $(du -sk "$WORK/spool" | cut -f1) KiB in $(ls "$WORK/spool" | wc -l) segment files"
+fi
 echo "dropped by the outbox: $(grep -o 'class=[A-Za-z]*' daemon.err | sort | uniq -c | tr '\n' ' ')"
 grep -o 'unacknowledged=[0-9]*' daemon.err | tail -1 | sed 's/^/held at the stop (kept with the spool, lost without): /'

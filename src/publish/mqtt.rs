@@ -260,6 +260,12 @@ impl MqttSink {
         self.shared.spool().map(|s| s.stats())
     }
 
+    /// When the oldest message the spool holds was spooled (for the privacy report of what the
+    /// unit stores); `None` without a spool or when it is empty.
+    pub fn spool_oldest(&self) -> Option<SystemTime> {
+        self.shared.spool().and_then(|s| s.oldest())
+    }
+
     pub fn is_connected(&self) -> bool {
         self.shared.connected()
     }
