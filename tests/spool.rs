@@ -164,7 +164,7 @@ fn the_daemon_killed_20_times_while_the_broker_is_down_delivers_every_spooled_re
     let mut expected = BTreeSet::new();
     for _ in 0..20 {
         let mut daemon = spawn(&config);
-        std::thread::sleep(random.millis(500, 2500));
+        std::thread::sleep(random.millis(1000, 3000));
         daemon.child.kill().expect("SIGKILL");
         let _ = daemon.child.wait();
         expected.extend(spooled_reads(&spool));
