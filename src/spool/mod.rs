@@ -94,6 +94,14 @@ fn segment_path(dir: &Path, number: u64) -> PathBuf {
     dir.join(format!("{number:020}.seg"))
 }
 
+/// Makes a new segment's name durable: without it a power cut could lose the file's entry in
+/// the folder although its data was synced.
+fn sync_dir(dir: &Path) {
+    if let Err(error) = File::open(dir).and_then(|d| d.sync_all()) {
+        tracing::warn!(%error, dir = %dir.display(), "fsync of the spool folder failed");
+    }
+}
+
 fn segment_number(path: &Path) -> Option<u64> {
     let name = path.file_name()?.to_str()?;
     name.strip_suffix(".seg")?.parse().ok()
@@ -147,6 +155,7 @@ impl Spool {
         let head_path = segment_path(dir, head_number);
         let head = OpenOptions::new().create(true).append(true).open(&head_path).map_err(|source| SpoolError::Io { path: head_path, what: "cannot create a segment", source })?;
         segments.insert(head_number, SegmentUse { number: head_number, bytes: 0, live: 0 });
+        sync_dir(dir);
         let mut live = HashMap::new();
         let mut recovered: Vec<(u64, Message)> = Vec::with_capacity(held.len());
         for (id, (seq, created_ms, message, segment)) in held {
@@ -255,6 +264,7 @@ impl Spool {
         match OpenOptions::new().create(true).append(true).open(&path) {
             Ok(file) => {
                 self.sync();
+                sync_dir(&self.config.dir);
                 self.head = file;
                 self.head_number = number;
                 self.segments.insert(number, SegmentUse { number, bytes: 0, live: 0 });
