@@ -343,3 +343,33 @@ fn a_video_damaged_mid_stream_is_reported_and_what_was_read_is_delivered() {
     assert_eq!(arrivals(&received).len() as u64, emitted, "every read made was delivered");
     assert!(texts.contains(&expected[0]), "the car before the damage was read and delivered: {texts:?}");
 }
+
+#[test]
+fn reads_older_than_the_age_limit_are_dropped_and_counted_hits_kept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A broker that is never there: everything waits, and ages.
+    let mqtt: anpr_edge::publish::MqttConfig = toml::from_str(&format!("host = \"127.0.0.1\"\nport = {}\ninsecure_dev = true\n", free_port())).expect("mqtt");
+    let config = SpoolConfig { dir: dir.path().to_path_buf(), max_age_s: 1, ..SpoolConfig::default() };
+    let (spool, _) = Spool::open(&config).expect("open");
+    let sink = anpr_edge::publish::MqttSink::start_spooled(&mqtt, "box", std::sync::Arc::new(|| serde_json::json!({})), spool, Vec::new()).expect("start");
+    for (id, class) in [("r1", Class::Read), ("h1", Class::Hit), ("i1", Class::Image)] {
+        sink.submit(Message { id: id.into(), topic: READS.into(), payload: id.as_bytes().to_vec(), class });
+    }
+    assert!(sink.spool_oldest().is_some());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sink.spool_stats().is_some_and(|s| s.expired < 2) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (outbox, spool) = (sink.stats(), sink.spool_stats().expect("spool"));
+    assert_eq!((outbox.dropped_reads, outbox.dropped_images, outbox.dropped_hits, outbox.pending), (1, 1, 0, 1), "{outbox:?}");
+    assert_eq!((spool.expired, spool.records), (2, 1), "{spool:?}");
+    let report = sink.shutdown(Duration::from_millis(100));
+    assert_eq!(report.unacknowledged, ["h1"]);
+    assert!(report.lost.is_empty() && report.spooled.is_some(), "the hit waits in the spool: {report:?}");
+    assert_eq!(spooled_hits(dir.path()), ["h1"]);
+}
+
+fn spooled_hits(dir: &Path) -> Vec<String> {
+    let (_, held) = Spool::open(&SpoolConfig { dir: dir.to_path_buf(), ..SpoolConfig::default() }).expect("open the spool");
+    held.into_iter().filter(|m| m.class == Class::Hit).map(|m| m.id).collect()
+}
