@@ -2,12 +2,14 @@
 # Memory while the broker is down: a looping RTSP camera of real plates feeds `anpr-edge run`
 # whose broker never answers, for SECONDS (default 150); prints the daemon's resident memory
 # every 10 s and what the outbox dropped. The outbox is bounded to 4 MiB here so that the drop
-# policy (images first, reads kept) is exercised within minutes.
+# policy (images first, reads kept) is exercised within minutes. With `spool` every message is
+# also written to a durable spool (in the scratch folder), whose size is printed at the end.
 #
-#   benches/soak_broker_down.sh [SECONDS]
+#   benches/soak_broker_down.sh [SECONDS] [spool]
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SECONDS_TOTAL=${1:-150}
+WITH_SPOOL=${2:-}
 DATA=$ROOT/../shared/data/openalpr-eu-dev
 ANPR=${ANPR:-anpr-edge}
 WORK=$(mktemp -d)
@@ -46,6 +48,9 @@ outbox_bytes = 4194304
 backoff_min_ms = 1000
 backoff_max_ms = 5000
 CFG
+if [ "$WITH_SPOOL" = spool ]; then
+  printf '[spool]\ndir = "%s/spool"\nmax_bytes = 33554432\nsegment_bytes = 1048576\n' "$WORK" >> soak.toml
+fi
 ANPR_LOG=warn "$ANPR" run --config soak.toml > /dev/null 2> daemon.err &
 DAEMON=$!
 for t in $(seq 10 10 "$SECONDS_TOTAL"); do
@@ -53,5 +58,8 @@ for t in $(seq 10 10 "$SECONDS_TOTAL"); do
   echo "$t s  rss $(awk '/VmRSS/{print int($2/1024)}' /proc/$DAEMON/status) MiB  peak $(awk '/VmHWM/{print int($2/1024)}' /proc/$DAEMON/status) MiB"
 done
 kill -TERM "$DAEMON"; wait "$DAEMON" || true
+if [ "$WITH_SPOOL" = spool ]; then
+  echo "spool at the stop: $(du -sk "$WORK/spool" | cut -f1) KiB in $(ls "$WORK/spool" | wc -l) segment files"
+fi
 echo "dropped by the outbox: $(grep -o 'class=[A-Za-z]*' daemon.err | sort | uniq -c | tr '\n' ' ')"
-grep -o 'unacknowledged=[0-9]*' daemon.err | tail -1 | sed 's/^/held at the stop (lost without the spool): /'
+grep -o 'unacknowledged=[0-9]*' daemon.err | tail -1 | sed 's/^/held at the stop (kept with the spool, lost without): /'

@@ -9,6 +9,8 @@ use crate::read_record::{Identity, Site};
 use crate::recognizer::RecognitionConfig;
 use crate::publish::MqttConfig;
 use crate::source::{CameraConfig, StreamConfig};
+use crate::spool::SpoolConfig;
+use crate::read_signing::SigningConfig;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -34,6 +36,11 @@ pub struct Config {
     pub output: OutputConfig,
     /// The broker, when `output.kind = "mqtt"`.
     pub mqtt: Option<MqttConfig>,
+    /// The durable spool behind the MQTT outbox; without it, what the broker has not
+    /// acknowledged lives in RAM only.
+    pub spool: Option<SpoolConfig>,
+    /// The key every read is signed with (tamper evidence); without it reads are unsigned.
+    pub signing: Option<SigningConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -182,6 +189,13 @@ impl Config {
             (_, Some(mqtt)) => mqtt.check().map_err(|e| invalid(&e.key(), e.problem()))?,
             (OutputKind::Stdout, None) => {}
         }
+        if let Some(spool) = &self.spool {
+            let outbox_bytes = self.mqtt.as_ref().map_or(crate::publish::MqttConfig::default_outbox_bytes(), |m| m.outbox_bytes);
+            spool.check(outbox_bytes).map_err(|(key, problem)| invalid(key, problem))?;
+        }
+        if let Some(signing) = &self.signing {
+            crate::signing::load_signing_key(&signing.key_file).map_err(|e| invalid("signing.key_file", e.to_string()))?;
+        }
         Ok(())
     }
 
@@ -290,6 +304,49 @@ mod tests {
         assert!(e.contains("privacy.retention.days"), "{e}");
         let e = parse(&minimal("[privacy.blur]\nmargn = 0.3\n")).expect_err("typo").to_string();
         assert!(e.contains("margn"), "{e}");
+    }
+
+    #[test]
+    fn the_spool_section_is_checked_against_the_outbox_it_backs() {
+        let config = parse(&minimal("[spool]\n")).expect("defaults");
+        assert_eq!(config.spool.expect("spool").dir, PathBuf::from("/var/lib/anpr-edge/spool"));
+        for (section, key) in [
+            ("fsync_interval_ms = 0", "spool.fsync_interval_ms"),
+            ("segment_bytes = 10", "spool.segment_bytes"),
+            ("max_age_s = 0", "spool.max_age_s"),
+            ("max_bytes = 1000000", "spool.max_bytes"),
+            ("fsync = \"sometimes\"", "fsync"),
+            ("max_byte = 1", "max_byte"),
+        ] {
+            let e = parse(&minimal(&format!("[spool]\n{section}\n"))).expect_err(section).to_string();
+            assert!(e.contains(key), "{section}: {e}");
+        }
+        let small_outbox = "[output]\nkind = \"mqtt\"\n[mqtt]\nhost = \"b\"\ninsecure_dev = true\noutbox_bytes = 100000\n";
+        let config = parse(&minimal(&format!("{small_outbox}[spool]\nmax_bytes = 1000000\nsegment_bytes = 65536\nfsync = \"per_record\"\n"))).expect("fits a small outbox");
+        assert_eq!(config.spool.expect("spool").fsync, crate::spool::FsyncPolicy::PerRecord);
+    }
+
+    #[test]
+    fn a_signing_key_that_does_not_load_names_the_key_and_the_fix() {
+        let e = parse(&minimal("[signing]\nkey_file = \"/nope/unit.key\"\n")).expect_err("missing key").to_string();
+        assert!(e.contains("signing.key_file") && e.contains("/nope/unit.key"), "{e}");
+    }
+
+    proptest::proptest! {
+        /// The parser on arbitrary text and on mangled valid files: an error or a valid
+        /// configuration, never a panic.
+        #[test]
+        fn arbitrary_text_never_panics_the_parser(text in "\\PC{0,400}") {
+            let _ = parse(&text);
+        }
+
+        #[test]
+        fn mangled_configurations_never_panic_the_parser(cut in 0usize..2000, insert in "[ -~\n]{0,12}") {
+            let text = include_str!("../systemd/anpr-edge.toml").replace("/var/lib/anpr-edge/sample.mp4", env!("CARGO_MANIFEST_DIR"));
+            let at = text.char_indices().map(|(i, _)| i).nth(cut % text.chars().count()).unwrap_or(0);
+            let mangled = format!("{}{insert}{}", &text[..at], &text[at..]);
+            let _ = parse(&mangled);
+        }
     }
 
     #[test]

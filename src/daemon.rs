@@ -6,12 +6,15 @@
 
 use crate::config::{Config, OutputKind, SourceConfig};
 use crate::pipeline::sink::StdoutSink;
-use crate::publish::{MqttSink, StatusSource};
+use crate::publish::{MqttSink, Setup, StatusSource};
 use crate::pipeline::{self, PipelineStats};
 use crate::privacy::retention::{SweepReport, Sweeper};
 use crate::privacy::Privacy;
 use crate::recognizer::Recognizer;
 use crate::runtime::{self, RuntimeOptions};
+use crate::spool::Spool;
+use crate::pipeline::ReadSink;
+use crate::read_signing::SigningSink;
 use anyhow::Context;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -26,7 +29,7 @@ const SHUTDOWN_FLUSH: Duration = Duration::from_secs(10);
 
 /// The pipeline's part of the status heartbeat: counters, frames per second since the last
 /// heartbeat, which models run, and the oldest item the unit holds (the purpose is in every
-/// status message, the Last Will included: see `MqttSink::start_with_fields`).
+/// status message, the Last Will included: see `publish::Setup::status_fields`).
 fn status_source(config: &Config, stats: &Arc<PipelineStats>, retention: &Arc<std::sync::Mutex<SweepReport>>) -> StatusSource {
     let stats = Arc::clone(stats);
     let retention = Arc::clone(retention);
@@ -78,7 +81,10 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
     if let Some(pseudonymiser) = &privacy.pseudonymiser {
         tracing::info!(key = ?pseudonymiser.source(), "non-hit plates are published as keyed hashes");
     }
-
+    let key = match &config.signing {
+        Some(signing) => Some(crate::signing::load_signing_key(&signing.key_file).context("loading signing.key_file")?),
+        None => None,
+    };
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, Arc::clone(&stop)).context("installing the signal handlers")?;
@@ -100,27 +106,51 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
             last_ping = Instant::now();
         }
     };
+    let run_pipeline = |sink: &mut dyn ReadSink| match &key {
+        Some(key) => pipeline::run(source, &mut recognizer, &identity, &config.pipeline, &config.fusion, &config.images, &privacy, &mut SigningSink::new(sink, key), &stop, &stats, alive),
+        None => pipeline::run(source, &mut recognizer, &identity, &config.pipeline, &config.fusion, &config.images, &privacy, sink, &stop, &stats, alive),
+    };
     match (config.output.kind, &config.mqtt) {
         (OutputKind::Mqtt, Some(mqtt)) => {
-            let control = MqttSink::logging_control();
-            let fields = serde_json::json!({ "purpose": config.privacy.purpose });
-            let mut sink = MqttSink::start_with_fields(mqtt, &identity.device_id, fields, status_source(config, &stats, &retention), control)
-                .context("starting the MQTT publisher")?;
-            pipeline::run(source, &mut recognizer, &identity, &config.pipeline, &config.fusion, &config.images, &privacy, &mut sink, &stop, &stats, alive);
+            let mut setup = Setup::new(status_source(config, &stats, &retention));
+            setup.status_fields = serde_json::json!({ "purpose": config.privacy.purpose });
+            if let Some(spool) = &config.spool {
+                let (spool, recovered) = Spool::open(spool).context("opening the spool")?;
+                let found = spool.stats();
+                if found.corrupt_skipped > 0 || found.truncated_bytes > 0 {
+                    tracing::warn!(corrupt_skipped = found.corrupt_skipped, corrupt_bytes = found.corrupt_bytes, truncated_bytes = found.truncated_bytes, recovered = recovered.len(), "the spool was damaged; every intact message is kept");
+                }
+                if !recovered.is_empty() {
+                    tracing::info!(messages = recovered.len(), "messages from before the last stop are sent first");
+                }
+                setup.spool = Some((spool, recovered));
+            }
+            let mut sink = MqttSink::start_with(mqtt, &identity.device_id, setup).context("starting the MQTT publisher")?;
+            run_pipeline(&mut sink);
             let report = sink.shutdown(SHUTDOWN_FLUSH);
             if report.unacknowledged.is_empty() {
                 tracing::info!(acked = report.stats.acked, "every read was acknowledged by the broker");
+            } else if let (Some(dir), true) = (&report.spooled, report.lost.is_empty()) {
+                // Nothing is lost, so the stop succeeded: a non-zero exit would mark the unit
+                // failed in systemd at every planned stop during a broker outage.
+                tracing::warn!(
+                    unacknowledged = report.unacknowledged.len(),
+                    spool = %dir.display(),
+                    "the broker did not acknowledge these messages before the stop; they are kept in the spool and sent at the next start"
+                );
             } else {
                 tracing::error!(
                     unacknowledged = report.unacknowledged.len(),
-                    first = report.unacknowledged.first().map(String::as_str).unwrap_or_default(),
-                    "the broker did not acknowledge these messages before the stop; without the durable spool they are lost"
+                    lost = report.lost.len(),
+                    first = report.lost.first().map(String::as_str).unwrap_or_default(),
+                    "the broker did not acknowledge these messages before the stop, and the spool does not hold them (no [spool], or the disk refused them): they are lost"
                 );
                 anyhow::bail!(
-                    "{} messages (reads and images) were not acknowledged by the broker {}:{} before the stop",
-                    report.unacknowledged.len(),
+                    "{} messages (reads and images) were not acknowledged by the broker {}:{} before the stop and are lost ({} kept in the spool)",
+                    report.lost.len(),
                     mqtt.host,
-                    mqtt.port()
+                    mqtt.port(),
+                    report.unacknowledged.len() - report.lost.len()
                 );
             }
         }
@@ -128,7 +158,7 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
         (OutputKind::Stdout, _) => {
             let stdout = std::io::stdout();
             let mut sink = StdoutSink::new(stdout.lock());
-            pipeline::run(source, &mut recognizer, &identity, &config.pipeline, &config.fusion, &config.images, &privacy, &mut sink, &stop, &stats, alive);
+            run_pipeline(&mut sink);
             anyhow::ensure!(!sink.failed(), "standard output was closed; reads after that were not written");
         }
     }

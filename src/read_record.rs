@@ -89,6 +89,21 @@ pub struct ReadRecord {
     /// `disposition == "hit"`: the plate is on a hotlist with action "alert".
     pub hit: bool,
     pub images: Images,
+    /// The unit's Ed25519 signature over the canonical record (`read_signing.rs`), when the
+    /// unit has a `[signing]` key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<ReadSignature>,
+}
+
+/// Who signed a read, and the signature (base64) over its canonical form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadSignature {
+    /// Always `Ed25519`.
+    pub alg: String,
+    /// `signing::key_id` of the public key that verifies it.
+    pub key_id: String,
+    pub value: String,
 }
 
 /// Who and where the unit is: the same on every record.
@@ -152,6 +167,7 @@ impl ReadRecord {
             disposition,
             hit: disposition == Disposition::Hit,
             images,
+            signature: None,
         }
     }
 }

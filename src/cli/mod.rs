@@ -5,6 +5,7 @@ mod eval_cmd;
 mod models_cmd;
 mod privacy_cmd;
 mod replay_cmd;
+mod verify_cmd;
 
 use anpr_edge::detect::DetectorModel;
 use anpr_edge::ocr::OcrModel;
@@ -92,6 +93,8 @@ enum Command {
     CheckConfig(daemon_cmd::CheckConfigArgs),
     /// What leaves the device for hits, non-hits and allow-listed reads, retention, purpose.
     PrivacyReport(privacy_cmd::PrivacyReportArgs),
+    /// Check a signed read (and its images) against the unit's public key.
+    Verify(verify_cmd::VerifyArgs),
     /// Install and check model files.
     #[command(subcommand)]
     Models(models_cmd::ModelsCommand),
@@ -115,6 +118,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => daemon_cmd::run(args),
         Command::CheckConfig(args) => daemon_cmd::check_config(args),
         Command::PrivacyReport(args) => privacy_cmd::run(args),
+        Command::Verify(args) => verify_cmd::run(args),
     };
     match result {
         Ok(code) => code,

@@ -76,6 +76,13 @@ mod defaults {
     }
 }
 
+impl MqttConfig {
+    /// `outbox_bytes` when the key is left out.
+    pub fn default_outbox_bytes() -> usize {
+        defaults::outbox_bytes()
+    }
+}
+
 /// What is wrong with `[mqtt]`: each message starts with the key and says how to fix it.
 #[derive(Debug, thiserror::Error)]
 pub enum MqttConfigError {

@@ -12,6 +12,6 @@ mod tls;
 pub mod topics;
 
 pub use config::{MqttConfig, MqttConfigError, TlsFiles};
-pub use mqtt::{ControlHandler, MqttError, MqttSink, ShutdownReport, StatusSource};
+pub use mqtt::{ControlHandler, MqttError, MqttSink, Setup, ShutdownReport, StatusSource};
 pub use outbox::{Class, Message, Outbox, OutboxStats, SubmitOutcome};
 pub use topics::Topics;

@@ -22,16 +22,23 @@
 //! - Status on `<prefix>/<device>/status`, retained: `online` with the heartbeat at every
 //!   connection and every `status_interval_s`, `offline` at a clean stop, both QoS 0 so that
 //!   they take no packet id; the Last Will, QoS 1, says `offline` when the unit vanishes.
+//! - With a spool (`spool/mod.rs`), a message is spooled before the outbox takes it and
+//!   removed from the spool when the outbox lets it go (PUBACK or drop); at start what the
+//!   spool recovered goes into the outbox first. The outbox lock is always taken before the
+//!   spool's.
 
 use super::config::{MqttConfig, MqttConfigError};
 use super::outbox::{Class, Message, Outbox, OutboxStats, SubmitOutcome};
 use super::topics::{is_topic_level, Topics};
 use crate::backoff::Backoff;
 use crate::pipeline::{Outgoing, ReadSink};
+use crate::spool::record::Removal;
+use crate::spool::Spool;
 use rumqttc::{AsyncClient, ConnectionError, Event, EventLoop, LastWill, MqttOptions, Outgoing as Out, Packet, QoS, SubscribeReasonCode, TlsConfiguration, Transport};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
+use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::Notify;
 
@@ -70,6 +77,7 @@ enum Order {
 
 struct Shared {
     outbox: Mutex<Outbox>,
+    spool: Option<Mutex<Spool>>,
     connected: AtomicBool,
     order: Mutex<Order>,
     wake: Notify,
@@ -84,6 +92,19 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Shared {
     fn outbox(&self) -> MutexGuard<'_, Outbox> {
         lock(&self.outbox)
+    }
+
+    fn spool(&self) -> Option<MutexGuard<'_, Spool>> {
+        self.spool.as_ref().map(lock)
+    }
+
+    /// The outbox dropped these: the spool lets them go too.
+    fn forget(spool: Option<&mut Spool>, dropped: &[Message]) {
+        if let Some(spool) = spool {
+            for m in dropped {
+                spool.remove(&m.id, Removal::Dropped);
+            }
+        }
     }
 
     fn order(&self) -> Order {
@@ -111,12 +132,43 @@ pub struct MqttSink {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShutdownReport {
     pub stats: OutboxStats,
-    /// Ids of the messages the broker never acknowledged (lost at this stop until the durable
-    /// spool exists).
+    /// Ids of the messages the broker never acknowledged: kept in the spool when there is one
+    /// (the next start sends them), lost otherwise.
     pub unacknowledged: Vec<String>,
     /// Those messages themselves, in flight first then in sending order, for a caller that
     /// keeps them.
     pub messages: Vec<Message>,
+    /// The spool's folder, where the unacknowledged messages wait for the next start; `None`
+    /// without a spool.
+    pub spooled: Option<PathBuf>,
+    /// Unacknowledged messages the spool does not hold either (it could not write them, or
+    /// there is no spool): lost at this stop.
+    pub lost: Vec<String>,
+}
+
+/// What the publisher starts with besides the broker's section: where its status comes from,
+/// what it does with incoming messages, and the spool behind its outbox.
+pub struct Setup {
+    pub status: StatusSource,
+    /// An object whose fields are in every status message, the Last Will and the final
+    /// `offline` included (the stated purpose).
+    pub status_fields: serde_json::Value,
+    /// Gets every message arriving on a subscribed topic.
+    pub control: ControlHandler,
+    /// Topics subscribed on every connection besides `control` (the hotlists).
+    pub subscriptions: Vec<String>,
+    /// The durable spool and the messages it recovered (sent first, in their order).
+    pub spool: Option<(Spool, Vec<Message>)>,
+}
+
+impl Setup {
+    /// No extra status fields, control messages logged, no spool.
+    pub fn new(status: StatusSource) -> Self {
+        let control: ControlHandler = Arc::new(|topic: &str, payload: &[u8]| {
+            tracing::info!(topic, bytes = payload.len(), "control message received (no handler for it)");
+        });
+        Self { status, status_fields: serde_json::Value::Null, control, subscriptions: Vec::new(), spool: None }
+    }
 }
 
 fn status_payload(device_id: &str, fields: &serde_json::Value, state: &str, extra: serde_json::Value, timed: bool) -> Vec<u8> {
@@ -136,33 +188,15 @@ fn status_payload(device_id: &str, fields: &serde_json::Value, state: &str, extr
 }
 
 impl MqttSink {
-    /// Starts the publisher; control messages are logged. Never waits for the broker: an
-    /// unreachable broker is retried with backoff while messages wait in the outbox.
+    /// Starts the publisher with [`Setup::new`]'s defaults.
     pub fn start(config: &MqttConfig, device_id: &str, status: StatusSource) -> Result<Self, MqttError> {
-        Self::start_with_control(config, device_id, status, Self::logging_control())
+        Self::start_with(config, device_id, Setup::new(status))
     }
 
-    /// The control handler of [`Self::start`]: logs each message.
-    pub fn logging_control() -> ControlHandler {
-        Arc::new(|topic: &str, payload: &[u8]| {
-            tracing::info!(topic, bytes = payload.len(), "control message received (no handler yet)");
-        })
-    }
-
-    /// Like [`Self::start`], handing control messages to `control`.
-    pub fn start_with_control(config: &MqttConfig, device_id: &str, status: StatusSource, control: ControlHandler) -> Result<Self, MqttError> {
-        Self::start_with_fields(config, device_id, serde_json::Value::Null, status, control)
-    }
-
-    /// Like [`Self::start_with_control`]; the object `fields` (e.g. the purpose) is in every
-    /// status message, the Last Will and the final `offline` included.
-    pub fn start_with_fields(
-        config: &MqttConfig,
-        device_id: &str,
-        fields: serde_json::Value,
-        status: StatusSource,
-        control: ControlHandler,
-    ) -> Result<Self, MqttError> {
+    /// Starts the publisher. Never waits for the broker: an unreachable broker is retried with
+    /// backoff while messages wait in the outbox (and the spool).
+    pub fn start_with(config: &MqttConfig, device_id: &str, setup: Setup) -> Result<Self, MqttError> {
+        let Setup { status, status_fields: fields, control, subscriptions, spool } = setup;
         config.check()?;
         if !is_topic_level(device_id) {
             return Err(MqttError::DeviceId(device_id.to_string()));
@@ -186,8 +220,17 @@ impl MqttSink {
         // channel only means "try again at the next wake-up".
         let (client, eventloop) = AsyncClient::new(options, max_in_flight * 2 + 16);
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(MqttError::Runtime)?;
+        let mut outbox = Outbox::new(config.outbox_messages, config.outbox_bytes);
+        let spool = spool.map(|(mut spool, recovered)| {
+            for message in recovered {
+                let outcome = outbox.push(message);
+                Shared::forget(Some(&mut spool), &outcome.dropped);
+            }
+            Mutex::new(spool)
+        });
         let shared = Arc::new(Shared {
-            outbox: Mutex::new(Outbox::new(config.outbox_messages, config.outbox_bytes)),
+            outbox: Mutex::new(outbox),
+            spool,
             connected: AtomicBool::new(false),
             order: Mutex::new(Order::Run),
             wake: Notify::new(),
@@ -205,6 +248,7 @@ impl MqttSink {
             max_in_flight,
             started: Instant::now(),
             next_status: Instant::now(),
+            next_spool_tick: Instant::now(),
             closing: None,
             failures: 0,
         };
@@ -223,6 +267,17 @@ impl MqttSink {
         self.shared.outbox().stats()
     }
 
+    /// The spool's figures (its oldest message's age among them), when there is a spool.
+    pub fn spool_stats(&self) -> Option<crate::spool::SpoolStats> {
+        self.shared.spool().map(|s| s.stats())
+    }
+
+    /// When the oldest message the spool holds was spooled (for the privacy report of what the
+    /// unit stores); `None` without a spool or when it is empty.
+    pub fn spool_oldest(&self) -> Option<SystemTime> {
+        self.shared.spool().and_then(|s| s.oldest())
+    }
+
     pub fn is_connected(&self) -> bool {
         self.shared.connected()
     }
@@ -235,7 +290,23 @@ impl MqttSink {
             tracing::error!(id = %message.id, topic = %message.topic, "not a topic one can publish to; message refused");
             return SubmitOutcome { held: false, dropped: vec![message] };
         }
-        let outcome = self.shared.outbox().push(message);
+        let mut outbox = self.shared.outbox();
+        let mut spool = self.shared.spool();
+        let mut spooled = true;
+        if let Some(spool) = spool.as_deref_mut() {
+            if let Err(error) = spool.put(&message) {
+                spooled = false;
+                if message.class == Class::Image {
+                    tracing::warn!(%error, id = %message.id, "image not spooled: dropped (images go first when the disk is full)");
+                } else {
+                    tracing::error!(%error, id = %message.id, "message not spooled: held in RAM only until the broker has it");
+                }
+            }
+        }
+        // An image the disk cannot keep is not worth RAM that reads may need.
+        let outcome = if !spooled && message.class == Class::Image { outbox.refuse(message) } else { outbox.push(message) };
+        Shared::forget(spool.as_deref_mut(), &outcome.dropped);
+        drop((spool, outbox));
         for m in &outcome.dropped {
             tracing::warn!(id = %m.id, class = ?m.class, "outbox full: message dropped");
         }
@@ -250,7 +321,13 @@ impl MqttSink {
         let mut outbox = self.shared.outbox();
         let stats = outbox.stats();
         let messages = outbox.drain();
-        ShutdownReport { stats, unacknowledged: messages.iter().map(|m| m.id.clone()).collect(), messages }
+        let spool = self.shared.spool();
+        let lost = messages.iter().filter(|m| !spool.as_ref().is_some_and(|s| s.holds(&m.id))).map(|m| m.id.clone()).collect();
+        let spooled = spool.map(|mut spool| {
+            spool.sync();
+            spool.dir().to_path_buf()
+        });
+        ShutdownReport { stats, unacknowledged: messages.iter().map(|m| m.id.clone()).collect(), messages, spooled, lost }
     }
 
     fn stop(&mut self, order: Order) {
@@ -315,6 +392,8 @@ struct Io {
     max_in_flight: usize,
     started: Instant,
     next_status: Instant,
+    /// When the spool's fsync schedule and age limit are next applied.
+    next_spool_tick: Instant,
     /// Set once the offline status and the DISCONNECT are handed over: when to stop waiting
     /// for the DISCONNECT to leave.
     closing: Option<Instant>,
@@ -378,7 +457,7 @@ impl Io {
             let timer = tokio::time::Instant::from_std(self.next_timer().min(retry_at));
             tokio::select! {
                 () = self.shared.wake.notified() => {}
-                () = tokio::time::sleep_until(timer) => {}
+                () = tokio::time::sleep_until(timer) => self.spool_tick(),
             }
         }
     }
@@ -419,12 +498,33 @@ impl Io {
         if let Order::Flush { until } = self.shared.order() {
             next = next.min(self.closing.unwrap_or(until));
         }
+        if self.shared.spool.is_some() {
+            next = next.min(self.next_spool_tick);
+        }
         next
     }
 
     fn on_timer(&mut self) {
         if self.shared.connected() && self.closing.is_none() && Instant::now() >= self.next_status {
             self.heartbeat();
+        }
+        self.spool_tick();
+    }
+
+    /// The spool's fsync schedule, and its age limit: a message too old is dropped from the
+    /// outbox (when still pending) and then from the spool.
+    fn spool_tick(&mut self) {
+        if Instant::now() < self.next_spool_tick {
+            return;
+        }
+        let mut outbox = self.shared.outbox();
+        let Some(mut spool) = self.shared.spool() else { return };
+        self.next_spool_tick = Instant::now() + spool.tick_every();
+        for id in spool.tick() {
+            if let Some(m) = outbox.remove_pending(&id) {
+                tracing::warn!(id = %m.id, class = ?m.class, "older than spool.max_age_s: dropped");
+                spool.expire(&id);
+            }
         }
     }
 
@@ -447,9 +547,13 @@ impl Io {
     fn heartbeat(&mut self) {
         let mut extra = (self.status)();
         let outbox = serde_json::to_value(self.shared.outbox().stats()).unwrap_or_default();
+        let spool = self.shared.spool().map(|s| s.stats());
         if let serde_json::Value::Object(map) = &mut extra {
             map.insert("uptime_s".into(), self.started.elapsed().as_secs().into());
             map.insert("outbox".into(), outbox);
+            if let Some(spool) = spool {
+                map.insert("spool".into(), serde_json::to_value(spool).unwrap_or_default());
+            }
         }
         self.publish_status("online", extra);
         self.next_status = Instant::now() + self.status_every;
@@ -478,7 +582,11 @@ impl Io {
                 self.pump();
             }
             Event::Incoming(Packet::PubAck(ack)) => {
-                self.shared.outbox().on_puback(ack.pkid);
+                let mut outbox = self.shared.outbox();
+                if let (Some(message), Some(mut spool)) = (outbox.on_puback(ack.pkid), self.shared.spool()) {
+                    spool.remove(&message.id, Removal::Acknowledged);
+                }
+                drop(outbox);
                 self.pump();
             }
             Event::Incoming(Packet::SubAck(ack)) if ack.return_codes.iter().any(|c| matches!(c, SubscribeReasonCode::Failure)) => {

@@ -225,6 +225,24 @@ impl Outbox {
         }
     }
 
+    /// Refuses a message without holding it (the spool could not keep an image), counted as a
+    /// drop of its class.
+    pub fn refuse(&mut self, message: Message) -> SubmitOutcome {
+        self.count_drop(message.class);
+        SubmitOutcome { held: false, dropped: vec![message] }
+    }
+
+    /// Drops a pending message by id (the spool's age limit), counted like any drop; `None`
+    /// when it is not pending (in flight, where the broker may already have it, or gone).
+    pub fn remove_pending(&mut self, id: &str) -> Option<Message> {
+        let queue = self.pending.iter_mut().find(|q| q.iter().any(|m| m.id == id))?;
+        let i = queue.iter().position(|m| m.id == id)?;
+        let message = queue.remove(i)?;
+        self.bytes -= message.payload.len();
+        self.count_drop(message.class);
+        Some(message)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.held() == 0
     }
@@ -428,6 +446,23 @@ mod tests {
         let outcome = o.push(msg("h", Class::Hit, 1));
         assert_eq!(ids(&outcome.dropped), ["d"]);
         assert_eq!(o.stats().in_flight, 2);
+    }
+
+    #[test]
+    fn remove_pending_drops_only_pending_messages_and_counts_them() {
+        let mut o = Outbox::new(10, 1 << 20);
+        o.push(msg("r1", Class::Read, 3));
+        o.push(msg("i1", Class::Image, 5));
+        o.push(msg("r2", Class::Read, 7));
+        send(&mut o, 1);
+        assert_eq!(o.remove_pending("r1"), None, "in flight: the broker may have it");
+        assert_eq!(o.remove_pending("i1").map(|m| m.id).as_deref(), Some("i1"));
+        assert_eq!(o.remove_pending("i1"), None);
+        let s = o.stats();
+        assert_eq!((s.pending, s.in_flight, s.bytes, s.dropped_images, s.dropped_reads), (1, 1, 10, 1, 0));
+        let outcome = o.refuse(msg("i2", Class::Image, 5));
+        assert_eq!((outcome.held, ids(&outcome.dropped)), (false, vec!["i2"]));
+        assert_eq!((o.stats().pending, o.stats().dropped_images), (1, 2));
     }
 
     #[test]

@@ -81,6 +81,7 @@ pub fn write_video_frames(path: &std::path::Path, images: &[image::RgbImage], fr
 }
 
 pub mod broker;
+pub mod gate;
 pub mod subscriber;
 
 /// The first annotated plate of a photograph of the eval set, O and 0 folded.
@@ -105,4 +106,29 @@ pub fn road_video(folder: &std::path::Path, dir: &std::path::Path) -> (std::path
     let video = dir.join("road.mp4");
     write_video_frames(&video, &stills, &counts, 1280, 960, 10.0);
     (video, VEHICLES.iter().map(|n| truth_of(folder, n)).collect())
+}
+
+/// Random choices for the fault tests (xorshift64*), seeded from the clock unless
+/// `ANPR_TEST_SEED` is set; the seed is printed so that a failure can be replayed.
+pub struct Random(u64);
+
+impl Random {
+    pub fn from_env_or_clock() -> Self {
+        let seed = std::env::var("ANPR_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64) | 1
+        });
+        eprintln!("ANPR_TEST_SEED={seed}");
+        Self(seed)
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 32) % n.max(1)
+    }
+
+    pub fn millis(&mut self, from: u64, to: u64) -> std::time::Duration {
+        std::time::Duration::from_millis(from + self.below(to - from + 1))
+    }
 }

@@ -2,7 +2,7 @@
 //! reconnection (a restarted broker without persistence has forgotten it).
 
 use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -10,6 +10,8 @@ pub struct Subscriber {
     received: Arc<Mutex<Vec<(String, Vec<u8>, bool)>>>,
     stop: Arc<AtomicBool>,
     connected: Arc<AtomicBool>,
+    /// Subscriptions acknowledged so far: a test waits for one more after restarting a broker.
+    subscriptions: Arc<AtomicUsize>,
 }
 
 impl Subscriber {
@@ -21,14 +23,18 @@ impl Subscriber {
         let received = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let connected = Arc::new(AtomicBool::new(false));
-        let (r, s, c, filter) = (Arc::clone(&received), Arc::clone(&stop), Arc::clone(&connected), filter.to_string());
+        let subscriptions = Arc::new(AtomicUsize::new(0));
+        let (r, s, c, n, filter) = (Arc::clone(&received), Arc::clone(&stop), Arc::clone(&connected), Arc::clone(&subscriptions), filter.to_string());
         std::thread::spawn(move || {
             while !s.load(Ordering::Relaxed) {
                 match connection.recv_timeout(Duration::from_millis(100)) {
                     Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => {
                         let _ = client.try_subscribe(filter.as_str(), QoS::AtLeastOnce);
                     }
-                    Ok(Ok(Event::Incoming(Packet::SubAck(_)))) => c.store(true, Ordering::Relaxed),
+                    Ok(Ok(Event::Incoming(Packet::SubAck(_)))) => {
+                        c.store(true, Ordering::Relaxed);
+                        n.fetch_add(1, Ordering::Relaxed);
+                    }
                     Ok(Ok(Event::Incoming(Packet::Publish(p)))) => {
                         r.lock().expect("lock").push((p.topic.clone(), p.payload.to_vec(), p.retain));
                     }
@@ -42,7 +48,7 @@ impl Subscriber {
                 }
             }
         });
-        let subscriber = Self { received, stop, connected };
+        let subscriber = Self { received, stop, connected, subscriptions };
         subscriber.wait_subscribed(Duration::from_secs(10));
         subscriber
     }
@@ -51,6 +57,19 @@ impl Subscriber {
         let deadline = Instant::now() + within;
         while !self.connected.load(Ordering::Relaxed) {
             assert!(Instant::now() < deadline, "the test subscriber could not subscribe");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn subscriptions(&self) -> usize {
+        self.subscriptions.load(Ordering::Relaxed)
+    }
+
+    /// Waits until a subscription after the first `before` is acknowledged.
+    pub fn wait_subscribed_after(&self, before: usize, within: Duration) {
+        let deadline = Instant::now() + within;
+        while self.subscriptions() <= before {
+            assert!(Instant::now() < deadline, "the test subscriber could not subscribe again");
             std::thread::sleep(Duration::from_millis(20));
         }
     }

@@ -1,0 +1,69 @@
+//! The `[spool]` section: where the durable spool lives, how often it reaches the disk, and
+//! its bounds.
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FsyncPolicy {
+    /// fsync after every record: a read is on the disk before `submit` returns.
+    PerRecord,
+    /// fsync at most every `fsync_interval_ms`: at most that much is lost if power fails.
+    #[default]
+    Interval,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpoolConfig {
+    /// Under systemd's StateDirectory by default.
+    pub dir: PathBuf,
+    pub fsync: FsyncPolicy,
+    pub fsync_interval_ms: u64,
+    /// Bound of the segment files on disk, removed records included (they are compacted away).
+    pub max_bytes: u64,
+    /// Reads and images older than this are dropped (hits never).
+    pub max_age_s: u64,
+    /// A new segment file is started when the current one reaches this size.
+    pub segment_bytes: u64,
+}
+
+impl Default for SpoolConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("/var/lib/anpr-edge/spool"),
+            fsync: FsyncPolicy::Interval,
+            fsync_interval_ms: 200,
+            max_bytes: 256 << 20,
+            max_age_s: 7 * 24 * 3600,
+            segment_bytes: 8 << 20,
+        }
+    }
+}
+
+impl SpoolConfig {
+    /// Checks the section on its own and against the outbox it backs (which holds the same
+    /// messages in RAM, so its byte bound is the spool's bound of live data): `(key, problem)`.
+    pub fn check(&self, outbox_bytes: usize) -> Result<(), (&'static str, String)> {
+        if self.dir.as_os_str().is_empty() {
+            return Err(("spool.dir", "is empty; give a folder the daemon may write (default /var/lib/anpr-edge/spool)".into()));
+        }
+        if self.fsync == FsyncPolicy::Interval && !(1..=60_000).contains(&self.fsync_interval_ms) {
+            return Err(("spool.fsync_interval_ms", format!("{} is outside 1..60000", self.fsync_interval_ms)));
+        }
+        if self.segment_bytes < 64 << 10 {
+            return Err(("spool.segment_bytes", format!("{} is below 65536", self.segment_bytes)));
+        }
+        if self.max_age_s == 0 {
+            return Err(("spool.max_age_s", "must be at least 1".into()));
+        }
+        // Live data (at most the outbox's bytes, plus framing) must fit twice, with a segment
+        // being written and one being copied forward, or compaction could never catch up.
+        let least = 2 * (outbox_bytes as u64 + self.segment_bytes);
+        if self.max_bytes < least {
+            return Err(("spool.max_bytes", format!("{} is below {least}: at least 2 × (mqtt.outbox_bytes + spool.segment_bytes)", self.max_bytes)));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,65 @@
+//! Property test of incoming MQTT control messages against a real Mosquitto: whatever bytes
+//! arrive on the unit's control topic (empty, binary, not UTF-8, up to 64 KiB) reach the
+//! control handler unchanged, and the publisher goes on delivering reads meanwhile.
+
+mod common;
+
+use anpr_edge::publish::{Class, ControlHandler, Message, MqttConfig, MqttSink, Setup, Topics};
+use common::broker::Broker;
+use common::subscriber::Subscriber;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use rumqttc::{Client, MqttOptions, QoS};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn wait_for(within: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    while !done() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    true
+}
+
+#[test]
+fn arbitrary_control_messages_reach_the_handler_unchanged_and_reads_keep_flowing() {
+    let broker = Broker::start(false);
+    let subscriber = Subscriber::start(broker.port, "anpr/box/reads");
+    let config: MqttConfig = toml::from_str(&format!("host = \"127.0.0.1\"\nport = {}\ninsecure_dev = true\n", broker.port)).expect("config");
+    let seen: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+    let collect = Arc::clone(&seen);
+    let control: ControlHandler = Arc::new(move |_topic: &str, payload: &[u8]| collect.lock().expect("lock").push(payload.to_vec()));
+    let mut setup = Setup::new(Arc::new(|| serde_json::json!({})));
+    setup.control = control;
+    let sink = MqttSink::start_with(&config, "box", setup).expect("start");
+    assert!(wait_for(Duration::from_secs(10), || sink.is_connected()), "the publisher connected");
+    // The subscription to the control topic follows the connection: give it its SUBACK.
+    std::thread::sleep(Duration::from_millis(300));
+
+    let mut options = MqttOptions::new("control-sender", "127.0.0.1", broker.port);
+    options.set_max_packet_size(1 << 20, 1 << 20);
+    let (client, mut connection) = Client::new(options, 16);
+    std::thread::spawn(move || for _ in connection.iter() {});
+    let topic = Topics::new("anpr", "box").control;
+
+    let mut runner = TestRunner::new(Config { cases: 48, ..Config::default() });
+    let n = std::sync::atomic::AtomicUsize::new(0);
+    let payloads = prop_oneof![proptest::collection::vec(any::<u8>(), 0..256), proptest::collection::vec(any::<u8>(), 0..65_536), ".{0,200}".prop_map(String::into_bytes)];
+    runner
+        .run(&payloads, |payload| {
+            let before = seen.lock().expect("lock").len();
+            client.publish(topic.as_str(), QoS::AtLeastOnce, false, payload.clone()).expect("publish");
+            let arrived = wait_for(Duration::from_secs(5), || seen.lock().expect("lock").get(before) == Some(&payload));
+            prop_assert!(arrived, "a control message of {} bytes never reached the handler unchanged", payload.len());
+            let id = format!("read-{}", n.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+            sink.submit(Message { id: id.clone(), topic: "anpr/box/reads".into(), payload: id.clone().into_bytes(), class: Class::Read });
+            let delivered = subscriber.wait_until(Duration::from_secs(5), |r| r.iter().any(|(_, p, _)| p == id.as_bytes()));
+            prop_assert!(delivered.iter().any(|(_, p, _)| p == id.as_bytes()), "{id} was not delivered after the control message");
+            Ok(())
+        })
+        .expect("control messages");
+    assert!(sink.shutdown(Duration::from_secs(5)).unacknowledged.is_empty());
+}
