@@ -27,7 +27,7 @@ fn a_signed_read_verifies_and_a_changed_one_is_refused_with_the_reason() {
     openssl(dir.path(), &["pkey", "-in", "other.key", "-pubout", "-out", "other.pub.pem"]);
     let config = dir.path().join("anpr-edge.toml");
     let text = format!(
-        "[device]\nid = \"box\"\n[device.site]\nname = \"E40\"\n[source]\nkind = \"file\"\npath = \"{}\"\n[signing]\nkey_file = \"{}\"\n",
+        "[device]\nid = \"box\"\n[device.site]\nname = \"E40\"\n[source]\nkind = \"file\"\npath = \"{}\"\n[privacy]\npurpose = \"signed reads test\"\nnon_hit_plate = \"clear\"\n[signing]\nkey_file = \"{}\"\n",
         folder.join("eu3.jpg").display(),
         dir.path().join("unit.key").display()
     );

@@ -28,7 +28,7 @@ const READS: &str = "anpr/box/reads";
 fn daemon_config(dir: &Path, source: &Path, port: u16, spool: &Path, extra: &str) -> PathBuf {
     let path = dir.join("anpr-edge.toml");
     let text = format!(
-        "[device]\nid = \"box\"\n[device.site]\nname = \"E40 test\"\n[source]\nkind = \"file\"\npath = \"{}\"\n{extra}\n\
+        "[device]\nid = \"box\"\n[device.site]\nname = \"E40 test\"\n[source]\nkind = \"file\"\npath = \"{}\"\n[privacy]\npurpose = \"spool test\"\nnon_hit_plate = \"clear\"\n{extra}\n\
          [output]\nkind = \"mqtt\"\n[mqtt]\nhost = \"127.0.0.1\"\nport = {port}\ninsecure_dev = true\nbackoff_min_ms = 100\nbackoff_max_ms = 400\n\
          [spool]\ndir = \"{}\"\nsegment_bytes = 1048576\n",
         source.display(),
