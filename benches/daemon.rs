@@ -4,6 +4,7 @@
 //!
 //! Needs the installed models, mosquitto and ../shared/data. Run: `cargo bench --bench daemon`.
 
+use anpr_edge::hotlist::LiveHotlist;
 use anpr_edge::pipeline::{self, ImageConfig, PipelineConfig, PipelineStats};
 use anpr_edge::publish::MqttSink;
 use anpr_edge::read_record::{Identity, Site};
@@ -63,6 +64,7 @@ fn daemon_with_mqtt(c: &mut Criterion) {
                     source,
                     &mut recognizer,
                     &identity,
+                    &LiveHotlist::new(None, 1),
                     &PipelineConfig::default(),
                     &anpr_edge::fuse::FusionConfig::default(),
                     &ImageConfig::default(),
@@ -101,7 +103,7 @@ fn daemon_with_mqtt(c: &mut Criterion) {
             }
             arrivals
         });
-        pipeline::run(source, &mut recognizer, &identity, &realtime, &Default::default(), &ImageConfig::default(), &mut sink, &stop, &stats, || {});
+        pipeline::run(source, &mut recognizer, &identity, &LiveHotlist::new(None, 1), &realtime, &Default::default(), &ImageConfig::default(), &mut sink, &stop, &stats, || {});
         handle.join().expect("watcher")
     });
     sink.shutdown(Duration::from_secs(5));

@@ -3,6 +3,7 @@
 //! default; every error names the file, the key and what to write instead.
 
 use crate::fuse::FusionConfig;
+use crate::hotlist::HotlistConfig;
 use crate::pipeline::{ImageConfig, PipelineConfig};
 use crate::read_record::{Identity, Site};
 use crate::recognizer::RecognitionConfig;
@@ -26,6 +27,8 @@ pub struct Config {
     pub fusion: FusionConfig,
     #[serde(default)]
     pub images: ImageConfig,
+    #[serde(default)]
+    pub hotlist: HotlistConfig,
     #[serde(default)]
     pub output: OutputConfig,
     /// The broker, when `output.kind = "mqtt"`.
@@ -172,6 +175,10 @@ impl Config {
             return Err(invalid("images.jpeg_quality", format!("{} is outside 1..100", self.images.jpeg_quality)));
         }
         self.fusion.validate().map_err(|problem| invalid("fusion", problem))?;
+        self.hotlist.validate().map_err(|(key, problem)| invalid(key, problem))?;
+        if self.device.id == crate::publish::topics::FLEET {
+            return Err(invalid("device.id", format!("`{}` is reserved for the fleet-wide topics; choose another id", self.device.id)));
+        }
         match (&self.output.kind, &self.mqtt) {
             (OutputKind::Mqtt, None) => return Err(invalid("mqtt", "output.kind is \"mqtt\" but there is no [mqtt] section".into())),
             (_, Some(mqtt)) => mqtt.check().map_err(|e| invalid(&e.key(), e.problem()))?,
@@ -262,6 +269,24 @@ mod tests {
         let tls = "[mqtt.tls]\nca_file = \"/nope/ca.pem\"\nclient_cert_file = \"/nope/c.pem\"\nclient_key_file = \"/nope/k.pem\"\n";
         let e = parse(&minimal(&format!("{mqtt}{tls}"))).expect_err("missing CA").to_string();
         assert!(e.contains("mqtt.tls.ca_file") && e.contains("/nope/ca.pem"), "{e}");
+    }
+
+    #[test]
+    fn hotlist_keys_are_checked() {
+        let config = parse(&minimal("")).expect("valid");
+        assert_eq!((config.hotlist.file, config.hotlist.fuzzy_tolerance, config.hotlist.mqtt_fleet_topic), (None, 1, true));
+        for (extra, key) in [
+            ("[hotlist]\nfuzzy_tolerance = 4\n", "hotlist.fuzzy_tolerance"),
+            ("[hotlist]\npoll_interval_s = 0\n", "hotlist.poll_interval_s"),
+            ("[hotlist]\nfile = \"/nope/list.csv\"\n", "hotlist.file"),
+            ("[hotlist]\npublic_key = \"/nope/key.pem\"\n", "hotlist.public_key"),
+            ("[hotlist]\nfuzy_tolerance = 1\n", "fuzy_tolerance"),
+        ] {
+            let e = parse(&minimal(extra)).expect_err(extra).to_string();
+            assert!(e.contains(key), "{extra}: {e}");
+        }
+        let e = parse(&minimal("").replace("box-1", "fleet")).expect_err("reserved").to_string();
+        assert!(e.contains("device.id") && e.contains("reserved"), "{e}");
     }
 
     #[test]

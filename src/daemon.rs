@@ -5,15 +5,17 @@
 //! an image or the network cost that frame, image or delay, never the reads already made.
 
 use crate::config::{Config, OutputKind, SourceConfig};
+use crate::hotlist::live::Updater;
+use crate::hotlist::{HotlistConfig, LiveHotlist};
 use crate::pipeline::sink::StdoutSink;
-use crate::publish::{MqttSink, StatusSource};
+use crate::publish::{ControlHandler, MqttSink, StatusSource, Topics};
 use crate::pipeline::{self, PipelineStats};
 use crate::recognizer::Recognizer;
 use crate::runtime::{self, RuntimeOptions};
 use anyhow::Context;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// How often systemd's watchdog is told the pipeline is alive (it is told only from the
 /// pipeline loop, so a hung recognition stops the notifications and systemd restarts us).
@@ -23,9 +25,10 @@ const WATCHDOG_PING: Duration = Duration::from_secs(2);
 const SHUTDOWN_FLUSH: Duration = Duration::from_secs(10);
 
 /// The pipeline's part of the status heartbeat: counters, frames per second since the last
-/// heartbeat, and which models run.
-fn status_source(config: &Config, stats: &Arc<PipelineStats>) -> StatusSource {
+/// heartbeat, which models run, and the hotlist in force.
+fn status_source(config: &Config, stats: &Arc<PipelineStats>, hotlist: &Arc<LiveHotlist>) -> StatusSource {
     let stats = Arc::clone(stats);
+    let hotlist = Arc::clone(hotlist);
     let models = serde_json::json!({
         "detector": config.recognition.detector.model.manifest_id(),
         "ocr": config.recognition.ocr.model.manifest_id(),
@@ -42,7 +45,34 @@ fn status_source(config: &Config, stats: &Arc<PipelineStats>) -> StatusSource {
             }
             Err(_) => 0.0,
         };
-        serde_json::json!({ "fps": fps, "pipeline": stats.snapshot(), "models": models })
+        serde_json::json!({ "fps": fps, "pipeline": stats.snapshot(), "models": models, "hotlist": hotlist.status() })
+    })
+}
+
+/// The hotlist at start: the file when one is configured (a bad one stops the start, naming
+/// what is wrong), else none until one arrives over MQTT.
+fn load_hotlist(config: &HotlistConfig) -> anyhow::Result<LiveHotlist> {
+    let key = config.public_key.as_deref().map(crate::signing::load_verifying_key).transpose().context("hotlist.public_key")?;
+    let live = LiveHotlist::new(key, config.fuzzy_tolerance);
+    if let Some(file) = &config.file {
+        let applied = live.load_file(file, SystemTime::now()).context("loading hotlist.file")?;
+        tracing::info!(?applied, "hotlist loaded");
+    }
+    Ok(live)
+}
+
+/// Hotlist messages go to the updater's mailbox; anything else on the control topic is logged.
+fn control_handler(hotlist_topics: Vec<String>, updater: &Updater) -> ControlHandler {
+    let mailbox = updater.mailbox();
+    Arc::new(move |topic: &str, payload: &[u8]| {
+        if !hotlist_topics.iter().any(|t| t == topic) {
+            tracing::info!(topic, bytes = payload.len(), "control message received (no handler yet)");
+        } else if payload.is_empty() {
+            // An empty retained message is how a retained message is cleared.
+            tracing::info!(topic, "retained hotlist cleared on the broker; the list in force stays");
+        } else {
+            mailbox.put(topic, payload);
+        }
     })
 }
 
@@ -72,6 +102,9 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
     }
     let stats = Arc::new(PipelineStats::default());
     let identity = config.identity();
+    let hotlist = Arc::new(load_hotlist(&config.hotlist)?);
+    let updater = Updater::start(Arc::clone(&hotlist), config.hotlist.file.clone(), Duration::from_secs(config.hotlist.poll_interval_s))
+        .context("starting the hotlist thread")?;
     tracing::info!(device = %identity.device_id, source = source.describe(), "started");
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
     let mut last_ping = Instant::now();
@@ -83,8 +116,15 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
     };
     match (config.output.kind, &config.mqtt) {
         (OutputKind::Mqtt, Some(mqtt)) => {
-            let mut sink = MqttSink::start(mqtt, &identity.device_id, status_source(config, &stats)).context("starting the MQTT publisher")?;
-            pipeline::run(source, &mut recognizer, &identity, &config.pipeline, &config.fusion, &config.images, &mut sink, &stop, &stats, alive);
+            let topics = Topics::new(&mqtt.topic_prefix, &identity.device_id);
+            let hotlist_topics: Vec<String> = [(config.hotlist.mqtt_device_topic, topics.hotlist), (config.hotlist.mqtt_fleet_topic, topics.fleet_hotlist)]
+                .into_iter()
+                .filter_map(|(on, topic)| on.then_some(topic))
+                .collect();
+            let control = control_handler(hotlist_topics.clone(), &updater);
+            let mut sink = MqttSink::start_subscribed(mqtt, &identity.device_id, status_source(config, &stats, &hotlist), control, hotlist_topics)
+                .context("starting the MQTT publisher")?;
+            pipeline::run(source, &mut recognizer, &identity, &hotlist, &config.pipeline, &config.fusion, &config.images, &mut sink, &stop, &stats, alive);
             let report = sink.shutdown(SHUTDOWN_FLUSH);
             if report.unacknowledged.is_empty() {
                 tracing::info!(acked = report.stats.acked, "every read was acknowledged by the broker");
@@ -106,7 +146,7 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
         (OutputKind::Stdout, _) => {
             let stdout = std::io::stdout();
             let mut sink = StdoutSink::new(stdout.lock());
-            pipeline::run(source, &mut recognizer, &identity, &config.pipeline, &config.fusion, &config.images, &mut sink, &stop, &stats, alive);
+            pipeline::run(source, &mut recognizer, &identity, &hotlist, &config.pipeline, &config.fusion, &config.images, &mut sink, &stop, &stats, alive);
             anyhow::ensure!(!sink.failed(), "standard output was closed; reads after that were not written");
         }
     }

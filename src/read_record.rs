@@ -62,8 +62,10 @@ pub struct ReadRecord {
     pub frames: u32,
     pub agreeing_frames: u32,
     pub direction: Option<Direction>,
-    /// Whether the plate is on a hotlist (always false until a hotlist is loaded).
+    /// Whether the read matched an `alert` entry of the hotlist.
     pub hit: bool,
+    /// The hotlist entry the read matched (alert or allow), or null.
+    pub hotlist: Option<crate::hotlist::HotlistMatch>,
     pub images: Images,
 }
 
@@ -115,6 +117,7 @@ impl ReadRecord {
             agreeing_frames: fused.agreeing_frames,
             direction: fused.direction,
             hit: false,
+            hotlist: None,
             images,
         }
     }

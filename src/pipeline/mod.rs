@@ -14,6 +14,7 @@ pub use sink::{Outgoing, OutgoingImage, ReadSink};
 
 use crate::frame::Frame;
 use crate::fuse::{FusedRead, Fuser, FusionConfig};
+use crate::hotlist::{LiveHotlist, Verdict};
 use crate::imaging::encode_jpeg;
 use crate::models::sha256_hex;
 use crate::read_record::{new_read_id, FrameTimes, Identity, ImageRef, Images, ReadRecord};
@@ -96,12 +97,13 @@ type Evidence = Arc<Frame>;
 
 /// Runs `source` through the pipeline until the source ends or `stop` is set. `alive` is called
 /// at least every `tick` while the pipeline makes progress (the systemd watchdog is fed from it,
-/// so a hung recognition stops the feeding).
+/// so a hung recognition stops the feeding). Every read gets the `hotlist`'s verdict.
 #[allow(clippy::too_many_arguments)]
 pub fn run(
     source: Box<dyn FrameSource>,
     recognizer: &mut Recognizer,
     identity: &Identity,
+    hotlist: &LiveHotlist,
     config: &PipelineConfig,
     fusion: &FusionConfig,
     images: &ImageConfig,
@@ -135,13 +137,13 @@ pub fn run(
                 stats.frames_recognised.fetch_add(1, Ordering::Relaxed);
                 let observations: Vec<(PlateRead, Evidence)> = reads.into_iter().map(|r| (r, Arc::clone(&frame))).collect();
                 let due = fuser.observe(frame.monotonic, frame.seq, observations);
-                emit(due, identity, images, sink, stats);
+                emit(due, identity, hotlist, images, sink, stats);
             }
             Pop::Timeout => {
                 // No frame: time still passes for the vehicles being tracked (source time runs
                 // on from the last frame at the wall clock's pace).
                 let now = last_monotonic + last_frame_at.elapsed();
-                emit(fuser.tick(now), identity, images, sink, stats);
+                emit(fuser.tick(now), identity, hotlist, images, sink, stats);
             }
             Pop::Closed => break,
         }
@@ -150,7 +152,7 @@ pub fn run(
         stats.queue_depth.store(queue_stats.depth as u64, Ordering::Relaxed);
         stats.active_tracks.store(fuser.active_tracks() as u64, Ordering::Relaxed);
     }
-    emit(fuser.flush(), identity, images, sink, stats);
+    emit(fuser.flush(), identity, hotlist, images, sink, stats);
     if capture.join().is_err() {
         tracing::error!("the capture thread panicked");
     }
@@ -210,17 +212,23 @@ fn spawn_capture(
         })
 }
 
-fn emit(due: Vec<FusedRead<Evidence>>, identity: &Identity, images: &ImageConfig, sink: &mut dyn ReadSink, stats: &PipelineStats) {
+fn emit(due: Vec<FusedRead<Evidence>>, identity: &Identity, hotlist: &LiveHotlist, images: &ImageConfig, sink: &mut dyn ReadSink, stats: &PipelineStats) {
     for fused in due {
-        let outgoing = build_outgoing(&fused, identity, images, sink, stats);
+        let verdict = hotlist.check(&fused.best.plate.text, std::time::SystemTime::now());
+        if let Verdict::Alert(hit) = &verdict {
+            tracing::info!(plate = %fused.best.plate.text, list = %hit.list, category = %hit.category, match_kind = ?hit.match_kind, distance = hit.distance, "hotlist hit");
+        }
+        let outgoing = build_outgoing(&fused, &verdict, identity, images, sink, stats);
         stats.reads_emitted.fetch_add(1, Ordering::Relaxed);
         sink.deliver(outgoing);
     }
 }
 
-/// The record and its images. A failed image encoding costs the image, never the read.
+/// The record, with the hotlist's verdict, and its images. A failed image encoding costs the
+/// image, never the read.
 fn build_outgoing(
     fused: &FusedRead<Evidence>,
+    verdict: &Verdict,
     identity: &Identity,
     config: &ImageConfig,
     sink: &dyn ReadSink,
@@ -254,6 +262,8 @@ fn build_outgoing(
         refs.plate = encode("plate", fused.best.bbox.pixel_rect(w, h), u32::MAX);
     }
     let times = FrameTimes { captured_at: frame.captured_at, monotonic: frame.monotonic };
-    let record = ReadRecord::new(read_id, identity, fused, times, refs);
+    let mut record = ReadRecord::new(read_id, identity, fused, times, refs);
+    record.hit = verdict.is_hit();
+    record.hotlist = verdict.matched().cloned();
     Outgoing { record, images: attached }
 }

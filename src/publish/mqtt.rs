@@ -144,6 +144,12 @@ impl MqttSink {
 
     /// Like [`Self::start`], handing control messages to `control`.
     pub fn start_with_control(config: &MqttConfig, device_id: &str, status: StatusSource, control: ControlHandler) -> Result<Self, MqttError> {
+        Self::start_subscribed(config, device_id, status, control, Vec::new())
+    }
+
+    /// Like [`Self::start_with_control`], subscribing `extra` topics too (the hotlist's) on
+    /// every connection; their messages go to `control` as well.
+    pub fn start_subscribed(config: &MqttConfig, device_id: &str, status: StatusSource, control: ControlHandler, extra: Vec<String>) -> Result<Self, MqttError> {
         config.check()?;
         if !is_topic_level(device_id) {
             return Err(MqttError::DeviceId(device_id.to_string()));
@@ -179,6 +185,7 @@ impl MqttSink {
             topics: topics.clone(),
             device_id: device_id.to_string(),
             status,
+            subscriptions: std::iter::once(topics.control.clone()).chain(extra).collect(),
             control,
             backoff: Backoff::new(config.backoff_min_ms, config.backoff_max_ms),
             status_every: Duration::from_secs(config.status_interval_s),
@@ -253,27 +260,38 @@ impl Drop for MqttSink {
 
 impl ReadSink for MqttSink {
     fn deliver(&mut self, read: Outgoing) {
-        let record = &read.record;
-        let payload = match serde_json::to_vec(record) {
-            Ok(p) => p,
-            Err(error) => {
-                tracing::error!(read_id = %record.read_id, %error, "read not serialisable; not sent");
-                return;
+        let read_id = read.record.read_id.clone();
+        match messages(read, &self.topics) {
+            Ok(messages) => {
+                for message in messages {
+                    self.submit(message);
+                }
             }
-        };
-        if record.hit {
-            self.submit(Message { id: format!("{}/hit", record.read_id), topic: self.topics.hits.clone(), payload: payload.clone(), class: Class::Hit });
-        }
-        let class = if record.hit { Class::Hit } else { Class::Read };
-        self.submit(Message { id: record.read_id.clone(), topic: self.topics.reads.clone(), payload, class });
-        for image in read.images {
-            self.submit(Message { id: format!("{}/{}", record.read_id, image.kind), topic: image.topic, payload: image.jpeg, class: Class::Image });
+            Err(error) => tracing::error!(%read_id, %error, "read not serialisable; not sent"),
         }
     }
 
     fn image_topic(&self, read_id: &str, kind: &str) -> String {
         self.topics.image(read_id, kind)
     }
+}
+
+/// The messages of one read. A hit goes on the hits topic as well as on reads, and it and its
+/// images travel as [`Class::Hit`]: ahead of every queued non-hit, dropped last, so the control
+/// room gets the alert with its evidence.
+fn messages(read: Outgoing, topics: &Topics) -> Result<Vec<Message>, serde_json::Error> {
+    let record = &read.record;
+    let payload = serde_json::to_vec(record)?;
+    let mut out = Vec::with_capacity(2 + read.images.len());
+    if record.hit {
+        out.push(Message { id: format!("{}/hit", record.read_id), topic: topics.hits.clone(), payload: payload.clone(), class: Class::Hit });
+    }
+    let (read_class, image_class) = if record.hit { (Class::Hit, Class::Hit) } else { (Class::Read, Class::Image) };
+    out.push(Message { id: record.read_id.clone(), topic: topics.reads.clone(), payload, class: read_class });
+    for image in read.images {
+        out.push(Message { id: format!("{}/{}", record.read_id, image.kind), topic: image.topic, payload: image.jpeg, class: image_class });
+    }
+    Ok(out)
 }
 
 enum Step {
@@ -289,6 +307,8 @@ struct Io {
     device_id: String,
     status: StatusSource,
     control: ControlHandler,
+    /// The control topic and the extra ones, subscribed at every connection.
+    subscriptions: Vec<String>,
     backoff: Backoff,
     status_every: Duration,
     max_in_flight: usize,
@@ -450,8 +470,10 @@ impl Io {
                 self.backoff.reset();
                 self.failures = 0;
                 // A broker that lost the session forgot the subscription: subscribe every time.
-                if self.client.try_subscribe(self.topics.control.clone(), QoS::AtLeastOnce).is_err() {
-                    tracing::warn!(topic = %self.topics.control, "could not subscribe to the control topic: the request channel is full");
+                for topic in &self.subscriptions {
+                    if self.client.try_subscribe(topic.clone(), QoS::AtLeastOnce).is_err() {
+                        tracing::warn!(%topic, "could not subscribe: the request channel is full");
+                    }
                 }
                 self.heartbeat();
                 self.pump();
@@ -461,7 +483,7 @@ impl Io {
                 self.pump();
             }
             Event::Incoming(Packet::SubAck(ack)) if ack.return_codes.iter().any(|c| matches!(c, SubscribeReasonCode::Failure)) => {
-                tracing::warn!(topic = %self.topics.control, "the broker refused the subscription to the control topic");
+                tracing::warn!(topics = ?self.subscriptions, "the broker refused a subscription");
             }
             Event::Incoming(Packet::Publish(publish)) => (self.control)(&publish.topic, &publish.payload),
             Event::Outgoing(Out::Publish(pkid)) => self.shared.outbox().on_pkid_assigned(pkid),
