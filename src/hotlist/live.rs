@@ -270,7 +270,10 @@ impl Updater {
         let mailbox = Arc::new(Mailbox::default());
         let inbox = Arc::clone(&mailbox);
         let thread = std::thread::Builder::new().name("hotlist".into()).spawn(move || {
-            let mut seen = file.as_deref().and_then(stamp);
+            // Unknown at first: the first poll reads the file once more, so a change made
+            // between the caller's load and this thread's start is not missed (the same bytes
+            // again are a no-op).
+            let mut seen = None;
             let mut next_poll = std::time::Instant::now() + poll;
             loop {
                 let message = {

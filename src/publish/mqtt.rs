@@ -511,3 +511,55 @@ impl Io {
         self.shared.outbox().on_session_lost();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::OutgoingImage;
+    use crate::read_record::ReadRecord;
+
+    fn outgoing(hit: bool) -> Outgoing {
+        let record: ReadRecord = serde_json::from_value(serde_json::json!({
+            "schema": crate::read_record::SCHEMA, "read_id": "r1", "device_id": "box", "camera_id": "cam0",
+            "site": {"name": "s"}, "captured_at": "2026-12-01T07:00:00.000Z", "first_seen": "2026-12-01T07:00:00.000Z",
+            "last_seen": "2026-12-01T07:00:00.000Z",
+            "plate": {"text": "AB12", "ocr_text": "AB12", "confidence": 0.9, "char_confidences": [0.9], "format": null, "region": null},
+            "bbox": {"x1": 0.0, "y1": 0.0, "x2": 1.0, "y2": 1.0}, "frame": 0, "frames": 1, "agreeing_frames": 1, "direction": null,
+            "hit": hit, "hotlist": null, "images": {"overview": null, "plate": null}
+        }))
+        .expect("record");
+        let images = ["overview", "plate"].map(|kind| OutgoingImage { kind, topic: format!("anpr/box/images/r1/{kind}"), jpeg: vec![0xff, 0xd8] });
+        Outgoing { record, images: images.to_vec() }
+    }
+
+    #[test]
+    fn a_hit_travels_as_a_hit_on_the_hits_topic_with_its_images() {
+        let topics = Topics::new("anpr", "box");
+        let sent: Vec<(String, Class)> = messages(outgoing(true), &topics).expect("json").into_iter().map(|m| (m.topic, m.class)).collect();
+        assert_eq!(
+            sent,
+            [
+                ("anpr/box/hits".to_string(), Class::Hit),
+                ("anpr/box/reads".to_string(), Class::Hit),
+                ("anpr/box/images/r1/overview".to_string(), Class::Hit),
+                ("anpr/box/images/r1/plate".to_string(), Class::Hit),
+            ]
+        );
+        let sent: Vec<(String, Class)> = messages(outgoing(false), &topics).expect("json").into_iter().map(|m| (m.topic, m.class)).collect();
+        assert_eq!(
+            sent,
+            [
+                ("anpr/box/reads".to_string(), Class::Read),
+                ("anpr/box/images/r1/overview".to_string(), Class::Image),
+                ("anpr/box/images/r1/plate".to_string(), Class::Image),
+            ]
+        );
+        // And in the outbox a hit's messages overtake a queued non-hit.
+        let mut outbox = Outbox::new(100, 1 << 20);
+        for m in messages(outgoing(false), &topics).expect("json").into_iter().chain(messages(outgoing(true), &topics).expect("json")) {
+            outbox.push(Message { id: format!("{}#{}", m.topic, m.class as u8), ..m });
+        }
+        let first = outbox.next_to_send(1).map(|m| m.topic.clone());
+        assert_eq!(first.as_deref(), Some("anpr/box/hits"));
+    }
+}
