@@ -404,4 +404,101 @@ mod tests {
         // Without a key a signature is not needed (and not checked).
         assert!(Hotlist::parse_signed(body.as_bytes(), Format::Csv, None, None).is_ok());
     }
+
+    /// The parser as a fuzz target: no input panics, every error names a line (or a JSON
+    /// entry), and any valid list written out in either format reads back the same.
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn quoted(s: &str) -> String {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        }
+
+        fn time(secs: u32) -> SystemTime {
+            SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(u64::from(secs))
+        }
+
+        fn entries() -> impl Strategy<Value = Vec<Entry>> {
+            let entry = ("[A-Z0-9]{1,10}", "[a-zA-Z][a-zA-Z ,\"]{0,10}[a-zA-Z]", "[a-z0-9_-]{1,12}", any::<bool>(), proptest::option::of(any::<u32>()), proptest::option::of("[ -~]{1,30}"))
+                .prop_map(|(plate, list, category, alert, expires, note)| Entry {
+                    plate,
+                    list,
+                    category,
+                    action: if alert { Action::Alert } else { Action::Allow },
+                    expires: expires.map(time),
+                    note,
+                });
+            proptest::collection::vec(entry, 0..20).prop_map(|mut v| {
+                let mut seen = std::collections::HashSet::new();
+                v.retain(|e| seen.insert((e.plate.clone(), e.list.clone())));
+                v
+            })
+        }
+
+        fn to_csv(version: &str, entries: &[Entry]) -> String {
+            let mut out = format!("# generated\nversion,{version}\n{}\n", CSV_HEADER.join(","));
+            for e in entries {
+                let expires = e.expires.map(|t| humantime::format_rfc3339_seconds(t).to_string()).unwrap_or_default();
+                let action = if e.action == Action::Alert { "alert" } else { "allow" };
+                let fields = [e.plate.as_str(), &e.list, &e.category, action, &expires, e.note.as_deref().unwrap_or("")];
+                out.push_str(&fields.map(quoted).join(","));
+                out.push_str("\r\n");
+            }
+            out
+        }
+
+        fn to_json(version: &str, entries: &[Entry]) -> String {
+            let entries: Vec<serde_json::Value> = entries
+                .iter()
+                .map(|e| {
+                    serde_json::json!({
+                        "plate": e.plate, "list": e.list, "category": e.category, "action": e.action,
+                        "expires": e.expires.map(|t| humantime::format_rfc3339_seconds(t).to_string()), "note": e.note,
+                    })
+                })
+                .collect();
+            serde_json::json!({ "version": version, "entries": entries }).to_string()
+        }
+
+        fn names_a_place(e: &ListError, text: &[u8]) -> bool {
+            let lines = text.iter().filter(|&&b| b == b'\n').count() + 1;
+            match e.at {
+                Location::Line(n) => (1..=lines).contains(&n),
+                Location::Entry(n) => n >= 1,
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(300))]
+
+            #[test]
+            fn any_bytes_give_a_list_or_an_error_naming_a_line(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+                for format in [Format::Csv, Format::Json] {
+                    if let Err(e) = Hotlist::parse(&bytes, format) {
+                        prop_assert!(names_a_place(&e, &bytes), "{e}");
+                    }
+                }
+            }
+
+            #[test]
+            fn csv_like_text_gives_a_list_or_an_error_naming_a_line(body in "[a-zA-Z0-9,\" .:#-]{0,40}(\r?\n[a-zA-Z0-9,\" .:#-]{0,40}){0,8}", header in any::<bool>()) {
+                let text = if header { format!("version,1\n{}\n{body}", CSV_HEADER.join(",")) } else { body };
+                match Hotlist::parse(text.as_bytes(), Format::Csv) {
+                    Ok(list) => prop_assert!(list.entries.iter().all(|e| !e.plate.is_empty() && e.plate.len() <= MAX_PLATE_CHARS)),
+                    Err(e) => {
+                        prop_assert!(matches!(e.at, Location::Line(_)), "{e}");
+                        prop_assert!(names_a_place(&e, text.as_bytes()), "{e}");
+                    }
+                }
+            }
+
+            #[test]
+            fn valid_lists_round_trip_through_both_formats(version in "[A-Za-z0-9.-]{1,20}", entries in entries()) {
+                let want = Hotlist { version: version.clone(), entries: entries.clone() };
+                prop_assert_eq!(Hotlist::parse(to_csv(&version, &entries).as_bytes(), Format::Csv), Ok(want.clone()));
+                prop_assert_eq!(Hotlist::parse(to_json(&version, &entries).as_bytes(), Format::Json), Ok(want));
+            }
+        }
+    }
 }

@@ -16,8 +16,9 @@
 //!   the *class key* (each confusable character replaced by its class's representative), and
 //!   the class key with one character deleted (the deletion neighbourhood). A read with one
 //!   extra character finds its entry by deleting each of its characters in turn in the class
-//!   array; a read missing one finds it in the deletion array. About 10 keys an entry, 16 bytes
-//!   each: 100 000 entries take ≈ 16 MB and a match a few microseconds (`benches/hotlist.rs`).
+//!   array; a read missing one finds it in the deletion array. About 9 keys of 16 bytes an
+//!   entry: the index of 100 000 entries takes ≈ 14 MB, and a match well under a microsecond
+//!   (`benches/hotlist.rs`), so there is no reason for a linear scan at any list size.
 
 use super::list::{Action, Entry, Hotlist, MAX_PLATE_CHARS};
 use serde::{Deserialize, Serialize};
