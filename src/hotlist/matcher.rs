@@ -287,7 +287,8 @@ mod tests {
     #[test]
     fn distances_add_up_and_other_substitutions_never_match() {
         let m = matcher(vec![entry("1ABC234", "l", Action::Alert, None)]);
-        let table: [(&str, u32, Option<(MatchKind, u32)>); 12] = [
+        type Case = (&'static str, u32, Option<(MatchKind, u32)>);
+        let table: [Case; 12] = [
             ("1ABC234", 0, Some((MatchKind::Exact, 0))),
             ("1-abc 234", 0, Some((MatchKind::Exact, 0))),
             ("1.ABC.234", 0, Some((MatchKind::Exact, 0))),
