@@ -285,6 +285,11 @@ mod tests {
             let e = parse(&minimal(extra)).expect_err(extra).to_string();
             assert!(e.contains(key), "{extra}: {e}");
         }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let list = dir.path().join("list.csv");
+        std::fs::write(&list, "version,1\nplate,list,category,action,expires,note\nAB12,l,stolen,alrt,,\n").expect("write");
+        let e = parse(&minimal(&format!("[hotlist]\nfile = \"{}\"\n", list.display()))).expect_err("bad list").to_string();
+        assert!(e.contains("hotlist.file") && e.contains("line 3, field `action`"), "check-config reads the list: {e}");
         let e = parse(&minimal("").replace("box-1", "fleet")).expect_err("reserved").to_string();
         assert!(e.contains("device.id") && e.contains("reserved"), "{e}");
     }

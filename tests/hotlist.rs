@@ -222,10 +222,15 @@ fn retained_mqtt_updates_replace_the_list_in_a_running_daemon_and_bad_ones_are_r
     let second = wait_for(&subscriber, Duration::from_secs(20), "car 2's hit under the old list", hit_of(1));
     assert_eq!(second["hotlist"]["list_version"], "v1", "{second}");
 
-    // A good v2 on the fleet topic replaces v1 without a restart: car 3 alerts, car 4 no longer.
+    // A good v2 on the fleet topic, with 100 000 more entries (one ≈ 3 MB message), replaces v1
+    // without a restart: car 3 alerts, car 4 no longer.
+    let v2 = (0..100_000).fold(v2, |mut list, i| {
+        list.push_str(&format!("Q{i:06}X,national,stolen,alert,,\n"));
+        list
+    });
     publish_retained(broker.port, "anpr/fleet/hotlist", envelope("v2", &v2, Some(sign(dir.path(), &private, &v2))));
     let status = wait_for(&subscriber, Duration::from_secs(10), "v2 in the status", status_where(|h| h["version"] == "v2"));
-    assert_eq!((status["hotlist"]["entries"].as_u64(), status["hotlist"]["source"].as_str()), (Some(1), Some("mqtt anpr/fleet/hotlist")), "{status}");
+    assert_eq!((status["hotlist"]["entries"].as_u64(), status["hotlist"]["source"].as_str()), (Some(100_001), Some("mqtt anpr/fleet/hotlist")), "{status}");
     let third = wait_for(&subscriber, Duration::from_secs(20), "car 3's hit under v2", hit_of(2));
     assert_eq!(third["hotlist"]["list_version"], "v2", "{third}");
 

@@ -44,8 +44,13 @@ impl HotlistConfig {
                 return Err(("hotlist.file", format!("{} is not a file; give the hotlist (CSV or .json) or leave the key out", file.display())));
             }
         }
-        if let Some(key) = &self.public_key {
-            crate::signing::load_verifying_key(key).map_err(|e| ("hotlist.public_key", e.to_string()))?;
+        let key = match &self.public_key {
+            Some(path) => Some(crate::signing::load_verifying_key(path).map_err(|e| ("hotlist.public_key", e.to_string()))?),
+            None => None,
+        };
+        if let Some(file) = &self.file {
+            // The whole list, signature included, so that check-config says what the start would.
+            super::LiveHotlist::new(key, self.fuzzy_tolerance).load_file(file, std::time::SystemTime::now()).map_err(|e| ("hotlist.file", e.to_string()))?;
         }
         Ok(())
     }

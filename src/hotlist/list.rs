@@ -31,8 +31,9 @@ use std::time::SystemTime;
 /// Longest plate accepted: the OCR reads at most 10 characters, and the matcher packs a plate
 /// into 64 bits (6 bits a character).
 pub const MAX_PLATE_CHARS: usize = 10;
-/// Bounds the memory a list may take (the index holds about 10 keys an entry).
-pub const MAX_ENTRIES: usize = 1_000_000;
+/// Bounds the memory a list may take (≈ 300 bytes an entry with its index), and keeps a CSV
+/// list within one MQTT message ([`crate::publish::MAX_INCOMING_BYTES`]).
+pub const MAX_ENTRIES: usize = 500_000;
 const MAX_NAME_CHARS: usize = 64;
 const MAX_NOTE_CHARS: usize = 256;
 const CSV_HEADER: [&str; 6] = ["plate", "list", "category", "action", "expires", "note"];

@@ -137,12 +137,6 @@ impl LiveHotlist {
         self.current().map_or(Verdict::NoMatch, |l| l.matcher.check(text, now, self.tolerance))
     }
 
-    /// Verifies, validates and indexes `body`, then makes it current (or not, see [`decide`]).
-    /// A rejection is kept for the status and leaves the current list in force.
-    pub fn offer(&self, body: &[u8], format: Format, signature: Option<&str>, source: UpdateSource, now: SystemTime) -> Result<Applied, UpdateError> {
-        self.offer_checked(body, format, signature, None, source, now)
-    }
-
     /// An MQTT payload (the envelope of the module's doc).
     pub fn offer_envelope(&self, payload: &[u8], source: UpdateSource, now: SystemTime) -> Result<Applied, UpdateError> {
         let envelope: Envelope = match serde_json::from_slice(payload) {
@@ -163,6 +157,8 @@ impl LiveHotlist {
         self.offer_checked(&body, Format::of_path(path), signature.as_deref(), None, source, now)
     }
 
+    /// Verifies, validates and indexes `body`, then makes it current (or not, see [`decide`]).
+    /// A rejection is kept for the status and leaves the current list in force.
     fn offer_checked(&self, body: &[u8], format: Format, signature: Option<&str>, envelope_version: Option<&str>, source: UpdateSource, now: SystemTime) -> Result<Applied, UpdateError> {
         let _one_at_a_time = lock(&self.updating);
         let sha256 = crate::models::sha256_hex(body);

@@ -163,7 +163,9 @@ impl MqttSink {
             // The broker keeps the control subscription and its queued messages while away.
             .set_clean_session(false)
             .set_inflight(config.max_in_flight)
-            .set_max_packet_size(1 << 20, 16 << 20)
+            // Incoming: a whole hotlist arrives as one retained message (100 000 CSV entries are
+            // ≈ 5 MB); a larger packet would make rumqttc drop the connection at every retry.
+            .set_max_packet_size(super::MAX_INCOMING_BYTES, 16 << 20)
             .set_last_will(LastWill::new(topics.status.clone(), will, QoS::AtLeastOnce, true));
         if let Some(files) = &config.tls {
             options.set_transport(Transport::Tls(TlsConfiguration::Rustls(super::tls::client_config(files)?)));
