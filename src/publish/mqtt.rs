@@ -278,9 +278,10 @@ impl ReadSink for MqttSink {
     }
 }
 
-/// The messages of one read. A hit goes on the hits topic as well as on reads, and it and its
-/// images travel as [`Class::Hit`]: ahead of every queued non-hit, dropped last, so the control
-/// room gets the alert with its evidence.
+/// The messages of one read. A hit goes on the hits topic as well as on reads, as
+/// [`Class::Hit`] (ahead of every queued non-hit, dropped last), and its images as
+/// [`Class::HitImage`] (before every read, but dropped before any read), so the control room
+/// gets the alert with its evidence first.
 fn messages(read: Outgoing, topics: &Topics) -> Result<Vec<Message>, serde_json::Error> {
     let record = &read.record;
     let payload = serde_json::to_vec(record)?;
@@ -288,7 +289,7 @@ fn messages(read: Outgoing, topics: &Topics) -> Result<Vec<Message>, serde_json:
     if record.hit {
         out.push(Message { id: format!("{}/hit", record.read_id), topic: topics.hits.clone(), payload: payload.clone(), class: Class::Hit });
     }
-    let (read_class, image_class) = if record.hit { (Class::Hit, Class::Hit) } else { (Class::Read, Class::Image) };
+    let (read_class, image_class) = if record.hit { (Class::Hit, Class::HitImage) } else { (Class::Read, Class::Image) };
     out.push(Message { id: record.read_id.clone(), topic: topics.reads.clone(), payload, class: read_class });
     for image in read.images {
         out.push(Message { id: format!("{}/{}", record.read_id, image.kind), topic: image.topic, payload: image.jpeg, class: image_class });
@@ -543,8 +544,8 @@ mod tests {
             [
                 ("anpr/box/hits".to_string(), Class::Hit),
                 ("anpr/box/reads".to_string(), Class::Hit),
-                ("anpr/box/images/r1/overview".to_string(), Class::Hit),
-                ("anpr/box/images/r1/plate".to_string(), Class::Hit),
+                ("anpr/box/images/r1/overview".to_string(), Class::HitImage),
+                ("anpr/box/images/r1/plate".to_string(), Class::HitImage),
             ]
         );
         let sent: Vec<(String, Class)> = messages(outgoing(false), &topics).expect("json").into_iter().map(|m| (m.topic, m.class)).collect();
@@ -556,12 +557,17 @@ mod tests {
                 ("anpr/box/images/r1/plate".to_string(), Class::Image),
             ]
         );
-        // And in the outbox a hit's messages overtake a queued non-hit.
+        // And in the outbox a hit and its images overtake a non-hit queued before them.
         let mut outbox = Outbox::new(100, 1 << 20);
         for m in messages(outgoing(false), &topics).expect("json").into_iter().chain(messages(outgoing(true), &topics).expect("json")) {
             outbox.push(Message { id: format!("{}#{}", m.topic, m.class as u8), ..m });
         }
-        let first = outbox.next_to_send(1).map(|m| m.topic.clone());
-        assert_eq!(first.as_deref(), Some("anpr/box/hits"));
+        let mut order = Vec::new();
+        while let Some(m) = outbox.next_to_send(100) {
+            let (id, class) = (m.id.clone(), m.class);
+            order.push(class);
+            assert!(outbox.mark_sent(&id));
+        }
+        assert_eq!(order, [Class::Hit, Class::Hit, Class::HitImage, Class::HitImage, Class::Read, Class::Image, Class::Image]);
     }
 }
