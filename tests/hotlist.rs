@@ -233,6 +233,8 @@ fn retained_mqtt_updates_replace_the_list_in_a_running_daemon_and_bad_ones_are_r
     assert_eq!((status["hotlist"]["entries"].as_u64(), status["hotlist"]["source"].as_str()), (Some(100_001), Some("mqtt anpr/fleet/hotlist")), "{status}");
     let third = wait_for(&subscriber, Duration::from_secs(20), "car 3's hit under v2", hit_of(2));
     assert_eq!(third["hotlist"]["list_version"], "v2", "{third}");
+    let counted = |r: &Received| json_on(r, "anpr/box/status").into_iter().find(|s| s["pipeline"]["hits"] == 3);
+    wait_for(&subscriber, Duration::from_secs(10), "3 hits counted in the heartbeat", counted);
 
     let exit = daemon.wait().expect("daemon");
     let mut stderr = String::new();

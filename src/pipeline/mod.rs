@@ -68,6 +68,8 @@ pub struct PipelineStats {
     pub frames_recognised: AtomicU64,
     pub recognition_errors: AtomicU64,
     pub reads_emitted: AtomicU64,
+    /// Reads that matched an `alert` entry of the hotlist.
+    pub hits: AtomicU64,
     pub image_errors: AtomicU64,
     /// Frames waiting for recognition right now.
     pub queue_depth: AtomicU64,
@@ -85,6 +87,7 @@ impl PipelineStats {
             "frames_recognised": get(&self.frames_recognised),
             "recognition_errors": get(&self.recognition_errors),
             "reads_emitted": get(&self.reads_emitted),
+            "hits": get(&self.hits),
             "image_errors": get(&self.image_errors),
             "queue_depth": get(&self.queue_depth),
             "active_tracks": get(&self.active_tracks),
@@ -216,6 +219,7 @@ fn emit(due: Vec<FusedRead<Evidence>>, identity: &Identity, hotlist: &LiveHotlis
     for fused in due {
         let verdict = hotlist.check(&fused.best.plate.text, std::time::SystemTime::now());
         if let Verdict::Alert(hit) = &verdict {
+            stats.hits.fetch_add(1, Ordering::Relaxed);
             tracing::info!(plate = %fused.best.plate.text, list = %hit.list, category = %hit.category, match_kind = ?hit.match_kind, distance = hit.distance, "hotlist hit");
         }
         let outgoing = build_outgoing(&fused, &verdict, identity, images, sink, stats);
