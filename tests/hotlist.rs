@@ -94,8 +94,18 @@ fn a_signed_hotlist_file_turns_one_car_of_a_real_video_into_a_hit() {
     let output = common::binary().args(["run", "--config"]).arg(&config).output().expect("run");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success() && stderr.contains("signature does not match"), "{stderr}");
+    let hotlist_cmd = |verb: &str| common::binary().args(["hotlist", verb]).arg(&list).arg("--public-key").arg(&public).output().expect("hotlist command");
+    let output = hotlist_cmd("check");
+    assert!(!output.status.success() && String::from_utf8_lossy(&output.stderr).contains("signature does not match"), "{output:?}");
 
     std::fs::write(&list, &body).expect("list as signed");
+    let output = hotlist_cmd("check");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success() && stdout.contains("valid, version e2e-1, 3 entries (2 alert, 1 allow, 0 expired), signature valid"), "{output:?}");
+    let output = hotlist_cmd("envelope");
+    let envelope: Envelope = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {output:?}"));
+    assert_eq!((envelope.format, envelope.version.as_str(), envelope.body.as_str()), (Format::Csv, "e2e-1", body.as_str()));
+    assert!(envelope.signature.is_some_and(|s| !s.is_empty()), "the signature travels in the envelope");
     let output = common::binary().args(["run", "--config"]).arg(&config).output().expect("run");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let received = subscriber.wait_until(Duration::from_secs(10), |r| json_on(r, "anpr/box/status").iter().any(|s| s["state"] == "offline"));

@@ -2,6 +2,7 @@
 
 mod daemon_cmd;
 mod eval_cmd;
+mod hotlist_cmd;
 mod models_cmd;
 mod replay_cmd;
 
@@ -92,6 +93,9 @@ enum Command {
     /// Install and check model files.
     #[command(subcommand)]
     Models(models_cmd::ModelsCommand),
+    /// Check a hotlist, or wrap it into the MQTT envelope.
+    #[command(subcommand)]
+    Hotlist(hotlist_cmd::HotlistCommand),
 }
 
 pub fn main() -> ExitCode {
@@ -111,6 +115,7 @@ pub fn main() -> ExitCode {
         Command::Models(command) => models_cmd::run(&cli.engine, command),
         Command::Run(args) => daemon_cmd::run(args),
         Command::CheckConfig(args) => daemon_cmd::check_config(args),
+        Command::Hotlist(command) => hotlist_cmd::run(command),
     };
     match result {
         Ok(code) => code,

@@ -210,7 +210,8 @@ impl LiveHotlist {
     }
 }
 
-fn signature_path(path: &Path) -> PathBuf {
+/// Where the signature of a list file is: `<file>.sig`.
+pub fn signature_path(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_os_string();
     name.push(".sig");
     PathBuf::from(name)
