@@ -4,6 +4,7 @@
 //!
 //! Needs the installed models, mosquitto and ../shared/data. Run: `cargo bench --bench daemon`.
 
+use anpr_edge::hotlist::LiveHotlist;
 use anpr_edge::pipeline::{self, ImageConfig, PipelineConfig, PipelineStats};
 use anpr_edge::privacy::{Privacy, PrivacyConfig};
 use anpr_edge::publish::MqttSink;
@@ -66,6 +67,7 @@ fn daemon_with_mqtt(c: &mut Criterion) {
                     source,
                     &mut recognizer,
                     &identity,
+                    &LiveHotlist::new(None, 1),
                     &PipelineConfig::default(),
                     &anpr_edge::fuse::FusionConfig::default(),
                     &ImageConfig::default(),
@@ -105,7 +107,7 @@ fn daemon_with_mqtt(c: &mut Criterion) {
             }
             arrivals
         });
-        pipeline::run(source, &mut recognizer, &identity, &realtime, &Default::default(), &ImageConfig::default(), &privacy, &mut sink, &stop, &stats, || {});
+        pipeline::run(source, &mut recognizer, &identity, &LiveHotlist::new(None, 1), &realtime, &Default::default(), &ImageConfig::default(), &privacy, &mut sink, &stop, &stats, || {});
         handle.join().expect("watcher")
     });
     sink.shutdown(Duration::from_secs(5));

@@ -3,6 +3,7 @@
 //! default; every error names the file, the key and what to write instead.
 
 use crate::fuse::FusionConfig;
+use crate::hotlist::HotlistConfig;
 use crate::pipeline::{ImageConfig, PipelineConfig};
 use crate::privacy::PrivacyConfig;
 use crate::read_record::{Identity, Site};
@@ -32,6 +33,8 @@ pub struct Config {
     /// What leaves the device for hits and non-hits, the purpose, retention. Required: a unit
     /// must say why it reads plates.
     pub privacy: PrivacyConfig,
+    #[serde(default)]
+    pub hotlist: HotlistConfig,
     #[serde(default)]
     pub output: OutputConfig,
     /// The broker, when `output.kind = "mqtt"`.
@@ -184,6 +187,10 @@ impl Config {
         }
         self.fusion.validate().map_err(|problem| invalid("fusion", problem))?;
         self.privacy.validate().map_err(|(key, problem)| invalid(&key, problem))?;
+        self.hotlist.validate().map_err(|(key, problem)| invalid(key, problem))?;
+        if self.device.id == crate::publish::topics::FLEET {
+            return Err(invalid("device.id", format!("`{}` is reserved for the fleet-wide topics; choose another id", self.device.id)));
+        }
         match (&self.output.kind, &self.mqtt) {
             (OutputKind::Mqtt, None) => return Err(invalid("mqtt", "output.kind is \"mqtt\" but there is no [mqtt] section".into())),
             (_, Some(mqtt)) => mqtt.check().map_err(|e| invalid(&e.key(), e.problem()))?,
@@ -347,6 +354,29 @@ mod tests {
             let mangled = format!("{}{insert}{}", &text[..at], &text[at..]);
             let _ = parse(&mangled);
         }
+    }
+
+    #[test]
+    fn hotlist_keys_are_checked() {
+        let config = parse(&minimal("")).expect("valid");
+        assert_eq!((config.hotlist.file, config.hotlist.fuzzy_tolerance, config.hotlist.mqtt_fleet_topic), (None, 1, true));
+        for (extra, key) in [
+            ("[hotlist]\nfuzzy_tolerance = 4\n", "hotlist.fuzzy_tolerance"),
+            ("[hotlist]\npoll_interval_s = 0\n", "hotlist.poll_interval_s"),
+            ("[hotlist]\nfile = \"/nope/list.csv\"\n", "hotlist.file"),
+            ("[hotlist]\npublic_key = \"/nope/key.pem\"\n", "hotlist.public_key"),
+            ("[hotlist]\nfuzy_tolerance = 1\n", "fuzy_tolerance"),
+        ] {
+            let e = parse(&minimal(extra)).expect_err(extra).to_string();
+            assert!(e.contains(key), "{extra}: {e}");
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let list = dir.path().join("list.csv");
+        std::fs::write(&list, "version,1\nplate,list,category,action,expires,note\nAB12,l,stolen,alrt,,\n").expect("write");
+        let e = parse(&minimal(&format!("[hotlist]\nfile = \"{}\"\n", list.display()))).expect_err("bad list").to_string();
+        assert!(e.contains("hotlist.file") && e.contains("line 3, field `action`"), "check-config reads the list: {e}");
+        let e = parse(&minimal("").replace("box-1", "fleet")).expect_err("reserved").to_string();
+        assert!(e.contains("device.id") && e.contains("reserved"), "{e}");
     }
 
     #[test]

@@ -5,8 +5,10 @@
 //! an image or the network cost that frame, image or delay, never the reads already made.
 
 use crate::config::{Config, OutputKind, SourceConfig};
+use crate::hotlist::live::Updater;
+use crate::hotlist::{HotlistConfig, LiveHotlist};
 use crate::pipeline::sink::StdoutSink;
-use crate::publish::{MqttSink, Setup, StatusSource};
+use crate::publish::{ControlHandler, MqttSink, Setup, StatusSource, Topics};
 use crate::pipeline::{self, PipelineStats};
 use crate::privacy::retention::{SweepReport, Sweeper};
 use crate::privacy::Privacy;
@@ -18,7 +20,7 @@ use crate::read_signing::SigningSink;
 use anyhow::Context;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// How often systemd's watchdog is told the pipeline is alive (it is told only from the
 /// pipeline loop, so a hung recognition stops the notifications and systemd restarts us).
@@ -28,10 +30,11 @@ const WATCHDOG_PING: Duration = Duration::from_secs(2);
 const SHUTDOWN_FLUSH: Duration = Duration::from_secs(10);
 
 /// The pipeline's part of the status heartbeat: counters, frames per second since the last
-/// heartbeat, which models run, and the oldest item the unit holds (the purpose is in every
-/// status message, the Last Will included: see `publish::Setup::status_fields`).
-fn status_source(config: &Config, stats: &Arc<PipelineStats>, retention: &Arc<std::sync::Mutex<SweepReport>>) -> StatusSource {
+/// heartbeat, which models run, the hotlist in force and the oldest item the unit holds (the
+/// purpose is in every status message, the Last Will included: see `publish::Setup::status_fields`).
+fn status_source(config: &Config, stats: &Arc<PipelineStats>, hotlist: &Arc<LiveHotlist>, retention: &Arc<std::sync::Mutex<SweepReport>>) -> StatusSource {
     let stats = Arc::clone(stats);
+    let hotlist = Arc::clone(hotlist);
     let retention = Arc::clone(retention);
     let models = serde_json::json!({
         "detector": config.recognition.detector.model.manifest_id(),
@@ -50,10 +53,37 @@ fn status_source(config: &Config, stats: &Arc<PipelineStats>, retention: &Arc<st
             Err(_) => 0.0,
         };
         let retention = match retention.lock() {
-            Ok(report) => report.status(std::time::SystemTime::now()),
+            Ok(report) => report.status(SystemTime::now()),
             Err(_) => serde_json::Value::Null,
         };
-        serde_json::json!({ "fps": fps, "pipeline": stats.snapshot(), "models": models, "retention": retention })
+        serde_json::json!({ "fps": fps, "pipeline": stats.snapshot(), "models": models, "hotlist": hotlist.status(), "retention": retention })
+    })
+}
+
+/// The hotlist at start: the file when one is configured (a bad one stops the start, naming
+/// what is wrong), else none until one arrives over MQTT.
+fn load_hotlist(config: &HotlistConfig) -> anyhow::Result<LiveHotlist> {
+    let key = config.public_key.as_deref().map(crate::signing::load_verifying_key).transpose().context("hotlist.public_key")?;
+    let live = LiveHotlist::new(key, config.fuzzy_tolerance);
+    if let Some(file) = &config.file {
+        let applied = live.load_file(file, SystemTime::now()).context("loading hotlist.file")?;
+        tracing::info!(?applied, "hotlist loaded");
+    }
+    Ok(live)
+}
+
+/// Hotlist messages go to the updater's mailbox; anything else on the control topic is logged.
+fn control_handler(hotlist_topics: Vec<String>, updater: &Updater) -> ControlHandler {
+    let mailbox = updater.mailbox();
+    Arc::new(move |topic: &str, payload: &[u8]| {
+        if !hotlist_topics.iter().any(|t| t == topic) {
+            tracing::info!(topic, bytes = payload.len(), "control message received (no handler yet)");
+        } else if payload.is_empty() {
+            // An empty retained message is how a retained message is cleared.
+            tracing::info!(topic, "retained hotlist cleared on the broker; the list in force stays");
+        } else {
+            mailbox.put(topic, payload);
+        }
     })
 }
 
@@ -91,10 +121,13 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
     }
     let stats = Arc::new(PipelineStats::default());
     let identity = config.identity();
+    let hotlist = Arc::new(load_hotlist(&config.hotlist)?);
+    let updater = Updater::start(Arc::clone(&hotlist), config.hotlist.file.clone(), Duration::from_secs(config.hotlist.poll_interval_s))
+        .context("starting the hotlist thread")?;
     // The first sweep runs before the first frame, so nothing past its retention outlives a
     // restart and the first heartbeat already reports what the unit holds.
     let sweeper = Sweeper::from_config(&config.privacy.retention);
-    let retention = Arc::new(std::sync::Mutex::new(sweeper.sweep(std::time::SystemTime::now())));
+    let retention = Arc::new(std::sync::Mutex::new(sweeper.sweep(SystemTime::now())));
     let sweeping = Arc::new(AtomicBool::new(false));
     let sweeper = spawn_sweeper(sweeper, config.privacy.retention.sweep_interval_s, &sweeping, &retention);
     tracing::info!(device = %identity.device_id, source = source.describe(), "started");
@@ -107,13 +140,20 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
         }
     };
     let run_pipeline = |sink: &mut dyn ReadSink| match &key {
-        Some(key) => pipeline::run(source, &mut recognizer, &identity, &config.pipeline, &config.fusion, &config.images, &privacy, &mut SigningSink::new(sink, key), &stop, &stats, alive),
-        None => pipeline::run(source, &mut recognizer, &identity, &config.pipeline, &config.fusion, &config.images, &privacy, sink, &stop, &stats, alive),
+        Some(key) => pipeline::run(source, &mut recognizer, &identity, &hotlist, &config.pipeline, &config.fusion, &config.images, &privacy, &mut SigningSink::new(sink, key), &stop, &stats, alive),
+        None => pipeline::run(source, &mut recognizer, &identity, &hotlist, &config.pipeline, &config.fusion, &config.images, &privacy, sink, &stop, &stats, alive),
     };
     match (config.output.kind, &config.mqtt) {
         (OutputKind::Mqtt, Some(mqtt)) => {
-            let mut setup = Setup::new(status_source(config, &stats, &retention));
+            let topics = Topics::new(&mqtt.topic_prefix, &identity.device_id);
+            let hotlist_topics: Vec<String> = [(config.hotlist.mqtt_device_topic, topics.hotlist), (config.hotlist.mqtt_fleet_topic, topics.fleet_hotlist)]
+                .into_iter()
+                .filter_map(|(on, topic)| on.then_some(topic))
+                .collect();
+            let mut setup = Setup::new(status_source(config, &stats, &hotlist, &retention));
             setup.status_fields = serde_json::json!({ "purpose": config.privacy.purpose });
+            setup.control = control_handler(hotlist_topics.clone(), &updater);
+            setup.subscriptions = hotlist_topics;
             if let Some(spool) = &config.spool {
                 let (spool, recovered) = Spool::open(spool).context("opening the spool")?;
                 let found = spool.stats();

@@ -15,6 +15,7 @@ pub mod detect;
 pub mod frame;
 pub mod fuse;
 pub mod geometry;
+pub mod hotlist;
 pub mod models;
 pub mod ocr;
 pub mod pipeline;

@@ -86,8 +86,10 @@ pub struct ReadRecord {
     pub direction: Option<Direction>,
     /// What the hotlist made of the read; it decides what else the record carries.
     pub disposition: Disposition,
-    /// `disposition == "hit"`: the plate is on a hotlist with action "alert".
+    /// `disposition == "hit"`: the plate matched a hotlist entry with action "alert".
     pub hit: bool,
+    /// The hotlist entry the read matched (alert or allow), or null.
+    pub hotlist: Option<crate::hotlist::HotlistMatch>,
     pub images: Images,
     /// The unit's Ed25519 signature over the canonical record (`read_signing.rs`), when the
     /// unit has a `[signing]` key.
@@ -166,6 +168,7 @@ impl ReadRecord {
             direction: fused.direction,
             disposition,
             hit: disposition == Disposition::Hit,
+            hotlist: None,
             images,
             signature: None,
         }

@@ -2,6 +2,7 @@
 
 mod daemon_cmd;
 mod eval_cmd;
+mod hotlist_cmd;
 mod models_cmd;
 mod privacy_cmd;
 mod replay_cmd;
@@ -98,6 +99,9 @@ enum Command {
     /// Install and check model files.
     #[command(subcommand)]
     Models(models_cmd::ModelsCommand),
+    /// Check a hotlist, or wrap it into the MQTT envelope.
+    #[command(subcommand)]
+    Hotlist(hotlist_cmd::HotlistCommand),
 }
 
 pub fn main() -> ExitCode {
@@ -119,6 +123,7 @@ pub fn main() -> ExitCode {
         Command::CheckConfig(args) => daemon_cmd::check_config(args),
         Command::PrivacyReport(args) => privacy_cmd::run(args),
         Command::Verify(args) => verify_cmd::run(args),
+        Command::Hotlist(command) => hotlist_cmd::run(command),
     };
     match result {
         Ok(code) => code,

@@ -15,9 +15,10 @@ pub use sink::{Outgoing, OutgoingImage, ReadSink};
 use crate::frame::Frame;
 use crate::fuse::{FusedRead, Fuser, FusionConfig};
 use crate::geometry::BoundingBox;
+use crate::hotlist::{LiveHotlist, Verdict};
 use crate::imaging::encode_jpeg;
 use crate::models::sha256_hex;
-use crate::privacy::policy::{publish_plate, OverviewRelease};
+use crate::privacy::policy::{publish_match, publish_plate, OverviewRelease};
 use crate::privacy::{Disposition, Privacy};
 use crate::read_record::{new_read_id, FrameTimes, Identity, ImageRef, Images, ReadRecord};
 use crate::recognizer::{PlateRead, Recognizer};
@@ -70,6 +71,8 @@ pub struct PipelineStats {
     pub frames_recognised: AtomicU64,
     pub recognition_errors: AtomicU64,
     pub reads_emitted: AtomicU64,
+    /// Reads that matched an `alert` entry of the hotlist.
+    pub hits: AtomicU64,
     pub image_errors: AtomicU64,
     /// Frames waiting for recognition right now.
     pub queue_depth: AtomicU64,
@@ -87,6 +90,7 @@ impl PipelineStats {
             "frames_recognised": get(&self.frames_recognised),
             "recognition_errors": get(&self.recognition_errors),
             "reads_emitted": get(&self.reads_emitted),
+            "hits": get(&self.hits),
             "image_errors": get(&self.image_errors),
             "queue_depth": get(&self.queue_depth),
             "active_tracks": get(&self.active_tracks),
@@ -104,12 +108,13 @@ pub struct Evidence {
 
 /// Runs `source` through the pipeline until the source ends or `stop` is set. `alive` is called
 /// at least every `tick` while the pipeline makes progress (the systemd watchdog is fed from it,
-/// so a hung recognition stops the feeding).
+/// so a hung recognition stops the feeding). Every read gets the `hotlist`'s verdict.
 #[allow(clippy::too_many_arguments)]
 pub fn run(
     source: Box<dyn FrameSource>,
     recognizer: &mut Recognizer,
     identity: &Identity,
+    hotlist: &LiveHotlist,
     config: &PipelineConfig,
     fusion: &FusionConfig,
     images: &ImageConfig,
@@ -147,13 +152,13 @@ pub fn run(
                 let evidence = Evidence { frame: Arc::clone(&frame), plates };
                 let observations: Vec<(PlateRead, Evidence)> = recognition.reads.into_iter().map(|r| (r, evidence.clone())).collect();
                 let due = fuser.observe(frame.monotonic, frame.seq, observations);
-                emit(due, identity, images, privacy, sink, stats);
+                emit(due, identity, hotlist, images, privacy, sink, stats);
             }
             Pop::Timeout => {
                 // No frame: time still passes for the vehicles being tracked (source time runs
                 // on from the last frame at the wall clock's pace).
                 let now = last_monotonic + last_frame_at.elapsed();
-                emit(fuser.tick(now), identity, images, privacy, sink, stats);
+                emit(fuser.tick(now), identity, hotlist, images, privacy, sink, stats);
             }
             Pop::Closed => break,
         }
@@ -162,7 +167,7 @@ pub fn run(
         stats.queue_depth.store(queue_stats.depth as u64, Ordering::Relaxed);
         stats.active_tracks.store(fuser.active_tracks() as u64, Ordering::Relaxed);
     }
-    emit(fuser.flush(), identity, images, privacy, sink, stats);
+    emit(fuser.flush(), identity, hotlist, images, privacy, sink, stats);
     if capture.join().is_err() {
         tracing::error!("the capture thread panicked");
     }
@@ -222,22 +227,33 @@ fn spawn_capture(
         })
 }
 
-fn emit(due: Vec<FusedRead<Evidence>>, identity: &Identity, images: &ImageConfig, privacy: &Privacy, sink: &mut dyn ReadSink, stats: &PipelineStats) {
+fn emit(
+    due: Vec<FusedRead<Evidence>>,
+    identity: &Identity,
+    hotlist: &LiveHotlist,
+    images: &ImageConfig,
+    privacy: &Privacy,
+    sink: &mut dyn ReadSink,
+    stats: &PipelineStats,
+) {
     for fused in due {
-        // No hotlist is loaded yet, so every read is a non-hit; the hotlist's verdict replaces
-        // this when it lands.
-        let outgoing = build_outgoing(&fused, Disposition::NonHit, identity, images, privacy, sink, stats);
+        let verdict = hotlist.check(&fused.best.plate.text, std::time::SystemTime::now());
+        if let Verdict::Alert(hit) = &verdict {
+            stats.hits.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(plate = %fused.best.plate.text, list = %hit.list, category = %hit.category, match_kind = ?hit.match_kind, distance = hit.distance, "hotlist hit");
+        }
+        let outgoing = build_outgoing(&fused, &verdict, identity, images, privacy, sink, stats);
         stats.reads_emitted.fetch_add(1, Ordering::Relaxed);
         sink.deliver(outgoing);
     }
 }
 
-/// The record and its images, as `privacy::policy` lets them out for `disposition`. A failed
-/// image encoding (or blurring) costs the image, never the read; a non-hit overview that could
-/// not be blurred is not sent.
+/// The record and its images, as `privacy::policy` lets them out for the hotlist's verdict. A
+/// failed image encoding (or blurring) costs the image, never the read; a non-hit overview that
+/// could not be blurred is not sent.
 fn build_outgoing(
     fused: &FusedRead<Evidence>,
-    disposition: Disposition,
+    verdict: &Verdict,
     identity: &Identity,
     config: &ImageConfig,
     privacy: &Privacy,
@@ -245,6 +261,7 @@ fn build_outgoing(
     stats: &PipelineStats,
 ) -> Outgoing {
     let read_id = new_read_id();
+    let disposition = Disposition::of(verdict);
     let release = crate::privacy::release(&privacy.config, config, disposition);
     let frame = &fused.best_payload.frame;
     let mut attached = Vec::new();
@@ -285,7 +302,8 @@ fn build_outgoing(
     }
     let times = FrameTimes { captured_at: frame.captured_at, monotonic: frame.monotonic };
     let plate = publish_plate(&release, &fused.best.plate, privacy.pseudonymiser.as_ref(), frame.captured_at);
-    let record = ReadRecord::new(read_id, identity, fused, times, plate, disposition, refs);
+    let mut record = ReadRecord::new(read_id, identity, fused, times, plate, disposition, refs);
+    record.hotlist = verdict.matched().map(|listed| publish_match(listed, &record.plate));
     Outgoing { record, images: attached }
 }
 
@@ -293,6 +311,7 @@ fn build_outgoing(
 mod tests {
     use super::*;
     use crate::fuse::EmitReason;
+    use crate::hotlist::{Action, HotlistMatch, MatchKind};
     use crate::privacy::PrivacyConfig;
     use crate::read_record::Site;
     use crate::recognizer::PlateText;
@@ -341,10 +360,28 @@ mod tests {
         sum as f64 / f64::from((w - 1) * h)
     }
 
+    fn listed(action: Action) -> HotlistMatch {
+        HotlistMatch {
+            list: "l".into(),
+            category: "lez-exempt".into(),
+            action,
+            plate: Some("1ABC234".into()),
+            match_kind: MatchKind::Exact,
+            distance: 0,
+            note: Some("permit 17".into()),
+            list_version: "v1".into(),
+        }
+    }
+
     fn outgoing(disposition: Disposition) -> Outgoing {
+        let verdict = match disposition {
+            Disposition::Hit => Verdict::Alert(listed(Action::Alert)),
+            Disposition::Allowed => Verdict::Allow(listed(Action::Allow)),
+            Disposition::NonHit => Verdict::NoMatch,
+        };
         let privacy = Privacy::start(&PrivacyConfig::with_purpose("test")).expect("privacy");
         let sink = sink::StdoutSink::new(Vec::new());
-        build_outgoing(&fused(), disposition, &identity(), &ImageConfig::default(), &privacy, &sink, &PipelineStats::default())
+        build_outgoing(&fused(), &verdict, &identity(), &ImageConfig::default(), &privacy, &sink, &PipelineStats::default())
     }
 
     #[test]
@@ -352,6 +389,7 @@ mod tests {
         let out = outgoing(Disposition::Hit);
         assert_eq!(out.record.plate.text.as_deref(), Some("1ABC234"));
         assert!(out.record.hit && out.record.images.plate.is_some());
+        assert_eq!(out.record.hotlist, Some(listed(Action::Alert)), "the control room sees the listing in full");
         let f = fused();
         assert!(detail(&out, "overview", f.best_payload.plates[1]) > 30.0, "a hit's overview keeps its detail");
     }
@@ -373,5 +411,8 @@ mod tests {
         let out = outgoing(Disposition::Allowed);
         assert!(out.images.is_empty() && out.record.images.overview.is_none() && out.record.images.plate.is_none());
         assert_eq!(out.record.disposition, Disposition::Allowed);
+        let published = out.record.hotlist.expect("the exemption that applied is named");
+        assert_eq!((published.plate, published.note), (None, None), "a withheld plate is not given away by its listing");
+        assert_eq!(published.category, "lez-exempt");
     }
 }

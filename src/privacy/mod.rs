@@ -34,6 +34,15 @@ pub enum Disposition {
 
 impl Disposition {
     pub const ALL: [Disposition; 3] = [Disposition::Hit, Disposition::NonHit, Disposition::Allowed];
+
+    /// The hotlist's verdict, as far as privacy is concerned.
+    pub fn of(verdict: &crate::hotlist::Verdict) -> Self {
+        match verdict {
+            crate::hotlist::Verdict::Alert(_) => Disposition::Hit,
+            crate::hotlist::Verdict::Allow(_) => Disposition::Allowed,
+            crate::hotlist::Verdict::NoMatch => Disposition::NonHit,
+        }
+    }
 }
 
 /// How the plate of a read that is not a hit leaves the device.

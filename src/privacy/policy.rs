@@ -15,6 +15,7 @@
 
 use super::pseudonym::Pseudonymiser;
 use super::{Disposition, PlateTreatment, PrivacyConfig};
+use crate::hotlist::HotlistMatch;
 use crate::pipeline::ImageConfig;
 use crate::read_record::PublishedPlate;
 use crate::recognizer::PlateText;
@@ -87,6 +88,16 @@ pub fn publish_plate(release: &Release, plate: &PlateText, pseudonymiser: Option
         format: plate.format.clone(),
         region: plate.region.clone(),
     }
+}
+
+/// The hotlist entry as it leaves the device with `plate`: the listed plate and the listing's
+/// note only when the read's own plate leaves in clear, so that an allow-listed or fuzzy-matched
+/// non-hit never carries in its match what its plate field withholds.
+pub fn publish_match(listed: &HotlistMatch, plate: &PublishedPlate) -> HotlistMatch {
+    if plate.text.is_some() {
+        return listed.clone();
+    }
+    HotlistMatch { plate: None, note: None, ..listed.clone() }
 }
 
 #[cfg(test)]

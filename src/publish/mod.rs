@@ -15,3 +15,6 @@ pub use config::{MqttConfig, MqttConfigError, TlsFiles};
 pub use mqtt::{ControlHandler, MqttError, MqttSink, Setup, ShutdownReport, StatusSource};
 pub use outbox::{Class, Message, Outbox, OutboxStats, SubmitOutcome};
 pub use topics::Topics;
+
+/// Largest message the unit accepts from the broker (a hotlist update), in bytes.
+pub const MAX_INCOMING_BYTES: usize = 32 << 20;

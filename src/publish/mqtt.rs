@@ -210,7 +210,9 @@ impl MqttSink {
             // The broker keeps the control subscription and its queued messages while away.
             .set_clean_session(false)
             .set_inflight(config.max_in_flight)
-            .set_max_packet_size(1 << 20, 16 << 20)
+            // Incoming: a whole hotlist arrives as one retained message (100 000 CSV entries are
+            // ≈ 5 MB); a larger packet would make rumqttc drop the connection at every retry.
+            .set_max_packet_size(super::MAX_INCOMING_BYTES, 16 << 20)
             .set_last_will(LastWill::new(topics.status.clone(), will, QoS::AtLeastOnce, true));
         if let Some(files) = &config.tls {
             options.set_transport(Transport::Tls(TlsConfiguration::Rustls(super::tls::client_config(files)?)));
@@ -242,6 +244,7 @@ impl MqttSink {
             device_id: device_id.to_string(),
             status_fields: fields,
             status,
+            subscriptions: std::iter::once(topics.control.clone()).chain(subscriptions).collect(),
             control,
             backoff: Backoff::new(config.backoff_min_ms, config.backoff_max_ms),
             status_every: Duration::from_secs(config.status_interval_s),
@@ -350,27 +353,39 @@ impl Drop for MqttSink {
 
 impl ReadSink for MqttSink {
     fn deliver(&mut self, read: Outgoing) {
-        let record = &read.record;
-        let payload = match serde_json::to_vec(record) {
-            Ok(p) => p,
-            Err(error) => {
-                tracing::error!(read_id = %record.read_id, %error, "read not serialisable; not sent");
-                return;
+        let read_id = read.record.read_id.clone();
+        match messages(read, &self.topics) {
+            Ok(messages) => {
+                for message in messages {
+                    self.submit(message);
+                }
             }
-        };
-        if record.hit {
-            self.submit(Message { id: format!("{}/hit", record.read_id), topic: self.topics.hits.clone(), payload: payload.clone(), class: Class::Hit });
-        }
-        let class = if record.hit { Class::Hit } else { Class::Read };
-        self.submit(Message { id: record.read_id.clone(), topic: self.topics.reads.clone(), payload, class });
-        for image in read.images {
-            self.submit(Message { id: format!("{}/{}", record.read_id, image.kind), topic: image.topic, payload: image.jpeg, class: Class::Image });
+            Err(error) => tracing::error!(%read_id, %error, "read not serialisable; not sent"),
         }
     }
 
     fn image_topic(&self, read_id: &str, kind: &str) -> String {
         self.topics.image(read_id, kind)
     }
+}
+
+/// The messages of one read. A hit goes on the hits topic as well as on reads, as
+/// [`Class::Hit`] (ahead of every queued non-hit, dropped last), and its images as
+/// [`Class::HitImage`] (before every read, but dropped before any read), so the control room
+/// gets the alert with its evidence first.
+fn messages(read: Outgoing, topics: &Topics) -> Result<Vec<Message>, serde_json::Error> {
+    let record = &read.record;
+    let payload = serde_json::to_vec(record)?;
+    let mut out = Vec::with_capacity(2 + read.images.len());
+    if record.hit {
+        out.push(Message { id: format!("{}/hit", record.read_id), topic: topics.hits.clone(), payload: payload.clone(), class: Class::Hit });
+    }
+    let (read_class, image_class) = if record.hit { (Class::Hit, Class::HitImage) } else { (Class::Read, Class::Image) };
+    out.push(Message { id: record.read_id.clone(), topic: topics.reads.clone(), payload, class: read_class });
+    for image in read.images {
+        out.push(Message { id: format!("{}/{}", record.read_id, image.kind), topic: image.topic, payload: image.jpeg, class: image_class });
+    }
+    Ok(out)
 }
 
 enum Step {
@@ -387,6 +402,8 @@ struct Io {
     status_fields: serde_json::Value,
     status: StatusSource,
     control: ControlHandler,
+    /// The control topic and the extra ones, subscribed at every connection.
+    subscriptions: Vec<String>,
     backoff: Backoff,
     status_every: Duration,
     max_in_flight: usize,
@@ -575,8 +592,10 @@ impl Io {
                 self.backoff.reset();
                 self.failures = 0;
                 // A broker that lost the session forgot the subscription: subscribe every time.
-                if self.client.try_subscribe(self.topics.control.clone(), QoS::AtLeastOnce).is_err() {
-                    tracing::warn!(topic = %self.topics.control, "could not subscribe to the control topic: the request channel is full");
+                for topic in &self.subscriptions {
+                    if self.client.try_subscribe(topic.clone(), QoS::AtLeastOnce).is_err() {
+                        tracing::warn!(%topic, "could not subscribe: the request channel is full");
+                    }
                 }
                 self.heartbeat();
                 self.pump();
@@ -590,7 +609,7 @@ impl Io {
                 self.pump();
             }
             Event::Incoming(Packet::SubAck(ack)) if ack.return_codes.iter().any(|c| matches!(c, SubscribeReasonCode::Failure)) => {
-                tracing::warn!(topic = %self.topics.control, "the broker refused the subscription to the control topic");
+                tracing::warn!(topics = ?self.subscriptions, "the broker refused a subscription");
             }
             Event::Incoming(Packet::Publish(publish)) => (self.control)(&publish.topic, &publish.payload),
             Event::Outgoing(Out::Publish(pkid)) => self.shared.outbox().on_pkid_assigned(pkid),
@@ -616,5 +635,62 @@ impl Io {
         eventloop.pending.clear();
         eventloop.state.collision = None;
         self.shared.outbox().on_session_lost();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::OutgoingImage;
+    use crate::read_record::ReadRecord;
+
+    fn outgoing(hit: bool) -> Outgoing {
+        let record: ReadRecord = serde_json::from_value(serde_json::json!({
+            "schema": crate::read_record::SCHEMA, "read_id": "r1", "device_id": "box", "camera_id": "cam0",
+            "site": {"name": "s"}, "captured_at": "2026-12-01T07:00:00.000Z", "first_seen": "2026-12-01T07:00:00.000Z",
+            "last_seen": "2026-12-01T07:00:00.000Z",
+            "plate": {"text": "AB12", "ocr_text": "AB12", "confidence": 0.9, "char_confidences": [0.9], "format": null, "region": null},
+            "bbox": {"x1": 0.0, "y1": 0.0, "x2": 1.0, "y2": 1.0}, "frame": 0, "frames": 1, "agreeing_frames": 1, "direction": null,
+            "hit": hit, "hotlist": null, "images": {"overview": null, "plate": null}
+        }))
+        .expect("record");
+        let images = ["overview", "plate"].map(|kind| OutgoingImage { kind, topic: format!("anpr/box/images/r1/{kind}"), jpeg: vec![0xff, 0xd8] });
+        Outgoing { record, images: images.to_vec() }
+    }
+
+    #[test]
+    fn a_hit_travels_as_a_hit_on_the_hits_topic_with_its_images() {
+        let topics = Topics::new("anpr", "box");
+        let sent: Vec<(String, Class)> = messages(outgoing(true), &topics).expect("json").into_iter().map(|m| (m.topic, m.class)).collect();
+        assert_eq!(
+            sent,
+            [
+                ("anpr/box/hits".to_string(), Class::Hit),
+                ("anpr/box/reads".to_string(), Class::Hit),
+                ("anpr/box/images/r1/overview".to_string(), Class::HitImage),
+                ("anpr/box/images/r1/plate".to_string(), Class::HitImage),
+            ]
+        );
+        let sent: Vec<(String, Class)> = messages(outgoing(false), &topics).expect("json").into_iter().map(|m| (m.topic, m.class)).collect();
+        assert_eq!(
+            sent,
+            [
+                ("anpr/box/reads".to_string(), Class::Read),
+                ("anpr/box/images/r1/overview".to_string(), Class::Image),
+                ("anpr/box/images/r1/plate".to_string(), Class::Image),
+            ]
+        );
+        // And in the outbox a hit and its images overtake a non-hit queued before them.
+        let mut outbox = Outbox::new(100, 1 << 20);
+        for m in messages(outgoing(false), &topics).expect("json").into_iter().chain(messages(outgoing(true), &topics).expect("json")) {
+            outbox.push(Message { id: format!("{}#{}", m.topic, m.class as u8), ..m });
+        }
+        let mut order = Vec::new();
+        while let Some(m) = outbox.next_to_send(100) {
+            let (id, class) = (m.id.clone(), m.class);
+            order.push(class);
+            assert!(outbox.mark_sent(&id));
+        }
+        assert_eq!(order, [Class::Hit, Class::Hit, Class::HitImage, Class::HitImage, Class::Read, Class::Image, Class::Image]);
     }
 }

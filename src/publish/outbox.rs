@@ -6,10 +6,12 @@
 //! what to send next and what to drop. So every delivery rule below is unit-tested without a
 //! broker, and the I/O edge (`mqtt.rs`) stays a thin translation of rumqttc's events.
 //!
-//! - Priority: hits, then reads, then images; first in, first out within each class.
+//! - Priority: hits, then the images of hits, then reads, then images; first in, first out
+//!   within each class.
 //! - Bounded in messages and in bytes; messages in flight count (they are still held). When
-//!   full, the oldest image is dropped first, then the oldest non-hit read, and a hit only when
-//!   nothing but hits is held. Every drop is counted by class. A message larger than the whole
+//!   full, the oldest image is dropped first, then the images of hits (a read is never dropped
+//!   to keep an image), then the oldest non-hit read, and a hit only when nothing but hits is
+//!   held. Every drop is counted by class. A message larger than the whole
 //!   byte bound is refused at once, without dropping anything for it.
 //! - Messages in flight are never dropped: the broker may already have them.
 //! - A message leaves only on the PUBACK of its own publish. When the connection is lost, every
@@ -53,10 +55,15 @@ pub enum Class {
     Hit = 0,
     Read = 1,
     Image = 2,
+    /// An image of a hit: the control room's evidence, sent before every read, but still an
+    /// image, dropped before any read.
+    HitImage = 3,
 }
 
-/// From the first sent to the first dropped.
-const CLASSES: [Class; 3] = [Class::Hit, Class::Read, Class::Image];
+/// From the first sent to the last.
+const SEND_ORDER: [Class; 4] = [Class::Hit, Class::HitImage, Class::Read, Class::Image];
+/// From the first dropped to the last.
+const DROP_ORDER: [Class; 4] = [Class::Image, Class::HitImage, Class::Read, Class::Hit];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
@@ -102,7 +109,7 @@ struct InFlight {
 pub struct Outbox {
     max_messages: usize,
     max_bytes: usize,
-    pending: [VecDeque<Message>; 3],
+    pending: [VecDeque<Message>; 4],
     /// In hand-over order, which is the order of rumqttc's `Publish` events.
     in_flight: VecDeque<InFlight>,
     bytes: usize,
@@ -114,7 +121,7 @@ impl Outbox {
         Self {
             max_messages: max_messages.max(1),
             max_bytes: max_bytes.max(1),
-            pending: [VecDeque::new(), VecDeque::new(), VecDeque::new()],
+            pending: [VecDeque::new(), VecDeque::new(), VecDeque::new(), VecDeque::new()],
             in_flight: VecDeque::new(),
             bytes: 0,
             stats: OutboxStats::default(),
@@ -129,7 +136,7 @@ impl Outbox {
         match class {
             Class::Hit => self.stats.dropped_hits += 1,
             Class::Read => self.stats.dropped_reads += 1,
-            Class::Image => self.stats.dropped_images += 1,
+            Class::Image | Class::HitImage => self.stats.dropped_images += 1,
         }
     }
 
@@ -163,7 +170,7 @@ impl Outbox {
 
     /// Drops the oldest pending message of the lowest class there is.
     fn drop_one(&mut self) -> Option<Message> {
-        let class = *CLASSES.iter().rev().find(|c| !self.pending[**c as usize].is_empty())?;
+        let class = *DROP_ORDER.iter().find(|c| !self.pending[**c as usize].is_empty())?;
         let message = self.pending[class as usize].pop_front()?;
         self.bytes -= message.payload.len();
         self.count_drop(class);
@@ -176,13 +183,13 @@ impl Outbox {
         if self.in_flight.len() >= max_in_flight {
             return None;
         }
-        CLASSES.iter().find_map(|c| self.pending[*c as usize].front())
+        SEND_ORDER.iter().find_map(|c| self.pending[*c as usize].front())
     }
 
     /// The client took the message [`Self::next_to_send`] returned: it is in flight now.
     /// Returns false (and changes nothing) when `id` is not that message.
     pub fn mark_sent(&mut self, id: &str) -> bool {
-        let Some(class) = CLASSES.iter().find(|c| !self.pending[**c as usize].is_empty()) else { return false };
+        let Some(class) = SEND_ORDER.iter().find(|c| !self.pending[**c as usize].is_empty()) else { return false };
         let queue = &mut self.pending[*class as usize];
         if queue.front().is_none_or(|m| m.id != id) {
             return false;
@@ -302,7 +309,7 @@ mod tests {
 
     #[test]
     fn when_full_images_go_first_then_the_oldest_read_never_a_hit_while_others_are_held() {
-        use Class::{Hit as H, Image as I, Read as R};
+        use Class::{Hit as H, HitImage as X, Image as I, Read as R};
         /// Pushed in order into an outbox of 3 messages → dropped, (hits, reads, images) dropped.
         type Case<'a> = (&'a [(&'a str, Class)], &'a [&'a str], (u64, u64, u64));
         let cases: &[Case] = &[
@@ -313,6 +320,9 @@ mod tests {
             (&[("h1", H), ("h2", H), ("h3", H), ("i1", I)], &["i1"], (0, 0, 1)),
             (&[("h1", H), ("h2", H), ("h3", H), ("h4", H)], &["h1"], (1, 0, 0)),
             (&[("r1", R), ("h1", H), ("h2", H), ("h3", H), ("h4", H)], &["r1", "h1"], (1, 1, 0)),
+            // A hit's image goes after plain images, before any read.
+            (&[("r1", R), ("x1", X), ("i1", I), ("r2", R), ("r3", R)], &["i1", "x1"], (0, 0, 2)),
+            (&[("x1", X), ("r1", R), ("r2", R), ("h1", H)], &["x1"], (0, 0, 1)),
         ];
         for (pushes, expected, (hits, reads, images)) in cases {
             let mut o = Outbox::new(3, 1 << 20);

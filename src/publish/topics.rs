@@ -8,14 +8,21 @@
 /// - `status`: retained; `online` with a periodic heartbeat, `offline` at a clean stop and,
 ///   as the Last Will, when the unit vanishes;
 /// - `control`: subscribed on every connection; what arrives is handed to the control hook.
+/// - `hotlist`, and `fleet_hotlist` (`<prefix>/fleet/hotlist`, shared by every unit): retained
+///   hotlist updates, subscribed on every connection when the `[hotlist]` section says so.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topics {
     pub reads: String,
     pub hits: String,
     pub status: String,
     pub control: String,
+    pub hotlist: String,
+    pub fleet_hotlist: String,
     images: String,
 }
+
+/// The level that stands for every unit (`<prefix>/fleet/...`); no device may take it as id.
+pub const FLEET: &str = "fleet";
 
 impl Topics {
     /// Both parts must pass [`is_topic_level`]; the configuration checks ensure it.
@@ -26,6 +33,8 @@ impl Topics {
             hits: format!("{base}/hits"),
             status: format!("{base}/status"),
             control: format!("{base}/control"),
+            hotlist: format!("{base}/hotlist"),
+            fleet_hotlist: format!("{prefix}/{FLEET}/hotlist"),
             images: format!("{base}/images"),
         }
     }
@@ -53,6 +62,7 @@ mod tests {
             ["anpr/box-7/reads", "anpr/box-7/hits", "anpr/box-7/status", "anpr/box-7/control"]
         );
         assert_eq!(t.image("0190-ab", "plate"), "anpr/box-7/images/0190-ab/plate");
+        assert_eq!((t.hotlist.as_str(), t.fleet_hotlist.as_str()), ("anpr/box-7/hotlist", "anpr/fleet/hotlist"));
     }
 
     #[test]

@@ -84,10 +84,15 @@ pub mod broker;
 pub mod gate;
 pub mod subscriber;
 
-/// The first annotated plate of a photograph of the eval set, O and 0 folded.
-pub fn truth_of(folder: &std::path::Path, name: &str) -> String {
+/// The first annotated plate of a photograph of the eval set, as annotated.
+pub fn plate_of(folder: &std::path::Path, name: &str) -> String {
     let text = std::fs::read_to_string(folder.join(name).with_extension("txt")).expect("truth");
-    text.lines().next().and_then(|l| l.split('\t').nth(5)).map(anpr_edge::eval::score::fold).expect("plate")
+    text.lines().next().and_then(|l| l.split('\t').nth(5)).map(str::to_string).expect("plate")
+}
+
+/// [`plate_of`] with O and 0 folded.
+pub fn truth_of(folder: &std::path::Path, name: &str) -> String {
+    anpr_edge::eval::score::fold(&plate_of(folder, name))
 }
 
 /// A recorded road: each of three real cars in view for 0.8 s at 10 frames/s, then 1.2 s of

@@ -1,0 +1,57 @@
+//! The `[hotlist]` section of the configuration.
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Largest tolerance accepted: beyond 3 steps a 7-character plate matches too many others.
+pub const MAX_TOLERANCE: u32 = 3;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HotlistConfig {
+    /// The list on disk (CSV, or JSON when it ends in `.json`), loaded at start and watched;
+    /// its signature, when one is needed, beside it in `<file>.sig`.
+    pub file: Option<PathBuf>,
+    /// Ed25519 public key (PEM): when set, only lists signed by it are accepted.
+    pub public_key: Option<PathBuf>,
+    /// Confusable characters plus missing/extra characters a read may differ by (0: exact only).
+    pub fuzzy_tolerance: u32,
+    /// How often the file's modification time and size are looked at.
+    pub poll_interval_s: u64,
+    /// Take lists from the retained `<prefix>/<device>/hotlist` message.
+    pub mqtt_device_topic: bool,
+    /// Take lists from the retained `<prefix>/fleet/hotlist` message.
+    pub mqtt_fleet_topic: bool,
+}
+
+impl Default for HotlistConfig {
+    fn default() -> Self {
+        Self { file: None, public_key: None, fuzzy_tolerance: 1, poll_interval_s: 5, mqtt_device_topic: true, mqtt_fleet_topic: true }
+    }
+}
+
+impl HotlistConfig {
+    /// (key, problem) of the first thing wrong.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if self.fuzzy_tolerance > MAX_TOLERANCE {
+            return Err(("hotlist.fuzzy_tolerance", format!("{} is above {MAX_TOLERANCE}; 1 allows one confusable or missing character, 0 exact only", self.fuzzy_tolerance)));
+        }
+        if !(1..=3600).contains(&self.poll_interval_s) {
+            return Err(("hotlist.poll_interval_s", format!("{} is outside 1..3600 seconds", self.poll_interval_s)));
+        }
+        if let Some(file) = &self.file {
+            if !file.is_file() {
+                return Err(("hotlist.file", format!("{} is not a file; give the hotlist (CSV or .json) or leave the key out", file.display())));
+            }
+        }
+        let key = match &self.public_key {
+            Some(path) => Some(crate::signing::load_verifying_key(path).map_err(|e| ("hotlist.public_key", e.to_string()))?),
+            None => None,
+        };
+        if let Some(file) = &self.file {
+            // The whole list, signature included, so that check-config says what the start would.
+            super::LiveHotlist::new(key, self.fuzzy_tolerance).load_file(file, std::time::SystemTime::now()).map_err(|e| ("hotlist.file", e.to_string()))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,17 @@
+//! The hotlist on the device: which plates the control room wants to hear about (`alert`) and
+//! which it exempts (`allow`), matched against every read after fusion.
+//!
+//! `list` parses and validates a list (CSV or JSON, optionally Ed25519-signed); `matcher` is the
+//! pure, indexed matching with OCR error margins; `live` holds the current list behind an atomic
+//! swap and replaces it from a watched file or from a retained MQTT message; `config` is the
+//! `[hotlist]` section.
+
+pub mod config;
+pub mod list;
+pub mod live;
+pub mod matcher;
+
+pub use config::HotlistConfig;
+pub use list::{Action, Entry, Format, Hotlist, ListError};
+pub use live::{Envelope, LiveHotlist, UpdateSource};
+pub use matcher::{HotlistMatch, Matcher, MatchKind, Verdict};
