@@ -647,11 +647,11 @@ mod tests {
     fn outgoing(hit: bool) -> Outgoing {
         let record: ReadRecord = serde_json::from_value(serde_json::json!({
             "schema": crate::read_record::SCHEMA, "read_id": "r1", "device_id": "box", "camera_id": "cam0",
-            "site": {"name": "s"}, "captured_at": "2026-12-01T07:00:00.000Z", "first_seen": "2026-12-01T07:00:00.000Z",
+            "site": {"name": "s"}, "purpose": "test", "captured_at": "2026-12-01T07:00:00.000Z", "first_seen": "2026-12-01T07:00:00.000Z",
             "last_seen": "2026-12-01T07:00:00.000Z",
-            "plate": {"text": "AB12", "ocr_text": "AB12", "confidence": 0.9, "char_confidences": [0.9], "format": null, "region": null},
+            "plate": {"text": "AB12", "pseudonym": null, "ocr_text": "AB12", "confidence": 0.9, "char_confidences": [0.9], "format": null, "region": null},
             "bbox": {"x1": 0.0, "y1": 0.0, "x2": 1.0, "y2": 1.0}, "frame": 0, "frames": 1, "agreeing_frames": 1, "direction": null,
-            "hit": hit, "hotlist": null, "images": {"overview": null, "plate": null}
+            "disposition": if hit { "hit" } else { "non_hit" }, "hit": hit, "hotlist": null, "images": {"overview": null, "plate": null}
         }))
         .expect("record");
         let images = ["overview", "plate"].map(|kind| OutgoingImage { kind, topic: format!("anpr/box/images/r1/{kind}"), jpeg: vec![0xff, 0xd8] });
