@@ -199,6 +199,13 @@ impl Config {
         if let Some(spool) = &self.spool {
             let outbox_bytes = self.mqtt.as_ref().map_or(crate::publish::MqttConfig::default_outbox_bytes(), |m| m.outbox_bytes);
             spool.check(outbox_bytes).map_err(|(key, problem)| invalid(key, problem))?;
+            let retention_s = u64::from(self.privacy.retention.days) * 86_400;
+            if spool.max_age_s > retention_s {
+                return Err(invalid(
+                    "spool.max_age_s",
+                    format!("{} s keeps reads longer than privacy.retention.days ({} days = {retention_s} s); lower it", spool.max_age_s, self.privacy.retention.days),
+                ));
+            }
         }
         if let Some(signing) = &self.signing {
             crate::signing::load_signing_key(&signing.key_file).map_err(|e| invalid("signing.key_file", e.to_string()))?;
@@ -322,6 +329,7 @@ mod tests {
             ("segment_bytes = 10", "spool.segment_bytes"),
             ("max_age_s = 0", "spool.max_age_s"),
             ("max_bytes = 1000000", "spool.max_bytes"),
+            ("max_age_s = 2592001", "privacy.retention.days"),
             ("fsync = \"sometimes\"", "fsync"),
             ("max_byte = 1", "max_byte"),
         ] {

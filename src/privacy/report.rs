@@ -124,7 +124,17 @@ pub fn sheet(config: &Config) -> Sheet {
         _ => "standard output (no network)".into(),
     };
     let retention = &privacy.retention;
-    let stores: Vec<String> = retention.directories.iter().map(|d| format!("directory {} (files under a hits/ folder are hits)", d.display())).collect();
+    let mut stores: Vec<String> = retention.directories.iter().map(|d| format!("directory {} (files under a hits/ folder are hits)", d.display())).collect();
+    let mut memory_only = vec!["fusion's tracks (at most a few seconds)".to_string()];
+    match (&config.spool, config.output.kind) {
+        (Some(spool), OutputKind::Mqtt) => stores.push(format!(
+            "the spool {} (reads and images until the broker acknowledges them; reads and images older than {} dropped by the spool itself, hits kept until delivered)",
+            spool.dir.display(),
+            humantime::format_duration(std::time::Duration::from_secs(spool.max_age_s))
+        )),
+        (None, OutputKind::Mqtt) => memory_only.insert(0, "the outbox (reads and images waiting for the broker's acknowledgement; no [spool])".into()),
+        (_, OutputKind::Stdout) => {}
+    }
     Sheet {
         device_id: config.device.id.clone(),
         site: config.device.site.name.clone(),
@@ -143,7 +153,7 @@ pub fn sheet(config: &Config) -> Sheet {
             hit_days: retention.hit_days.unwrap_or(retention.days),
             sweep_interval_s: retention.sweep_interval_s,
             stores,
-            memory_only: vec!["the outbox (reads and images waiting for the broker's acknowledgement)".into(), "fusion's tracks (at most a few seconds)".into()],
+            memory_only,
         },
         status_fields: ["state", "purpose", "pipeline counters", "retention.oldest_item"].iter().map(|f| f.to_string()).collect(),
     }
@@ -207,5 +217,21 @@ mod tests {
             assert!(fields.iter().any(|x| x == f), "{f} in {fields:?}");
         }
         assert!(!fields.iter().any(|f| f == "plate" || f == "images"));
+    }
+
+    #[test]
+    fn the_spool_is_a_store_and_without_it_the_outbox_is_memory_only() {
+        let base = format!(
+            "[device]\nid = \"b\"\n[device.site]\nname = \"s\"\n[source]\nkind = \"file\"\npath = \"{}\"\n[privacy]\npurpose = \"journey time statistics\"\n\
+             [output]\nkind = \"mqtt\"\n[mqtt]\nhost = \"b\"\ninsecure_dev = true\n",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let parse = |text: &str| Config::parse(text, std::path::Path::new("t.toml")).expect("config");
+        let spooled = sheet(&parse(&format!("{base}[spool]\ndir = \"/var/lib/anpr-edge/spool\"\nmax_age_s = 86400\n")));
+        assert!(spooled.retention.stores.iter().any(|s| s.contains("/var/lib/anpr-edge/spool") && s.contains("1day")), "{:?}", spooled.retention.stores);
+        assert!(!spooled.retention.memory_only.iter().any(|s| s.contains("outbox")));
+        let unspooled = sheet(&parse(&base));
+        assert!(unspooled.retention.stores.is_empty());
+        assert!(unspooled.retention.memory_only.iter().any(|s| s.contains("outbox")), "{:?}", unspooled.retention.memory_only);
     }
 }
