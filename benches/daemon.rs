@@ -4,7 +4,7 @@
 //!
 //! Needs the installed models, mosquitto and ../shared/data. Run: `cargo bench --bench daemon`.
 
-use anpr_edge::pipeline::{self, ImageConfig, PipelineConfig, PipelineStats};
+use anpr_edge::pipeline::{self, ImageConfig, PipelineConfig, PipelineStats, ReadStamp};
 use anpr_edge::publish::MqttSink;
 use anpr_edge::read_record::{Identity, Site};
 use anpr_edge::recognizer::{RecognitionConfig, Recognizer};
@@ -63,6 +63,7 @@ fn daemon_with_mqtt(c: &mut Criterion) {
                     source,
                     &mut recognizer,
                     &identity,
+                    &ReadStamp::unplaced(),
                     &PipelineConfig::default(),
                     &anpr_edge::fuse::FusionConfig::default(),
                     &ImageConfig::default(),
@@ -101,7 +102,7 @@ fn daemon_with_mqtt(c: &mut Criterion) {
             }
             arrivals
         });
-        pipeline::run(source, &mut recognizer, &identity, &realtime, &Default::default(), &ImageConfig::default(), &mut sink, &stop, &stats, || {});
+        pipeline::run(source, &mut recognizer, &identity, &ReadStamp::unplaced(), &realtime, &Default::default(), &ImageConfig::default(), &mut sink, &stop, &stats, || {});
         handle.join().expect("watcher")
     });
     sink.shutdown(Duration::from_secs(5));

@@ -3,6 +3,8 @@
 //! default; every error names the file, the key and what to write instead.
 
 use crate::fuse::FusionConfig;
+use crate::health::HealthConfig;
+use crate::position::{PositionConfig, PositionKind};
 use crate::pipeline::{ImageConfig, PipelineConfig};
 use crate::read_record::{Identity, Site};
 use crate::recognizer::RecognitionConfig;
@@ -30,6 +32,10 @@ pub struct Config {
     pub output: OutputConfig,
     /// The broker, when `output.kind = "mqtt"`.
     pub mqtt: Option<MqttConfig>,
+    #[serde(default)]
+    pub position: PositionConfig,
+    #[serde(default)]
+    pub health: HealthConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -172,6 +178,13 @@ impl Config {
             return Err(invalid("images.jpeg_quality", format!("{} is outside 1..100", self.images.jpeg_quality)));
         }
         self.fusion.validate().map_err(|problem| invalid("fusion", problem))?;
+        self.position.validate().map_err(|(key, problem)| invalid(key, problem))?;
+        if self.position.source == PositionKind::Config && (self.device.site.latitude.is_none() != self.device.site.longitude.is_none()) {
+            return Err(invalid("device.site", "give both latitude and longitude, or neither (position.source = \"config\")".into()));
+        }
+        if self.health.metrics_port == Some(0) {
+            return Err(invalid("health.metrics_port", "must be a TCP port from 1 (or left out: no metrics endpoint)".into()));
+        }
         match (&self.output.kind, &self.mqtt) {
             (OutputKind::Mqtt, None) => return Err(invalid("mqtt", "output.kind is \"mqtt\" but there is no [mqtt] section".into())),
             (_, Some(mqtt)) => mqtt.check().map_err(|e| invalid(&e.key(), e.problem()))?,
@@ -262,6 +275,24 @@ mod tests {
         let tls = "[mqtt.tls]\nca_file = \"/nope/ca.pem\"\nclient_cert_file = \"/nope/c.pem\"\nclient_key_file = \"/nope/k.pem\"\n";
         let e = parse(&minimal(&format!("{mqtt}{tls}"))).expect_err("missing CA").to_string();
         assert!(e.contains("mqtt.tls.ca_file") && e.contains("/nope/ca.pem"), "{e}");
+    }
+
+    #[test]
+    fn position_and_health_keys_are_checked() {
+        let config = parse(&minimal("")).expect("valid");
+        assert_eq!((config.position.source, config.health.metrics_port), (PositionKind::Config, None), "a fixed box, no endpoint");
+        let config = parse(&minimal("[position]\nsource = \"gpsd\"\ngpsd_port = 12947\n[health]\nmetrics_port = 9187\n")).expect("valid");
+        assert_eq!((config.position.source, config.position.gpsd_port, config.health.metrics_port), (PositionKind::Gpsd, 12947, Some(9187)));
+        let e = parse(&minimal("[position]\nsource = \"glonass\"\n")).expect_err("bad source").to_string();
+        assert!(e.contains("glonass"), "{e}");
+        let e = parse(&minimal("[position]\nmax_fix_age_s = 0\n")).expect_err("bad age").to_string();
+        assert!(e.contains("position.max_fix_age_s"), "{e}");
+        let e = parse(&minimal("[position]\ngpsd_prot = 1\n")).expect_err("typo").to_string();
+        assert!(e.contains("gpsd_prot"), "{e}");
+        let e = parse(&minimal("[health]\nmetrics_port = 0\n")).expect_err("port 0").to_string();
+        assert!(e.contains("health.metrics_port"), "{e}");
+        let e = parse(&minimal("").replace("name = \"E40 km 12\"", "name = \"E40\"\nlatitude = 50.1")).expect_err("half a position").to_string();
+        assert!(e.contains("device.site"), "{e}");
     }
 
     #[test]

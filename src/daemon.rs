@@ -7,7 +7,8 @@
 use crate::config::{Config, OutputKind, SourceConfig};
 use crate::pipeline::sink::StdoutSink;
 use crate::publish::{MqttSink, StatusSource};
-use crate::pipeline::{self, PipelineStats};
+use crate::pipeline::{self, PipelineStats, ReadStamp};
+use crate::position::PositionProvider;
 use crate::recognizer::Recognizer;
 use crate::runtime::{self, RuntimeOptions};
 use anyhow::Context;
@@ -22,10 +23,12 @@ const WATCHDOG_PING: Duration = Duration::from_secs(2);
 /// How long a stopping unit waits for the broker to acknowledge what it still holds.
 const SHUTDOWN_FLUSH: Duration = Duration::from_secs(10);
 
-/// The pipeline's part of the status heartbeat: counters, frames per second since the last
-/// heartbeat, and which models run.
-fn status_source(config: &Config, stats: &Arc<PipelineStats>) -> StatusSource {
+/// The pipeline's part of the status heartbeat (and of the metrics, rendered from the same
+/// snapshot): counters, frames per second since the previous call, which models run, whether
+/// the clock is synchronised and where the unit is.
+fn status_source(config: &Config, stats: &Arc<PipelineStats>, stamp: &Arc<ReadStamp>) -> StatusSource {
     let stats = Arc::clone(stats);
+    let stamp = Arc::clone(stamp);
     let models = serde_json::json!({
         "detector": config.recognition.detector.model.manifest_id(),
         "ocr": config.recognition.ocr.model.manifest_id(),
@@ -42,7 +45,14 @@ fn status_source(config: &Config, stats: &Arc<PipelineStats>) -> StatusSource {
             }
             Err(_) => 0.0,
         };
-        serde_json::json!({ "fps": fps, "pipeline": stats.snapshot(), "models": models })
+        let clock = (stamp.clock)();
+        serde_json::json!({
+            "fps": fps,
+            "pipeline": stats.snapshot(),
+            "models": models,
+            "clock": { "state": clock, "synchronised": clock.trusted() },
+            "position": stamp.position.current(),
+        })
     })
 }
 
@@ -72,6 +82,21 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
     }
     let stats = Arc::new(PipelineStats::default());
     let identity = config.identity();
+    let position = PositionProvider::start(&config.position, config.device.site.latitude, config.device.site.longitude)
+        .context("starting the gpsd client thread")?;
+    let stamp = Arc::new(ReadStamp { position, clock: crate::clock::probe });
+    let clock = crate::clock::probe();
+    if !clock.trusted() {
+        tracing::warn!(?clock, "the system clock is not synchronised: reads are flagged clock_synchronised = false until it is");
+    }
+    // Its own status source, so that scrapes and heartbeats do not share one fps window.
+    let _metrics = match config.health.metrics_port {
+        Some(port) => Some(
+            crate::health::server::MetricsServer::start(port, status_source(config, &stats, &stamp))
+                .with_context(|| format!("health.metrics_port: cannot listen on 127.0.0.1:{port}"))?,
+        ),
+        None => None,
+    };
     tracing::info!(device = %identity.device_id, source = source.describe(), "started");
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
     let mut last_ping = Instant::now();
@@ -83,8 +108,8 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
     };
     match (config.output.kind, &config.mqtt) {
         (OutputKind::Mqtt, Some(mqtt)) => {
-            let mut sink = MqttSink::start(mqtt, &identity.device_id, status_source(config, &stats)).context("starting the MQTT publisher")?;
-            pipeline::run(source, &mut recognizer, &identity, &config.pipeline, &config.fusion, &config.images, &mut sink, &stop, &stats, alive);
+            let mut sink = MqttSink::start(mqtt, &identity.device_id, status_source(config, &stats, &stamp)).context("starting the MQTT publisher")?;
+            pipeline::run(source, &mut recognizer, &identity, &stamp, &config.pipeline, &config.fusion, &config.images, &mut sink, &stop, &stats, alive);
             let report = sink.shutdown(SHUTDOWN_FLUSH);
             if report.unacknowledged.is_empty() {
                 tracing::info!(acked = report.stats.acked, "every read was acknowledged by the broker");
@@ -106,7 +131,7 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
         (OutputKind::Stdout, _) => {
             let stdout = std::io::stdout();
             let mut sink = StdoutSink::new(stdout.lock());
-            pipeline::run(source, &mut recognizer, &identity, &config.pipeline, &config.fusion, &config.images, &mut sink, &stop, &stats, alive);
+            pipeline::run(source, &mut recognizer, &identity, &stamp, &config.pipeline, &config.fusion, &config.images, &mut sink, &stop, &stats, alive);
             anyhow::ensure!(!sink.failed(), "standard output was closed; reads after that were not written");
         }
     }

@@ -9,16 +9,19 @@
 //! `eval` drive the stages over recorded material.
 
 pub mod backoff;
+pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod detect;
 pub mod frame;
 pub mod fuse;
 pub mod geometry;
+pub mod health;
 pub mod models;
 pub mod ocr;
 pub mod pipeline;
 pub mod plate_format;
+pub mod position;
 pub mod publish;
 pub mod read_record;
 pub mod recognizer;

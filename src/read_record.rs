@@ -6,6 +6,7 @@
 
 use crate::fuse::{Direction, FusedRead};
 use crate::geometry::BoundingBox;
+use crate::position::Position;
 use crate::recognizer::PlateText;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, SystemTime};
@@ -65,6 +66,11 @@ pub struct ReadRecord {
     /// Whether the plate is on a hotlist (always false until a hotlist is loaded).
     pub hit: bool,
     pub images: Images,
+    /// Where the unit was when the read was made (gpsd, or the configured site), or null.
+    pub position: Option<Position>,
+    /// Whether the system clock was synchronised when the read was made: a false here means
+    /// the timestamps may be wrong.
+    pub clock_synchronised: bool,
 }
 
 /// Who and where the unit is: the same on every record.
@@ -116,6 +122,8 @@ impl ReadRecord {
             direction: fused.direction,
             hit: false,
             images,
+            position: None,
+            clock_synchronised: false,
         }
     }
 }

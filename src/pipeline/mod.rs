@@ -8,9 +8,11 @@
 
 pub mod frame_queue;
 pub mod sink;
+pub mod stamp;
 
 pub use frame_queue::{FrameQueue, Pop};
 pub use sink::{Outgoing, OutgoingImage, ReadSink};
+pub use stamp::ReadStamp;
 
 use crate::frame::Frame;
 use crate::fuse::{FusedRead, Fuser, FusionConfig};
@@ -72,6 +74,9 @@ pub struct PipelineStats {
     pub queue_depth: AtomicU64,
     /// Vehicles being followed by fusion right now.
     pub active_tracks: AtomicU64,
+    /// Time spent in recognition (detector + OCR + formats), in total and on the last frame, µs.
+    pub inference_us_total: AtomicU64,
+    pub inference_us_last: AtomicU64,
 }
 
 impl PipelineStats {
@@ -87,6 +92,8 @@ impl PipelineStats {
             "image_errors": get(&self.image_errors),
             "queue_depth": get(&self.queue_depth),
             "active_tracks": get(&self.active_tracks),
+            "inference_seconds": get(&self.inference_us_total) as f64 / 1e6,
+            "inference_ms_last": get(&self.inference_us_last) as f64 / 1e3,
         })
     }
 }
@@ -102,6 +109,7 @@ pub fn run(
     source: Box<dyn FrameSource>,
     recognizer: &mut Recognizer,
     identity: &Identity,
+    stamp: &ReadStamp,
     config: &PipelineConfig,
     fusion: &FusionConfig,
     images: &ImageConfig,
@@ -124,7 +132,12 @@ pub fn run(
                 last_monotonic = frame.monotonic;
                 last_frame_at = Instant::now();
                 let frame = Arc::new(frame);
-                let reads = match recognizer.recognize(&frame.image) {
+                let recognition_started = Instant::now();
+                let recognised = recognizer.recognize(&frame.image);
+                let micros = recognition_started.elapsed().as_micros() as u64;
+                stats.inference_us_total.fetch_add(micros, Ordering::Relaxed);
+                stats.inference_us_last.store(micros, Ordering::Relaxed);
+                let reads = match recognised {
                     Ok(recognition) => recognition.reads,
                     Err(error) => {
                         stats.recognition_errors.fetch_add(1, Ordering::Relaxed);
@@ -135,13 +148,13 @@ pub fn run(
                 stats.frames_recognised.fetch_add(1, Ordering::Relaxed);
                 let observations: Vec<(PlateRead, Evidence)> = reads.into_iter().map(|r| (r, Arc::clone(&frame))).collect();
                 let due = fuser.observe(frame.monotonic, frame.seq, observations);
-                emit(due, identity, images, sink, stats);
+                emit(due, identity, stamp, images, sink, stats);
             }
             Pop::Timeout => {
                 // No frame: time still passes for the vehicles being tracked (source time runs
                 // on from the last frame at the wall clock's pace).
                 let now = last_monotonic + last_frame_at.elapsed();
-                emit(fuser.tick(now), identity, images, sink, stats);
+                emit(fuser.tick(now), identity, stamp, images, sink, stats);
             }
             Pop::Closed => break,
         }
@@ -150,7 +163,7 @@ pub fn run(
         stats.queue_depth.store(queue_stats.depth as u64, Ordering::Relaxed);
         stats.active_tracks.store(fuser.active_tracks() as u64, Ordering::Relaxed);
     }
-    emit(fuser.flush(), identity, images, sink, stats);
+    emit(fuser.flush(), identity, stamp, images, sink, stats);
     if capture.join().is_err() {
         tracing::error!("the capture thread panicked");
     }
@@ -210,9 +223,10 @@ fn spawn_capture(
         })
 }
 
-fn emit(due: Vec<FusedRead<Evidence>>, identity: &Identity, images: &ImageConfig, sink: &mut dyn ReadSink, stats: &PipelineStats) {
+fn emit(due: Vec<FusedRead<Evidence>>, identity: &Identity, stamp: &ReadStamp, images: &ImageConfig, sink: &mut dyn ReadSink, stats: &PipelineStats) {
     for fused in due {
-        let outgoing = build_outgoing(&fused, identity, images, sink, stats);
+        let mut outgoing = build_outgoing(&fused, identity, images, sink, stats);
+        stamp.apply(&mut outgoing.record);
         stats.reads_emitted.fetch_add(1, Ordering::Relaxed);
         sink.deliver(outgoing);
     }
