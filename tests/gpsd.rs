@@ -7,7 +7,16 @@ mod common;
 use anpr_edge::position::{PositionConfig, PositionKind, PositionProvider};
 use common::gpsd::{drive_log, logged_fixes, FakeGps};
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// Two gpsfake sessions at once were seen to starve one another (one in six runs, the late
+/// gpsd then delivered nothing within 20 s): these tests take turns.
+static ONE_GPSFAKE: Mutex<()> = Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_GPSFAKE.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 fn gpsd_config(port: u16, max_fix_age_s: u64) -> PositionConfig {
     PositionConfig { source: PositionKind::Gpsd, gpsd_port: port, max_fix_age_s, reconnect_min_ms: 100, reconnect_max_ms: 400, ..PositionConfig::default() }
@@ -15,6 +24,7 @@ fn gpsd_config(port: u16, max_fix_age_s: u64) -> PositionConfig {
 
 #[test]
 fn positions_and_speeds_are_the_ones_the_drive_log_states() {
+    let _turn = one_at_a_time();
     let (logged, lost_at) = logged_fixes(&drive_log());
     assert_eq!((logged.len(), lost_at.len()), (25, 5), "the drive: 25 fixes, then 5 s without");
     let gps = FakeGps::start(&drive_log(), Duration::from_millis(40), true);
@@ -37,7 +47,7 @@ fn positions_and_speeds_are_the_ones_the_drive_log_states() {
         std::thread::sleep(Duration::from_millis(5));
     }
     assert!(seen.len() >= 10, "gpsd delivered {} fixes of the log's 25", seen.len());
-    assert!(seen.values().filter(|p| p.fix.as_ref().is_some_and(|f| f.mode == "3d")).count() >= 10, "the log's fixes are 3D");
+    assert!(seen.values().filter(|p| p.altitude_m == Some(56.0)).count() >= 10, "the log's fixes are 3D, at 56 m");
     for (time, p) in &seen {
         let by_place = || logged.values().find(|f| (p.latitude - f.latitude).abs() < 1e-7 && (p.longitude - f.longitude).abs() < 1e-7);
         let want = logged.get(time).or_else(by_place).unwrap_or_else(|| panic!("a fix at {time}, which the log does not have: {p:?}"));
@@ -49,12 +59,9 @@ fn positions_and_speeds_are_the_ones_the_drive_log_states() {
         }
         let fix = p.fix.as_ref().expect("quality");
         assert_eq!((fix.satellites_used, fix.hdop), (Some(8), Some(0.9)), "{time}");
-        // gpsd may call the first fixes 2D until it has the altitude; 3D fixes have the log's.
-        match fix.mode.as_str() {
-            "3d" => assert_eq!(p.altitude_m, Some(56.0), "{time}"),
-            "2d" => assert_eq!(p.altitude_m, None, "{time}"),
-            other => panic!("mode {other}"),
-        }
+        // gpsd's first fixes may lack the altitude (2D, or 3D before it has read a GGA).
+        assert!(p.altitude_m.is_none() || p.altitude_m == Some(56.0), "{time}: altitude {:?}", p.altitude_m);
+        assert!(fix.mode == "3d" || p.altitude_m.is_none(), "{time}: a 2D fix has no altitude");
         // The log's course while moving; standing still keeps the last one, with no direction.
         if p.speed_mps.is_none() {
             continue;
@@ -87,6 +94,7 @@ fn positions_and_speeds_are_the_ones_the_drive_log_states() {
 
 #[test]
 fn no_gpsd_means_no_position_and_the_client_keeps_trying() {
+    let _turn = one_at_a_time();
     let gps_port = common::broker::free_port();
     let provider = PositionProvider::start(&gpsd_config(gps_port, 2), None, None).expect("client thread");
     std::thread::sleep(Duration::from_millis(300));
