@@ -24,7 +24,9 @@ install_tool() {
   fi
 }
 
-TARGET="" ; DEB_ARGS=()
+# Stripped: the release profile's line tables are for backtraces on the development machine; a
+# box gets a binary a quarter of the size.
+TARGET="" ; DEB_ARGS=(--strip)
 while [ $# -gt 0 ]; do
   case "$1" in
     --install-tool) install_tool; exit 0 ;;

@@ -46,6 +46,10 @@ fi
 step "ONNX Runtime library"
 $SUDO "$ROOT/scripts/install-onnxruntime.sh" "$(uname -m)" "$PREFIX/lib/anpr-edge"
 
+# cargo-deb, pinned, for the package test (tests/package.rs) and scripts/package.sh.
+step "cargo-deb"
+"$ROOT/scripts/package.sh" --install-tool
+
 step "building anpr-edge (release)"
 (cd "$ROOT" && cargo build --release --locked)
 $SUDO install -D -m 0755 "$ROOT/target/release/anpr-edge" "$PREFIX/bin/anpr-edge"
