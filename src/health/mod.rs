@@ -4,7 +4,8 @@
 //! Design: [`render`] is pure and generic over the snapshot's JSON: every number becomes a
 //! metric named after its path (`pipeline.frames_dropped` → `anpr_edge_pipeline_frames_dropped`),
 //! a boolean becomes 0/1, and the strings of an object become the labels of one
-//! `<path>_info` metric of value 1. So a stage that adds figures to the heartbeat (the spool's
+//! `<path>_info` metric of value 1 (times, `*_time` and `*_at`, are left out: a label that
+//! changes every second would be a new series every second). So a stage that adds figures to the heartbeat (the spool's
 //! size, the hotlist's version) has them scraped with no code here; the one line to add is
 //! its counters' names in [`COUNTERS`], so that they are typed `counter` and get `_total`.
 
@@ -67,6 +68,8 @@ fn walk(value: &serde_json::Value, path: &str, out: &mut String) {
                 }
             }
             serde_json::Value::Bool(b) => sample(&child_path, if *b { 1.0 } else { 0.0 }, out),
+            // A time changes on every fix: as a label it would make a new series each second.
+            serde_json::Value::String(_) if key.ends_with("_time") || key.ends_with("_at") => {}
             serde_json::Value::String(s) => labels.push((key.clone(), s.clone())),
             serde_json::Value::Object(_) => walk(child, &child_path, out),
             serde_json::Value::Null | serde_json::Value::Array(_) => {}
@@ -97,6 +100,7 @@ mod tests {
             "pipeline": { "frames_dropped": 3, "queue_depth": 2, "inference_seconds": 1.25 },
             "models": { "detector": "f32", "ocr": "v2" },
             "position": null,
+            "gps": { "source": "gpsd", "fix_time": "2026-06-01T10:00:05.000Z", "sent_at": "x" },
             "spool": { "bytes": 4096, "messages": 7 },
             "hotlist": { "version": "2026-12-01T06:00:00Z \"a\"", "entries": 12 },
         });
@@ -115,6 +119,7 @@ mod tests {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }
         assert!(!text.contains("position"), "null values are left out:\n{text}");
+        assert!(text.contains("anpr_edge_gps_info{source=\"gpsd\"} 1\n"), "times are no labels:\n{text}");
         // Each metric is typed exactly once.
         let types = text.lines().filter(|l| l.starts_with("# TYPE")).count();
         let samples = text.lines().filter(|l| !l.starts_with('#')).count();
