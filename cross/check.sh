@@ -42,13 +42,14 @@ APT=(-o Dir::State::Lists="$APTDIR/lists" -o Dir::Cache="$APTDIR/cache" -o Dir::
 # A mirror mid-sync may refuse one index; what matters is that each package is found below.
 apt-get "${APT[@]}" update -qq >/dev/null 2>&1 || echo "check: some package lists did not download (mirror sync?); checking with the rest" >&2
 
-set -f  # package words are not file patterns
-status=0
+status=0; checked=0
 for dockerfile in "$ROOT"/cross/*.Dockerfile; do
   # The packages of the install line: words after --no-install-recommends up to `&&`.
   packages=$(sed -n '/--no-install-recommends/,/&&/p' "$dockerfile" | tr -d '\\' | tr ' ' '\n' \
              | grep -v -e '^$' -e '^&&' -e '^-' -e '/' -e 'apt-get' -e 'DEBIAN_FRONTEND' -e '^install$' -e '^rm$' || true)
+  set -f  # package words are not file patterns
   for p in $packages; do
+    checked=$((checked + 1))
     case "$p" in *:*) spec=$p ;; *) spec="$p:amd64" ;; esac
     if version=$(apt-cache "${APT[@]}" policy "$spec" 2>/dev/null | awk '/Candidate:/ {print $2}') && [ -n "$version" ] && [ "$version" != "(none)" ]; then
       echo "ok $(basename "$dockerfile"): $spec $version"
@@ -56,5 +57,7 @@ for dockerfile in "$ROOT"/cross/*.Dockerfile; do
       echo "MISSING $(basename "$dockerfile"): $spec" >&2; status=1
     fi
   done
+  set +f
 done
+[ "$checked" -ge 20 ] || { echo "check: only $checked packages found in the Dockerfiles" >&2; exit 1; }
 exit $status
