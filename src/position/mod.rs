@@ -167,3 +167,28 @@ impl PositionProvider {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fixed_box_is_where_its_configuration_says() {
+        let provider = PositionProvider::start(&PositionConfig::default(), Some(50.8466), Some(4.3528)).expect("no thread");
+        let p = provider.current().expect("configured");
+        assert_eq!((p.source, p.latitude, p.longitude), (PositionKind::Config, 50.8466, 4.3528));
+        assert_eq!((p.fix, p.speed_mps, p.age_ms, p.lost), (None, None, None, false));
+        let unplaced = PositionProvider::start(&PositionConfig::default(), None, None).expect("no thread");
+        assert_eq!(unplaced.current(), None);
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let bad = |c: PositionConfig| c.validate().expect_err("invalid").0;
+        assert_eq!(bad(PositionConfig { gpsd_port: 0, ..PositionConfig::default() }), "position.gpsd_port");
+        assert_eq!(bad(PositionConfig { gpsd_host: " ".into(), ..PositionConfig::default() }), "position.gpsd_host");
+        assert_eq!(bad(PositionConfig { moving_speed_mps: f64::NAN, ..PositionConfig::default() }), "position.moving_speed_mps");
+        assert_eq!(bad(PositionConfig { reconnect_min_ms: 20_000, ..PositionConfig::default() }), "position.reconnect_min_ms");
+        assert!(PositionConfig::default().validate().is_ok());
+    }
+}
