@@ -71,7 +71,7 @@ fn run(endpoint: &GpsdEndpoint, tracker: &Mutex<FixTracker>, origin: Instant, st
     let mut backoff = Backoff::new(endpoint.reconnect_min_ms, endpoint.reconnect_max_ms);
     let mut reported_down = false;
     while !stop.load(Ordering::Relaxed) {
-        match session(endpoint, tracker, origin, stop, &mut backoff) {
+        match session(endpoint, tracker, origin, stop, &mut backoff, &mut reported_down) {
             Ok(()) => {}
             Err(error) if !reported_down => {
                 tracing::warn!(host = %endpoint.host, port = endpoint.port, %error, "gpsd unreachable; reads keep the last fix until it is too old");
@@ -89,7 +89,14 @@ fn run(endpoint: &GpsdEndpoint, tracker: &Mutex<FixTracker>, origin: Instant, st
 }
 
 /// One connection, until it fails or `stop` is set.
-fn session(endpoint: &GpsdEndpoint, tracker: &Mutex<FixTracker>, origin: Instant, stop: &AtomicBool, backoff: &mut Backoff) -> std::io::Result<()> {
+fn session(
+    endpoint: &GpsdEndpoint,
+    tracker: &Mutex<FixTracker>,
+    origin: Instant,
+    stop: &AtomicBool,
+    backoff: &mut Backoff,
+    reported_down: &mut bool,
+) -> std::io::Result<()> {
     let address = (endpoint.host.as_str(), endpoint.port)
         .to_socket_addrs()?
         .next()
@@ -119,9 +126,11 @@ fn session(endpoint: &GpsdEndpoint, tracker: &Mutex<FixTracker>, origin: Instant
                         with_tracker(tracker, |t| t.observe(report, now));
                         last_report = Instant::now();
                         if !got_report {
-                            // Only a connection that delivers counts as recovered.
+                            // Only a connection that delivers counts as recovered (and the next
+                            // outage is worth a warning again).
                             got_report = true;
                             backoff.reset();
+                            *reported_down = false;
                         }
                     }
                     Err(error) => tracing::warn!(%error, "gpsd line skipped"),
