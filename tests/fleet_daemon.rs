@@ -4,6 +4,7 @@
 
 mod common;
 
+use anpr_edge::position::{PositionConfig, PositionKind, PositionProvider};
 use common::gpsd::{drive_log, logged_fixes, FakeGps};
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
@@ -27,6 +28,15 @@ fn reads_carry_the_gpsd_position_and_metrics_are_scraped_while_running() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (video, expected) = common::road_video(&folder, dir.path());
     let gps = FakeGps::start(&drive_log(), Duration::from_millis(40), false);
+    // gpsfake feeds once a client watches, and gpsd needs a few sentences before its first fix:
+    // wait for one, so that the daemon's first read already has gpsd's position to get.
+    let config = PositionConfig { source: PositionKind::Gpsd, gpsd_port: gps.port, reconnect_min_ms: 100, ..PositionConfig::default() };
+    let probe = PositionProvider::start(&config, None, None).expect("probe");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while probe.current().is_none_or(|p| p.lost) {
+        assert!(Instant::now() < deadline, "gpsfake's gpsd gave no fix within 20 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let metrics_port = common::broker::free_port();
     let config = dir.path().join("anpr-edge.toml");
     std::fs::write(
