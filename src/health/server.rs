@@ -112,6 +112,28 @@ fn answer(mut stream: TcpStream, snapshot: &Snapshot) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
+    fn get(address: SocketAddr, request: &[u8]) -> std::io::Result<String> {
+        let mut stream = TcpStream::connect(address)?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        stream.write_all(request)?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response)?;
+        Ok(response)
+    }
+
+    #[test]
+    fn a_silent_or_oversized_client_costs_at_most_its_timeout() {
+        let server = MetricsServer::start(0, Arc::new(|| serde_json::json!({ "fps": 2.5 }))).expect("listen");
+        // A client that connects and says nothing holds the only slot until its read timeout.
+        let _silent = TcpStream::connect(server.address()).expect("connect");
+        let response = get(server.address(), b"GET /metrics HTTP/1.1\r\n\r\n").expect("answered after the silent one timed out");
+        assert!(response.starts_with("HTTP/1.1 200 OK") && response.ends_with("anpr_edge_fps 2.5\n"), "{response}");
+        let huge = format!("GET /metrics HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(MAX_HEAD));
+        let refused = get(server.address(), huge.as_bytes()).unwrap_or_default();
+        assert!(!refused.contains("200 OK"), "a head over 8 KiB is not answered: {refused}");
+        assert!(get(server.address(), b"GET /metrics HTTP/1.1\r\n\r\n").expect("still serving").starts_with("HTTP/1.1 200"));
+    }
+
     #[test]
     fn routes() {
         assert_eq!(route("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"), ("200 OK", true));
