@@ -225,8 +225,7 @@ fn spawn_capture(
 
 fn emit(due: Vec<FusedRead<Evidence>>, identity: &Identity, stamp: &ReadStamp, images: &ImageConfig, sink: &mut dyn ReadSink, stats: &PipelineStats) {
     for fused in due {
-        let mut outgoing = build_outgoing(&fused, identity, images, sink, stats);
-        stamp.apply(&mut outgoing.record);
+        let outgoing = build_outgoing(&fused, identity, stamp, images, sink, stats);
         stats.reads_emitted.fetch_add(1, Ordering::Relaxed);
         sink.deliver(outgoing);
     }
@@ -236,6 +235,7 @@ fn emit(due: Vec<FusedRead<Evidence>>, identity: &Identity, stamp: &ReadStamp, i
 fn build_outgoing(
     fused: &FusedRead<Evidence>,
     identity: &Identity,
+    stamp: &ReadStamp,
     config: &ImageConfig,
     sink: &dyn ReadSink,
     stats: &PipelineStats,
@@ -268,6 +268,8 @@ fn build_outgoing(
         refs.plate = encode("plate", fused.best.bbox.pixel_rect(w, h), u32::MAX);
     }
     let times = FrameTimes { captured_at: frame.captured_at, monotonic: frame.monotonic };
-    let record = ReadRecord::new(read_id, identity, fused, times, refs);
+    let mut record = ReadRecord::new(read_id, identity, fused, times, refs);
+    // Where and with which clock the read was made, before anything derives from the record.
+    stamp.apply(&mut record);
     Outgoing { record, images: attached }
 }
