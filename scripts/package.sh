@@ -71,4 +71,26 @@ cd "$ROOT"
 OUT="$ROOT/target/${TARGET:+$TARGET/}debian"
 mkdir -p "$OUT"
 # cargo-deb prints the path of the package it wrote.
-cargo deb "${DEB_ARGS[@]}" --output "$OUT/" | tail -1
+DEB=$(cargo deb "${DEB_ARGS[@]}" --output "$OUT/" | tail -1)
+
+HOST=$(rustc -vV | sed -n 's/^host: //p')
+if [ -n "$TARGET" ] && [ "$TARGET" != "$HOST" ]; then
+  # dpkg-shlibdeps maps a library to its package through this machine's dpkg database, which
+  # holds no arm64 OpenCV (it lives in a sysroot), so cargo-deb's $auto finds nothing for a
+  # cross binary. It links the very same Debian libraries as the native build (checked here:
+  # same sonames), so the native binary's computed Depends are the cross package's.
+  NATIVE="$ROOT/target/release/anpr-edge"
+  CROSS_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/$TARGET/release/anpr-edge"
+  needed() { readelf -d "$1" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p' | grep -v '^ld-linux' | sort; }
+  if ! diff <(needed "$NATIVE") <(needed "$CROSS_BIN") >&2; then
+    echo "package: $CROSS_BIN and $NATIVE need different libraries; cannot take Depends from the native build" >&2; exit 1
+  fi
+  WORK=$(mktemp -d); trap 'rm -rf "$WORK"' EXIT
+  mkdir -p "$WORK/shlibs/debian" && touch "$WORK/shlibs/debian/control"
+  DEPENDS=$(cd "$WORK/shlibs" && dpkg-shlibdeps -xlibgcc -O "$NATIVE" | sed -n 's/^shlibs:Depends=//p')
+  [ -n "$DEPENDS" ] || { echo "package: dpkg-shlibdeps gave no Depends for $NATIVE" >&2; exit 1; }
+  dpkg-deb -R "$DEB" "$WORK/pkg"
+  sed -i '/^Depends:/d; /^Priority:/a Depends: '"$DEPENDS" "$WORK/pkg/DEBIAN/control"
+  dpkg-deb --root-owner-group -Zxz -b "$WORK/pkg" "$DEB" >&2
+fi
+echo "$DEB"
