@@ -61,6 +61,15 @@ if [ ! -f "$SYSROOT/.complete" ]; then
   touch "$SYSROOT/.complete"
 fi
 LIBDIRS="$SYSROOT/usr/lib/aarch64-linux-gnu:$SYSROOT/lib/aarch64-linux-gnu"
+# On a box, some libraries of the closure are found where dpkg -x does not put them on the
+# linker's path: BLAS and LAPACK through update-alternatives (their postinst links
+# libblas.so.3 and liblapack.so.3 into the multiarch folder), the HDF4, OGDI and armadillo
+# libraries in /usr/lib. Link them into the multiarch folder, as the alternatives would, so that
+# the linker (-rpath-link) and qemu find every library the OpenCV modules need.
+for lib in "$SYSROOT"/usr/lib/aarch64-linux-gnu/blas/lib*.so.* "$SYSROOT"/usr/lib/aarch64-linux-gnu/lapack/lib*.so.* "$SYSROOT"/usr/lib/lib*.so.*; do
+  target="$SYSROOT/usr/lib/aarch64-linux-gnu/$(basename "$lib")"
+  [ -e "$target" ] || ln -s "$(realpath --relative-to="$SYSROOT/usr/lib/aarch64-linux-gnu" "$lib")" "$target"
+done
 for m in "${OPENCV_MODULES[@]}"; do
   [ -e "$SYSROOT/usr/lib/aarch64-linux-gnu/libopencv_$m.so" ] || { echo "build-aarch64: libopencv_$m.so missing from the sysroot (rm -rf $SYSROOT and retry)" >&2; exit 1; }
 done
