@@ -15,7 +15,7 @@
 #   cross/build-aarch64.sh            binary + .deb (prints both paths at the end)
 #   ANPR_NICE=0 cross/build-aarch64.sh   without nice -n 19 (default 19: the machine is shared)
 # Outputs: target/aarch64-build/aarch64-unknown-linux-gnu/release/anpr-edge,
-#          target/aarch64-build/aarch64-unknown-linux-gnu/debian/anpr-edge_*_arm64.deb
+#          target/aarch64-unknown-linux-gnu/debian/anpr-edge_*_arm64.deb
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TRIPLE=aarch64-unknown-linux-gnu
