@@ -5,7 +5,7 @@
 //! Needs the installed models, mosquitto and ../shared/data. Run: `cargo bench --bench daemon`.
 
 use anpr_edge::hotlist::LiveHotlist;
-use anpr_edge::pipeline::{self, ImageConfig, PipelineConfig, PipelineStats};
+use anpr_edge::pipeline::{self, ImageConfig, PipelineConfig, PipelineStats, ReadStages, ReadStamp};
 use anpr_edge::privacy::{Privacy, PrivacyConfig};
 use anpr_edge::publish::MqttSink;
 use anpr_edge::read_record::{Identity, Site};
@@ -52,6 +52,8 @@ fn daemon_with_mqtt(c: &mut Criterion) {
     let identity = Identity { device_id: "bench".into(), camera_id: "cam0".into(), site: Site { name: "bench".into(), latitude: None, longitude: None }, purpose: "bench".into() };
     // The default privacy policy, so the figures include blurring each non-hit overview.
     let privacy = Privacy::start(&PrivacyConfig::with_purpose("bench")).expect("privacy");
+    let (hotlist, stamp, image_config) = (LiveHotlist::new(None, 1), ReadStamp::unplaced(), ImageConfig::default());
+    let stages = ReadStages { identity: &identity, hotlist: &hotlist, stamp: &stamp, images: &image_config, privacy: &privacy };
     let stop = Arc::new(AtomicBool::new(false));
     let stats = Arc::new(PipelineStats::default());
     let mut runs = 0u64;
@@ -63,20 +65,7 @@ fn daemon_with_mqtt(c: &mut Criterion) {
             || anpr_edge::source::open(&video).expect("open"),
             |source| {
                 let mut sink = MqttSink::start(&mqtt, &identity.device_id, Arc::new(|| serde_json::json!({}))).expect("mqtt");
-                pipeline::run(
-                    source,
-                    &mut recognizer,
-                    &identity,
-                    &LiveHotlist::new(None, 1),
-                    &PipelineConfig::default(),
-                    &anpr_edge::fuse::FusionConfig::default(),
-                    &ImageConfig::default(),
-                    &privacy,
-                    &mut sink,
-                    &stop,
-                    &stats,
-                    || {},
-                );
+                pipeline::run(source, &mut recognizer, &stages, &PipelineConfig::default(), &anpr_edge::fuse::FusionConfig::default(), &mut sink, &stop, &stats, || {});
                 let report = sink.shutdown(Duration::from_secs(10));
                 assert!(report.unacknowledged.is_empty());
                 runs += 1;
@@ -107,7 +96,7 @@ fn daemon_with_mqtt(c: &mut Criterion) {
             }
             arrivals
         });
-        pipeline::run(source, &mut recognizer, &identity, &LiveHotlist::new(None, 1), &realtime, &Default::default(), &ImageConfig::default(), &privacy, &mut sink, &stop, &stats, || {});
+        pipeline::run(source, &mut recognizer, &stages, &realtime, &Default::default(), &mut sink, &stop, &stats, || {});
         handle.join().expect("watcher")
     });
     sink.shutdown(Duration::from_secs(5));

@@ -17,11 +17,13 @@ if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
 step() { printf '\n== %s\n' "$*" >&2; }
 
 # What the build (opencv crate: clang + OpenCV headers), the tests (mosquitto, ffmpeg for test
-# videos, openssl for test certificates) and the model tools (python3-venv) need.
+# videos, openssl for test certificates, gpsd and its gpsfake for the mobile unit) and the model
+# tools (python3-venv) need.
 PACKAGES=(build-essential pkg-config clang libclang-dev libopencv-dev
           ffmpeg mosquitto mosquitto-clients openssl python3 python3-venv python3-pip ca-certificates systemd
           python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
-          gstreamer1.0-plugins-bad gstreamer1.0-libav qemu-system-x86 busybox-static kmod cpio)
+          gstreamer1.0-plugins-bad gstreamer1.0-libav qemu-system-x86 busybox-static kmod cpio
+          gpsd gpsd-clients)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -43,6 +45,10 @@ fi
 
 step "ONNX Runtime library"
 $SUDO "$ROOT/scripts/install-onnxruntime.sh" "$(uname -m)" "$PREFIX/lib/anpr-edge"
+
+# cargo-deb, pinned, for the package test (tests/package.rs) and scripts/package.sh.
+step "cargo-deb"
+"$ROOT/scripts/package.sh" --install-tool
 
 step "building anpr-edge (release)"
 (cd "$ROOT" && cargo build --release --locked)

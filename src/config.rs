@@ -4,6 +4,8 @@
 
 use crate::fuse::FusionConfig;
 use crate::hotlist::HotlistConfig;
+use crate::health::HealthConfig;
+use crate::position::{PositionConfig, PositionKind};
 use crate::pipeline::{ImageConfig, PipelineConfig};
 use crate::privacy::PrivacyConfig;
 use crate::read_record::{Identity, Site};
@@ -44,6 +46,10 @@ pub struct Config {
     pub spool: Option<SpoolConfig>,
     /// The key every read is signed with (tamper evidence); without it reads are unsigned.
     pub signing: Option<SigningConfig>,
+    #[serde(default)]
+    pub position: PositionConfig,
+    #[serde(default)]
+    pub health: HealthConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -190,6 +196,13 @@ impl Config {
         self.hotlist.validate().map_err(|(key, problem)| invalid(key, problem))?;
         if self.device.id == crate::publish::topics::FLEET {
             return Err(invalid("device.id", format!("`{}` is reserved for the fleet-wide topics; choose another id", self.device.id)));
+        }
+        self.position.validate().map_err(|(key, problem)| invalid(key, problem))?;
+        if self.position.source == PositionKind::Config && (self.device.site.latitude.is_none() != self.device.site.longitude.is_none()) {
+            return Err(invalid("device.site", "give both latitude and longitude, or neither (position.source = \"config\")".into()));
+        }
+        if self.health.metrics_port == Some(0) {
+            return Err(invalid("health.metrics_port", "must be a TCP port from 1 (or left out: no metrics endpoint)".into()));
         }
         match (&self.output.kind, &self.mqtt) {
             (OutputKind::Mqtt, None) => return Err(invalid("mqtt", "output.kind is \"mqtt\" but there is no [mqtt] section".into())),
@@ -385,6 +398,24 @@ mod tests {
         assert!(e.contains("hotlist.file") && e.contains("line 3, field `action`"), "check-config reads the list: {e}");
         let e = parse(&minimal("").replace("box-1", "fleet")).expect_err("reserved").to_string();
         assert!(e.contains("device.id") && e.contains("reserved"), "{e}");
+    }
+
+    #[test]
+    fn position_and_health_keys_are_checked() {
+        let config = parse(&minimal("")).expect("valid");
+        assert_eq!((config.position.source, config.health.metrics_port), (PositionKind::Config, None), "a fixed box, no endpoint");
+        let config = parse(&minimal("[position]\nsource = \"gpsd\"\ngpsd_port = 12947\n[health]\nmetrics_port = 9187\n")).expect("valid");
+        assert_eq!((config.position.source, config.position.gpsd_port, config.health.metrics_port), (PositionKind::Gpsd, 12947, Some(9187)));
+        let e = parse(&minimal("[position]\nsource = \"glonass\"\n")).expect_err("bad source").to_string();
+        assert!(e.contains("glonass"), "{e}");
+        let e = parse(&minimal("[position]\nmax_fix_age_s = 0\n")).expect_err("bad age").to_string();
+        assert!(e.contains("position.max_fix_age_s"), "{e}");
+        let e = parse(&minimal("[position]\ngpsd_prot = 1\n")).expect_err("typo").to_string();
+        assert!(e.contains("gpsd_prot"), "{e}");
+        let e = parse(&minimal("[health]\nmetrics_port = 0\n")).expect_err("port 0").to_string();
+        assert!(e.contains("health.metrics_port"), "{e}");
+        let e = parse(&minimal("").replace("name = \"E40 km 12\"", "name = \"E40\"\nlatitude = 50.1")).expect_err("half a position").to_string();
+        assert!(e.contains("device.site"), "{e}");
     }
 
     #[test]

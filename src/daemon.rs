@@ -9,7 +9,8 @@ use crate::hotlist::live::Updater;
 use crate::hotlist::{HotlistConfig, LiveHotlist};
 use crate::pipeline::sink::StdoutSink;
 use crate::publish::{ControlHandler, MqttSink, Setup, StatusSource, Topics};
-use crate::pipeline::{self, PipelineStats};
+use crate::pipeline::{self, PipelineStats, ReadStages, ReadStamp};
+use crate::position::PositionProvider;
 use crate::privacy::retention::{SweepReport, Sweeper};
 use crate::privacy::Privacy;
 use crate::recognizer::Recognizer;
@@ -29,13 +30,16 @@ const WATCHDOG_PING: Duration = Duration::from_secs(2);
 /// How long a stopping unit waits for the broker to acknowledge what it still holds.
 const SHUTDOWN_FLUSH: Duration = Duration::from_secs(10);
 
-/// The pipeline's part of the status heartbeat: counters, frames per second since the last
-/// heartbeat, which models run, the hotlist in force and the oldest item the unit holds (the
-/// purpose is in every status message, the Last Will included: see `publish::Setup::status_fields`).
-fn status_source(config: &Config, stats: &Arc<PipelineStats>, hotlist: &Arc<LiveHotlist>, retention: &Arc<std::sync::Mutex<SweepReport>>) -> StatusSource {
+/// The pipeline's part of the status heartbeat (and of the metrics, rendered from the same
+/// snapshot): counters, frames per second since the previous call, which models run, the hotlist
+/// in force, the oldest item the unit holds, whether the clock is synchronised and where the
+/// unit is (the purpose is in every status message, the Last Will included: see
+/// `publish::Setup::status_fields`).
+fn status_source(config: &Config, stats: &Arc<PipelineStats>, hotlist: &Arc<LiveHotlist>, retention: &Arc<std::sync::Mutex<SweepReport>>, stamp: &Arc<ReadStamp>) -> StatusSource {
     let stats = Arc::clone(stats);
     let hotlist = Arc::clone(hotlist);
     let retention = Arc::clone(retention);
+    let stamp = Arc::clone(stamp);
     let models = serde_json::json!({
         "detector": config.recognition.detector.model.manifest_id(),
         "ocr": config.recognition.ocr.model.manifest_id(),
@@ -56,7 +60,16 @@ fn status_source(config: &Config, stats: &Arc<PipelineStats>, hotlist: &Arc<Live
             Ok(report) => report.status(SystemTime::now()),
             Err(_) => serde_json::Value::Null,
         };
-        serde_json::json!({ "fps": fps, "pipeline": stats.snapshot(), "models": models, "hotlist": hotlist.status(), "retention": retention })
+        let clock = (stamp.clock)();
+        serde_json::json!({
+            "fps": fps,
+            "pipeline": stats.snapshot(),
+            "models": models,
+            "hotlist": hotlist.status(),
+            "retention": retention,
+            "clock": { "state": clock, "synchronised": clock.trusted() },
+            "position": stamp.position.current(),
+        })
     })
 }
 
@@ -130,6 +143,21 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
     let retention = Arc::new(std::sync::Mutex::new(sweeper.sweep(SystemTime::now())));
     let sweeping = Arc::new(AtomicBool::new(false));
     let sweeper = spawn_sweeper(sweeper, config.privacy.retention.sweep_interval_s, &sweeping, &retention);
+    let position = PositionProvider::start(&config.position, config.device.site.latitude, config.device.site.longitude)
+        .context("starting the gpsd client thread")?;
+    let stamp = Arc::new(ReadStamp { position, clock: crate::clock::probe });
+    let clock = crate::clock::probe();
+    if !clock.trusted() {
+        tracing::warn!(?clock, "the system clock is not synchronised: reads are flagged clock_synchronised = false until it is");
+    }
+    // Its own status source, so that scrapes and heartbeats do not share one fps window.
+    let _metrics = match config.health.metrics_port {
+        Some(port) => Some(
+            crate::health::server::MetricsServer::start(port, status_source(config, &stats, &hotlist, &retention, &stamp))
+                .with_context(|| format!("health.metrics_port: cannot listen on 127.0.0.1:{port}"))?,
+        ),
+        None => None,
+    };
     tracing::info!(device = %identity.device_id, source = source.describe(), "started");
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
     let mut last_ping = Instant::now();
@@ -139,9 +167,10 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
             last_ping = Instant::now();
         }
     };
+    let stages = ReadStages { identity: &identity, hotlist: &hotlist, stamp: &stamp, images: &config.images, privacy: &privacy };
     let run_pipeline = |sink: &mut dyn ReadSink| match &key {
-        Some(key) => pipeline::run(source, &mut recognizer, &identity, &hotlist, &config.pipeline, &config.fusion, &config.images, &privacy, &mut SigningSink::new(sink, key), &stop, &stats, alive),
-        None => pipeline::run(source, &mut recognizer, &identity, &hotlist, &config.pipeline, &config.fusion, &config.images, &privacy, sink, &stop, &stats, alive),
+        Some(key) => pipeline::run(source, &mut recognizer, &stages, &config.pipeline, &config.fusion, &mut SigningSink::new(sink, key), &stop, &stats, alive),
+        None => pipeline::run(source, &mut recognizer, &stages, &config.pipeline, &config.fusion, sink, &stop, &stats, alive),
     };
     match (config.output.kind, &config.mqtt) {
         (OutputKind::Mqtt, Some(mqtt)) => {
@@ -150,7 +179,7 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
                 .into_iter()
                 .filter_map(|(on, topic)| on.then_some(topic))
                 .collect();
-            let mut setup = Setup::new(status_source(config, &stats, &hotlist, &retention));
+            let mut setup = Setup::new(status_source(config, &stats, &hotlist, &retention, &stamp));
             setup.status_fields = serde_json::json!({ "purpose": config.privacy.purpose });
             setup.control = control_handler(hotlist_topics.clone(), &updater);
             setup.subscriptions = hotlist_topics;

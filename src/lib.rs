@@ -9,6 +9,7 @@
 //! `eval` drive the stages over recorded material.
 
 pub mod backoff;
+pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod detect;
@@ -16,11 +17,13 @@ pub mod frame;
 pub mod fuse;
 pub mod geometry;
 pub mod hotlist;
+pub mod health;
 pub mod models;
 pub mod ocr;
 pub mod pipeline;
 pub mod plate_format;
 pub mod privacy;
+pub mod position;
 pub mod publish;
 pub mod read_record;
 pub mod read_signing;

@@ -6,6 +6,7 @@
 
 use crate::fuse::{Direction, FusedRead};
 use crate::geometry::BoundingBox;
+use crate::position::Position;
 use crate::ocr::RegionGuess;
 use crate::privacy::pseudonym::Pseudonym;
 use crate::privacy::Disposition;
@@ -91,6 +92,11 @@ pub struct ReadRecord {
     /// The hotlist entry the read matched (alert or allow), or null.
     pub hotlist: Option<crate::hotlist::HotlistMatch>,
     pub images: Images,
+    /// Where the unit was when the read was made (gpsd, or the configured site), or null.
+    pub position: Option<Position>,
+    /// Whether the system clock was synchronised when the read was made: a false here means
+    /// the timestamps may be wrong.
+    pub clock_synchronised: bool,
     /// The unit's Ed25519 signature over the canonical record (`read_signing.rs`), when the
     /// unit has a `[signing]` key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -170,6 +176,8 @@ impl ReadRecord {
             hit: disposition == Disposition::Hit,
             hotlist: None,
             images,
+            position: None,
+            clock_synchronised: false,
             signature: None,
         }
     }

@@ -8,9 +8,11 @@
 
 pub mod frame_queue;
 pub mod sink;
+pub mod stamp;
 
 pub use frame_queue::{FrameQueue, Pop};
 pub use sink::{Outgoing, OutgoingImage, ReadSink};
+pub use stamp::ReadStamp;
 
 use crate::frame::Frame;
 use crate::fuse::{FusedRead, Fuser, FusionConfig};
@@ -78,6 +80,9 @@ pub struct PipelineStats {
     pub queue_depth: AtomicU64,
     /// Vehicles being followed by fusion right now.
     pub active_tracks: AtomicU64,
+    /// Time spent in recognition (detector + OCR + formats), in total and on the last frame, µs.
+    pub inference_us_total: AtomicU64,
+    pub inference_us_last: AtomicU64,
 }
 
 impl PipelineStats {
@@ -94,8 +99,22 @@ impl PipelineStats {
             "image_errors": get(&self.image_errors),
             "queue_depth": get(&self.queue_depth),
             "active_tracks": get(&self.active_tracks),
+            "inference_seconds": get(&self.inference_us_total) as f64 / 1e6,
+            "inference_ms_last": get(&self.inference_us_last) as f64 / 1e3,
         })
     }
+}
+
+/// What turns a fused read into what leaves the device, in the order applied: the hotlist's
+/// verdict, the privacy policy for it (plate, images, blur), who and where the unit is, and the
+/// position and clock stamp.
+#[derive(Clone, Copy)]
+pub struct ReadStages<'a> {
+    pub identity: &'a Identity,
+    pub hotlist: &'a LiveHotlist,
+    pub stamp: &'a ReadStamp,
+    pub images: &'a ImageConfig,
+    pub privacy: &'a Privacy,
 }
 
 /// What the best frame of a track carries until its read is emitted: the frame, and every
@@ -113,12 +132,9 @@ pub struct Evidence {
 pub fn run(
     source: Box<dyn FrameSource>,
     recognizer: &mut Recognizer,
-    identity: &Identity,
-    hotlist: &LiveHotlist,
+    stages: &ReadStages,
     config: &PipelineConfig,
     fusion: &FusionConfig,
-    images: &ImageConfig,
-    privacy: &Privacy,
     sink: &mut dyn ReadSink,
     stop: &Arc<AtomicBool>,
     stats: &Arc<PipelineStats>,
@@ -138,7 +154,12 @@ pub fn run(
                 last_monotonic = frame.monotonic;
                 last_frame_at = Instant::now();
                 let frame = Arc::new(frame);
-                let recognition = match recognizer.recognize(&frame.image) {
+                let recognition_started = Instant::now();
+                let recognised = recognizer.recognize(&frame.image);
+                let micros = recognition_started.elapsed().as_micros() as u64;
+                stats.inference_us_total.fetch_add(micros, Ordering::Relaxed);
+                stats.inference_us_last.store(micros, Ordering::Relaxed);
+                let recognition = match recognised {
                     Ok(recognition) => recognition,
                     Err(error) => {
                         stats.recognition_errors.fetch_add(1, Ordering::Relaxed);
@@ -152,13 +173,13 @@ pub fn run(
                 let evidence = Evidence { frame: Arc::clone(&frame), plates };
                 let observations: Vec<(PlateRead, Evidence)> = recognition.reads.into_iter().map(|r| (r, evidence.clone())).collect();
                 let due = fuser.observe(frame.monotonic, frame.seq, observations);
-                emit(due, identity, hotlist, images, privacy, sink, stats);
+                emit(due, stages, sink, stats);
             }
             Pop::Timeout => {
                 // No frame: time still passes for the vehicles being tracked (source time runs
                 // on from the last frame at the wall clock's pace).
                 let now = last_monotonic + last_frame_at.elapsed();
-                emit(fuser.tick(now), identity, hotlist, images, privacy, sink, stats);
+                emit(fuser.tick(now), stages, sink, stats);
             }
             Pop::Closed => break,
         }
@@ -167,7 +188,7 @@ pub fn run(
         stats.queue_depth.store(queue_stats.depth as u64, Ordering::Relaxed);
         stats.active_tracks.store(fuser.active_tracks() as u64, Ordering::Relaxed);
     }
-    emit(fuser.flush(), identity, hotlist, images, privacy, sink, stats);
+    emit(fuser.flush(), stages, sink, stats);
     if capture.join().is_err() {
         tracing::error!("the capture thread panicked");
     }
@@ -227,22 +248,14 @@ fn spawn_capture(
         })
 }
 
-fn emit(
-    due: Vec<FusedRead<Evidence>>,
-    identity: &Identity,
-    hotlist: &LiveHotlist,
-    images: &ImageConfig,
-    privacy: &Privacy,
-    sink: &mut dyn ReadSink,
-    stats: &PipelineStats,
-) {
+fn emit(due: Vec<FusedRead<Evidence>>, stages: &ReadStages, sink: &mut dyn ReadSink, stats: &PipelineStats) {
     for fused in due {
-        let verdict = hotlist.check(&fused.best.plate.text, std::time::SystemTime::now());
+        let verdict = stages.hotlist.check(&fused.best.plate.text, std::time::SystemTime::now());
         if let Verdict::Alert(hit) = &verdict {
             stats.hits.fetch_add(1, Ordering::Relaxed);
             tracing::info!(plate = %fused.best.plate.text, list = %hit.list, category = %hit.category, match_kind = ?hit.match_kind, distance = hit.distance, "hotlist hit");
         }
-        let outgoing = build_outgoing(&fused, &verdict, identity, images, privacy, sink, stats);
+        let outgoing = build_outgoing(&fused, &verdict, stages, sink, stats);
         stats.reads_emitted.fetch_add(1, Ordering::Relaxed);
         sink.deliver(outgoing);
     }
@@ -251,15 +264,8 @@ fn emit(
 /// The record and its images, as `privacy::policy` lets them out for the hotlist's verdict. A
 /// failed image encoding (or blurring) costs the image, never the read; a non-hit overview that
 /// could not be blurred is not sent.
-fn build_outgoing(
-    fused: &FusedRead<Evidence>,
-    verdict: &Verdict,
-    identity: &Identity,
-    config: &ImageConfig,
-    privacy: &Privacy,
-    sink: &dyn ReadSink,
-    stats: &PipelineStats,
-) -> Outgoing {
+fn build_outgoing(fused: &FusedRead<Evidence>, verdict: &Verdict, stages: &ReadStages, sink: &dyn ReadSink, stats: &PipelineStats) -> Outgoing {
+    let ReadStages { identity, stamp, images: config, privacy, .. } = *stages;
     let read_id = new_read_id();
     let disposition = Disposition::of(verdict);
     let release = crate::privacy::release(&privacy.config, config, disposition);
@@ -304,6 +310,8 @@ fn build_outgoing(
     let plate = publish_plate(&release, &fused.best.plate, privacy.pseudonymiser.as_ref(), frame.captured_at);
     let mut record = ReadRecord::new(read_id, identity, fused, times, plate, disposition, refs);
     record.hotlist = verdict.matched().map(|listed| publish_match(listed, &record.plate));
+    // Where and with which clock the read was made, before anything derives from the record.
+    stamp.apply(&mut record);
     Outgoing { record, images: attached }
 }
 
@@ -381,7 +389,9 @@ mod tests {
         };
         let privacy = Privacy::start(&PrivacyConfig::with_purpose("test")).expect("privacy");
         let sink = sink::StdoutSink::new(Vec::new());
-        build_outgoing(&fused(), &verdict, &identity(), &ImageConfig::default(), &privacy, &sink, &PipelineStats::default())
+        let (identity, hotlist, stamp, images) = (identity(), LiveHotlist::new(None, 1), ReadStamp::unplaced(), ImageConfig::default());
+        let stages = ReadStages { identity: &identity, hotlist: &hotlist, stamp: &stamp, images: &images, privacy: &privacy };
+        build_outgoing(&fused(), &verdict, &stages, &sink, &PipelineStats::default())
     }
 
     #[test]

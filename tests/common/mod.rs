@@ -82,6 +82,7 @@ pub fn write_video_frames(path: &std::path::Path, images: &[image::RgbImage], fr
 
 pub mod broker;
 pub mod gate;
+pub mod gpsd;
 pub mod subscriber;
 
 /// The first annotated plate of a photograph of the eval set, as annotated.
