@@ -3,10 +3,15 @@
 //! The modules follow the data flow of the unit, one stage per module:
 //!
 //! `source` (frames in) → `detect` (plate boxes) → `ocr` (plate text) →
-//! `plate_format` (country formats, confusable characters) → `recognizer` (one frame, all plates).
+//! `plate_format` (country formats, confusable characters) → `recognizer` (one frame, all plates)
+//! → `fuse` (one read per vehicle) → `hotlist` (the verdict) → `privacy` (what may leave the
+//! device: blur, pseudonyms, retention) → `publish` (outbox and MQTT) backed by `spool` (on disk).
+//! `pipeline` runs them as threads and bounded queues; `daemon` and `config` start it.
 //!
-//! `runtime` and `models` load ONNX Runtime and the model files the stages run on; `replay` and
-//! `eval` drive the stages over recorded material.
+//! Around them: `read_record` (what leaves the device), `read_signing` and `signing` (tamper
+//! evidence), `position` and `clock` (where and when a read was made), `health` (metrics);
+//! `runtime` and `models` load ONNX Runtime and the model files; `replay` and `eval` drive the
+//! stages over recorded material.
 
 pub mod backoff;
 pub mod clock;

@@ -135,7 +135,7 @@ mod tests {
         let text = r#"{"schema":"anpr-edge/read/2","read_id":"0190aaaa-0000-7000-8000-000000000001","device_id":"box","camera_id":"cam0",
             "site":{"name":"E40"},"purpose":"test","captured_at":"2026-01-01T00:00:00.000Z","first_seen":"2026-01-01T00:00:00.000Z","last_seen":"2026-01-01T00:00:00.500Z",
             "plate":{"text":"1ABC234","pseudonym":null,"ocr_text":"1ABC234","confidence":0.93,"char_confidences":[0.9,0.95,0.1,0.333],"format":"BE","region":null},
-            "bbox":{"x1":1.5,"y1":2.0,"x2":30.25,"y2":12.0},"frame":7,"frames":3,"agreeing_frames":2,"direction":null,"disposition":"non_hit","hit":false,"hotlist":null,
+            "bbox":{"x1":1.5,"y1":2.0,"x2":30.25,"y2":12.0},"frame":7,"frames":3,"agreeing_frames":2,"direction":null,"disposition":"non_hit","hit":false,"hotlist":null,"position":null,"clock_synchronised":true,
             "images":{"overview":{"topic":"anpr/box/images/x/overview","sha256":"OVERVIEW","bytes":5,"width":1,"height":1},"plate":null}}"#;
         let mut record: ReadRecord = serde_json::from_str(text).expect("record");
         record.images.overview.as_mut().expect("overview").sha256 = crate::models::sha256_hex(b"jpeg!");

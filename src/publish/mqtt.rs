@@ -651,7 +651,7 @@ mod tests {
             "last_seen": "2026-12-01T07:00:00.000Z",
             "plate": {"text": "AB12", "pseudonym": null, "ocr_text": "AB12", "confidence": 0.9, "char_confidences": [0.9], "format": null, "region": null},
             "bbox": {"x1": 0.0, "y1": 0.0, "x2": 1.0, "y2": 1.0}, "frame": 0, "frames": 1, "agreeing_frames": 1, "direction": null,
-            "disposition": if hit { "hit" } else { "non_hit" }, "hit": hit, "hotlist": null, "images": {"overview": null, "plate": null}
+            "disposition": if hit { "hit" } else { "non_hit" }, "hit": hit, "hotlist": null, "position": null, "clock_synchronised": true, "images": {"overview": null, "plate": null}
         }))
         .expect("record");
         let images = ["overview", "plate"].map(|kind| OutgoingImage { kind, topic: format!("anpr/box/images/r1/{kind}"), jpeg: vec![0xff, 0xd8] });
