@@ -90,7 +90,7 @@ fn control_handler(hotlist_topics: Vec<String>, updater: &Updater) -> ControlHan
     let mailbox = updater.mailbox();
     Arc::new(move |topic: &str, payload: &[u8]| {
         if !hotlist_topics.iter().any(|t| t == topic) {
-            tracing::info!(topic, bytes = payload.len(), "control message received (no handler yet)");
+            tracing::info!(topic, bytes = payload.len(), "control message received (no handler for it)");
         } else if payload.is_empty() {
             // An empty retained message is how a retained message is cleared.
             tracing::info!(topic, "retained hotlist cleared on the broker; the list in force stays");

@@ -31,6 +31,7 @@ pub const COUNTERS: &[&str] = &[
     "pipeline.recognition_errors",
     "pipeline.reads_emitted",
     "pipeline.image_errors",
+    "pipeline.hits",
     "pipeline.inference_seconds",
 ];
 
