@@ -20,7 +20,7 @@ use crate::pipeline::ReadSink;
 use crate::read_signing::SigningSink;
 use anyhow::Context;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 /// How often systemd's watchdog is told the pipeline is alive (it is told only from the
@@ -70,6 +70,20 @@ fn status_source(config: &Config, stats: &Arc<PipelineStats>, hotlist: &Arc<Live
             "clock": { "state": clock, "synchronised": clock.trusted() },
             "position": stamp.position.current(),
         })
+    })
+}
+
+/// `base`, with the fields of `figures` added once they are there.
+fn with_figures(base: StatusSource, figures: &Arc<OnceLock<StatusSource>>) -> StatusSource {
+    let figures = Arc::clone(figures);
+    Arc::new(move || {
+        let mut snapshot = base();
+        if let (Some(figures), serde_json::Value::Object(map)) = (figures.get(), &mut snapshot) {
+            if let serde_json::Value::Object(extra) = figures() {
+                map.extend(extra);
+            }
+        }
+        snapshot
     })
 }
 
@@ -150,10 +164,12 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
     if !clock.trusted() {
         tracing::warn!(?clock, "the system clock is not synchronised: reads are flagged clock_synchronised = false until it is");
     }
-    // Its own status source, so that scrapes and heartbeats do not share one fps window.
+    // Its own status source, so that scrapes and heartbeats do not share one fps window; the
+    // publisher's figures join it once the publisher runs.
+    let publisher_figures: Arc<OnceLock<StatusSource>> = Arc::new(OnceLock::new());
     let _metrics = match config.health.metrics_port {
         Some(port) => Some(
-            crate::health::server::MetricsServer::start(port, status_source(config, &stats, &hotlist, &retention, &stamp))
+            crate::health::server::MetricsServer::start(port, with_figures(status_source(config, &stats, &hotlist, &retention, &stamp), &publisher_figures))
                 .with_context(|| format!("health.metrics_port: cannot listen on 127.0.0.1:{port}"))?,
         ),
         None => None,
@@ -195,6 +211,8 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
                 setup.spool = Some((spool, recovered));
             }
             let mut sink = MqttSink::start_with(mqtt, &identity.device_id, setup).context("starting the MQTT publisher")?;
+            // Set once, here, so it cannot already hold a value.
+            let _ = publisher_figures.set(sink.figures_source());
             run_pipeline(&mut sink);
             let report = sink.shutdown(SHUTDOWN_FLUSH);
             if report.unacknowledged.is_empty() {
@@ -266,4 +284,18 @@ fn spawn_sweeper(sweeper: Sweeper, interval_s: u64, stop: &Arc<AtomicBool>, repo
             tracing::error!(error = %e, "cannot start the retention sweeper: stored items are not being deleted");
             std::thread::spawn(|| {})
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_publishers_figures_join_the_snapshot_once_it_runs() {
+        let figures: Arc<OnceLock<StatusSource>> = Arc::new(OnceLock::new());
+        let snapshot = with_figures(Arc::new(|| serde_json::json!({ "fps": 1.0 })), &figures);
+        assert_eq!(snapshot(), serde_json::json!({ "fps": 1.0 }));
+        assert!(figures.set(Arc::new(|| serde_json::json!({ "outbox": { "pending": 3 } }))).is_ok());
+        assert_eq!(snapshot(), serde_json::json!({ "fps": 1.0, "outbox": { "pending": 3 } }));
+    }
 }

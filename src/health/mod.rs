@@ -32,6 +32,13 @@ pub const COUNTERS: &[&str] = &[
     "pipeline.reads_emitted",
     "pipeline.image_errors",
     "pipeline.hits",
+    "outbox.acked",
+    "outbox.republished",
+    "outbox.dropped_hits",
+    "outbox.dropped_reads",
+    "outbox.dropped_images",
+    "spool.expired",
+    "spool.write_errors",
     "pipeline.inference_seconds",
 ];
 

@@ -116,6 +116,16 @@ impl Shared {
         self.wake.notify_one();
     }
 
+    /// The publisher's own part of the heartbeat: the outbox's figures, and the spool's.
+    fn figures(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut figures = serde_json::Map::new();
+        figures.insert("outbox".into(), serde_json::to_value(self.outbox().stats()).unwrap_or_default());
+        if let Some(spool) = self.spool().map(|s| s.stats()) {
+            figures.insert("spool".into(), serde_json::to_value(spool).unwrap_or_default());
+        }
+        figures
+    }
+
     fn connected(&self) -> bool {
         self.connected.load(Ordering::Relaxed)
     }
@@ -268,6 +278,13 @@ impl MqttSink {
 
     pub fn stats(&self) -> OutboxStats {
         self.shared.outbox().stats()
+    }
+
+    /// The outbox's and the spool's figures as the heartbeat carries them (`{"outbox": …,
+    /// "spool": …}`), for another reader of the unit's health: the metrics endpoint.
+    pub fn figures_source(&self) -> StatusSource {
+        let shared = Arc::clone(&self.shared);
+        Arc::new(move || serde_json::Value::Object(shared.figures()))
     }
 
     /// The spool's figures (its oldest message's age among them), when there is a spool.
@@ -563,14 +580,9 @@ impl Io {
 
     fn heartbeat(&mut self) {
         let mut extra = (self.status)();
-        let outbox = serde_json::to_value(self.shared.outbox().stats()).unwrap_or_default();
-        let spool = self.shared.spool().map(|s| s.stats());
         if let serde_json::Value::Object(map) = &mut extra {
             map.insert("uptime_s".into(), self.started.elapsed().as_secs().into());
-            map.insert("outbox".into(), outbox);
-            if let Some(spool) = spool {
-                map.insert("spool".into(), serde_json::to_value(spool).unwrap_or_default());
-            }
+            map.extend(self.shared.figures());
         }
         self.publish_status("online", extra);
         self.next_status = Instant::now() + self.status_every;
@@ -692,5 +704,18 @@ mod tests {
             assert!(outbox.mark_sent(&id));
         }
         assert_eq!(order, [Class::Hit, Class::Hit, Class::HitImage, Class::HitImage, Class::Read, Class::Image, Class::Image]);
+    }
+
+    #[test]
+    fn the_figures_source_sees_what_the_outbox_holds() {
+        // A port nothing listens on: the message stays held.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+        let config: MqttConfig = toml::from_str(&format!("host = \"127.0.0.1\"\nport = {port}\ninsecure_dev = true\n")).expect("config");
+        let sink = MqttSink::start(&config, "box", Arc::new(|| serde_json::json!({}))).expect("start");
+        let figures = sink.figures_source();
+        assert_eq!(figures()["outbox"]["pending"], 0);
+        sink.submit(Message { id: "r1".into(), topic: "anpr/box/reads".into(), payload: b"{}".to_vec(), class: Class::Read });
+        assert_eq!(figures()["outbox"]["pending"], 1, "{}", figures());
+        assert!(figures().get("spool").is_none(), "no spool, no spool figures");
     }
 }
