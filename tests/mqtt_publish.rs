@@ -52,11 +52,14 @@ fn hit(i: usize) -> Message {
     message(format!("hit-{i:04}"), Class::Hit, 0)
 }
 
-/// Submits and checks that the caller was not kept waiting.
+/// Submits and checks that the caller was not kept waiting on the network. The bound is not a
+/// speed figure: these tests submit while the broker is absent or unreachable for longer than
+/// it, so a submit that waited for the connection would exceed it, and a loaded machine's
+/// scheduling never comes near it.
 fn submit(sink: &MqttSink, message: Message) -> anpr_edge::publish::SubmitOutcome {
     let started = Instant::now();
     let outcome = sink.submit(message);
-    assert!(started.elapsed() < Duration::from_millis(50), "submit blocked for {:?}", started.elapsed());
+    assert!(started.elapsed() < Duration::from_secs(5), "submit waited {:?}: it blocks on the connection", started.elapsed());
     outcome
 }
 

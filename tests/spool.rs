@@ -109,6 +109,17 @@ fn photo_cycles(folder: &Path, dir: &Path, cycles: usize) -> PathBuf {
     out
 }
 
+/// A broker appears on the daemon's `port` only once the test's subscriber is subscribed
+/// there: the daemon, retrying every few hundred milliseconds, would otherwise deliver what it
+/// spooled before the subscriber's SUBACK, and a broker without a session for the subscriber
+/// forwards nothing published before it.
+fn broker_appears_on(port: u16, filter: &str) -> (Broker, Subscriber, Gate) {
+    let broker = Broker::start(false);
+    let subscriber = Subscriber::start(broker.port, filter);
+    let gate = Gate::start(port, broker.port, true);
+    (broker, subscriber, gate)
+}
+
 #[test]
 fn the_broker_killed_50_times_during_a_replay_of_2000_reads_loses_none() {
     let Some(folder) = common::eval_images() else { return };
@@ -170,8 +181,7 @@ fn the_daemon_killed_20_times_while_the_broker_is_down_delivers_every_spooled_re
         expected.extend(spooled_reads(&spool));
     }
     assert!(expected.len() >= 20, "only {} reads were spooled in 20 runs", expected.len());
-    let _broker = Broker::start_on(port, false, None);
-    let subscriber = Subscriber::start(port, READS);
+    let (_broker, subscriber, _gate) = broker_appears_on(port, READS);
     let config = daemon_config(dir.path(), &folder.join("eu3.jpg"), port, &spool, "");
     let (ok, stderr) = finish(spawn(&config), Duration::from_secs(60));
     assert!(ok, "{stderr}");
@@ -279,8 +289,7 @@ fn a_full_disk_drops_images_first_keeps_every_read_and_the_daemon_runs_on() {
     // The broker comes while the daemon still holds what the disk refused (its stop waits 10 s
     // for the broker after the last photograph).
     std::thread::sleep(Duration::from_secs(5));
-    let _broker = Broker::start_on(port, false, None);
-    let subscriber = Subscriber::start(port, "anpr/box/#");
+    let (_broker, subscriber, _gate) = broker_appears_on(port, "anpr/box/#");
     let (ok, stderr) = finish(daemon, Duration::from_secs(120));
     assert!(ok, "every read reached the broker, so the stop is clean: {stderr}");
     let emitted = reads_emitted(&stderr);
@@ -326,8 +335,7 @@ fn a_video_damaged_mid_stream_is_reported_and_what_was_read_is_delivered() {
     let daemon = spawn(&config);
     // The broker is away while the damaged stream is read: what was read waits in the spool.
     std::thread::sleep(Duration::from_secs(3));
-    let _broker = Broker::start_on(port, false, None);
-    let subscriber = Subscriber::start(port, READS);
+    let (_broker, subscriber, _gate) = broker_appears_on(port, READS);
     let (ok, stderr) = finish(daemon, Duration::from_secs(60));
     assert!(ok, "a damaged source is no reason to fail: {stderr}");
     assert!(stderr.contains("source ended"), "{stderr}");

@@ -210,12 +210,18 @@ mod tests {
 
     #[test]
     fn the_producer_never_blocks_on_a_full_queue() {
-        let q = FrameQueue::new(1);
-        let started = std::time::Instant::now();
-        for i in 0..1000 {
-            q.push(frame(i));
-        }
-        assert!(started.elapsed() < Duration::from_secs(1));
+        // No consumer ever pops: a push that waited for room would never return, which the
+        // timeout turns into a failure instead of a hung test.
+        let q = std::sync::Arc::new(FrameQueue::new(1));
+        let (done, pushed) = std::sync::mpsc::channel();
+        let producer = std::sync::Arc::clone(&q);
+        std::thread::spawn(move || {
+            for i in 0..1000 {
+                producer.push(frame(i));
+            }
+            let _ = done.send(());
+        });
+        assert!(pushed.recv_timeout(Duration::from_secs(30)).is_ok(), "a push waited for room");
         assert_eq!(q.stats().dropped_oldest, 999);
     }
 }
