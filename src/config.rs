@@ -139,9 +139,18 @@ impl Config {
 
     /// Parses and validates; `path` is only for messages.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
         config.validate(path)?;
+        config.follow_retention();
         Ok(config)
+    }
+
+    /// What the retention policy decides for the stores that did not set their own limit.
+    fn follow_retention(&mut self) {
+        let hit_max_age_s = self.privacy.retention.policy().hit_max_age.as_secs();
+        if let Some(spool) = &mut self.spool {
+            spool.hit_max_age_s.get_or_insert(hit_max_age_s);
+        }
     }
 
     fn validate(&self, path: &Path) -> Result<(), ConfigError> {
@@ -212,11 +221,19 @@ impl Config {
         if let Some(spool) = &self.spool {
             let outbox_bytes = self.mqtt.as_ref().map_or(crate::publish::MqttConfig::default_outbox_bytes(), |m| m.outbox_bytes);
             spool.check(outbox_bytes).map_err(|(key, problem)| invalid(key, problem))?;
-            let retention_s = u64::from(self.privacy.retention.days) * 86_400;
+            let retention = self.privacy.retention.policy();
+            let retention_s = retention.max_age.as_secs();
             if spool.max_age_s > retention_s {
                 return Err(invalid(
                     "spool.max_age_s",
                     format!("{} s keeps reads longer than privacy.retention.days ({} days = {retention_s} s); lower it", spool.max_age_s, self.privacy.retention.days),
+                ));
+            }
+            let hit_retention_s = retention.hit_max_age.as_secs();
+            if let Some(hit_max_age_s) = spool.hit_max_age_s.filter(|&s| s > hit_retention_s) {
+                return Err(invalid(
+                    "spool.hit_max_age_s",
+                    format!("{hit_max_age_s} s keeps hits longer than privacy.retention allows for hits ({hit_retention_s} s, from hit_days or else days); lower it or leave it out"),
                 ));
             }
         }
@@ -343,6 +360,8 @@ mod tests {
             ("max_age_s = 0", "spool.max_age_s"),
             ("max_bytes = 1000000", "spool.max_bytes"),
             ("max_age_s = 2592001", "privacy.retention.days"),
+            ("hit_max_age_s = 0", "spool.hit_max_age_s"),
+            ("hit_max_age_s = 2592001", "spool.hit_max_age_s"),
             ("fsync = \"sometimes\"", "fsync"),
             ("max_byte = 1", "max_byte"),
         ] {
@@ -352,6 +371,16 @@ mod tests {
         let small_outbox = "[output]\nkind = \"mqtt\"\n[mqtt]\nhost = \"b\"\ninsecure_dev = true\noutbox_bytes = 100000\n";
         let config = parse(&minimal(&format!("{small_outbox}[spool]\nmax_bytes = 1000000\nsegment_bytes = 65536\nfsync = \"per_record\"\n"))).expect("fits a small outbox");
         assert_eq!(config.spool.expect("spool").fsync, crate::spool::FsyncPolicy::PerRecord);
+    }
+
+    #[test]
+    fn undelivered_hits_in_the_spool_follow_the_retention_of_hits_unless_set_shorter() {
+        let spool = |extra: &str| parse(&minimal(extra)).expect("valid").spool.expect("spool");
+        assert_eq!(spool("[spool]\n").hit_max_age_s, Some(30 * 86_400), "privacy.retention.days by default");
+        assert_eq!(spool("[privacy.retention]\nhit_days = 90\n[spool]\n").hit_max_age_s, Some(90 * 86_400), "hit_days when given");
+        assert_eq!(spool("[spool]\nhit_max_age_s = 3600\n").hit_max_age_s, Some(3600), "a shorter limit of its own");
+        let e = parse(&minimal("[privacy.retention]\nhit_days = 2\n[spool]\nhit_max_age_s = 172801\n")).expect_err("longer than hit_days").to_string();
+        assert!(e.contains("spool.hit_max_age_s") && e.contains("172800"), "{e}");
     }
 
     #[test]

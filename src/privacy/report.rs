@@ -127,11 +127,15 @@ pub fn sheet(config: &Config) -> Sheet {
     let mut stores: Vec<String> = retention.directories.iter().map(|d| format!("directory {} (files under a hits/ folder are hits)", d.display())).collect();
     let mut memory_only = vec!["fusion's tracks (at most a few seconds)".to_string()];
     match (&config.spool, config.output.kind) {
-        (Some(spool), OutputKind::Mqtt) => stores.push(format!(
-            "the spool {} (reads and images until the broker acknowledges them; reads and images older than {} dropped by the spool itself, hits kept until delivered)",
-            spool.dir.display(),
-            humantime::format_duration(std::time::Duration::from_secs(spool.max_age_s))
-        )),
+        (Some(spool), OutputKind::Mqtt) => {
+            let age = |s: u64| humantime::format_duration(std::time::Duration::from_secs(s)).to_string();
+            let hits = spool.hit_max_age_s.map_or_else(|| "hits kept until delivered".to_string(), |s| format!("hits older than {} dropped", age(s)));
+            stores.push(format!(
+                "the spool {} (reads and images until the broker acknowledges them; reads and images older than {} dropped by the spool itself, {hits})",
+                spool.dir.display(),
+                age(spool.max_age_s)
+            ))
+        }
         (None, OutputKind::Mqtt) => memory_only.insert(0, "the outbox (reads and images waiting for the broker's acknowledgement; no [spool])".into()),
         (_, OutputKind::Stdout) => {}
     }
@@ -228,7 +232,7 @@ mod tests {
         );
         let parse = |text: &str| Config::parse(text, std::path::Path::new("t.toml")).expect("config");
         let spooled = sheet(&parse(&format!("{base}[spool]\ndir = \"/var/lib/anpr-edge/spool\"\nmax_age_s = 86400\n")));
-        assert!(spooled.retention.stores.iter().any(|s| s.contains("/var/lib/anpr-edge/spool") && s.contains("1day")), "{:?}", spooled.retention.stores);
+        assert!(spooled.retention.stores.iter().any(|s| s.contains("/var/lib/anpr-edge/spool") && s.contains("1day") && s.contains("hits older than 30days dropped")), "{:?}", spooled.retention.stores);
         assert!(!spooled.retention.memory_only.iter().any(|s| s.contains("outbox")));
         let unspooled = sheet(&parse(&base));
         assert!(unspooled.retention.stores.is_empty());

@@ -556,7 +556,7 @@ impl Io {
         self.next_spool_tick = Instant::now() + spool.tick_every();
         for id in spool.tick() {
             if let Some(m) = outbox.remove_pending(&id) {
-                tracing::warn!(id = %m.id, class = ?m.class, "older than spool.max_age_s: dropped");
+                tracing::warn!(id = %m.id, class = ?m.class, "older than the spool's age limit (spool.max_age_s, or hit_max_age_s for a hit): dropped");
                 spool.expire(&id);
             }
         }

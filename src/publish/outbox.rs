@@ -60,6 +60,11 @@ pub enum Class {
     HitImage = 3,
 }
 
+impl Class {
+    /// Every class, for the code that must know them all (the spool's decoder).
+    pub const ALL: [Class; 4] = SEND_ORDER;
+}
+
 /// From the first sent to the last.
 const SEND_ORDER: [Class; 4] = [Class::Hit, Class::HitImage, Class::Read, Class::Image];
 /// From the first dropped to the last.

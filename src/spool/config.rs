@@ -23,8 +23,13 @@ pub struct SpoolConfig {
     pub fsync_interval_ms: u64,
     /// Bound of the segment files on disk, removed records included (they are compacted away).
     pub max_bytes: u64,
-    /// Reads and images older than this are dropped (hits never).
+    /// Reads and images older than this are dropped.
     pub max_age_s: u64,
+    /// Hits older than this are dropped. Left out, the daemon sets it from the privacy
+    /// retention of hits (`privacy.retention.hit_days`, else `days`): an undelivered hit is kept
+    /// as long as the law lets the unit keep a hit, and no longer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hit_max_age_s: Option<u64>,
     /// A new segment file is started when the current one reaches this size.
     pub segment_bytes: u64,
 }
@@ -37,6 +42,7 @@ impl Default for SpoolConfig {
             fsync_interval_ms: 200,
             max_bytes: 256 << 20,
             max_age_s: 7 * 24 * 3600,
+            hit_max_age_s: None,
             segment_bytes: 8 << 20,
         }
     }
@@ -57,6 +63,9 @@ impl SpoolConfig {
         }
         if self.max_age_s == 0 {
             return Err(("spool.max_age_s", "must be at least 1".into()));
+        }
+        if self.hit_max_age_s == Some(0) {
+            return Err(("spool.hit_max_age_s", "must be at least 1 (or left out to follow privacy.retention)".into()));
         }
         // Live data (at most the outbox's bytes, plus framing) must fit twice, with a segment
         // being written and one being copied forward, or compaction could never catch up.

@@ -345,7 +345,8 @@ impl Spool {
     pub fn tick(&mut self) -> Vec<String> {
         self.sync_if_due();
         let max_age_ms = self.config.max_age_s.saturating_mul(1000);
-        policy::expired(self.live.iter().map(|(id, l)| (id.as_str(), l.class, l.created_ms)), now_ms(), max_age_ms)
+        let hit_max_age_ms = self.config.hit_max_age_s.map(|s| s.saturating_mul(1000));
+        policy::expired(self.live.iter().map(|(id, l)| (id.as_str(), l.class, l.created_ms)), now_ms(), max_age_ms, hit_max_age_ms)
     }
 
     /// A message dropped for its age.
@@ -469,9 +470,9 @@ mod tests {
     }
 
     #[test]
-    fn old_reads_expire_hits_stay() {
+    fn old_reads_expire_hits_stay_without_a_hit_limit() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (mut spool, _) = Spool::open(&SpoolConfig { max_age_s: 1, ..config(dir.path()) }).expect("open");
+        let (mut spool, _) = Spool::open(&SpoolConfig { max_age_s: 1, hit_max_age_s: None, ..config(dir.path()) }).expect("open");
         spool.put(&msg("h", Class::Hit, 1)).expect("put");
         spool.put(&msg("r", Class::Read, 1)).expect("put");
         assert!(spool.tick().is_empty());
@@ -480,6 +481,16 @@ mod tests {
         assert_eq!(spool.tick(), ["r"]);
         spool.expire("r");
         assert_eq!((spool.stats().records, spool.stats().expired), (1, 1));
+    }
+
+    #[test]
+    fn a_hit_past_its_own_limit_expires_too() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut spool, _) = Spool::open(&SpoolConfig { max_age_s: 3600, hit_max_age_s: Some(1), ..config(dir.path()) }).expect("open");
+        spool.put(&msg("h", Class::Hit, 1)).expect("put");
+        spool.put(&msg("r", Class::Read, 1)).expect("put");
+        std::thread::sleep(Duration::from_millis(1100));
+        assert_eq!(spool.tick(), ["h"], "the hit's limit, not the reads'");
     }
 
     #[test]

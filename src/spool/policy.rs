@@ -17,12 +17,17 @@ pub fn sync_due(policy: FsyncPolicy, interval: Duration, unsynced: bool, last_sy
         }
 }
 
-/// Ids of the messages older than `max_age_ms`, oldest first; hits are never expired (a hit is
-/// kept until the centre has it, however long that takes).
-pub fn expired<'a>(live: impl IntoIterator<Item = (&'a str, Class, u64)>, now_ms: u64, max_age_ms: u64) -> Vec<String> {
+/// Ids of the messages too old to keep, oldest first: a hit older than `hit_max_age_ms`
+/// (`None`: a hit is kept until the centre has it), anything else older than `max_age_ms`.
+/// Images of a hit follow `max_age_ms`: the hit itself is the alert, its images are evidence
+/// the privacy policy already lets go first.
+pub fn expired<'a>(live: impl IntoIterator<Item = (&'a str, Class, u64)>, now_ms: u64, max_age_ms: u64, hit_max_age_ms: Option<u64>) -> Vec<String> {
     let mut old: Vec<(u64, &str)> = live
         .into_iter()
-        .filter(|(_, class, created)| *class != Class::Hit && now_ms.saturating_sub(*created) > max_age_ms)
+        .filter(|(_, class, created)| {
+            let limit = if *class == Class::Hit { hit_max_age_ms } else { Some(max_age_ms) };
+            limit.is_some_and(|limit| now_ms.saturating_sub(*created) > limit)
+        })
         .map(|(id, _, created)| (created, id))
         .collect();
     old.sort_unstable();
@@ -78,10 +83,14 @@ mod tests {
     }
 
     #[test]
-    fn old_non_hits_expire_oldest_first_hits_never() {
-        let live = [("r2", Class::Read, 500), ("h", Class::Hit, 0), ("i", Class::Image, 100), ("r1", Class::Read, 200), ("new", Class::Read, 950)];
-        assert_eq!(expired(live.iter().map(|(a, b, c)| (*a, *b, *c)), 1000, 100), ["i", "r1", "r2"]);
-        assert!(expired(live.iter().map(|(a, b, c)| (*a, *b, *c)), 1000, 10_000).is_empty());
+    fn old_non_hits_expire_oldest_first_hits_only_past_their_own_limit() {
+        let live = [("r2", Class::Read, 500), ("h", Class::Hit, 0), ("hi", Class::HitImage, 600), ("i", Class::Image, 100), ("r1", Class::Read, 200), ("new", Class::Read, 950)];
+        let all = || live.iter().map(|(a, b, c)| (*a, *b, *c));
+        assert_eq!(expired(all(), 1000, 100, None), ["i", "r1", "r2", "hi"], "no hit limit: the hit stays");
+        assert!(expired(all(), 1000, 10_000, None).is_empty());
+        assert_eq!(expired(all(), 1000, 100, Some(999)), ["h", "i", "r1", "r2", "hi"], "a hit past its limit goes too");
+        assert_eq!(expired(all(), 1000, 100, Some(1000)), ["i", "r1", "r2", "hi"], "a hit at its limit stays");
+        assert_eq!(expired(all(), 1000, 10_000, Some(999)), ["h"], "a hit limit shorter than the reads' applies to hits alone");
     }
 
     fn seg(number: u64, bytes: u64, live: usize) -> SegmentUse {
