@@ -50,6 +50,10 @@ $SUDO "$ROOT/scripts/install-onnxruntime.sh" "$(uname -m)" "$PREFIX/lib/anpr-edg
 step "cargo-deb"
 "$ROOT/scripts/package.sh" --install-tool
 
+# cargo-fuzz, pinned, for the fuzz targets the test command runs (scripts/fuzz.sh).
+step "cargo-fuzz"
+"$ROOT/scripts/fuzz.sh" --install-tool
+
 step "building anpr-edge (release)"
 (cd "$ROOT" && cargo build --release --locked)
 $SUDO install -D -m 0755 "$ROOT/target/release/anpr-edge" "$PREFIX/bin/anpr-edge"

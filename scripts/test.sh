@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of anpr-edge: sets up what they need (scripts/setup.sh, idempotent), then the
-# unit and integration tests against the real models, real images and real brokers.
+# unit and integration tests against the real models, real images and real brokers, then the
+# fuzz targets for a bounded time.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 "$ROOT/scripts/setup.sh"
@@ -8,3 +9,5 @@ cd "$ROOT"
 cargo test --release --locked -- --test-threads="${ANPR_TEST_THREADS:-2}"
 # The benchmarks are not run here (speed is reported, not asserted), but they must build.
 cargo bench --locked --no-run
+# Every fuzz target for a bounded time (FUZZ_SECONDS each, 30 by default).
+"$ROOT/scripts/fuzz.sh"

@@ -36,6 +36,7 @@ pub mod recognizer;
 pub mod replay;
 pub mod runtime;
 pub mod signing;
+pub mod small_file;
 pub mod source;
 pub mod spool;
 pub mod eval;

@@ -52,7 +52,9 @@ pub fn load_verifying_key(path: &Path) -> Result<VerifyingKey, KeyError> {
 }
 
 fn read_key_file(path: &Path) -> Result<String, KeyError> {
-    std::fs::read_to_string(path).map_err(|source| KeyError::Read { path: path.to_path_buf(), source })
+    let error = |source| KeyError::Read { path: path.to_path_buf(), source };
+    let bytes = crate::small_file::read(path).map_err(error)?;
+    String::from_utf8(bytes).map_err(|e| error(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))
 }
 
 /// Base64 of the signature of `message`.
@@ -116,6 +118,8 @@ mod tests {
         assert!(e.contains("absent.pem"), "{e}");
         let e = load_verifying_key(&write(dir.path(), "junk.pem", "hello")).expect_err("junk").to_string();
         assert!(e.contains("junk.pem") && e.contains("-pubout"), "{e}");
+        let e = load_signing_key(Path::new("/dev/zero")).expect_err("endless").to_string();
+        assert!(e.contains("/dev/zero") && e.contains("larger than"), "{e}");
     }
 
     #[test]

@@ -105,7 +105,7 @@ impl Pseudonymiser {
     pub fn load(config: &KeyedHashConfig) -> Result<Self, KeyError> {
         let (secret, source) = match &config.key_file {
             Some(path) => {
-                let bytes = std::fs::read(path).map_err(|source| KeyError::Read { path: path.clone(), source })?;
+                let bytes = crate::small_file::read(path).map_err(|source| KeyError::Read { path: path.clone(), source })?;
                 // A key made by `openssl rand -hex 32` ends with a newline an editor may or may
                 // not keep: the same file content must give the same key on every unit.
                 let secret = bytes.trim_ascii().to_vec();

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 fn read(key: &'static str, what: &'static str, path: &Path) -> Result<Vec<u8>, MqttConfigError> {
-    std::fs::read(path).map_err(|source| match source.kind() {
+    crate::small_file::read(path).map_err(|source| match source.kind() {
         std::io::ErrorKind::NotFound => MqttConfigError::TlsFileMissing { key, what, path: path.to_path_buf() },
         _ => MqttConfigError::TlsFileUnreadable { key, path: path.to_path_buf(), source },
     })
