@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Memory while the broker is down: a looping RTSP camera of real plates feeds `anpr-edge run`
-# whose broker never answers, for SECONDS (default 150); prints the daemon's resident memory
+# Memory while the broker is down: an RTSP camera of real plates (a 6 s video, which the daemon
+# reconnects to each time it ends, as to a camera that restarts) feeds `anpr-edge run` whose
+# broker never answers, for SECONDS (default 150); prints the daemon's resident memory
 # every 10 s and what the outbox dropped. The outbox is bounded to 4 MiB here so that the drop
 # policy (images first, reads kept) is exercised within minutes. With `spool` every message is
 # also written to a durable spool (in the scratch folder), whose size is printed at the end.

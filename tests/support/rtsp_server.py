@@ -1,6 +1,10 @@
 #!/usr/bin/python3
-"""A GStreamer RTSP server on loopback that streams one video file (H.264 in MP4) in a loop,
-for the RTSP source test. Prints `READY rtsp://127.0.0.1:PORT/cam` once it serves.
+"""A GStreamer RTSP server on loopback that streams one video file (H.264 in MP4), for the RTSP
+source test and the soak benches. Prints `READY rtsp://127.0.0.1:PORT/cam` once it serves.
+
+Each session plays the file once and then ends, like a camera that restarts: a client that
+reconnects (the daemon's RTSP source does, with its backoff) gets the file again from the start.
+A bench that needs an unbroken live stream makes the file as long as its run.
 
   rtsp_server.py VIDEO PORT
 """
