@@ -13,6 +13,10 @@
 //!   to keep an image), then the oldest non-hit read, and a hit only when nothing but hits is
 //!   held. Every drop is counted by class. A message larger than the whole
 //!   byte bound is refused at once, without dropping anything for it.
+//! - Images in flight count against images only: when the only images left are in flight
+//!   (they cannot be recalled), reads and hits may use their room, so the outbox holds at most
+//!   the bound plus the images in flight (at most `max_in_flight` of them, which entered within
+//!   the bound: twice the bound at the very worst).
 //! - Messages in flight are never dropped: the broker may already have them.
 //! - A message leaves only on the PUBACK of its own publish. When the connection is lost, every
 //!   message in flight goes back to the front of its class, in its original order, and is
@@ -137,6 +141,23 @@ impl Outbox {
         self.pending.iter().map(VecDeque::len).sum::<usize>() + self.in_flight.len()
     }
 
+    /// Whether something must be dropped. Images in flight cannot be recalled (the broker may
+    /// have them), so once no image is left pending they do not count: a read or a hit is
+    /// never dropped to keep an image that is merely on its way. The outbox then holds at most
+    /// the bound plus the images in flight, which entered within the bound.
+    fn over_bound(&self) -> bool {
+        let is_image = |class: Class| matches!(class, Class::Image | Class::HitImage);
+        let images_pending = [Class::Image, Class::HitImage].iter().any(|c| !self.pending[*c as usize].is_empty());
+        let (mut messages, mut bytes) = (self.held(), self.bytes);
+        if !images_pending {
+            for flying in self.in_flight.iter().filter(|f| is_image(f.message.class)) {
+                messages -= 1;
+                bytes -= flying.message.payload.len();
+            }
+        }
+        messages > self.max_messages || bytes > self.max_bytes
+    }
+
     fn count_drop(&mut self, class: Class) {
         match class {
             Class::Hit => self.stats.dropped_hits += 1,
@@ -159,7 +180,7 @@ impl Outbox {
         self.bytes += message.payload.len();
         self.pending[class].push_back(message);
         let mut outcome = SubmitOutcome { held: true, dropped: Vec::new() };
-        while self.held() > self.max_messages || self.bytes > self.max_bytes {
+        while self.over_bound() {
             let Some(dropped) = self.drop_one() else { break };
             if dropped.class as usize == class {
                 if position == 0 {
@@ -301,6 +322,27 @@ mod tests {
 
     fn ids(messages: &[Message]) -> Vec<&str> {
         messages.iter().map(|m| m.id.as_str()).collect()
+    }
+
+    #[test]
+    fn an_image_in_flight_never_costs_a_read_its_place() {
+        let mut o = Outbox::new(100, 1000);
+        o.push(msg("i1", Class::Image, 600));
+        assert_eq!(send(&mut o, 1), ["i1"], "the image is handed to the client: it cannot be recalled");
+        for id in ["r1", "r2", "r3"] {
+            let outcome = o.push(msg(id, Class::Read, 300));
+            assert!(outcome.held && outcome.dropped.is_empty(), "{id}: {outcome:?}");
+        }
+        assert_eq!(o.stats().bytes, 1500, "over the bound by no more than the image in flight");
+        let outcome = o.push(msg("i2", Class::Image, 10));
+        assert_eq!((outcome.held, ids(&outcome.dropped)), (false, vec!["i2"]), "a new image still finds no room");
+        let outcome = o.push(msg("r4", Class::Read, 300));
+        assert_eq!(ids(&outcome.dropped), ["r1"], "reads alone over the bound: the oldest read goes");
+        o.on_pkid_assigned(1);
+        o.on_puback(1);
+        let outcome = o.push(msg("i3", Class::Image, 100));
+        assert!(outcome.held && outcome.dropped.is_empty(), "the image acknowledged, the bound holds for everything again: {outcome:?}");
+        assert_eq!((o.stats().dropped_reads, o.stats().dropped_images), (1, 1));
     }
 
     #[test]
