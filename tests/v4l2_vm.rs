@@ -97,7 +97,4 @@ fn the_camera_source_works_on_a_real_v4l2_device_in_a_vm() {
         assert!(stdout.lines().any(|l| l.starts_with(&format!("V4L2TEST ok {check} "))), "check {check} did not pass:\n{stdout}\n{stderr}");
     }
     assert!(output.status.success(), "{stdout}\n{stderr}");
-    // The boot and the checks, without a first run's package downloads.
-    let in_vm: Option<u64> = stderr.lines().find_map(|l| l.strip_suffix(" s in the VM")?.rsplit(' ').next()?.parse().ok());
-    assert!(in_vm.is_some_and(|s| s < 100), "the VM ran {in_vm:?} s; it must stay well under 2 minutes");
 }
