@@ -80,6 +80,11 @@ fn check_config_prints_the_effective_configuration() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success());
     assert!(stdout.contains("valid") && stdout.contains("max_delay_ms = 1500"), "defaults are shown: {stdout}");
+    let quiet = Command::new(env!("CARGO_BIN_EXE_anpr-edge")).args(["check-config", "--quiet"]).arg(&path).output().expect("run");
+    assert!(quiet.status.success() && quiet.stdout.is_empty() && quiet.stderr.is_empty(), "{quiet:?}");
+    std::fs::write(&path, "[device]\nid = \"\"\n").expect("write");
+    let invalid = Command::new(env!("CARGO_BIN_EXE_anpr-edge")).args(["check-config", "--quiet"]).arg(&path).output().expect("run");
+    assert!(!invalid.status.success() && String::from_utf8_lossy(&invalid.stderr).contains("anpr-edge.toml"), "the error still names the file: {invalid:?}");
 }
 
 #[test]

@@ -16,6 +16,10 @@ pub struct RunArgs {
 pub struct CheckConfigArgs {
     /// The configuration file to check.
     file: PathBuf,
+    /// Print nothing when the file is valid, only the error when it is not (the unit's
+    /// ExecStartPre: the journal gets the problem, not the whole configuration at every start).
+    #[arg(long, short)]
+    quiet: bool,
 }
 
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
@@ -26,6 +30,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
 
 pub fn check_config(args: &CheckConfigArgs) -> anyhow::Result<ExitCode> {
     let config = Config::load(&args.file)?;
+    if args.quiet {
+        return Ok(ExitCode::SUCCESS);
+    }
     let effective = toml::to_string_pretty(&config)?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "# {}: valid. Effective configuration, defaults filled in:", args.file.display())?;
