@@ -5,7 +5,9 @@
 //! Needs the installed models, mosquitto and ../shared/data. Run: `cargo bench --bench daemon`.
 
 use anpr_edge::hotlist::LiveHotlist;
-use anpr_edge::pipeline::{self, ImageConfig, PipelineConfig, PipelineStats, ReadStages, ReadStamp};
+use anpr_edge::pipeline::{
+    self, ImageConfig, PipelineConfig, PipelineStats, ReadStages, ReadStamp,
+};
 use anpr_edge::privacy::{Privacy, PrivacyConfig};
 use anpr_edge::publish::MqttSink;
 use anpr_edge::read_record::{Identity, Site};
@@ -24,7 +26,12 @@ mod common;
 fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|kb| kb.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
         .map(|kb| kb / 1024.0)
         .unwrap_or(0.0)
 }
@@ -39,33 +46,69 @@ fn daemon_with_mqtt(c: &mut Criterion) {
         eprintln!("bench skipped: {} is absent", images.display());
         return;
     }
-    let options = RuntimeOptions { library: std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from), threads: runtime::default_threads(), spin: false };
+    let options = RuntimeOptions {
+        library: std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from),
+        threads: runtime::default_threads(),
+        spin: false,
+    };
     let environment = runtime::init(&options).expect("ONNX Runtime");
-    let mut recognizer = Recognizer::load(&environment, &common::models_dir(), &RecognitionConfig::default()).expect("models");
+    let mut recognizer =
+        Recognizer::load(&environment, &common::models_dir(), &RecognitionConfig::default())
+            .expect("models");
     let dir = tempfile::tempdir().expect("tempdir");
     let (video, plates) = common::road_video(&images, dir.path());
     let frames = 60u64; // 3 × (8 + 12)
     let broker = common::broker::Broker::start(false);
     let subscriber = common::subscriber::Subscriber::start(broker.port, "anpr/bench/reads");
-    let mqtt: anpr_edge::publish::MqttConfig =
-        toml::from_str(&format!("host = \"127.0.0.1\"\nport = {}\ninsecure_dev = true\n", broker.port)).expect("mqtt config");
-    let identity = Identity { device_id: "bench".into(), camera_id: "cam0".into(), site: Site { name: "bench".into(), latitude: None, longitude: None }, purpose: "bench".into() };
+    let mqtt: anpr_edge::publish::MqttConfig = toml::from_str(&format!(
+        "host = \"127.0.0.1\"\nport = {}\ninsecure_dev = true\n",
+        broker.port
+    ))
+    .expect("mqtt config");
+    let identity = Identity {
+        device_id: "bench".into(),
+        camera_id: "cam0".into(),
+        site: Site { name: "bench".into(), latitude: None, longitude: None },
+        purpose: "bench".into(),
+    };
     // The default privacy policy, so the figures include blurring each non-hit overview.
     let privacy = Privacy::start(&PrivacyConfig::with_purpose("bench")).expect("privacy");
-    let (hotlist, stamp, image_config) = (LiveHotlist::new(None, 1), ReadStamp::unplaced(), ImageConfig::default());
-    let stages = ReadStages { identity: &identity, hotlist: &hotlist, stamp: &stamp, images: &image_config, privacy: &privacy };
+    let (hotlist, stamp, image_config) =
+        (LiveHotlist::new(None, 1), ReadStamp::unplaced(), ImageConfig::default());
+    let stages = ReadStages {
+        identity: &identity,
+        hotlist: &hotlist,
+        stamp: &stamp,
+        images: &image_config,
+        privacy: &privacy,
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let stats = Arc::new(PipelineStats::default());
     let mut runs = 0u64;
 
     let mut group = c.benchmark_group("daemon");
-    group.sample_size(10).measurement_time(Duration::from_secs(20)).throughput(Throughput::Elements(frames));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(20))
+        .throughput(Throughput::Elements(frames));
     group.bench_function("replay_1280x960_with_mqtt_frames", |b| {
         b.iter_batched(
             || anpr_edge::source::open(&video).expect("open"),
             |source| {
-                let mut sink = MqttSink::start(&mqtt, &identity.device_id, Arc::new(|| serde_json::json!({}))).expect("mqtt");
-                pipeline::run(source, &mut recognizer, &stages, &PipelineConfig::default(), &anpr_edge::fuse::FusionConfig::default(), &mut sink, &stop, &stats, || {});
+                let mut sink =
+                    MqttSink::start(&mqtt, &identity.device_id, Arc::new(|| serde_json::json!({})))
+                        .expect("mqtt");
+                pipeline::run(
+                    source,
+                    &mut recognizer,
+                    &stages,
+                    &PipelineConfig::default(),
+                    &anpr_edge::fuse::FusionConfig::default(),
+                    &mut sink,
+                    &stop,
+                    &stats,
+                    || {},
+                );
                 let report = sink.shutdown(Duration::from_secs(10));
                 assert!(report.unacknowledged.is_empty());
                 runs += 1;
@@ -79,7 +122,8 @@ fn daemon_with_mqtt(c: &mut Criterion) {
     // real-time pace (a camera delivers 10 frames/s here), so fusion's waiting is included.
     let realtime = PipelineConfig { realtime: true, ..PipelineConfig::default() };
     let before = subscriber.received().len();
-    let mut sink = MqttSink::start(&mqtt, &identity.device_id, Arc::new(|| serde_json::json!({}))).expect("mqtt");
+    let mut sink = MqttSink::start(&mqtt, &identity.device_id, Arc::new(|| serde_json::json!({})))
+        .expect("mqtt");
     let mut arrivals = Vec::new();
     let source = anpr_edge::source::open(&video).expect("open");
     let watcher = std::thread::scope(|scope| {
@@ -96,7 +140,17 @@ fn daemon_with_mqtt(c: &mut Criterion) {
             }
             arrivals
         });
-        pipeline::run(source, &mut recognizer, &stages, &realtime, &Default::default(), &mut sink, &stop, &stats, || {});
+        pipeline::run(
+            source,
+            &mut recognizer,
+            &stages,
+            &realtime,
+            &Default::default(),
+            &mut sink,
+            &stop,
+            &stats,
+            || {},
+        );
         handle.join().expect("watcher")
     });
     sink.shutdown(Duration::from_secs(5));
@@ -109,7 +163,12 @@ fn daemon_with_mqtt(c: &mut Criterion) {
         })
         .collect();
     latencies.sort_by(f64::total_cmp);
-    let pick = |q: f64| latencies.get(((q * latencies.len() as f64).ceil() as usize).saturating_sub(1)).copied().unwrap_or(0.0);
+    let pick = |q: f64| {
+        latencies
+            .get(((q * latencies.len() as f64).ceil() as usize).saturating_sub(1))
+            .copied()
+            .unwrap_or(0.0)
+    };
     eprintln!(
         "daemon: {} reads over {runs} timed replays; first-seen → subscriber latency at real-time pace: median {:.0} ms, p99 {:.0} ms (fusion waits up to leave_after_ms = 700 after the last sighting); peak RSS {:.0} MiB",
         stats.reads_emitted.load(std::sync::atomic::Ordering::Relaxed),

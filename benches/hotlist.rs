@@ -40,7 +40,8 @@ fn csv_list() -> (String, Vec<String>) {
     plates.dedup();
     let mut csv = String::from("version,bench\nplate,list,category,action,expires,note\n");
     for (i, plate) in plates.iter().enumerate() {
-        let (category, action) = if i % 10 == 0 { ("lez-exempt", "allow") } else { ("stolen", "alert") };
+        let (category, action) =
+            if i % 10 == 0 { ("lez-exempt", "allow") } else { ("stolen", "alert") };
         csv.push_str(&format!("{plate},national,{category},{action},2099-01-01T00:00:00Z,\n"));
     }
     (csv, plates)
@@ -60,7 +61,10 @@ fn confused(plates: &[String], alerts: &[String]) -> String {
     };
     alerts
         .iter()
-        .flat_map(|p| p.char_indices().filter_map(|(i, c)| swap(c).map(|s| format!("{}{s}{}", &p[..i], &p[i + 1..]))))
+        .flat_map(|p| {
+            p.char_indices()
+                .filter_map(|(i, c)| swap(c).map(|s| format!("{}{s}{}", &p[..i], &p[i + 1..])))
+        })
         .find(|variant| !listed.contains(variant.as_str()))
         .expect("a plate with a confusable character")
 }
@@ -68,26 +72,43 @@ fn confused(plates: &[String], alerts: &[String]) -> String {
 fn hotlist(c: &mut Criterion) {
     let (csv, plates) = csv_list();
     c.bench_function("hotlist: parse + index 100k entries (CSV)", |b| {
-        b.iter_batched(|| csv.clone(), |csv| Matcher::new(Hotlist::parse(csv.as_bytes(), Format::Csv).expect("valid")), BatchSize::LargeInput)
+        b.iter_batched(
+            || csv.clone(),
+            |csv| Matcher::new(Hotlist::parse(csv.as_bytes(), Format::Csv).expect("valid")),
+            BatchSize::LargeInput,
+        )
     });
     let matcher = Matcher::new(Hotlist::parse(csv.as_bytes(), Format::Csv).expect("valid"));
     let now = SystemTime::now();
     // Every tenth entry is an `allow`, which matches exactly only.
-    let alerts: Vec<String> = plates.iter().enumerate().filter(|(i, _)| i % 10 != 0).map(|(_, p)| p.clone()).collect();
+    let alerts: Vec<String> =
+        plates.iter().enumerate().filter(|(i, _)| i % 10 != 0).map(|(_, p)| p.clone()).collect();
     let exact = alerts[alerts.len() / 3].clone();
     let fuzzy = confused(&plates, &alerts);
-    let missing = alerts.iter().map(|p| p[1..].to_string()).find(|m| !plates.contains(m)).expect("a plate whose shortening is not listed");
+    let missing = alerts
+        .iter()
+        .map(|p| p[1..].to_string())
+        .find(|m| !plates.contains(m))
+        .expect("a plate whose shortening is not listed");
     let miss = "QQ000QQ";
     assert!(matcher.check(&exact, now, 1).matched().is_some());
     assert!(matcher.check(&fuzzy, now, 1).matched().is_some_and(|m| m.distance == 1));
     assert!(matcher.check(&missing, now, 1).matched().is_some());
     assert!(matcher.check(miss, now, 1).matched().is_none());
     for tolerance in [0, 1, 2] {
-        c.bench_function(&format!("hotlist 100k: exact hit, tolerance {tolerance}"), |b| b.iter(|| matcher.check(black_box(&exact), now, tolerance)));
-        c.bench_function(&format!("hotlist 100k: miss, tolerance {tolerance}"), |b| b.iter(|| matcher.check(black_box(miss), now, tolerance)));
+        c.bench_function(&format!("hotlist 100k: exact hit, tolerance {tolerance}"), |b| {
+            b.iter(|| matcher.check(black_box(&exact), now, tolerance))
+        });
+        c.bench_function(&format!("hotlist 100k: miss, tolerance {tolerance}"), |b| {
+            b.iter(|| matcher.check(black_box(miss), now, tolerance))
+        });
     }
-    c.bench_function("hotlist 100k: fuzzy hit (confusable), tolerance 1", |b| b.iter(|| matcher.check(black_box(&fuzzy), now, 1)));
-    c.bench_function("hotlist 100k: fuzzy hit (missing character), tolerance 1", |b| b.iter(|| matcher.check(black_box(&missing), now, 1)));
+    c.bench_function("hotlist 100k: fuzzy hit (confusable), tolerance 1", |b| {
+        b.iter(|| matcher.check(black_box(&fuzzy), now, 1))
+    });
+    c.bench_function("hotlist 100k: fuzzy hit (missing character), tolerance 1", |b| {
+        b.iter(|| matcher.check(black_box(&missing), now, 1))
+    });
 }
 
 criterion_group! {

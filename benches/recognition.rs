@@ -22,11 +22,19 @@ fn recognizer() -> Option<(Recognizer, PathBuf)> {
         eprintln!("benches skipped: {} is absent", images.display());
         return None;
     }
-    let threads = std::env::var("ANPR_BENCH_THREADS").ok().and_then(|t| t.parse().ok()).unwrap_or_else(runtime::default_threads);
-    let options = RuntimeOptions { library: std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from), threads, spin: false };
+    let threads = std::env::var("ANPR_BENCH_THREADS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(runtime::default_threads);
+    let options = RuntimeOptions {
+        library: std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from),
+        threads,
+        spin: false,
+    };
     let environment = runtime::init(&options).expect("ONNX Runtime: run scripts/setup.sh");
     let config = RecognitionConfig::default();
-    let recognizer = Recognizer::load(&environment, &common::models_dir(), &config).expect("models");
+    let recognizer =
+        Recognizer::load(&environment, &common::models_dir(), &config).expect("models");
     Some((recognizer, images))
 }
 
@@ -48,27 +56,47 @@ fn stages(c: &mut Criterion) {
     let small = decode_still(&images.join("eu3.jpg")).expect("decode");
 
     let mut group = c.benchmark_group("stages");
-    group.sample_size(30).measurement_time(Duration::from_secs(5)).warm_up_time(Duration::from_secs(1));
+    group
+        .sample_size(30)
+        .measurement_time(Duration::from_secs(5))
+        .warm_up_time(Duration::from_secs(1));
     group.bench_function(format!("preprocess_{}x{}", large.width(), large.height()), |b| {
         b.iter(|| recognizer.detector().preprocess(&large).expect("preprocess"))
     });
     group.bench_function(format!("preprocess_{}x{}", small.width(), small.height()), |b| {
         b.iter(|| recognizer.detector().preprocess(&small).expect("preprocess"))
     });
-    group.bench_function("detector", |b| b.iter(|| recognizer.detector().detect(&small).expect("detect")));
-    let plate = recognizer.detector().detect(&small).expect("detect").first().expect("a plate on eu3.jpg").bbox;
+    group.bench_function("detector", |b| {
+        b.iter(|| recognizer.detector().detect(&small).expect("detect"))
+    });
+    let plate = recognizer
+        .detector()
+        .detect(&small)
+        .expect("detect")
+        .first()
+        .expect("a plate on eu3.jpg")
+        .bbox;
     let batch: Vec<BoundingBox> = (0..4)
         .map(|i| BoundingBox { x1: plate.x1 + i as f32, x2: plate.x2 + i as f32, ..plate })
         .collect();
-    group.bench_function("ocr_batch_1", |b| b.iter(|| recognizer.reader().read(&small, &batch[..1]).expect("read")));
-    group.bench_function("ocr_batch_4", |b| b.iter(|| recognizer.reader().read(&small, &batch).expect("read")));
-    group.bench_function(format!("decode_jpeg_{}x{}", large.width(), large.height()), |b| b.iter(|| decode_still(&large_path).expect("decode")));
-    group.bench_function(format!("per_image_decode_detect_read_{}x{}", large.width(), large.height()), |b| {
-        b.iter(|| {
-            let image = decode_still(&large_path).expect("decode");
-            recognizer.recognize(&image).expect("recognize")
-        })
+    group.bench_function("ocr_batch_1", |b| {
+        b.iter(|| recognizer.reader().read(&small, &batch[..1]).expect("read"))
     });
+    group.bench_function("ocr_batch_4", |b| {
+        b.iter(|| recognizer.reader().read(&small, &batch).expect("read"))
+    });
+    group.bench_function(format!("decode_jpeg_{}x{}", large.width(), large.height()), |b| {
+        b.iter(|| decode_still(&large_path).expect("decode"))
+    });
+    group.bench_function(
+        format!("per_image_decode_detect_read_{}x{}", large.width(), large.height()),
+        |b| {
+            b.iter(|| {
+                let image = decode_still(&large_path).expect("decode");
+                recognizer.recognize(&image).expect("recognize")
+            })
+        },
+    );
     group.finish();
 }
 
@@ -85,7 +113,10 @@ fn replay_throughput(c: &mut Criterion) {
     let frames = (stills.len() * FRAMES_EACH) as u64;
 
     let mut group = c.benchmark_group("replay");
-    group.sample_size(10).measurement_time(Duration::from_secs(10)).throughput(Throughput::Elements(frames));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(10))
+        .throughput(Throughput::Elements(frames));
     group.bench_function("video_1280x720_frames", |b| {
         b.iter_batched(
             || source::open(&video).expect("open"),

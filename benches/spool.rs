@@ -14,7 +14,12 @@ fn config(dir: &Path, fsync: FsyncPolicy) -> SpoolConfig {
 }
 
 fn message(i: u64, class: Class, bytes: usize) -> Message {
-    Message { id: format!("0190aaaa-{i:012}"), topic: "anpr/box/reads".into(), payload: vec![b'x'; bytes], class }
+    Message {
+        id: format!("0190aaaa-{i:012}"),
+        topic: "anpr/box/reads".into(),
+        payload: vec![b'x'; bytes],
+        class,
+    }
 }
 
 fn bench(c: &mut Criterion) {
@@ -49,11 +54,16 @@ fn bench(c: &mut Criterion) {
     group.sample_size(20);
     group.bench_function("recover 4000 reads of 1 KiB", |b| {
         b.iter(|| {
-            let (spool, held) = Spool::open(&config(dir.path(), FsyncPolicy::Interval)).expect("open");
+            let (spool, held) =
+                Spool::open(&config(dir.path(), FsyncPolicy::Interval)).expect("open");
             assert_eq!(held.len(), 4000);
             drop(spool);
             // Each open starts a new (empty) head segment; remove it so every run scans the same.
-            if let Some(last) = std::fs::read_dir(dir.path()).expect("ls").filter_map(|e| e.ok().map(|e| e.path())).max() {
+            if let Some(last) = std::fs::read_dir(dir.path())
+                .expect("ls")
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .max()
+            {
                 let _ = std::fs::remove_file(last);
             }
         })

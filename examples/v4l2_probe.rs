@@ -38,7 +38,15 @@ const HEIGHT: u32 = 480;
 const FPS: u32 = 25;
 
 fn config(format: &str) -> CameraConfig {
-    CameraConfig { width: WIDTH, height: HEIGHT, fps: FPS, formats: vec![format.into()], reopen_min_ms: 100, reopen_max_ms: 400, ..CameraConfig::default() }
+    CameraConfig {
+        width: WIDTH,
+        height: HEIGHT,
+        fps: FPS,
+        formats: vec![format.into()],
+        reopen_min_ms: 100,
+        reopen_max_ms: 400,
+        ..CameraConfig::default()
+    }
 }
 
 /// vivid's default pattern: 75 % colour bars, white, yellow, cyan, green, magenta, red, blue,
@@ -64,7 +72,10 @@ fn bars_look_right(image: &image::RgbImage, tolerance: u8) -> Result<String, Str
         let px = image.get_pixel(bar * i as u32 + bar / 2, y).0;
         seen.push(format!("{name}={px:?}"));
         if px.iter().zip(rgb).any(|(a, b)| a.abs_diff(*b) > tolerance) {
-            wrong.push(format!("{name} at x={} is {px:?}, expected {rgb:?}", bar * i as u32 + bar / 2));
+            wrong.push(format!(
+                "{name} at x={} is {px:?}, expected {rgb:?}",
+                bar * i as u32 + bar / 2
+            ));
         }
     }
     if wrong.is_empty() {
@@ -97,16 +108,28 @@ fn capture(report: &mut Report, device: &Path, format: &str) {
         Ok(source) => source,
         Err(e) => return report.check(&format!("open-{format}"), false, e),
     };
-    let wanted = Mode { fourcc: FourCc::parse(format).unwrap_or(FourCc(*b"????")), width: WIDTH, height: HEIGHT };
+    let wanted = Mode {
+        fourcc: FourCc::parse(format).unwrap_or(FourCc(*b"????")),
+        width: WIDTH,
+        height: HEIGHT,
+    };
     let (mode, interval) = (source.mode(), source.interval());
-    report.check(&format!("negotiate-{format}"), mode == Some(wanted) && interval == Some(Interval::per_second(FPS)), format!("{mode:?} {interval:?}"));
+    report.check(
+        &format!("negotiate-{format}"),
+        mode == Some(wanted) && interval == Some(Interval::per_second(FPS)),
+        format!("{mode:?} {interval:?}"),
+    );
     let opened = SystemTime::now();
     let frames = match frames(&mut source, 12) {
         Ok(frames) => frames,
         Err(e) => return report.check(&format!("capture-{format}"), false, e),
     };
     let seqs: Vec<u64> = frames.iter().map(|f| f.seq).collect();
-    report.check(&format!("sequence-{format}"), seqs[0] == 0 && seqs.windows(2).all(|w| w[1] > w[0]), format!("{seqs:?}"));
+    report.check(
+        &format!("sequence-{format}"),
+        seqs[0] == 0 && seqs.windows(2).all(|w| w[1] > w[0]),
+        format!("{seqs:?}"),
+    );
     let times: Vec<Duration> = frames.iter().map(|f| f.monotonic).collect();
     let steps: Vec<Duration> = times.windows(2).map(|w| w[1].saturating_sub(w[0])).collect();
     let step = median(steps.clone());
@@ -114,15 +137,28 @@ fn capture(report: &mut Report, device: &Path, format: &str) {
     report.check(
         &format!("monotonic-{format}"),
         times.windows(2).all(|w| w[1] > w[0]) && step > period * 7 / 10 && step < period * 13 / 10,
-        format!("{:?}..{:?}, median step {step:?} (period {period:?})", times[0], times[times.len() - 1]),
+        format!(
+            "{:?}..{:?}, median step {step:?} (period {period:?})",
+            times[0],
+            times[times.len() - 1]
+        ),
     );
     let (earliest, now) = (opened - Duration::from_millis(100), SystemTime::now());
-    let walls_ok = frames.windows(2).all(|w| w[1].captured_at > w[0].captured_at) && frames.iter().all(|f| f.captured_at >= earliest && f.captured_at <= now);
-    report.check(&format!("wallclock-{format}"), walls_ok, "captured_at increases and lies within the capture");
+    let walls_ok = frames.windows(2).all(|w| w[1].captured_at > w[0].captured_at)
+        && frames.iter().all(|f| f.captured_at >= earliest && f.captured_at <= now);
+    report.check(
+        &format!("wallclock-{format}"),
+        walls_ok,
+        "captured_at increases and lies within the capture",
+    );
     let media = frames.iter().all(|f| f.media_time.is_none());
     report.check(&format!("media-time-{format}"), media, "None, as for every live source");
     let last = &frames[frames.len() - 1];
-    report.check(&format!("size-{format}"), last.image.dimensions() == (WIDTH, HEIGHT), format!("{:?}", last.image.dimensions()));
+    report.check(
+        &format!("size-{format}"),
+        last.image.dimensions() == (WIDTH, HEIGHT),
+        format!("{:?}", last.image.dimensions()),
+    );
     match bars_look_right(&last.image, 8) {
         Ok(seen) => report.check(&format!("colours-{format}"), true, seen),
         Err(e) => report.check(&format!("colours-{format}"), false, e),
@@ -135,8 +171,13 @@ fn closest(report: &mut Report, device: &Path) {
     match CameraSource::open(device, config) {
         Ok(source) => {
             let (mode, interval) = (source.mode(), source.interval());
-            let ok = mode.is_some_and(|m| (m.width, m.height) == (640, 480)) && interval.is_some_and(|i| i.fps() >= 25.0);
-            report.check("negotiate-closest", ok, format!("800x600 at 1000 fps gave {mode:?} {interval:?}"));
+            let ok = mode.is_some_and(|m| (m.width, m.height) == (640, 480))
+                && interval.is_some_and(|i| i.fps() >= 25.0);
+            report.check(
+                "negotiate-closest",
+                ok,
+                format!("800x600 at 1000 fps gave {mode:?} {interval:?}"),
+            );
         }
         Err(e) => report.check("negotiate-closest", false, e),
     }
@@ -155,7 +196,11 @@ fn refusals(report: &mut Report, output_node: &Path) {
             Ok(_) => report.check(name, false, format!("{} opened as a camera", path.display())),
             Err(e) => {
                 let text = e.to_string();
-                report.check(name, text.starts_with(&path.display().to_string()) && text.contains(needle), text);
+                report.check(
+                    name,
+                    text.starts_with(&path.display().to_string()) && text.contains(needle),
+                    text,
+                );
             }
         }
     }
@@ -179,12 +224,23 @@ fn disconnect(report: &mut Report, device: &Path) {
             .into_iter()
             .find(|c| c.name.eq_ignore_ascii_case("disconnect"))
             .ok_or_else(|| std::io::Error::other("vivid has no Disconnect control"))?;
-        control_handle.set_control(v4l::control::Control { id: disconnect.id, value: v4l::control::Value::None })
+        control_handle.set_control(v4l::control::Control {
+            id: disconnect.id,
+            value: v4l::control::Value::None,
+        })
     })();
     report.check("disconnect", unplugged.is_ok(), format!("{unplugged:?}"));
     let (errors, resumed) = until_a_frame(&mut source, 40);
-    report.check("disconnect-reported", !errors.is_empty(), format!("{} errors, first: {:?}", errors.len(), errors.first()));
-    report.check("disconnect-reopened", resumed.is_some_and(|s| s == last_seq + 1), format!("last before {last_seq}, first after {resumed:?}"));
+    report.check(
+        "disconnect-reported",
+        !errors.is_empty(),
+        format!("{} errors, first: {:?}", errors.len(), errors.first()),
+    );
+    report.check(
+        "disconnect-reopened",
+        resumed.is_some_and(|s| s == last_seq + 1),
+        format!("last before {last_seq}, first after {resumed:?}"),
+    );
 }
 
 /// Calls `next_frame` until it gives a frame (at most `calls` times): the errors before it and
@@ -214,7 +270,11 @@ fn unbind(report: &mut Report, device: &Path) {
         Err(e) => return report.check("unbind", false, e),
     };
     let unbound = std::fs::write(sysfs.join("unbind"), "vivid.0");
-    report.check("unbind", unbound.is_ok() && !device.exists(), format!("{unbound:?}, node present: {}", device.exists()));
+    report.check(
+        "unbind",
+        unbound.is_ok() && !device.exists(),
+        format!("{unbound:?}, node present: {}", device.exists()),
+    );
     // While the camera is away every call returns an error, none blocking past the backoff.
     let mut errors = Vec::new();
     let mut slowest = Duration::ZERO;
@@ -227,16 +287,32 @@ fn unbind(report: &mut Report, device: &Path) {
         slowest = slowest.max(started.elapsed());
     }
     let all_errors = errors.iter().all(|e| !e.starts_with("unexpected"));
-    report.check("unbind-reported", all_errors && errors.iter().skip(1).all(|e| e.contains("No such file or device")), format!("{errors:?}"));
+    report.check(
+        "unbind-reported",
+        all_errors && errors.iter().skip(1).all(|e| e.contains("No such file or device")),
+        format!("{errors:?}"),
+    );
     // 400 ms backoff at most, plus a failed open; generous for a loaded emulator.
-    report.check("unbind-bounded", slowest < Duration::from_millis(1400), format!("slowest call {slowest:?}"));
+    report.check(
+        "unbind-bounded",
+        slowest < Duration::from_millis(1400),
+        format!("slowest call {slowest:?}"),
+    );
     let bound = std::fs::write(sysfs.join("bind"), "vivid.0");
     report.check("rebind", bound.is_ok(), format!("{bound:?}"));
     let (errors, resumed) = until_a_frame(&mut source, 10);
-    report.check("rebind-reopened", resumed.is_some_and(|s| s == last_seq + 1), format!("last before {last_seq}, first after {resumed:?} ({} errors first)", errors.len()));
+    report.check(
+        "rebind-reopened",
+        resumed.is_some_and(|s| s == last_seq + 1),
+        format!("last before {last_seq}, first after {resumed:?} ({} errors first)", errors.len()),
+    );
     if let Some(seq) = resumed {
         let more = frames(&mut source, 3).map(|f| f.iter().map(|f| f.seq).collect::<Vec<_>>());
-        report.check("rebind-numbering", more.as_ref().is_ok_and(|s| s.windows(2).all(|w| w[1] > w[0]) && s[0] > seq), format!("{more:?}"));
+        report.check(
+            "rebind-numbering",
+            more.as_ref().is_ok_and(|s| s.windows(2).all(|w| w[1] > w[0]) && s[0] > seq),
+            format!("{more:?}"),
+        );
     }
 }
 
@@ -269,10 +345,22 @@ fn record(dir: &Path, device: &Path) -> std::io::Result<()> {
     let camera = v4l::Device::with_path(device)?;
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let caps = camera.query_caps()?;
-    let mut text = format!("# {} ({}) on Linux {}, recorded by examples/v4l2_probe.rs --record\n", caps.card, caps.driver, release.trim());
+    let mut text = format!(
+        "# {} ({}) on Linux {}, recorded by examples/v4l2_probe.rs --record\n",
+        caps.card,
+        caps.driver,
+        release.trim()
+    );
     text += "# formats: every format offered; then per format and size: FOURCC WxH interval...\n";
     let formats = camera.enum_formats()?;
-    text += &format!("formats {}\n", formats.iter().map(|f| f.fourcc.to_string().replace(' ', "_")).collect::<Vec<_>>().join(" "));
+    text += &format!(
+        "formats {}\n",
+        formats
+            .iter()
+            .map(|f| f.fourcc.to_string().replace(' ', "_"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     for format in formats.iter().filter(|f| [b"YUYV", b"RGB3", b"MJPG"].contains(&&f.fourcc.repr)) {
         for size in camera.enum_framesizes(format.fourcc)? {
             for d in size.size.to_discrete() {
@@ -280,7 +368,9 @@ fn record(dir: &Path, device: &Path) -> std::io::Result<()> {
                 let list: Vec<String> = intervals
                     .iter()
                     .filter_map(|i| match &i.interval {
-                        v4l::frameinterval::FrameIntervalEnum::Discrete(f) => Some(format!("{}/{}", f.numerator, f.denominator)),
+                        v4l::frameinterval::FrameIntervalEnum::Discrete(f) => {
+                            Some(format!("{}/{}", f.numerator, f.denominator))
+                        }
                         v4l::frameinterval::FrameIntervalEnum::Stepwise(_) => None,
                     })
                     .collect();
@@ -293,7 +383,8 @@ fn record(dir: &Path, device: &Path) -> std::io::Result<()> {
     let mut format = camera.format()?;
     (format.width, format.height, format.fourcc) = (320, 180, v4l::FourCC::new(b"YUYV"));
     let set = camera.set_format(&format)?;
-    let mut stream = v4l::io::mmap::Stream::with_buffers(&camera, v4l::buffer::Type::VideoCapture, 4)?;
+    let mut stream =
+        v4l::io::mmap::Stream::with_buffers(&camera, v4l::buffer::Type::VideoCapture, 4)?;
     for _ in 0..3 {
         v4l::io::traits::CaptureStream::next(&mut stream)?;
     }

@@ -35,7 +35,8 @@ pub fn decide(result: Result<(i32, i32, i64), ()>) -> ClockState {
     match result {
         Err(()) => ClockState::Unknown,
         Ok((state, status, maxerror_us)) => {
-            if state == TIME_ERROR || status & STA_UNSYNC != 0 || maxerror_us >= MAX_ERROR_UNSYNC_US {
+            if state == TIME_ERROR || status & STA_UNSYNC != 0 || maxerror_us >= MAX_ERROR_UNSYNC_US
+            {
                 ClockState::Unsynchronised
             } else {
                 ClockState::Synchronised
@@ -67,12 +68,32 @@ mod tests {
 
     #[test]
     fn the_kernel_states_map_to_trust() {
-        assert_eq!(decide(Ok((0, 0x2001, 50_000))), ClockState::Synchronised, "TIME_OK, PLL on, 50 ms");
-        assert_eq!(decide(Ok((TIME_ERROR, STA_UNSYNC, 16_000_000))), ClockState::Unsynchronised, "a box that never synced");
-        assert_eq!(decide(Ok((0, STA_UNSYNC, 50_000))), ClockState::Unsynchronised, "status bit alone");
-        assert_eq!(decide(Ok((0, 0, 16_000_000))), ClockState::Unsynchronised, "maxerror at the kernel's limit");
+        assert_eq!(
+            decide(Ok((0, 0x2001, 50_000))),
+            ClockState::Synchronised,
+            "TIME_OK, PLL on, 50 ms"
+        );
+        assert_eq!(
+            decide(Ok((TIME_ERROR, STA_UNSYNC, 16_000_000))),
+            ClockState::Unsynchronised,
+            "a box that never synced"
+        );
+        assert_eq!(
+            decide(Ok((0, STA_UNSYNC, 50_000))),
+            ClockState::Unsynchronised,
+            "status bit alone"
+        );
+        assert_eq!(
+            decide(Ok((0, 0, 16_000_000))),
+            ClockState::Unsynchronised,
+            "maxerror at the kernel's limit"
+        );
         assert_eq!(decide(Err(())), ClockState::Unknown);
-        assert!(!ClockState::Unknown.trusted() && !ClockState::Unsynchronised.trusted() && ClockState::Synchronised.trusted());
+        assert!(
+            !ClockState::Unknown.trusted()
+                && !ClockState::Unsynchronised.trusted()
+                && ClockState::Synchronised.trusted()
+        );
     }
 
     #[test]

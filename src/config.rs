@@ -3,17 +3,17 @@
 //! default; every error names the file, the key and what to write instead.
 
 use crate::fuse::FusionConfig;
-use crate::hotlist::HotlistConfig;
 use crate::health::HealthConfig;
-use crate::position::{PositionConfig, PositionKind};
+use crate::hotlist::HotlistConfig;
 use crate::pipeline::{ImageConfig, PipelineConfig};
+use crate::position::{PositionConfig, PositionKind};
 use crate::privacy::PrivacyConfig;
-use crate::read_record::{Identity, Site};
-use crate::recognizer::RecognitionConfig;
 use crate::publish::MqttConfig;
+use crate::read_record::{Identity, Site};
+use crate::read_signing::SigningConfig;
+use crate::recognizer::RecognitionConfig;
 use crate::source::{CameraConfig, StreamConfig};
 use crate::spool::SpoolConfig;
-use crate::read_signing::SigningConfig;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -133,13 +133,15 @@ pub enum ConfigError {
 
 impl Config {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
         Self::parse(&text, path)
     }
 
     /// Parses and validates; `path` is only for messages.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
+        let mut config: Config = toml::from_str(text)
+            .map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
         config.validate(path)?;
         config.follow_retention();
         Ok(config)
@@ -154,13 +156,28 @@ impl Config {
     }
 
     fn validate(&self, path: &Path) -> Result<(), ConfigError> {
-        let invalid = |key: &str, problem: String| ConfigError::Invalid { path: path.to_path_buf(), key: key.into(), problem };
-        let id_ok = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        let invalid = |key: &str, problem: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            key: key.into(),
+            problem,
+        };
+        let id_ok = |s: &str| {
+            !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        };
         if !id_ok(&self.device.id) {
-            return Err(invalid("device.id", format!("`{}` must be non-empty letters, digits, - or _ (it is part of MQTT topics)", self.device.id)));
+            return Err(invalid(
+                "device.id",
+                format!(
+                    "`{}` must be non-empty letters, digits, - or _ (it is part of MQTT topics)",
+                    self.device.id
+                ),
+            ));
         }
         if !id_ok(&self.device.camera_id) {
-            return Err(invalid("device.camera_id", format!("`{}` must be non-empty letters, digits, - or _", self.device.camera_id)));
+            return Err(invalid(
+                "device.camera_id",
+                format!("`{}` must be non-empty letters, digits, - or _", self.device.camera_id),
+            ));
         }
         if let Some(lat) = self.device.site.latitude {
             if !(-90.0..=90.0).contains(&lat) {
@@ -169,57 +186,111 @@ impl Config {
         }
         if let Some(lon) = self.device.site.longitude {
             if !(-180.0..=180.0).contains(&lon) {
-                return Err(invalid("device.site.longitude", format!("{lon} is outside -180..180")));
+                return Err(invalid(
+                    "device.site.longitude",
+                    format!("{lon} is outside -180..180"),
+                ));
             }
         }
         match &self.source {
             SourceConfig::File { path: source } if !source.exists() => {
-                return Err(invalid("source.path", format!("{} does not exist; give a video file, an image or a folder of images", source.display())));
+                return Err(invalid(
+                    "source.path",
+                    format!(
+                        "{} does not exist; give a video file, an image or a folder of images",
+                        source.display()
+                    ),
+                ));
             }
             SourceConfig::File { .. } => {}
-            SourceConfig::Rtsp { url, .. } if !(url.starts_with("rtsp://") || url.starts_with("rtsps://")) => {
-                return Err(invalid("source.url", format!("`{}` is not an rtsp:// URL", crate::source::stream::redact(url))));
+            SourceConfig::Rtsp { url, .. }
+                if !(url.starts_with("rtsp://") || url.starts_with("rtsps://")) =>
+            {
+                return Err(invalid(
+                    "source.url",
+                    format!("`{}` is not an rtsp:// URL", crate::source::stream::redact(url)),
+                ));
             }
-            SourceConfig::Rtsp { stream, .. } if stream.reconnect_min_ms == 0 || stream.reconnect_min_ms > stream.reconnect_max_ms => {
-                return Err(invalid("source.stream.reconnect_min_ms", "must be above 0 and at most source.stream.reconnect_max_ms".into()));
+            SourceConfig::Rtsp { stream, .. }
+                if stream.reconnect_min_ms == 0
+                    || stream.reconnect_min_ms > stream.reconnect_max_ms =>
+            {
+                return Err(invalid(
+                    "source.stream.reconnect_min_ms",
+                    "must be above 0 and at most source.stream.reconnect_max_ms".into(),
+                ));
             }
             SourceConfig::Rtsp { .. } => {}
             SourceConfig::Camera { camera, .. } => {
-                camera.validate().map_err(|(key, problem)| invalid(&key.replace("source.", "source.camera."), problem))?;
+                camera.validate().map_err(|(key, problem)| {
+                    invalid(&key.replace("source.", "source.camera."), problem)
+                })?;
             }
         }
         if let Some(0) = self.runtime.threads {
-            return Err(invalid("runtime.threads", "must be at least 1 (or left out for one per core)".into()));
+            return Err(invalid(
+                "runtime.threads",
+                "must be at least 1 (or left out for one per core)".into(),
+            ));
         }
         if self.pipeline.frame_queue == 0 {
             return Err(invalid("pipeline.frame_queue", "must be at least 1".into()));
         }
         if !(0.0..=1.0).contains(&self.recognition.detector.min_score) {
-            return Err(invalid("recognition.detector.min_score", format!("{} is outside 0..1", self.recognition.detector.min_score)));
+            return Err(invalid(
+                "recognition.detector.min_score",
+                format!("{} is outside 0..1", self.recognition.detector.min_score),
+            ));
         }
         if !(1..=100).contains(&self.images.jpeg_quality) {
-            return Err(invalid("images.jpeg_quality", format!("{} is outside 1..100", self.images.jpeg_quality)));
+            return Err(invalid(
+                "images.jpeg_quality",
+                format!("{} is outside 1..100", self.images.jpeg_quality),
+            ));
         }
         self.fusion.validate().map_err(|problem| invalid("fusion", problem))?;
         self.privacy.validate().map_err(|(key, problem)| invalid(&key, problem))?;
         self.hotlist.validate().map_err(|(key, problem)| invalid(key, problem))?;
         if self.device.id == crate::publish::topics::FLEET {
-            return Err(invalid("device.id", format!("`{}` is reserved for the fleet-wide topics; choose another id", self.device.id)));
+            return Err(invalid(
+                "device.id",
+                format!(
+                    "`{}` is reserved for the fleet-wide topics; choose another id",
+                    self.device.id
+                ),
+            ));
         }
         self.position.validate().map_err(|(key, problem)| invalid(key, problem))?;
-        if self.position.source == PositionKind::Config && (self.device.site.latitude.is_none() != self.device.site.longitude.is_none()) {
-            return Err(invalid("device.site", "give both latitude and longitude, or neither (position.source = \"config\")".into()));
+        if self.position.source == PositionKind::Config
+            && (self.device.site.latitude.is_none() != self.device.site.longitude.is_none())
+        {
+            return Err(invalid(
+                "device.site",
+                "give both latitude and longitude, or neither (position.source = \"config\")"
+                    .into(),
+            ));
         }
         if self.health.metrics_port == Some(0) {
-            return Err(invalid("health.metrics_port", "must be a TCP port from 1 (or left out: no metrics endpoint)".into()));
+            return Err(invalid(
+                "health.metrics_port",
+                "must be a TCP port from 1 (or left out: no metrics endpoint)".into(),
+            ));
         }
         match (&self.output.kind, &self.mqtt) {
-            (OutputKind::Mqtt, None) => return Err(invalid("mqtt", "output.kind is \"mqtt\" but there is no [mqtt] section".into())),
+            (OutputKind::Mqtt, None) => {
+                return Err(invalid(
+                    "mqtt",
+                    "output.kind is \"mqtt\" but there is no [mqtt] section".into(),
+                ))
+            }
             (_, Some(mqtt)) => mqtt.check().map_err(|e| invalid(&e.key(), e.problem()))?,
             (OutputKind::Stdout, None) => {}
         }
         if let Some(spool) = &self.spool {
-            let outbox_bytes = self.mqtt.as_ref().map_or(crate::publish::MqttConfig::default_outbox_bytes(), |m| m.outbox_bytes);
+            let outbox_bytes = self
+                .mqtt
+                .as_ref()
+                .map_or(crate::publish::MqttConfig::default_outbox_bytes(), |m| m.outbox_bytes);
             spool.check(outbox_bytes).map_err(|(key, problem)| invalid(key, problem))?;
             let retention = self.privacy.retention.policy();
             let retention_s = retention.max_age.as_secs();
@@ -238,7 +309,8 @@ impl Config {
             }
         }
         if let Some(signing) = &self.signing {
-            crate::signing::load_signing_key(&signing.key_file).map_err(|e| invalid("signing.key_file", e.to_string()))?;
+            crate::signing::load_signing_key(&signing.key_file)
+                .map_err(|e| invalid("signing.key_file", e.to_string()))?;
         }
         Ok(())
     }
@@ -247,7 +319,11 @@ impl Config {
         Identity {
             device_id: self.device.id.clone(),
             camera_id: self.device.camera_id.clone(),
-            site: Site { name: self.device.site.name.clone(), latitude: self.device.site.latitude, longitude: self.device.site.longitude },
+            site: Site {
+                name: self.device.site.name.clone(),
+                latitude: self.device.site.latitude,
+                longitude: self.device.site.longitude,
+            },
             purpose: self.privacy.purpose.clone(),
         }
     }
@@ -278,7 +354,8 @@ mod tests {
 
     #[test]
     fn an_unknown_key_is_an_error_naming_it() {
-        let e = parse(&minimal("[fusion]\nmax_dalay_ms = 3\n")).expect_err("unknown key").to_string();
+        let e =
+            parse(&minimal("[fusion]\nmax_dalay_ms = 3\n")).expect_err("unknown key").to_string();
         assert!(e.contains("max_dalay_ms") && e.contains("anpr-edge.toml"), "{e}");
     }
 
@@ -290,7 +367,9 @@ mod tests {
         assert!(e.contains("images.jpeg_quality"), "{e}");
         let e = parse(&minimal("").replace("box-1", "box 1/#")).expect_err("bad").to_string();
         assert!(e.contains("device.id"), "{e}");
-        let e = parse(&minimal("").replace(env!("CARGO_MANIFEST_DIR"), "/nope/video.mp4")).expect_err("bad").to_string();
+        let e = parse(&minimal("").replace(env!("CARGO_MANIFEST_DIR"), "/nope/video.mp4"))
+            .expect_err("bad")
+            .to_string();
         assert!(e.contains("source.path") && e.contains("/nope/video.mp4"), "{e}");
     }
 
@@ -299,9 +378,13 @@ mod tests {
         let camera = "[device]\nid = \"a\"\n[device.site]\nname = \"x\"\n[privacy]\npurpose = \"test\"\n[source]\nkind = \"camera\"\ndevice = \"/dev/video0\"\n";
         let config = parse(camera).expect("camera with defaults");
         assert!(matches!(config.source, SourceConfig::Camera { .. }));
-        let e = parse(&format!("{camera}[source.camera]\nwidht = 640\n")).expect_err("typo").to_string();
+        let e = parse(&format!("{camera}[source.camera]\nwidht = 640\n"))
+            .expect_err("typo")
+            .to_string();
         assert!(e.contains("widht"), "{e}");
-        let e = parse(&format!("{camera}[source.camera]\nformats = [\"MJPEG\"]\n")).expect_err("bad fourcc").to_string();
+        let e = parse(&format!("{camera}[source.camera]\nformats = [\"MJPEG\"]\n"))
+            .expect_err("bad fourcc")
+            .to_string();
         assert!(e.contains("source.camera.formats") && e.contains("MJPEG"), "{e}");
         let rtsp = "[device]\nid = \"a\"\n[device.site]\nname = \"x\"\n[privacy]\npurpose = \"test\"\n[source]\nkind = \"rtsp\"\nurl = \"rtsp://cam/1\"\n[source.stream]\nreconect_min_ms = 5\n";
         let e = parse(rtsp).expect_err("typo").to_string();
@@ -310,7 +393,9 @@ mod tests {
 
     #[test]
     fn a_missing_section_is_named() {
-        let e = parse("[device]\nid = \"a\"\n[device.site]\nname = \"x\"\n").expect_err("no source").to_string();
+        let e = parse("[device]\nid = \"a\"\n[device.site]\nname = \"x\"\n")
+            .expect_err("no source")
+            .to_string();
         assert!(e.contains("source"), "{e}");
     }
 
@@ -319,7 +404,8 @@ mod tests {
         let mqtt = "[output]\nkind = \"mqtt\"\n[mqtt]\nhost = \"broker.example\"\n";
         let e = parse(&minimal(mqtt)).expect_err("plain TCP refused").to_string();
         assert!(e.contains("mqtt.tls") && e.contains("insecure_dev"), "{e}");
-        let config = parse(&minimal(&format!("{mqtt}insecure_dev = true\n"))).expect("bench broker allowed");
+        let config =
+            parse(&minimal(&format!("{mqtt}insecure_dev = true\n"))).expect("bench broker allowed");
         assert_eq!(config.mqtt.expect("mqtt").port(), 1883);
         let e = parse(&minimal("[output]\nkind = \"mqtt\"\n")).expect_err("no section").to_string();
         assert!(e.contains("[mqtt]"), "{e}");
@@ -338,11 +424,17 @@ mod tests {
         let without = minimal("").replace("[privacy]\npurpose = \"LEZ enforcement\"\n", "");
         let e = parse(&without).expect_err("no purpose").to_string();
         assert!(e.contains("privacy"), "{e}");
-        let e = parse(&minimal("").replace("LEZ enforcement", "")).expect_err("empty purpose").to_string();
+        let e = parse(&minimal("").replace("LEZ enforcement", ""))
+            .expect_err("empty purpose")
+            .to_string();
         assert!(e.contains("privacy.purpose"), "{e}");
-        let e = parse(&minimal("non_hit_plate = \"keyed_hash\"\nnon_hit_plate_crop = true\n")).expect_err("crop of a hashed plate").to_string();
+        let e = parse(&minimal("non_hit_plate = \"keyed_hash\"\nnon_hit_plate_crop = true\n"))
+            .expect_err("crop of a hashed plate")
+            .to_string();
         assert!(e.contains("privacy.non_hit_plate_crop"), "{e}");
-        let e = parse(&minimal("[privacy.keyed_hash]\nperiod_hours = 5\n")).expect_err("period").to_string();
+        let e = parse(&minimal("[privacy.keyed_hash]\nperiod_hours = 5\n"))
+            .expect_err("period")
+            .to_string();
         assert!(e.contains("privacy.keyed_hash.period_hours"), "{e}");
         let e = parse(&minimal("[privacy.retention]\ndays = 0\n")).expect_err("days").to_string();
         assert!(e.contains("privacy.retention.days"), "{e}");
@@ -365,7 +457,8 @@ mod tests {
             ("fsync = \"sometimes\"", "fsync"),
             ("max_byte = 1", "max_byte"),
         ] {
-            let e = parse(&minimal(&format!("[spool]\n{section}\n"))).expect_err(section).to_string();
+            let e =
+                parse(&minimal(&format!("[spool]\n{section}\n"))).expect_err(section).to_string();
             assert!(e.contains(key), "{section}: {e}");
         }
         let small_outbox = "[output]\nkind = \"mqtt\"\n[mqtt]\nhost = \"b\"\ninsecure_dev = true\noutbox_bytes = 100000\n";
@@ -376,16 +469,33 @@ mod tests {
     #[test]
     fn undelivered_hits_in_the_spool_follow_the_retention_of_hits_unless_set_shorter() {
         let spool = |extra: &str| parse(&minimal(extra)).expect("valid").spool.expect("spool");
-        assert_eq!(spool("[spool]\n").hit_max_age_s, Some(30 * 86_400), "privacy.retention.days by default");
-        assert_eq!(spool("[privacy.retention]\nhit_days = 90\n[spool]\n").hit_max_age_s, Some(90 * 86_400), "hit_days when given");
-        assert_eq!(spool("[spool]\nhit_max_age_s = 3600\n").hit_max_age_s, Some(3600), "a shorter limit of its own");
-        let e = parse(&minimal("[privacy.retention]\nhit_days = 2\n[spool]\nhit_max_age_s = 172801\n")).expect_err("longer than hit_days").to_string();
+        assert_eq!(
+            spool("[spool]\n").hit_max_age_s,
+            Some(30 * 86_400),
+            "privacy.retention.days by default"
+        );
+        assert_eq!(
+            spool("[privacy.retention]\nhit_days = 90\n[spool]\n").hit_max_age_s,
+            Some(90 * 86_400),
+            "hit_days when given"
+        );
+        assert_eq!(
+            spool("[spool]\nhit_max_age_s = 3600\n").hit_max_age_s,
+            Some(3600),
+            "a shorter limit of its own"
+        );
+        let e =
+            parse(&minimal("[privacy.retention]\nhit_days = 2\n[spool]\nhit_max_age_s = 172801\n"))
+                .expect_err("longer than hit_days")
+                .to_string();
         assert!(e.contains("spool.hit_max_age_s") && e.contains("172800"), "{e}");
     }
 
     #[test]
     fn a_signing_key_that_does_not_load_names_the_key_and_the_fix() {
-        let e = parse(&minimal("[signing]\nkey_file = \"/nope/unit.key\"\n")).expect_err("missing key").to_string();
+        let e = parse(&minimal("[signing]\nkey_file = \"/nope/unit.key\"\n"))
+            .expect_err("missing key")
+            .to_string();
         assert!(e.contains("signing.key_file") && e.contains("/nope/unit.key"), "{e}");
     }
 
@@ -409,7 +519,10 @@ mod tests {
     #[test]
     fn hotlist_keys_are_checked() {
         let config = parse(&minimal("")).expect("valid");
-        assert_eq!((config.hotlist.file, config.hotlist.fuzzy_tolerance, config.hotlist.mqtt_fleet_topic), (None, 1, true));
+        assert_eq!(
+            (config.hotlist.file, config.hotlist.fuzzy_tolerance, config.hotlist.mqtt_fleet_topic),
+            (None, 1, true)
+        );
         for (extra, key) in [
             ("[hotlist]\nfuzzy_tolerance = 4\n", "hotlist.fuzzy_tolerance"),
             ("[hotlist]\npoll_interval_s = 0\n", "hotlist.poll_interval_s"),
@@ -422,9 +535,18 @@ mod tests {
         }
         let dir = tempfile::tempdir().expect("tempdir");
         let list = dir.path().join("list.csv");
-        std::fs::write(&list, "version,1\nplate,list,category,action,expires,note\nAB12,l,stolen,alrt,,\n").expect("write");
-        let e = parse(&minimal(&format!("[hotlist]\nfile = \"{}\"\n", list.display()))).expect_err("bad list").to_string();
-        assert!(e.contains("hotlist.file") && e.contains("line 3, field `action`"), "check-config reads the list: {e}");
+        std::fs::write(
+            &list,
+            "version,1\nplate,list,category,action,expires,note\nAB12,l,stolen,alrt,,\n",
+        )
+        .expect("write");
+        let e = parse(&minimal(&format!("[hotlist]\nfile = \"{}\"\n", list.display())))
+            .expect_err("bad list")
+            .to_string();
+        assert!(
+            e.contains("hotlist.file") && e.contains("line 3, field `action`"),
+            "check-config reads the list: {e}"
+        );
         let e = parse(&minimal("").replace("box-1", "fleet")).expect_err("reserved").to_string();
         assert!(e.contains("device.id") && e.contains("reserved"), "{e}");
     }
@@ -432,24 +554,41 @@ mod tests {
     #[test]
     fn position_and_health_keys_are_checked() {
         let config = parse(&minimal("")).expect("valid");
-        assert_eq!((config.position.source, config.health.metrics_port), (PositionKind::Config, None), "a fixed box, no endpoint");
-        let config = parse(&minimal("[position]\nsource = \"gpsd\"\ngpsd_port = 12947\n[health]\nmetrics_port = 9187\n")).expect("valid");
-        assert_eq!((config.position.source, config.position.gpsd_port, config.health.metrics_port), (PositionKind::Gpsd, 12947, Some(9187)));
-        let e = parse(&minimal("[position]\nsource = \"glonass\"\n")).expect_err("bad source").to_string();
+        assert_eq!(
+            (config.position.source, config.health.metrics_port),
+            (PositionKind::Config, None),
+            "a fixed box, no endpoint"
+        );
+        let config = parse(&minimal(
+            "[position]\nsource = \"gpsd\"\ngpsd_port = 12947\n[health]\nmetrics_port = 9187\n",
+        ))
+        .expect("valid");
+        assert_eq!(
+            (config.position.source, config.position.gpsd_port, config.health.metrics_port),
+            (PositionKind::Gpsd, 12947, Some(9187))
+        );
+        let e = parse(&minimal("[position]\nsource = \"glonass\"\n"))
+            .expect_err("bad source")
+            .to_string();
         assert!(e.contains("glonass"), "{e}");
-        let e = parse(&minimal("[position]\nmax_fix_age_s = 0\n")).expect_err("bad age").to_string();
+        let e =
+            parse(&minimal("[position]\nmax_fix_age_s = 0\n")).expect_err("bad age").to_string();
         assert!(e.contains("position.max_fix_age_s"), "{e}");
         let e = parse(&minimal("[position]\ngpsd_prot = 1\n")).expect_err("typo").to_string();
         assert!(e.contains("gpsd_prot"), "{e}");
         let e = parse(&minimal("[health]\nmetrics_port = 0\n")).expect_err("port 0").to_string();
         assert!(e.contains("health.metrics_port"), "{e}");
-        let e = parse(&minimal("").replace("name = \"E40 km 12\"", "name = \"E40\"\nlatitude = 50.1")).expect_err("half a position").to_string();
+        let e =
+            parse(&minimal("").replace("name = \"E40 km 12\"", "name = \"E40\"\nlatitude = 50.1"))
+                .expect_err("half a position")
+                .to_string();
         assert!(e.contains("device.site"), "{e}");
     }
 
     #[test]
     fn the_documented_example_parses() {
-        let text = include_str!("../systemd/anpr-edge.toml").replace("/var/lib/anpr-edge/sample.mp4", env!("CARGO_MANIFEST_DIR"));
+        let text = include_str!("../systemd/anpr-edge.toml")
+            .replace("/var/lib/anpr-edge/sample.mp4", env!("CARGO_MANIFEST_DIR"));
         parse(&text).expect("the commented example under systemd/ must stay valid");
     }
 }

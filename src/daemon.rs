@@ -8,16 +8,16 @@ use crate::config::{Config, OutputKind, SourceConfig};
 use crate::hotlist::live::Updater;
 use crate::hotlist::{HotlistConfig, LiveHotlist};
 use crate::pipeline::sink::StdoutSink;
-use crate::publish::{ControlHandler, MqttSink, Setup, StatusSource, Topics};
+use crate::pipeline::ReadSink;
 use crate::pipeline::{self, PipelineStats, ReadStages, ReadStamp};
 use crate::position::PositionProvider;
 use crate::privacy::retention::{SweepReport, Sweeper};
 use crate::privacy::Privacy;
+use crate::publish::{ControlHandler, MqttSink, Setup, StatusSource, Topics};
+use crate::read_signing::SigningSink;
 use crate::recognizer::Recognizer;
 use crate::runtime::{self, RuntimeOptions};
 use crate::spool::Spool;
-use crate::pipeline::ReadSink;
-use crate::read_signing::SigningSink;
 use anyhow::Context;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -35,7 +35,13 @@ const SHUTDOWN_FLUSH: Duration = Duration::from_secs(10);
 /// in force, the oldest item the unit holds, whether the clock is synchronised and where the
 /// unit is (the purpose is in every status message, the Last Will included: see
 /// `publish::Setup::status_fields`).
-fn status_source(config: &Config, stats: &Arc<PipelineStats>, hotlist: &Arc<LiveHotlist>, retention: &Arc<std::sync::Mutex<SweepReport>>, stamp: &Arc<ReadStamp>) -> StatusSource {
+fn status_source(
+    config: &Config,
+    stats: &Arc<PipelineStats>,
+    hotlist: &Arc<LiveHotlist>,
+    retention: &Arc<std::sync::Mutex<SweepReport>>,
+    stamp: &Arc<ReadStamp>,
+) -> StatusSource {
     let stats = Arc::clone(stats);
     let hotlist = Arc::clone(hotlist);
     let retention = Arc::clone(retention);
@@ -90,7 +96,12 @@ fn with_figures(base: StatusSource, figures: &Arc<OnceLock<StatusSource>>) -> St
 /// The hotlist at start: the file when one is configured (a bad one stops the start, naming
 /// what is wrong), else none until one arrives over MQTT.
 fn load_hotlist(config: &HotlistConfig) -> anyhow::Result<LiveHotlist> {
-    let key = config.public_key.as_deref().map(crate::signing::load_verifying_key).transpose().context("hotlist.public_key")?;
+    let key = config
+        .public_key
+        .as_deref()
+        .map(crate::signing::load_verifying_key)
+        .transpose()
+        .context("hotlist.public_key")?;
     let live = LiveHotlist::new(key, config.fuzzy_tolerance);
     if let Some(file) = &config.file {
         let applied = live.load_file(file, SystemTime::now()).context("loading hotlist.file")?;
@@ -104,10 +115,17 @@ fn control_handler(hotlist_topics: Vec<String>, updater: &Updater) -> ControlHan
     let mailbox = updater.mailbox();
     Arc::new(move |topic: &str, payload: &[u8]| {
         if !hotlist_topics.iter().any(|t| t == topic) {
-            tracing::info!(topic, bytes = payload.len(), "control message received (no handler for it)");
+            tracing::info!(
+                topic,
+                bytes = payload.len(),
+                "control message received (no handler for it)"
+            );
         } else if payload.is_empty() {
             // An empty retained message is how a retained message is cleared.
-            tracing::info!(topic, "retained hotlist cleared on the broker; the list in force stays");
+            tracing::info!(
+                topic,
+                "retained hotlist cleared on the broker; the list in force stays"
+            );
         } else {
             mailbox.put(topic, payload);
         }
@@ -125,13 +143,17 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
     let mut recognizer = Recognizer::load(&environment, &models, &config.recognition)
         .with_context(|| format!("loading the models from {}", models.display()))?;
     let source = match &config.source {
-        SourceConfig::File { path } => crate::source::open(path).with_context(|| "opening source.path")?,
-        SourceConfig::Rtsp { url, stream } => {
-            Box::new(crate::source::RtspStream::open(url, stream.clone()).with_context(|| "opening source.url")?)
+        SourceConfig::File { path } => {
+            crate::source::open(path).with_context(|| "opening source.path")?
         }
-        SourceConfig::Camera { device, camera } => {
-            Box::new(crate::source::CameraSource::open(device, camera.clone()).with_context(|| "opening source.device")?)
-        }
+        SourceConfig::Rtsp { url, stream } => Box::new(
+            crate::source::RtspStream::open(url, stream.clone())
+                .with_context(|| "opening source.url")?,
+        ),
+        SourceConfig::Camera { device, camera } => Box::new(
+            crate::source::CameraSource::open(device, camera.clone())
+                .with_context(|| "opening source.device")?,
+        ),
     };
 
     let privacy = Privacy::start(&config.privacy)?;
@@ -139,26 +161,39 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
         tracing::info!(key = ?pseudonymiser.source(), "non-hit plates are published as keyed hashes");
     }
     let key = match &config.signing {
-        Some(signing) => Some(crate::signing::load_signing_key(&signing.key_file).context("loading signing.key_file")?),
+        Some(signing) => Some(
+            crate::signing::load_signing_key(&signing.key_file)
+                .context("loading signing.key_file")?,
+        ),
         None => None,
     };
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        signal_hook::flag::register(signal, Arc::clone(&stop)).context("installing the signal handlers")?;
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .context("installing the signal handlers")?;
     }
     let stats = Arc::new(PipelineStats::default());
     let identity = config.identity();
     let hotlist = Arc::new(load_hotlist(&config.hotlist)?);
-    let updater = Updater::start(Arc::clone(&hotlist), config.hotlist.file.clone(), Duration::from_secs(config.hotlist.poll_interval_s))
-        .context("starting the hotlist thread")?;
+    let updater = Updater::start(
+        Arc::clone(&hotlist),
+        config.hotlist.file.clone(),
+        Duration::from_secs(config.hotlist.poll_interval_s),
+    )
+    .context("starting the hotlist thread")?;
     // The first sweep runs before the first frame, so nothing past its retention outlives a
     // restart and the first heartbeat already reports what the unit holds.
     let sweeper = Sweeper::from_config(&config.privacy.retention);
     let retention = Arc::new(std::sync::Mutex::new(sweeper.sweep(SystemTime::now())));
     let sweeping = Arc::new(AtomicBool::new(false));
-    let sweeper = spawn_sweeper(sweeper, config.privacy.retention.sweep_interval_s, &sweeping, &retention);
-    let position = PositionProvider::start(&config.position, config.device.site.latitude, config.device.site.longitude)
-        .context("starting the gpsd client thread")?;
+    let sweeper =
+        spawn_sweeper(sweeper, config.privacy.retention.sweep_interval_s, &sweeping, &retention);
+    let position = PositionProvider::start(
+        &config.position,
+        config.device.site.latitude,
+        config.device.site.longitude,
+    )
+    .context("starting the gpsd client thread")?;
     let stamp = Arc::new(ReadStamp { position, clock: crate::clock::probe });
     let clock = crate::clock::probe();
     if !clock.trusted() {
@@ -169,8 +204,14 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
     let publisher_figures: Arc<OnceLock<StatusSource>> = Arc::new(OnceLock::new());
     let _metrics = match config.health.metrics_port {
         Some(port) => Some(
-            crate::health::server::MetricsServer::start(port, with_figures(status_source(config, &stats, &hotlist, &retention, &stamp), &publisher_figures))
-                .with_context(|| format!("health.metrics_port: cannot listen on 127.0.0.1:{port}"))?,
+            crate::health::server::MetricsServer::start(
+                port,
+                with_figures(
+                    status_source(config, &stats, &hotlist, &retention, &stamp),
+                    &publisher_figures,
+                ),
+            )
+            .with_context(|| format!("health.metrics_port: cannot listen on 127.0.0.1:{port}"))?,
         ),
         None => None,
     };
@@ -183,18 +224,47 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
             last_ping = Instant::now();
         }
     };
-    let stages = ReadStages { identity: &identity, hotlist: &hotlist, stamp: &stamp, images: &config.images, privacy: &privacy };
+    let stages = ReadStages {
+        identity: &identity,
+        hotlist: &hotlist,
+        stamp: &stamp,
+        images: &config.images,
+        privacy: &privacy,
+    };
     let run_pipeline = |sink: &mut dyn ReadSink| match &key {
-        Some(key) => pipeline::run(source, &mut recognizer, &stages, &config.pipeline, &config.fusion, &mut SigningSink::new(sink, key), &stop, &stats, alive),
-        None => pipeline::run(source, &mut recognizer, &stages, &config.pipeline, &config.fusion, sink, &stop, &stats, alive),
+        Some(key) => pipeline::run(
+            source,
+            &mut recognizer,
+            &stages,
+            &config.pipeline,
+            &config.fusion,
+            &mut SigningSink::new(sink, key),
+            &stop,
+            &stats,
+            alive,
+        ),
+        None => pipeline::run(
+            source,
+            &mut recognizer,
+            &stages,
+            &config.pipeline,
+            &config.fusion,
+            sink,
+            &stop,
+            &stats,
+            alive,
+        ),
     };
     match (config.output.kind, &config.mqtt) {
         (OutputKind::Mqtt, Some(mqtt)) => {
             let topics = Topics::new(&mqtt.topic_prefix, &identity.device_id);
-            let hotlist_topics: Vec<String> = [(config.hotlist.mqtt_device_topic, topics.hotlist), (config.hotlist.mqtt_fleet_topic, topics.fleet_hotlist)]
-                .into_iter()
-                .filter_map(|(on, topic)| on.then_some(topic))
-                .collect();
+            let hotlist_topics: Vec<String> = [
+                (config.hotlist.mqtt_device_topic, topics.hotlist),
+                (config.hotlist.mqtt_fleet_topic, topics.fleet_hotlist),
+            ]
+            .into_iter()
+            .filter_map(|(on, topic)| on.then_some(topic))
+            .collect();
             let mut setup = Setup::new(status_source(config, &stats, &hotlist, &retention, &stamp));
             setup.status_fields = serde_json::json!({ "purpose": config.privacy.purpose });
             setup.control = control_handler(hotlist_topics.clone(), &updater);
@@ -203,20 +273,33 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
                 let (spool, recovered) = Spool::open(spool).context("opening the spool")?;
                 let found = spool.stats();
                 if found.corrupt_skipped > 0 || found.truncated_bytes > 0 {
-                    tracing::warn!(corrupt_skipped = found.corrupt_skipped, corrupt_bytes = found.corrupt_bytes, truncated_bytes = found.truncated_bytes, recovered = recovered.len(), "the spool was damaged; every intact message is kept");
+                    tracing::warn!(
+                        corrupt_skipped = found.corrupt_skipped,
+                        corrupt_bytes = found.corrupt_bytes,
+                        truncated_bytes = found.truncated_bytes,
+                        recovered = recovered.len(),
+                        "the spool was damaged; every intact message is kept"
+                    );
                 }
                 if !recovered.is_empty() {
-                    tracing::info!(messages = recovered.len(), "messages from before the last stop are sent first");
+                    tracing::info!(
+                        messages = recovered.len(),
+                        "messages from before the last stop are sent first"
+                    );
                 }
                 setup.spool = Some((spool, recovered));
             }
-            let mut sink = MqttSink::start_with(mqtt, &identity.device_id, setup).context("starting the MQTT publisher")?;
+            let mut sink = MqttSink::start_with(mqtt, &identity.device_id, setup)
+                .context("starting the MQTT publisher")?;
             // Set once, here, so it cannot already hold a value.
             let _ = publisher_figures.set(sink.figures_source());
             run_pipeline(&mut sink);
             let report = sink.shutdown(SHUTDOWN_FLUSH);
             if report.unacknowledged.is_empty() {
-                tracing::info!(acked = report.stats.acked, "every read was acknowledged by the broker");
+                tracing::info!(
+                    acked = report.stats.acked,
+                    "every read was acknowledged by the broker"
+                );
             } else if let (Some(dir), true) = (&report.spooled, report.lost.is_empty()) {
                 // Nothing is lost, so the stop succeeded: a non-zero exit would mark the unit
                 // failed in systemd at every planned stop during a broker outage.
@@ -241,12 +324,17 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
                 );
             }
         }
-        (OutputKind::Mqtt, None) => anyhow::bail!("output.kind is \"mqtt\" but there is no [mqtt] section"),
+        (OutputKind::Mqtt, None) => {
+            anyhow::bail!("output.kind is \"mqtt\" but there is no [mqtt] section")
+        }
         (OutputKind::Stdout, _) => {
             let stdout = std::io::stdout();
             let mut sink = StdoutSink::new(stdout.lock());
             run_pipeline(&mut sink);
-            anyhow::ensure!(!sink.failed(), "standard output was closed; reads after that were not written");
+            anyhow::ensure!(
+                !sink.failed(),
+                "standard output was closed; reads after that were not written"
+            );
         }
     }
     sweeping.store(true, Ordering::Relaxed);
@@ -260,7 +348,12 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
 
 /// Sweeps every `interval_s` until `stop` is set; each report replaces the last one
 /// the status heartbeat shows.
-fn spawn_sweeper(sweeper: Sweeper, interval_s: u64, stop: &Arc<AtomicBool>, report: &Arc<std::sync::Mutex<SweepReport>>) -> std::thread::JoinHandle<()> {
+fn spawn_sweeper(
+    sweeper: Sweeper,
+    interval_s: u64,
+    stop: &Arc<AtomicBool>,
+    report: &Arc<std::sync::Mutex<SweepReport>>,
+) -> std::thread::JoinHandle<()> {
     let stop = Arc::clone(stop);
     let report = Arc::clone(report);
     let interval = Duration::from_secs(interval_s);
@@ -295,7 +388,9 @@ mod tests {
         let figures: Arc<OnceLock<StatusSource>> = Arc::new(OnceLock::new());
         let snapshot = with_figures(Arc::new(|| serde_json::json!({ "fps": 1.0 })), &figures);
         assert_eq!(snapshot(), serde_json::json!({ "fps": 1.0 }));
-        assert!(figures.set(Arc::new(|| serde_json::json!({ "outbox": { "pending": 3 } }))).is_ok());
+        assert!(figures
+            .set(Arc::new(|| serde_json::json!({ "outbox": { "pending": 3 } })))
+            .is_ok());
         assert_eq!(snapshot(), serde_json::json!({ "fps": 1.0, "outbox": { "pending": 3 } }));
     }
 }

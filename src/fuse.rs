@@ -36,7 +36,13 @@ pub struct FusionConfig {
 
 impl Default for FusionConfig {
     fn default() -> Self {
-        Self { leave_after_ms: 700, max_delay_ms: 1500, max_text_distance: 2, min_box_iou: 0.3, max_tracks: 8 }
+        Self {
+            leave_after_ms: 700,
+            max_delay_ms: 1500,
+            max_text_distance: 2,
+            min_box_iou: 0.3,
+            max_tracks: 8,
+        }
     }
 }
 
@@ -146,11 +152,20 @@ impl<P: Clone> Track<P> {
             }
             return;
         }
-        let candidate = Candidate { folded, weight, frames: 1, best: read, best_frame: frame, best_payload: payload };
+        let candidate = Candidate {
+            folded,
+            weight,
+            frames: 1,
+            best: read,
+            best_frame: frame,
+            best_payload: payload,
+        };
         if let Err(candidate) = self.candidates.push(candidate) {
             // The table is full: the new text replaces the least supported one only if it is
             // stronger, so a burst of noise cannot evict the text most frames agreed on.
-            if let Some(weakest) = self.candidates.iter_mut().min_by(|a, b| a.weight.total_cmp(&b.weight)) {
+            if let Some(weakest) =
+                self.candidates.iter_mut().min_by(|a, b| a.weight.total_cmp(&b.weight))
+            {
                 if weakest.weight < candidate.weight {
                     *weakest = candidate;
                 }
@@ -159,17 +174,27 @@ impl<P: Clone> Track<P> {
     }
 
     fn winner(&self) -> Option<&Candidate<P>> {
-        self.candidates.iter().max_by(|a, b| a.weight.total_cmp(&b.weight).then(a.frames.cmp(&b.frames)))
+        self.candidates
+            .iter()
+            .max_by(|a, b| a.weight.total_cmp(&b.weight).then(a.frames.cmp(&b.frames)))
     }
 
     /// How well `read` continues this track: `None` if it does not, else a cost (lower is better).
     fn match_cost(&self, read: &PlateRead, config: &FusionConfig) -> Option<f32> {
         let folded = fold(&read.plate.text);
-        let distance = self.candidates.iter().map(|c| edit_distance(&c.folded, &folded)).min().unwrap_or(usize::MAX);
+        let distance = self
+            .candidates
+            .iter()
+            .map(|c| edit_distance(&c.folded, &folded))
+            .min()
+            .unwrap_or(usize::MAX);
         let iou = self.last_box.iou(&read.bbox);
         let text_close = distance <= config.max_text_distance;
         let box_continues = iou >= config.min_box_iou;
-        if distance == 0 || (text_close && (box_continues || iou > 0.0)) || (box_continues && distance <= folded.len() / 2) {
+        if distance == 0
+            || (text_close && (box_continues || iou > 0.0))
+            || (box_continues && distance <= folded.len() / 2)
+        {
             Some(distance as f32 + (1.0 - iou))
         } else if text_close {
             // Same text nearly, box jumped (a fast car at a low frame rate): a weak match.
@@ -225,7 +250,12 @@ impl<P: Clone> Fuser<P> {
     ///
     /// Each read joins the best-matching track not already given a read of this frame (two
     /// plates on one frame are two vehicles), or starts a new one.
-    pub fn observe(&mut self, at: Duration, frame: u64, reads: Vec<(PlateRead, P)>) -> Vec<FusedRead<P>> {
+    pub fn observe(
+        &mut self,
+        at: Duration,
+        frame: u64,
+        reads: Vec<(PlateRead, P)>,
+    ) -> Vec<FusedRead<P>> {
         let mut out = self.tick(at);
         let mut taken = vec![false; self.tracks.len()];
         for (read, payload) in reads {
@@ -292,7 +322,11 @@ impl<P: Clone> Fuser<P> {
     /// Emits every track not yet emitted (end of a recording, shutdown).
     pub fn flush(&mut self) -> Vec<FusedRead<P>> {
         let tracks = std::mem::take(&mut self.tracks);
-        tracks.into_iter().filter(|t| !t.emitted).filter_map(|t| t.fused(EmitReason::Flush)).collect()
+        tracks
+            .into_iter()
+            .filter(|t| !t.emitted)
+            .filter_map(|t| t.fused(EmitReason::Flush))
+            .collect()
     }
 }
 
@@ -331,7 +365,11 @@ mod tests {
         let texts = ["1ABC238", "1ABC238", "1ABC23B", "1ABC238", "1ABC238"];
         for (i, text) in texts.iter().enumerate() {
             let confidence = if *text == "1ABC23B" { 0.99 } else { 0.9 };
-            out.extend(f.observe(ms(40 * i as u64), i as u64, vec![(read(text, confidence, 100.0 + 5.0 * i as f32, 100.0), i as u64)]));
+            out.extend(f.observe(
+                ms(40 * i as u64),
+                i as u64,
+                vec![(read(text, confidence, 100.0 + 5.0 * i as f32, 100.0), i as u64)],
+            ));
         }
         assert!(out.is_empty(), "nothing due while the car is in view");
         out.extend(f.tick(ms(40 * 4 + 701)));
@@ -362,7 +400,14 @@ mod tests {
     fn two_plates_on_one_frame_are_two_vehicles() {
         let mut f = fuser();
         for i in 0..3u64 {
-            f.observe(ms(40 * i), i, vec![(read("AB123CD", 0.9, 100.0, 100.0), i), (read("AB123CE", 0.9, 400.0, 100.0), i)]);
+            f.observe(
+                ms(40 * i),
+                i,
+                vec![
+                    (read("AB123CD", 0.9, 100.0, 100.0), i),
+                    (read("AB123CE", 0.9, 400.0, 100.0), i),
+                ],
+            );
         }
         let out = f.flush();
         let mut texts: Vec<_> = out.iter().map(|r| r.best.plate.text.clone()).collect();
@@ -403,11 +448,19 @@ mod tests {
     fn a_growing_plate_is_approaching_and_a_shrinking_one_receding() {
         let mut f = fuser();
         for i in 0..5u64 {
-            f.observe(ms(40 * i), i, vec![(read("AB123CD", 0.9, 100.0, 80.0 + 20.0 * i as f32), i)]);
+            f.observe(
+                ms(40 * i),
+                i,
+                vec![(read("AB123CD", 0.9, 100.0, 80.0 + 20.0 * i as f32), i)],
+            );
         }
         assert_eq!(f.flush()[0].direction, Some(Direction::Approaching));
         for i in 0..5u64 {
-            f.observe(ms(40 * i), i, vec![(read("AB123CD", 0.9, 100.0, 160.0 - 20.0 * i as f32), i)]);
+            f.observe(
+                ms(40 * i),
+                i,
+                vec![(read("AB123CD", 0.9, 100.0, 160.0 - 20.0 * i as f32), i)],
+            );
         }
         assert_eq!(f.flush()[0].direction, Some(Direction::Receding));
     }
@@ -432,7 +485,11 @@ mod tests {
         }
         let noise = ["AB123CE", "AB123CF", "AB123CG", "AB123CH", "AB123CJ", "AB123CK"];
         for (j, text) in noise.iter().enumerate() {
-            f.observe(ms(100 + 10 * j as u64), 10 + j as u64, vec![(read(text, 0.3, 100.0, 100.0), 0)]);
+            f.observe(
+                ms(100 + 10 * j as u64),
+                10 + j as u64,
+                vec![(read(text, 0.3, 100.0, 100.0), 0)],
+            );
         }
         assert_eq!(f.flush()[0].best.plate.text, "AB123CD");
     }

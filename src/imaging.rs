@@ -15,7 +15,11 @@ pub fn resize_region_into(
     dst_w: u32,
     dst_h: u32,
 ) -> opencv::Result<()> {
-    let src_mat = Mat::new_rows_cols_with_bytes::<Vec3b>(src.height() as i32, src.width() as i32, src.as_raw())?;
+    let src_mat = Mat::new_rows_cols_with_bytes::<Vec3b>(
+        src.height() as i32,
+        src.width() as i32,
+        src.as_raw(),
+    )?;
     let (x, y, w, h) = rect;
     let roi = Mat::roi(&src_mat, Rect::new(x as i32, y as i32, w as i32, h as i32))?;
     let mut dst_mat = Mat::new_rows_cols_with_bytes_mut::<Vec3b>(dst_h as i32, dst_w as i32, dst)?;
@@ -33,16 +37,26 @@ pub fn resize_region_into(
 pub fn rgb_from_bgr_mat(bgr: &Mat) -> opencv::Result<RgbImage> {
     let (width, height) = (bgr.cols() as u32, bgr.rows() as u32);
     let mut rgb = RgbImage::new(width, height);
-    let mut dst = Mat::new_rows_cols_with_bytes_mut::<Vec3b>(height as i32, width as i32, &mut rgb)?;
+    let mut dst =
+        Mat::new_rows_cols_with_bytes_mut::<Vec3b>(height as i32, width as i32, &mut rgb)?;
     imgproc::cvt_color_def(bgr, &mut dst, imgproc::COLOR_BGR2RGB)?;
     Ok(rgb)
 }
 
 /// Encodes `rect` (x, y, w, h) of `image` as JPEG, scaled down to at most `max_width` pixels
 /// wide; returns the bytes and the encoded size.
-pub fn encode_jpeg(image: &RgbImage, rect: (u32, u32, u32, u32), max_width: u32, quality: u8) -> opencv::Result<(Vec<u8>, u32, u32)> {
+pub fn encode_jpeg(
+    image: &RgbImage,
+    rect: (u32, u32, u32, u32),
+    max_width: u32,
+    quality: u8,
+) -> opencv::Result<(Vec<u8>, u32, u32)> {
     use opencv::core::{Vector, CV_8UC3};
-    let src = Mat::new_rows_cols_with_bytes::<Vec3b>(image.height() as i32, image.width() as i32, image.as_raw())?;
+    let src = Mat::new_rows_cols_with_bytes::<Vec3b>(
+        image.height() as i32,
+        image.width() as i32,
+        image.as_raw(),
+    )?;
     let (x, y, w, h) = rect;
     let roi = Mat::roi(&src, Rect::new(x as i32, y as i32, w as i32, h as i32))?;
     let (out_w, out_h) = if w > max_width && max_width > 0 {
@@ -50,16 +64,31 @@ pub fn encode_jpeg(image: &RgbImage, rect: (u32, u32, u32, u32), max_width: u32,
     } else {
         (w, h)
     };
-    let mut bgr = Mat::new_rows_cols_with_default(out_h as i32, out_w as i32, CV_8UC3, opencv::core::Scalar::default())?;
+    let mut bgr = Mat::new_rows_cols_with_default(
+        out_h as i32,
+        out_w as i32,
+        CV_8UC3,
+        opencv::core::Scalar::default(),
+    )?;
     if (out_w, out_h) != (w, h) {
         let mut scaled = Mat::default();
-        imgproc::resize(&roi, &mut scaled, Size::new(out_w as i32, out_h as i32), 0.0, 0.0, imgproc::INTER_AREA)?;
+        imgproc::resize(
+            &roi,
+            &mut scaled,
+            Size::new(out_w as i32, out_h as i32),
+            0.0,
+            0.0,
+            imgproc::INTER_AREA,
+        )?;
         imgproc::cvt_color_def(&scaled, &mut bgr, imgproc::COLOR_RGB2BGR)?;
     } else {
         imgproc::cvt_color_def(&roi, &mut bgr, imgproc::COLOR_RGB2BGR)?;
     }
     let mut buffer = Vector::<u8>::new();
-    let params = Vector::from_slice(&[opencv::imgcodecs::IMWRITE_JPEG_QUALITY, i32::from(quality.clamp(1, 100))]);
+    let params = Vector::from_slice(&[
+        opencv::imgcodecs::IMWRITE_JPEG_QUALITY,
+        i32::from(quality.clamp(1, 100)),
+    ]);
     opencv::imgcodecs::imencode(".jpg", &bgr, &mut buffer, &params)?;
     Ok((buffer.to_vec(), out_w, out_h))
 }

@@ -84,7 +84,9 @@ impl Manifest {
 /// (`<prefix>/share/anpr-edge/models`), then the usual prefixes.
 pub fn default_folders() -> Vec<PathBuf> {
     let mut dirs = Vec::new();
-    if let Some(prefix) = std::env::current_exe().ok().and_then(|exe| exe.parent()?.parent().map(Path::to_path_buf)) {
+    if let Some(prefix) =
+        std::env::current_exe().ok().and_then(|exe| exe.parent()?.parent().map(Path::to_path_buf))
+    {
         dirs.push(prefix.join("share/anpr-edge/models"));
     }
     dirs.push(PathBuf::from("/usr/local/share/anpr-edge/models"));
@@ -115,7 +117,11 @@ pub fn read_verified(folder: &Path, entry: &ModelEntry) -> Result<(PathBuf, Vec<
     let bytes = match std::fs::read(&path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(ModelError::Missing { path, sha256: entry.sha256.clone(), source_note: entry.source.clone() })
+            return Err(ModelError::Missing {
+                path,
+                sha256: entry.sha256.clone(),
+                source_note: entry.source.clone(),
+            })
         }
         Err(source) => return Err(ModelError::Read { path, source }),
     };
@@ -135,7 +141,11 @@ pub struct LoadedModel {
 
 /// Finds the model `id` of the manifest in `folder`, checks its hash and opens a session on
 /// it with full graph optimisation (the runtime's thread pool is the environment's).
-pub fn load(environment: &ort::environment::Environment, folder: &Path, id: &str) -> Result<LoadedModel, ModelError> {
+pub fn load(
+    environment: &ort::environment::Environment,
+    folder: &Path,
+    id: &str,
+) -> Result<LoadedModel, ModelError> {
     use ort::session::{builder::GraphOptimizationLevel, Session};
     let manifest = Manifest::bundled()?;
     let entry = manifest.entry(id)?.clone();
@@ -163,7 +173,11 @@ pub enum InstallOutcome {
 ///
 /// Design: a file is written under a temporary name and renamed, so an interrupted install never
 /// leaves a half-written model that a later start would trip over.
-pub fn install(manifest: &Manifest, sources: &[PathBuf], target: &Path) -> std::io::Result<Vec<(ModelEntry, InstallOutcome)>> {
+pub fn install(
+    manifest: &Manifest,
+    sources: &[PathBuf],
+    target: &Path,
+) -> std::io::Result<Vec<(ModelEntry, InstallOutcome)>> {
     std::fs::create_dir_all(target)?;
     let mut outcomes = Vec::new();
     for entry in &manifest.models {
@@ -181,7 +195,9 @@ pub fn install(manifest: &Manifest, sources: &[PathBuf], target: &Path) -> std::
                     outcome = InstallOutcome::Installed { from: path };
                     break;
                 }
-                Err(ModelError::HashMismatch { path, actual, .. }) => outcome = InstallOutcome::WrongHash { path, actual },
+                Err(ModelError::HashMismatch { path, actual, .. }) => {
+                    outcome = InstallOutcome::WrongHash { path, actual }
+                }
                 Err(_) => {}
             }
         }
@@ -251,7 +267,12 @@ mod tests {
         let target = tempfile::tempdir().expect("tempdir");
         std::fs::write(bad.path().join("x.onnx"), b"evil").expect("write");
         std::fs::write(good.path().join("x.onnx"), b"good").expect("write");
-        let outcomes = install(&manifest, &[bad.path().to_path_buf(), good.path().to_path_buf()], target.path()).expect("install");
+        let outcomes = install(
+            &manifest,
+            &[bad.path().to_path_buf(), good.path().to_path_buf()],
+            target.path(),
+        )
+        .expect("install");
         assert!(matches!(outcomes[0].1, InstallOutcome::Installed { .. }));
         assert_eq!(std::fs::read(target.path().join("x.onnx")).expect("read"), b"good");
         let again = install(&manifest, &[], target.path()).expect("install");

@@ -6,8 +6,8 @@
 
 use crate::fuse::{Direction, FusedRead};
 use crate::geometry::BoundingBox;
-use crate::position::Position;
 use crate::ocr::RegionGuess;
+use crate::position::Position;
 use crate::privacy::pseudonym::Pseudonym;
 use crate::privacy::Disposition;
 use serde::{Deserialize, Serialize};

@@ -42,7 +42,11 @@ pub fn sign_record(record: &mut ReadRecord, key: &SigningKey) -> Result<(), serd
     record.signature = None;
     let published: serde_json::Value = serde_json::from_slice(&serde_json::to_vec(record)?)?;
     let value = signing::sign(key, &canonical(&published));
-    record.signature = Some(ReadSignature { alg: ALGORITHM.into(), key_id: signing::key_id(&key.verifying_key()), value });
+    record.signature = Some(ReadSignature {
+        alg: ALGORITHM.into(),
+        key_id: signing::key_id(&key.verifying_key()),
+        value,
+    });
     Ok(())
 }
 
@@ -72,9 +76,15 @@ pub struct Verified {
 }
 
 /// Checks a read (its bytes as received) and the images given with it against `key`.
-pub fn verify_read(read: &[u8], key: &VerifyingKey, images: &[(PathBuf, Vec<u8>)]) -> Result<Verified, VerifyError> {
-    let value: serde_json::Value = serde_json::from_slice(read).map_err(|e| VerifyError::NotARead(e.to_string()))?;
-    let record: ReadRecord = serde_json::from_value(value.clone()).map_err(|e| VerifyError::NotARead(e.to_string()))?;
+pub fn verify_read(
+    read: &[u8],
+    key: &VerifyingKey,
+    images: &[(PathBuf, Vec<u8>)],
+) -> Result<Verified, VerifyError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(read).map_err(|e| VerifyError::NotARead(e.to_string()))?;
+    let record: ReadRecord =
+        serde_json::from_value(value.clone()).map_err(|e| VerifyError::NotARead(e.to_string()))?;
     let signature = record.signature.as_ref().ok_or(VerifyError::Unsigned)?;
     if signature.alg != ALGORITHM {
         return Err(VerifyError::Algorithm { alg: signature.alg.clone() });
@@ -84,7 +94,9 @@ pub fn verify_read(read: &[u8], key: &VerifyingKey, images: &[(PathBuf, Vec<u8>)
         return Err(VerifyError::OtherKey { signed_by: signature.key_id.clone(), given });
     }
     signing::verify(key, &canonical(&value), &signature.value).map_err(VerifyError::Signature)?;
-    let named = |image: &Option<crate::read_record::ImageRef>| image.as_ref().map_or_else(|| "none".to_string(), |i| i.sha256.clone());
+    let named = |image: &Option<crate::read_record::ImageRef>| {
+        image.as_ref().map_or_else(|| "none".to_string(), |i| i.sha256.clone())
+    };
     let (overview, plate) = (named(&record.images.overview), named(&record.images.plate));
     let mut checked = Vec::new();
     for (path, bytes) in images {
@@ -138,7 +150,8 @@ mod tests {
             "bbox":{"x1":1.5,"y1":2.0,"x2":30.25,"y2":12.0},"frame":7,"frames":3,"agreeing_frames":2,"direction":null,"disposition":"non_hit","hit":false,"hotlist":null,"position":null,"clock_synchronised":true,
             "images":{"overview":{"topic":"anpr/box/images/x/overview","sha256":"OVERVIEW","bytes":5,"width":1,"height":1},"plate":null}}"#;
         let mut record: ReadRecord = serde_json::from_str(text).expect("record");
-        record.images.overview.as_mut().expect("overview").sha256 = crate::models::sha256_hex(b"jpeg!");
+        record.images.overview.as_mut().expect("overview").sha256 =
+            crate::models::sha256_hex(b"jpeg!");
         record
     }
 
@@ -157,21 +170,40 @@ mod tests {
         assert_eq!(ok.images, [(PathBuf::from("overview.jpg"), "overview")]);
         // Pretty-printed or with its keys in another order, it is the same read.
         let value: serde_json::Value = serde_json::from_slice(&published).expect("json");
-        assert!(verify_read(serde_json::to_string_pretty(&value).expect("pretty").as_bytes(), &public, &[]).is_ok());
+        assert!(verify_read(
+            serde_json::to_string_pretty(&value).expect("pretty").as_bytes(),
+            &public,
+            &[]
+        )
+        .is_ok());
 
-        let tampered = String::from_utf8(published.clone()).expect("utf-8").replace("1ABC234", "1ABC235");
-        assert!(matches!(verify_read(tampered.as_bytes(), &public, &[]), Err(VerifyError::Signature(_))));
-        let other = verify_read(&published, &key(2).verifying_key(), &[]).expect_err("another unit's key");
+        let tampered =
+            String::from_utf8(published.clone()).expect("utf-8").replace("1ABC234", "1ABC235");
+        assert!(matches!(
+            verify_read(tampered.as_bytes(), &public, &[]),
+            Err(VerifyError::Signature(_))
+        ));
+        let other =
+            verify_read(&published, &key(2).verifying_key(), &[]).expect_err("another unit's key");
         assert!(matches!(other, VerifyError::OtherKey { .. }), "{other}");
-        let image = verify_read(&published, &public, &[(PathBuf::from("x.jpg"), b"jpeg?".to_vec())]).expect_err("another image");
+        let image =
+            verify_read(&published, &public, &[(PathBuf::from("x.jpg"), b"jpeg?".to_vec())])
+                .expect_err("another image");
         assert!(image.to_string().contains("x.jpg"), "{image}");
-        assert_eq!(verify_read(&serde_json::to_vec(&record()).expect("json"), &public, &[]), Err(VerifyError::Unsigned));
+        assert_eq!(
+            verify_read(&serde_json::to_vec(&record()).expect("json"), &public, &[]),
+            Err(VerifyError::Unsigned)
+        );
         assert!(matches!(verify_read(b"{", &public, &[]), Err(VerifyError::NotARead(_))));
     }
 
     #[test]
     fn the_canonical_form_sorts_keys_and_leaves_the_signature_out() {
-        let value = serde_json::json!({"b": 1, "a": {"d": [1, 2], "c": 0.5}, "signature": {"x": 1}});
-        assert_eq!(String::from_utf8(canonical(&value)).expect("utf-8"), r#"{"a":{"c":0.5,"d":[1,2]},"b":1}"#);
+        let value =
+            serde_json::json!({"b": 1, "a": {"d": [1, 2], "c": 0.5}, "signature": {"x": 1}});
+        assert_eq!(
+            String::from_utf8(canonical(&value)).expect("utf-8"),
+            r#"{"a":{"c":0.5,"d":[1,2]},"b":1}"#
+        );
     }
 }

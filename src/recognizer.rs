@@ -88,7 +88,11 @@ pub struct Recognizer {
 
 impl Recognizer {
     /// Loads both models once; the recognizer is then reused for every frame.
-    pub fn load(environment: &Environment, models_dir: &Path, config: &RecognitionConfig) -> Result<Self, LoadError> {
+    pub fn load(
+        environment: &Environment,
+        models_dir: &Path,
+        config: &RecognitionConfig,
+    ) -> Result<Self, LoadError> {
         Ok(Self {
             detector: PlateDetector::load(environment, models_dir, &config.detector)?,
             reader: PlateReader::load(environment, models_dir, &config.ocr)?,

@@ -57,9 +57,14 @@ pub struct ReplaySummary {
 
 /// Runs every frame of `source` through `recognizer`, reporting each to `on_event`.
 /// Time per frame runs from asking the source for it (decoding included) to its reads.
-pub fn replay(source: &mut dyn FrameSource, recognizer: &mut Recognizer, mut on_event: impl FnMut(ReplayEvent<'_>)) -> ReplaySummary {
+pub fn replay(
+    source: &mut dyn FrameSource,
+    recognizer: &mut Recognizer,
+    mut on_event: impl FnMut(ReplayEvent<'_>),
+) -> ReplaySummary {
     let started = Instant::now();
-    let mut summary = ReplaySummary { source: source.describe().to_string(), ..ReplaySummary::default() };
+    let mut summary =
+        ReplaySummary { source: source.describe().to_string(), ..ReplaySummary::default() };
     loop {
         let frame_started = Instant::now();
         let Some(next) = source.next_frame() else { break };
@@ -75,15 +80,23 @@ pub fn replay(source: &mut dyn FrameSource, recognizer: &mut Recognizer, mut on_
         match recognizer.recognize(&frame.image) {
             Ok(recognition) => {
                 summary.reads += recognition.reads.len() as u64;
-                on_event(ReplayEvent::Frame { frame: &frame, recognition: &recognition, took: frame_started.elapsed() });
+                on_event(ReplayEvent::Frame {
+                    frame: &frame,
+                    recognition: &recognition,
+                    took: frame_started.elapsed(),
+                });
             }
             Err(error) => {
                 summary.failed_frames += 1;
-                on_event(ReplayEvent::RecognitionFailed { frame: &frame, error: error.to_string() });
+                on_event(ReplayEvent::RecognitionFailed {
+                    frame: &frame,
+                    error: error.to_string(),
+                });
             }
         }
     }
     summary.seconds = started.elapsed().as_secs_f64();
-    summary.frames_per_second = if summary.seconds > 0.0 { summary.frames as f64 / summary.seconds } else { 0.0 };
+    summary.frames_per_second =
+        if summary.seconds > 0.0 { summary.frames as f64 / summary.seconds } else { 0.0 };
     summary
 }

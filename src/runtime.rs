@@ -3,8 +3,8 @@
 //! The runtime is loaded at run time (`ort`'s `load-dynamic`), never downloaded at build time:
 //! a roadside box gets the library from its package, a developer from the setup script.
 
-use std::path::{Path, PathBuf};
 use ort::environment::{Environment, GlobalThreadPoolOptions};
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 /// The library file name the setup script and the package install.
@@ -29,7 +29,9 @@ pub enum RuntimeError {
 /// (`<prefix>/lib/anpr-edge/`), then the usual prefixes.
 pub fn default_locations() -> Vec<PathBuf> {
     let mut dirs = Vec::new();
-    if let Some(prefix) = std::env::current_exe().ok().and_then(|exe| exe.parent()?.parent().map(Path::to_path_buf)) {
+    if let Some(prefix) =
+        std::env::current_exe().ok().and_then(|exe| exe.parent()?.parent().map(Path::to_path_buf))
+    {
         dirs.push(prefix.join("lib/anpr-edge").join(LIBRARY_FILE));
     }
     dirs.push(PathBuf::from("/usr/local/lib/anpr-edge").join(LIBRARY_FILE));
@@ -93,7 +95,10 @@ pub fn init(options: &RuntimeOptions) -> Result<Environment, RuntimeError> {
     let loaded = LOADED.get_or_init(|| load(options).map_err(|e| e.to_string()));
     match loaded {
         Ok(loaded) if &loaded.options == options => Ok(loaded.environment.clone()),
-        Ok(loaded) => Err(RuntimeError::AlreadyLoaded { loaded: format!("{:?}", loaded.options), requested: format!("{options:?}") }),
+        Ok(loaded) => Err(RuntimeError::AlreadyLoaded {
+            loaded: format!("{:?}", loaded.options),
+            requested: format!("{options:?}"),
+        }),
         Err(message) => Err(RuntimeError::Earlier { message: message.clone() }),
     }
 }

@@ -54,7 +54,8 @@ pub fn load_verifying_key(path: &Path) -> Result<VerifyingKey, KeyError> {
 fn read_key_file(path: &Path) -> Result<String, KeyError> {
     let error = |source| KeyError::Read { path: path.to_path_buf(), source };
     let bytes = crate::small_file::read(path).map_err(error)?;
-    String::from_utf8(bytes).map_err(|e| error(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))
+    String::from_utf8(bytes)
+        .map_err(|e| error(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))
 }
 
 /// Base64 of the signature of `message`.
@@ -65,10 +66,13 @@ pub fn sign(key: &SigningKey, message: &[u8]) -> String {
 /// Checks `signature` (base64, as [`sign`] writes it) over `message`. Strict verification:
 /// no malleable or small-order signatures are accepted.
 pub fn verify(key: &VerifyingKey, message: &[u8], signature: &str) -> Result<(), SignatureError> {
-    let bytes = base64::engine::general_purpose::STANDARD.decode(signature.trim()).map_err(|_| SignatureError::Encoding)?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(signature.trim())
+        .map_err(|_| SignatureError::Encoding)?;
     let bytes: [u8; 64] = bytes.try_into().map_err(|_| SignatureError::Encoding)?;
     let signature = ed25519_dalek::Signature::from_bytes(&bytes);
-    key.verify_strict(message, &signature).map_err(|_| SignatureError::Mismatch { key_id: key_id(key) })
+    key.verify_strict(message, &signature)
+        .map_err(|_| SignatureError::Mismatch { key_id: key_id(key) })
 }
 
 /// A short name of a public key (the first 16 hex digits of the SHA-256 of its 32 bytes), for
@@ -98,12 +102,19 @@ mod tests {
         let private = key().to_pkcs8_pem(LineEnding::LF).expect("pem");
         let public = key().verifying_key().to_public_key_pem(LineEnding::LF).expect("pem");
         let signing = load_signing_key(&write(dir.path(), "k.pem", &private)).expect("private key");
-        let verifying = load_verifying_key(&write(dir.path(), "k.pub.pem", &public)).expect("public key");
+        let verifying =
+            load_verifying_key(&write(dir.path(), "k.pub.pem", &public)).expect("public key");
         let signature = sign(&signing, b"read 1");
         assert_eq!(verify(&verifying, b"read 1", &signature), Ok(()));
-        assert!(matches!(verify(&verifying, b"read 2", &signature), Err(SignatureError::Mismatch { .. })));
+        assert!(matches!(
+            verify(&verifying, b"read 2", &signature),
+            Err(SignatureError::Mismatch { .. })
+        ));
         let other = SigningKey::from_bytes(&[8; 32]).verifying_key();
-        assert!(matches!(verify(&other, b"read 1", &signature), Err(SignatureError::Mismatch { .. })));
+        assert!(matches!(
+            verify(&other, b"read 1", &signature),
+            Err(SignatureError::Mismatch { .. })
+        ));
         assert_eq!(verify(&verifying, b"read 1", "not base64!"), Err(SignatureError::Encoding));
         assert_eq!(verify(&verifying, b"read 1", "AAAA"), Err(SignatureError::Encoding));
     }
@@ -112,11 +123,16 @@ mod tests {
     fn a_wrong_file_names_itself_and_the_fix() {
         let dir = tempfile::tempdir().expect("tempdir");
         let public = key().verifying_key().to_public_key_pem(LineEnding::LF).expect("pem");
-        let e = load_signing_key(&write(dir.path(), "pub-as-private.pem", &public)).expect_err("a public key is no private key").to_string();
+        let e = load_signing_key(&write(dir.path(), "pub-as-private.pem", &public))
+            .expect_err("a public key is no private key")
+            .to_string();
         assert!(e.contains("pub-as-private.pem") && e.contains("openssl genpkey"), "{e}");
-        let e = load_verifying_key(&dir.path().join("absent.pem")).expect_err("missing").to_string();
+        let e =
+            load_verifying_key(&dir.path().join("absent.pem")).expect_err("missing").to_string();
         assert!(e.contains("absent.pem"), "{e}");
-        let e = load_verifying_key(&write(dir.path(), "junk.pem", "hello")).expect_err("junk").to_string();
+        let e = load_verifying_key(&write(dir.path(), "junk.pem", "hello"))
+            .expect_err("junk")
+            .to_string();
         assert!(e.contains("junk.pem") && e.contains("-pubout"), "{e}");
         let e = load_signing_key(Path::new("/dev/zero")).expect_err("endless").to_string();
         assert!(e.contains("/dev/zero") && e.contains("larger than"), "{e}");

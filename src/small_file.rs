@@ -15,7 +15,10 @@ pub fn read(path: &Path) -> std::io::Result<Vec<u8>> {
     let mut bytes = Vec::new();
     std::fs::File::open(path)?.take(MAX_BYTES + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > MAX_BYTES {
-        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("larger than {MAX_BYTES} bytes: not a key, certificate or secret file")));
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {MAX_BYTES} bytes: not a key, certificate or secret file"),
+        ));
     }
     Ok(bytes)
 }

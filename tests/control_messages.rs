@@ -28,10 +28,16 @@ fn wait_for(within: Duration, mut done: impl FnMut() -> bool) -> bool {
 fn arbitrary_control_messages_reach_the_handler_unchanged_and_reads_keep_flowing() {
     let broker = Broker::start(false);
     let subscriber = Subscriber::start(broker.port, "anpr/box/reads");
-    let config: MqttConfig = toml::from_str(&format!("host = \"127.0.0.1\"\nport = {}\ninsecure_dev = true\n", broker.port)).expect("config");
+    let config: MqttConfig = toml::from_str(&format!(
+        "host = \"127.0.0.1\"\nport = {}\ninsecure_dev = true\n",
+        broker.port
+    ))
+    .expect("config");
     let seen: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
     let collect = Arc::clone(&seen);
-    let control: ControlHandler = Arc::new(move |_topic: &str, payload: &[u8]| collect.lock().expect("lock").push(payload.to_vec()));
+    let control: ControlHandler = Arc::new(move |_topic: &str, payload: &[u8]| {
+        collect.lock().expect("lock").push(payload.to_vec())
+    });
     let mut setup = Setup::new(Arc::new(|| serde_json::json!({})));
     setup.control = control;
     let sink = MqttSink::start_with(&config, "box", setup).expect("start");
@@ -47,17 +53,39 @@ fn arbitrary_control_messages_reach_the_handler_unchanged_and_reads_keep_flowing
 
     let mut runner = TestRunner::new(Config { cases: 48, ..Config::default() });
     let n = std::sync::atomic::AtomicUsize::new(0);
-    let payloads = prop_oneof![proptest::collection::vec(any::<u8>(), 0..256), proptest::collection::vec(any::<u8>(), 0..65_536), ".{0,200}".prop_map(String::into_bytes)];
+    let payloads = prop_oneof![
+        proptest::collection::vec(any::<u8>(), 0..256),
+        proptest::collection::vec(any::<u8>(), 0..65_536),
+        ".{0,200}".prop_map(String::into_bytes)
+    ];
     runner
         .run(&payloads, |payload| {
             let before = seen.lock().expect("lock").len();
-            client.publish(topic.as_str(), QoS::AtLeastOnce, false, payload.clone()).expect("publish");
-            let arrived = wait_for(Duration::from_secs(5), || seen.lock().expect("lock").get(before) == Some(&payload));
-            prop_assert!(arrived, "a control message of {} bytes never reached the handler unchanged", payload.len());
+            client
+                .publish(topic.as_str(), QoS::AtLeastOnce, false, payload.clone())
+                .expect("publish");
+            let arrived = wait_for(Duration::from_secs(5), || {
+                seen.lock().expect("lock").get(before) == Some(&payload)
+            });
+            prop_assert!(
+                arrived,
+                "a control message of {} bytes never reached the handler unchanged",
+                payload.len()
+            );
             let id = format!("read-{}", n.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
-            sink.submit(Message { id: id.clone(), topic: "anpr/box/reads".into(), payload: id.clone().into_bytes(), class: Class::Read });
-            let delivered = subscriber.wait_until(Duration::from_secs(5), |r| r.iter().any(|(_, p, _)| p == id.as_bytes()));
-            prop_assert!(delivered.iter().any(|(_, p, _)| p == id.as_bytes()), "{id} was not delivered after the control message");
+            sink.submit(Message {
+                id: id.clone(),
+                topic: "anpr/box/reads".into(),
+                payload: id.clone().into_bytes(),
+                class: Class::Read,
+            });
+            let delivered = subscriber.wait_until(Duration::from_secs(5), |r| {
+                r.iter().any(|(_, p, _)| p == id.as_bytes())
+            });
+            prop_assert!(
+                delivered.iter().any(|(_, p, _)| p == id.as_bytes()),
+                "{id} was not delivered after the control message"
+            );
             Ok(())
         })
         .expect("control messages");

@@ -28,22 +28,38 @@ fn a_recorded_video_gives_exactly_one_read_per_vehicle() {
     let (video, expected) = common::road_video(&folder, dir.path());
     // The texts and crops are what this test checks, so it asks for them; what the privacy
     // defaults let out is checked by the next tests.
-    let output = run(&config(dir.path(), &video, "non_hit_plate = \"clear\"\nnon_hit_plate_crop = true\n"));
+    let output =
+        run(&config(dir.path(), &video, "non_hit_plate = \"clear\"\nnon_hit_plate_crop = true\n"));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
-    let records: Vec<serde_json::Value> =
-        String::from_utf8_lossy(&output.stdout).lines().map(|l| serde_json::from_str(l).expect("one JSON record per line")).collect();
-    let texts: Vec<String> = records.iter().map(|r| anpr_edge::eval::score::fold(r["plate"]["text"].as_str().expect("text"))).collect();
+    let records: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON record per line"))
+        .collect();
+    let texts: Vec<String> = records
+        .iter()
+        .map(|r| anpr_edge::eval::score::fold(r["plate"]["text"].as_str().expect("text")))
+        .collect();
     assert_eq!(texts, expected, "one read per vehicle, in order of passing");
 
-    let schema: serde_json::Value = serde_json::from_str(anpr_edge::read_record::JSON_SCHEMA).expect("schema is JSON");
+    let schema: serde_json::Value =
+        serde_json::from_str(anpr_edge::read_record::JSON_SCHEMA).expect("schema is JSON");
     let validator = jsonschema::validator_for(&schema).expect("schema compiles");
     let mut ids = std::collections::BTreeSet::new();
     for record in &records {
         let errors: Vec<String> = validator.iter_errors(record).map(|e| e.to_string()).collect();
-        assert!(errors.is_empty(), "record does not follow schema/read.schema.json: {errors:?}\n{record}");
-        assert!(ids.insert(record["read_id"].as_str().expect("id").to_string()), "read ids are unique");
-        assert!(record["frames"].as_u64().expect("frames") >= 6, "fused over the frames the car was in view: {record}");
+        assert!(
+            errors.is_empty(),
+            "record does not follow schema/read.schema.json: {errors:?}\n{record}"
+        );
+        assert!(
+            ids.insert(record["read_id"].as_str().expect("id").to_string()),
+            "read ids are unique"
+        );
+        assert!(
+            record["frames"].as_u64().expect("frames") >= 6,
+            "fused over the frames the car was in view: {record}"
+        );
         assert_eq!(record["device_id"], "test-box");
         assert!(record["images"]["overview"]["bytes"].as_u64().expect("overview") > 1000);
         assert!(record["images"]["plate"]["sha256"].as_str().expect("crop").len() == 64);
@@ -56,7 +72,11 @@ fn bad_configurations_give_one_clear_error_line() {
     let cases: [(&str, &str, &str); 4] = [
         ("[fusion]\nmax_dealy_ms = 100\n", "max_dealy_ms", "unknown key"),
         ("[pipeline]\nframe_queue = 0\n", "pipeline.frame_queue", "bad value"),
-        ("[runtime]\nmodels_dir = \"/nonexistent/models\"\n", "/nonexistent/models", "missing models"),
+        (
+            "[runtime]\nmodels_dir = \"/nonexistent/models\"\n",
+            "/nonexistent/models",
+            "missing models",
+        ),
         ("[recognition.detector]\nmodel = \"yolo-v99\"\n", "yolo-v99", "unknown model"),
     ];
     for (extra, needle, what) in cases {
@@ -76,15 +96,37 @@ fn bad_configurations_give_one_clear_error_line() {
 fn check_config_prints_the_effective_configuration() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = config(dir.path(), dir.path(), "");
-    let output = Command::new(env!("CARGO_BIN_EXE_anpr-edge")).arg("check-config").arg(&path).output().expect("run");
+    let output = Command::new(env!("CARGO_BIN_EXE_anpr-edge"))
+        .arg("check-config")
+        .arg(&path)
+        .output()
+        .expect("run");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success());
-    assert!(stdout.contains("valid") && stdout.contains("max_delay_ms = 1500"), "defaults are shown: {stdout}");
-    let quiet = Command::new(env!("CARGO_BIN_EXE_anpr-edge")).args(["check-config", "--quiet"]).arg(&path).output().expect("run");
-    assert!(quiet.status.success() && quiet.stdout.is_empty() && quiet.stderr.is_empty(), "{quiet:?}");
+    assert!(
+        stdout.contains("valid") && stdout.contains("max_delay_ms = 1500"),
+        "defaults are shown: {stdout}"
+    );
+    let quiet = Command::new(env!("CARGO_BIN_EXE_anpr-edge"))
+        .args(["check-config", "--quiet"])
+        .arg(&path)
+        .output()
+        .expect("run");
+    assert!(
+        quiet.status.success() && quiet.stdout.is_empty() && quiet.stderr.is_empty(),
+        "{quiet:?}"
+    );
     std::fs::write(&path, "[device]\nid = \"\"\n").expect("write");
-    let invalid = Command::new(env!("CARGO_BIN_EXE_anpr-edge")).args(["check-config", "--quiet"]).arg(&path).output().expect("run");
-    assert!(!invalid.status.success() && String::from_utf8_lossy(&invalid.stderr).contains("anpr-edge.toml"), "the error still names the file: {invalid:?}");
+    let invalid = Command::new(env!("CARGO_BIN_EXE_anpr-edge"))
+        .args(["check-config", "--quiet"])
+        .arg(&path)
+        .output()
+        .expect("run");
+    assert!(
+        !invalid.status.success()
+            && String::from_utf8_lossy(&invalid.stderr).contains("anpr-edge.toml"),
+        "the error still names the file: {invalid:?}"
+    );
 }
 
 #[test]
@@ -92,7 +134,11 @@ fn a_camera_path_that_is_not_a_v4l2_device_is_one_clear_error() {
     let dir = tempfile::tempdir().expect("tempdir");
     let regular = dir.path().join("video0");
     std::fs::write(&regular, b"not a device").expect("write");
-    for (device, needle) in [(regular.as_path(), "is not a device file"), (Path::new("/dev/null"), "is not a V4L2 device"), (Path::new("/dev/video-nope"), "No such file")] {
+    for (device, needle) in [
+        (regular.as_path(), "is not a device file"),
+        (Path::new("/dev/null"), "is not a V4L2 device"),
+        (Path::new("/dev/video-nope"), "No such file"),
+    ] {
         let path = dir.path().join("camera.toml");
         std::fs::write(
             &path,
@@ -102,7 +148,14 @@ fn a_camera_path_that_is_not_a_v4l2_device_is_one_clear_error() {
         let output = run(&path);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(!output.status.success());
-        assert!(stderr.contains(&device.display().to_string()) && stderr.contains(needle), "{stderr}");
-        assert_eq!(stderr.lines().filter(|l| l.contains("error")).count(), 1, "one error line: {stderr}");
+        assert!(
+            stderr.contains(&device.display().to_string()) && stderr.contains(needle),
+            "{stderr}"
+        );
+        assert_eq!(
+            stderr.lines().filter(|l| l.contains("error")).count(),
+            1,
+            "one error line: {stderr}"
+        );
     }
 }

@@ -19,7 +19,9 @@ fn get(port: u16, path: &str) -> std::io::Result<String> {
 }
 
 fn metric(body: &str, name: &str) -> Option<f64> {
-    body.lines().find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' '))).and_then(|v| v.parse().ok())
+    body.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+        .and_then(|v| v.parse().ok())
 }
 
 #[test]
@@ -30,7 +32,12 @@ fn reads_carry_the_gpsd_position_and_metrics_are_scraped_while_running() {
     let gps = FakeGps::start(&drive_log(), Duration::from_millis(40), false);
     // gpsfake feeds once a client watches, and gpsd needs a few sentences before its first fix:
     // wait for one, so that the daemon's first read already has gpsd's position to get.
-    let config = PositionConfig { source: PositionKind::Gpsd, gpsd_port: gps.port, reconnect_min_ms: 100, ..PositionConfig::default() };
+    let config = PositionConfig {
+        source: PositionKind::Gpsd,
+        gpsd_port: gps.port,
+        reconnect_min_ms: 100,
+        ..PositionConfig::default()
+    };
     let probe = PositionProvider::start(&config, None, None).expect("probe");
     let deadline = Instant::now() + Duration::from_secs(20);
     while probe.current().is_none_or(|p| p.lost) {
@@ -64,7 +71,9 @@ fn reads_carry_the_gpsd_position_and_metrics_are_scraped_while_running() {
     let mut not_found = None;
     while started.elapsed() < Duration::from_secs(60) {
         if let Ok(response) = get(metrics_port, "/metrics") {
-            if metric(&response, "anpr_edge_pipeline_frames_recognised_total").is_some_and(|n| n >= 20.0) {
+            if metric(&response, "anpr_edge_pipeline_frames_recognised_total")
+                .is_some_and(|n| n >= 20.0)
+            {
                 not_found = get(metrics_port, "/").ok();
                 scraped = Some(response);
                 break;
@@ -76,8 +85,13 @@ fn reads_carry_the_gpsd_position_and_metrics_are_scraped_while_running() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
 
-    let response = scraped.unwrap_or_else(|| panic!("never scraped 20 recognised frames; daemon log:\n{stderr}"));
-    assert!(response.starts_with("HTTP/1.1 200 OK\r\n") && response.contains("Content-Type: text/plain; version=0.0.4"), "{response}");
+    let response = scraped
+        .unwrap_or_else(|| panic!("never scraped 20 recognised frames; daemon log:\n{stderr}"));
+    assert!(
+        response.starts_with("HTTP/1.1 200 OK\r\n")
+            && response.contains("Content-Type: text/plain; version=0.0.4"),
+        "{response}"
+    );
     let body = response.split("\r\n\r\n").nth(1).expect("body");
     for name in [
         "anpr_edge_fps",
@@ -93,17 +107,32 @@ fn reads_carry_the_gpsd_position_and_metrics_are_scraped_while_running() {
     ] {
         assert!(metric(body, name).is_some(), "{name} missing from\n{body}");
     }
-    assert!(metric(body, "anpr_edge_pipeline_inference_ms_last").is_some_and(|ms| ms > 0.0), "{body}");
-    assert!(body.contains("anpr_edge_models_info{detector=\"detector-f32\",ocr=\"ocr-v2\"} 1"), "{body}");
+    assert!(
+        metric(body, "anpr_edge_pipeline_inference_ms_last").is_some_and(|ms| ms > 0.0),
+        "{body}"
+    );
+    assert!(
+        body.contains("anpr_edge_models_info{detector=\"detector-f32\",ocr=\"ocr-v2\"} 1"),
+        "{body}"
+    );
     let synchronised = anpr_edge::clock::probe().trusted();
-    assert_eq!(metric(body, "anpr_edge_clock_synchronised"), Some(if synchronised { 1.0 } else { 0.0 }));
+    assert_eq!(
+        metric(body, "anpr_edge_clock_synchronised"),
+        Some(if synchronised { 1.0 } else { 0.0 })
+    );
     assert!(not_found.is_some_and(|r| r.starts_with("HTTP/1.1 404")), "only /metrics is served");
 
-    let records: Vec<serde_json::Value> =
-        String::from_utf8_lossy(&output.stdout).lines().map(|l| serde_json::from_str(l).expect("one JSON record per line")).collect();
-    let texts: Vec<String> = records.iter().map(|r| anpr_edge::eval::score::fold(r["plate"]["text"].as_str().expect("text"))).collect();
+    let records: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON record per line"))
+        .collect();
+    let texts: Vec<String> = records
+        .iter()
+        .map(|r| anpr_edge::eval::score::fold(r["plate"]["text"].as_str().expect("text")))
+        .collect();
     assert_eq!(texts, expected);
-    let schema: serde_json::Value = serde_json::from_str(anpr_edge::read_record::JSON_SCHEMA).expect("schema");
+    let schema: serde_json::Value =
+        serde_json::from_str(anpr_edge::read_record::JSON_SCHEMA).expect("schema");
     let validator = jsonschema::validator_for(&schema).expect("schema compiles");
     let (logged, _) = logged_fixes(&drive_log());
     for record in &records {
@@ -112,9 +141,14 @@ fn reads_carry_the_gpsd_position_and_metrics_are_scraped_while_running() {
         assert_eq!(record["clock_synchronised"], synchronised, "the read says what the clock said");
         let position = &record["position"];
         assert_eq!(position["source"], "gpsd", "{record}");
-        let (lat, lon) = (position["latitude"].as_f64().expect("lat"), position["longitude"].as_f64().expect("lon"));
+        let (lat, lon) = (
+            position["latitude"].as_f64().expect("lat"),
+            position["longitude"].as_f64().expect("lon"),
+        );
         assert!(
-            logged.values().any(|f| (f.latitude - lat).abs() < 1e-7 && (f.longitude - lon).abs() < 1e-7),
+            logged
+                .values()
+                .any(|f| (f.latitude - lat).abs() < 1e-7 && (f.longitude - lon).abs() < 1e-7),
             "a position the drive log states: {position}"
         );
         assert!(position["age_ms"].as_u64().expect("age") <= 30_000);

@@ -18,8 +18,16 @@ type Received = [(String, Vec<u8>, bool)];
 const HEADER: &str = "plate,list,category,action,expires,note\n";
 
 fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
-    let output = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl (scripts/setup.sh installs it)");
-    assert!(output.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    let output = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl (scripts/setup.sh installs it)");
+    assert!(
+        output.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     output.stdout
 }
 
@@ -35,14 +43,26 @@ fn key_pair(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
 fn sign(dir: &Path, private: &Path, body: &str) -> String {
     let file = dir.join("to-sign");
     std::fs::write(&file, body).expect("write");
-    let signature = openssl(dir, &["pkeyutl", "-sign", "-inkey", &private.display().to_string(), "-rawin", "-in", &file.display().to_string()]);
+    let signature = openssl(
+        dir,
+        &[
+            "pkeyutl",
+            "-sign",
+            "-inkey",
+            &private.display().to_string(),
+            "-rawin",
+            "-in",
+            &file.display().to_string(),
+        ],
+    );
     openssl_base64(dir, &signature)
 }
 
 fn openssl_base64(dir: &Path, bytes: &[u8]) -> String {
     let file = dir.join("signature.bin");
     std::fs::write(&file, bytes).expect("write");
-    String::from_utf8(openssl(dir, &["base64", "-A", "-in", &file.display().to_string()])).expect("base64 text")
+    String::from_utf8(openssl(dir, &["base64", "-A", "-in", &file.display().to_string()]))
+        .expect("base64 text")
 }
 
 fn daemon_config(dir: &Path, video: &Path, port: u16, hotlist: &str, realtime: bool) -> PathBuf {
@@ -59,7 +79,11 @@ fn daemon_config(dir: &Path, video: &Path, port: u16, hotlist: &str, realtime: b
 }
 
 fn json_on(received: &Received, topic: &str) -> Vec<serde_json::Value> {
-    received.iter().filter(|(t, _, _)| t == topic).filter_map(|(_, p, _)| serde_json::from_slice(p).ok()).collect()
+    received
+        .iter()
+        .filter(|(t, _, _)| t == topic)
+        .filter_map(|(_, p, _)| serde_json::from_slice(p).ok())
+        .collect()
 }
 
 fn folded_text(read: &serde_json::Value) -> String {
@@ -67,7 +91,8 @@ fn folded_text(read: &serde_json::Value) -> String {
 }
 
 fn validator() -> jsonschema::Validator {
-    let schema: serde_json::Value = serde_json::from_str(anpr_edge::read_record::JSON_SCHEMA).expect("schema is JSON");
+    let schema: serde_json::Value =
+        serde_json::from_str(anpr_edge::read_record::JSON_SCHEMA).expect("schema is JSON");
     jsonschema::validator_for(&schema).expect("schema compiles")
 }
 
@@ -78,7 +103,11 @@ fn a_signed_hotlist_file_turns_one_car_of_a_real_video_into_a_hit() {
     let broker = Broker::start(false);
     let subscriber = Subscriber::start(broker.port, "anpr/#");
     let (video, _) = common::road_video(&folder, dir.path());
-    let (stolen, exempt, passing) = (common::plate_of(&folder, "eu7.jpg"), common::plate_of(&folder, "test_004.jpg"), common::plate_of(&folder, "eu3.jpg"));
+    let (stolen, exempt, passing) = (
+        common::plate_of(&folder, "eu7.jpg"),
+        common::plate_of(&folder, "test_004.jpg"),
+        common::plate_of(&folder, "eu3.jpg"),
+    );
     let (private, public) = key_pair(dir.path(), "hotlist");
     let body = format!("version,e2e-1\n{HEADER}{stolen},police,stolen,alert,,grey van\n{exempt},lez,lez-exempt,allow,,\nZZ999ZZ,police,wanted,alert,,\n");
     let list = dir.path().join("hotlist.csv");
@@ -89,27 +118,60 @@ fn a_signed_hotlist_file_turns_one_car_of_a_real_video_into_a_hit() {
     let config = daemon_config(dir.path(), &video, broker.port, &hotlist, false);
     let output = common::binary().args(["run", "--config"]).arg(&config).output().expect("run");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success() && stderr.contains("hotlist.file") && stderr.contains("not signed"), "{stderr}");
-    std::fs::write(dir.path().join("hotlist.csv.sig"), sign(dir.path(), &private, &body)).expect("signature");
+    assert!(
+        !output.status.success()
+            && stderr.contains("hotlist.file")
+            && stderr.contains("not signed"),
+        "{stderr}"
+    );
+    std::fs::write(dir.path().join("hotlist.csv.sig"), sign(dir.path(), &private, &body))
+        .expect("signature");
     std::fs::write(&list, body.replace("grey van", "red van")).expect("tampered");
     let output = common::binary().args(["run", "--config"]).arg(&config).output().expect("run");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success() && stderr.contains("signature does not match"), "{stderr}");
-    let hotlist_cmd = |verb: &str| common::binary().args(["hotlist", verb]).arg(&list).arg("--public-key").arg(&public).output().expect("hotlist command");
+    let hotlist_cmd = |verb: &str| {
+        common::binary()
+            .args(["hotlist", verb])
+            .arg(&list)
+            .arg("--public-key")
+            .arg(&public)
+            .output()
+            .expect("hotlist command")
+    };
     let output = hotlist_cmd("check");
-    assert!(!output.status.success() && String::from_utf8_lossy(&output.stderr).contains("signature does not match"), "{output:?}");
+    assert!(
+        !output.status.success()
+            && String::from_utf8_lossy(&output.stderr).contains("signature does not match"),
+        "{output:?}"
+    );
 
     std::fs::write(&list, &body).expect("list as signed");
     let output = hotlist_cmd("check");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success() && stdout.contains("valid, version e2e-1, 3 entries (2 alert, 1 allow, 0 expired), signature valid"), "{output:?}");
+    assert!(
+        output.status.success()
+            && stdout.contains(
+                "valid, version e2e-1, 3 entries (2 alert, 1 allow, 0 expired), signature valid"
+            ),
+        "{output:?}"
+    );
     let output = hotlist_cmd("envelope");
-    let envelope: Envelope = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {output:?}"));
-    assert_eq!((envelope.format, envelope.version.as_str(), envelope.body.as_str()), (Format::Csv, "e2e-1", body.as_str()));
-    assert!(envelope.signature.is_some_and(|s| !s.is_empty()), "the signature travels in the envelope");
+    let envelope: Envelope =
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {output:?}"));
+    assert_eq!(
+        (envelope.format, envelope.version.as_str(), envelope.body.as_str()),
+        (Format::Csv, "e2e-1", body.as_str())
+    );
+    assert!(
+        envelope.signature.is_some_and(|s| !s.is_empty()),
+        "the signature travels in the envelope"
+    );
     let output = common::binary().args(["run", "--config"]).arg(&config).output().expect("run");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let received = subscriber.wait_until(Duration::from_secs(10), |r| json_on(r, "anpr/box/status").iter().any(|s| s["state"] == "offline"));
+    let received = subscriber.wait_until(Duration::from_secs(10), |r| {
+        json_on(r, "anpr/box/status").iter().any(|s| s["state"] == "offline")
+    });
 
     let hits = json_on(&received, "anpr/box/hits");
     assert_eq!(hits.len(), 1, "one hit: {hits:?}");
@@ -117,15 +179,32 @@ fn a_signed_hotlist_file_turns_one_car_of_a_real_video_into_a_hit() {
     assert_eq!(folded_text(hit), anpr_edge::eval::score::fold(&stolen));
     assert_eq!(hit["hit"], true);
     let matched = &hit["hotlist"];
-    assert_eq!((matched["plate"].as_str(), matched["list"].as_str(), matched["category"].as_str()), (Some(stolen.as_str()), Some("police"), Some("stolen")), "{hit}");
-    assert_eq!((matched["action"].as_str(), matched["note"].as_str(), matched["list_version"].as_str()), (Some("alert"), Some("grey van"), Some("e2e-1")));
+    assert_eq!(
+        (matched["plate"].as_str(), matched["list"].as_str(), matched["category"].as_str()),
+        (Some(stolen.as_str()), Some("police"), Some("stolen")),
+        "{hit}"
+    );
+    assert_eq!(
+        (matched["action"].as_str(), matched["note"].as_str(), matched["list_version"].as_str()),
+        (Some("alert"), Some("grey van"), Some("e2e-1"))
+    );
     let kind_and_distance = (matched["match_kind"].as_str(), matched["distance"].as_u64());
-    assert!(matches!(kind_and_distance, (Some("exact"), Some(0)) | (Some("fuzzy"), Some(1))), "{kind_and_distance:?}");
+    assert!(
+        matches!(kind_and_distance, (Some("exact"), Some(0)) | (Some("fuzzy"), Some(1))),
+        "{kind_and_distance:?}"
+    );
     for kind in ["overview", "plate"] {
         let reference = &hit["images"][kind];
         let topic = reference["topic"].as_str().expect("image topic");
-        let (_, jpeg, _) = received.iter().find(|(t, _, _)| t == topic).unwrap_or_else(|| panic!("no image on {topic}"));
-        assert_eq!(anpr_edge::models::sha256_hex(jpeg), reference["sha256"].as_str().expect("sha"), "the hit's {kind} image arrived");
+        let (_, jpeg, _) = received
+            .iter()
+            .find(|(t, _, _)| t == topic)
+            .unwrap_or_else(|| panic!("no image on {topic}"));
+        assert_eq!(
+            anpr_edge::models::sha256_hex(jpeg),
+            reference["sha256"].as_str().expect("sha"),
+            "the hit's {kind} image arrived"
+        );
     }
 
     let reads = json_on(&received, "anpr/box/reads");
@@ -139,22 +218,50 @@ fn a_signed_hotlist_file_turns_one_car_of_a_real_video_into_a_hit() {
     assert_eq!(by_plate.len(), 3, "{reads:?}");
     let fold = anpr_edge::eval::score::fold;
     assert_eq!(by_plate[&fold(&stolen)]["read_id"], hit["read_id"], "the hit is also on reads");
-    assert_eq!((by_plate[&fold(&passing)]["hit"].as_bool(), by_plate[&fold(&passing)]["hotlist"].is_null()), (Some(false), true));
+    assert_eq!(
+        (
+            by_plate[&fold(&passing)]["hit"].as_bool(),
+            by_plate[&fold(&passing)]["hotlist"].is_null()
+        ),
+        (Some(false), true)
+    );
     let allowed = &by_plate[&fold(&exempt)];
-    assert_eq!((allowed["hit"].as_bool(), allowed["hotlist"]["action"].as_str()), (Some(false), Some("allow")), "an exemption is no hit: {allowed}");
-    assert!(allowed["images"]["overview"].is_null() && allowed["images"]["plate"].is_null(), "an exempt vehicle leaves no image: {allowed}");
+    assert_eq!(
+        (allowed["hit"].as_bool(), allowed["hotlist"]["action"].as_str()),
+        (Some(false), Some("allow")),
+        "an exemption is no hit: {allowed}"
+    );
+    assert!(
+        allowed["images"]["overview"].is_null() && allowed["images"]["plate"].is_null(),
+        "an exempt vehicle leaves no image: {allowed}"
+    );
     let passing_read = &by_plate[&fold(&passing)];
-    assert!(passing_read["images"]["overview"].is_object() && passing_read["images"]["plate"].is_null(), "a non-hit: blurred overview, no crop: {passing_read}");
+    assert!(
+        passing_read["images"]["overview"].is_object() && passing_read["images"]["plate"].is_null(),
+        "a non-hit: blurred overview, no crop: {passing_read}"
+    );
 
-    let status = json_on(&received, "anpr/box/status").into_iter().find(|s| s["state"] == "online").expect("a heartbeat");
+    let status = json_on(&received, "anpr/box/status")
+        .into_iter()
+        .find(|s| s["state"] == "online")
+        .expect("a heartbeat");
     let h = &status["hotlist"];
-    assert_eq!((h["version"].as_str(), h["entries"].as_u64()), (Some("e2e-1"), Some(3)), "{status}");
-    assert!(h["source"].as_str().is_some_and(|s| s.contains("hotlist.csv")) && h["signed_by"].as_str().is_some_and(|k| k.len() == 16), "{status}");
+    assert_eq!(
+        (h["version"].as_str(), h["entries"].as_u64()),
+        (Some("e2e-1"), Some(3)),
+        "{status}"
+    );
+    assert!(
+        h["source"].as_str().is_some_and(|s| s.contains("hotlist.csv"))
+            && h["signed_by"].as_str().is_some_and(|k| k.len() == 16),
+        "{status}"
+    );
 }
 
 /// Publishes a retained message and waits for the broker's acknowledgement.
 fn publish_retained(port: u16, topic: &str, payload: Vec<u8>) {
-    let mut options = rumqttc::MqttOptions::new(format!("test-pub-{}", std::process::id()), "127.0.0.1", port);
+    let mut options =
+        rumqttc::MqttOptions::new(format!("test-pub-{}", std::process::id()), "127.0.0.1", port);
     options.set_max_packet_size(16 << 20, 16 << 20);
     let (client, mut connection) = rumqttc::Client::new(options, 8);
     client.publish(topic, rumqttc::QoS::AtLeastOnce, true, payload).expect("queue the publish");
@@ -173,14 +280,28 @@ fn publish_retained(port: u16, topic: &str, payload: Vec<u8>) {
 }
 
 fn envelope(version: &str, body: &str, signature: Option<String>) -> Vec<u8> {
-    serde_json::to_vec(&Envelope { format: Format::Csv, version: version.into(), signature, body: body.into() }).expect("json")
+    serde_json::to_vec(&Envelope {
+        format: Format::Csv,
+        version: version.into(),
+        signature,
+        body: body.into(),
+    })
+    .expect("json")
 }
 
 /// Waits for a message that `matches` (the newest such), panicking with what arrived.
-fn wait_for(subscriber: &Subscriber, within: Duration, what: &str, matches: impl Fn(&Received) -> Option<serde_json::Value>) -> serde_json::Value {
+fn wait_for(
+    subscriber: &Subscriber,
+    within: Duration,
+    what: &str,
+    matches: impl Fn(&Received) -> Option<serde_json::Value>,
+) -> serde_json::Value {
     let received = subscriber.wait_until(within, |r| matches(r).is_some());
     matches(&received).unwrap_or_else(|| {
-        let topics: Vec<String> = received.iter().map(|(t, p, _)| format!("{t} {}", String::from_utf8_lossy(&p[..p.len().min(300)]))).collect();
+        let topics: Vec<String> = received
+            .iter()
+            .map(|(t, p, _)| format!("{t} {}", String::from_utf8_lossy(&p[..p.len().min(300)])))
+            .collect();
         panic!("{what} never arrived; received: {topics:#?}")
     })
 }
@@ -208,32 +329,83 @@ fn retained_mqtt_updates_replace_the_list_in_a_running_daemon_and_bad_ones_are_r
     let (intruder, _) = key_pair(dir.path(), "intruder");
 
     // v1, signed and retained before the daemon starts: cars 1, 2 and 4.
-    let v1 = format!("version,v1\n{HEADER}{},l,stolen,alert,,\n{},l,stolen,alert,,\n{},l,wanted,alert,,\n", plates[0], plates[1], plates[3]);
-    publish_retained(broker.port, "anpr/box/hotlist", envelope("v1", &v1, Some(sign(dir.path(), &private, &v1))));
-    let config = daemon_config(dir.path(), &video, broker.port, &format!("public_key = \"{}\"\n", public.display()), true);
-    let mut daemon = common::binary().args(["run", "--config"]).arg(config).stderr(std::process::Stdio::piped()).spawn().expect("start");
+    let v1 = format!(
+        "version,v1\n{HEADER}{},l,stolen,alert,,\n{},l,stolen,alert,,\n{},l,wanted,alert,,\n",
+        plates[0], plates[1], plates[3]
+    );
+    publish_retained(
+        broker.port,
+        "anpr/box/hotlist",
+        envelope("v1", &v1, Some(sign(dir.path(), &private, &v1))),
+    );
+    let config = daemon_config(
+        dir.path(),
+        &video,
+        broker.port,
+        &format!("public_key = \"{}\"\n", public.display()),
+        true,
+    );
+    let mut daemon = common::binary()
+        .args(["run", "--config"])
+        .arg(config)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start");
 
     let fold = anpr_edge::eval::score::fold;
     let hit_of = |car: usize| {
         let text = fold(&plates[car]);
         move |r: &Received| json_on(r, "anpr/box/hits").into_iter().find(|h| folded_text(h) == text)
     };
-    let status_where = |pred: fn(&serde_json::Value) -> bool| move |r: &Received| json_on(r, "anpr/box/status").into_iter().rev().find(|s| pred(&s["hotlist"]));
+    let status_where = |pred: fn(&serde_json::Value) -> bool| {
+        move |r: &Received| {
+            json_on(r, "anpr/box/status").into_iter().rev().find(|s| pred(&s["hotlist"]))
+        }
+    };
 
     let first = wait_for(&subscriber, Duration::from_secs(40), "car 1's hit", hit_of(0));
     assert_eq!(first["hotlist"]["list_version"], "v1", "{first}");
 
     // Malformed (an unknown action), then signed by another key on the fleet topic: refused.
     let bad = v1.replace("wanted,alert", "wanted,alarm");
-    publish_retained(broker.port, "anpr/box/hotlist", envelope("v2", &bad.replace("version,v1", "version,v2"), Some(sign(dir.path(), &private, &bad.replace("version,v1", "version,v2")))));
-    let status = wait_for(&subscriber, Duration::from_secs(10), "the rejection of a malformed list", status_where(|h| h["last_rejection"]["reason"].as_str().is_some_and(|r| r.contains("alarm"))));
+    publish_retained(
+        broker.port,
+        "anpr/box/hotlist",
+        envelope(
+            "v2",
+            &bad.replace("version,v1", "version,v2"),
+            Some(sign(dir.path(), &private, &bad.replace("version,v1", "version,v2"))),
+        ),
+    );
+    let status = wait_for(
+        &subscriber,
+        Duration::from_secs(10),
+        "the rejection of a malformed list",
+        status_where(|h| {
+            h["last_rejection"]["reason"].as_str().is_some_and(|r| r.contains("alarm"))
+        }),
+    );
     assert_eq!(status["hotlist"]["version"], "v1", "the old list stays: {status}");
     let v2 = format!("version,v2\n{HEADER}{},l,stolen,alert,,\n", plates[2]);
-    publish_retained(broker.port, "anpr/fleet/hotlist", envelope("v2", &v2, Some(sign(dir.path(), &intruder, &v2))));
-    let status = wait_for(&subscriber, Duration::from_secs(10), "the rejection of a badly signed list", status_where(|h| h["last_rejection"]["reason"].as_str().is_some_and(|r| r.contains("signature does not match"))));
+    publish_retained(
+        broker.port,
+        "anpr/fleet/hotlist",
+        envelope("v2", &v2, Some(sign(dir.path(), &intruder, &v2))),
+    );
+    let status = wait_for(
+        &subscriber,
+        Duration::from_secs(10),
+        "the rejection of a badly signed list",
+        status_where(|h| {
+            h["last_rejection"]["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("signature does not match"))
+        }),
+    );
     assert_eq!(status["hotlist"]["version"], "v1", "the old list stays: {status}");
 
-    let second = wait_for(&subscriber, Duration::from_secs(20), "car 2's hit under the old list", hit_of(1));
+    let second =
+        wait_for(&subscriber, Duration::from_secs(20), "car 2's hit under the old list", hit_of(1));
     assert_eq!(second["hotlist"]["list_version"], "v1", "{second}");
 
     // A good v2 on the fleet topic, with 100 000 more entries (one ≈ 3 MB message), replaces v1
@@ -242,21 +414,46 @@ fn retained_mqtt_updates_replace_the_list_in_a_running_daemon_and_bad_ones_are_r
         list.push_str(&format!("Q{i:06}X,national,stolen,alert,,\n"));
         list
     });
-    publish_retained(broker.port, "anpr/fleet/hotlist", envelope("v2", &v2, Some(sign(dir.path(), &private, &v2))));
-    let status = wait_for(&subscriber, Duration::from_secs(10), "v2 in the status", status_where(|h| h["version"] == "v2"));
-    assert_eq!((status["hotlist"]["entries"].as_u64(), status["hotlist"]["source"].as_str()), (Some(100_001), Some("mqtt anpr/fleet/hotlist")), "{status}");
+    publish_retained(
+        broker.port,
+        "anpr/fleet/hotlist",
+        envelope("v2", &v2, Some(sign(dir.path(), &private, &v2))),
+    );
+    let status = wait_for(
+        &subscriber,
+        Duration::from_secs(10),
+        "v2 in the status",
+        status_where(|h| h["version"] == "v2"),
+    );
+    assert_eq!(
+        (status["hotlist"]["entries"].as_u64(), status["hotlist"]["source"].as_str()),
+        (Some(100_001), Some("mqtt anpr/fleet/hotlist")),
+        "{status}"
+    );
     let third = wait_for(&subscriber, Duration::from_secs(20), "car 3's hit under v2", hit_of(2));
     assert_eq!(third["hotlist"]["list_version"], "v2", "{third}");
-    let counted = |r: &Received| json_on(r, "anpr/box/status").into_iter().find(|s| s["pipeline"]["hits"] == 3);
+    let counted = |r: &Received| {
+        json_on(r, "anpr/box/status").into_iter().find(|s| s["pipeline"]["hits"] == 3)
+    };
     wait_for(&subscriber, Duration::from_secs(10), "3 hits counted in the heartbeat", counted);
 
     let exit = daemon.wait().expect("daemon");
     let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut daemon.stderr.take().expect("stderr"), &mut stderr).expect("stderr");
+    std::io::Read::read_to_string(&mut daemon.stderr.take().expect("stderr"), &mut stderr)
+        .expect("stderr");
     assert!(exit.success(), "{stderr}");
     assert!(stderr.contains("hotlist update rejected"), "rejections are logged: {stderr}");
-    let received = subscriber.wait_until(Duration::from_secs(5), |r| json_on(r, "anpr/box/reads").iter().any(|r| folded_text(r) == fold(&plates[3])));
-    let fourth = json_on(&received, "anpr/box/reads").into_iter().find(|r| folded_text(r) == fold(&plates[3])).expect("car 4's read");
-    assert_eq!((fourth["hit"].as_bool(), fourth["hotlist"].is_null()), (Some(false), true), "removed by v2: {fourth}");
+    let received = subscriber.wait_until(Duration::from_secs(5), |r| {
+        json_on(r, "anpr/box/reads").iter().any(|r| folded_text(r) == fold(&plates[3]))
+    });
+    let fourth = json_on(&received, "anpr/box/reads")
+        .into_iter()
+        .find(|r| folded_text(r) == fold(&plates[3]))
+        .expect("car 4's read");
+    assert_eq!(
+        (fourth["hit"].as_bool(), fourth["hotlist"].is_null()),
+        (Some(false), true),
+        "removed by v2: {fourth}"
+    );
     assert_eq!(json_on(&received, "anpr/box/hits").len(), 3, "cars 1 to 3 and no other");
 }

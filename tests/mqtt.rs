@@ -11,7 +11,12 @@ use std::time::Duration;
 /// These tests check delivery of reads and both images, identified by their plate text, so the
 /// plate goes in clear with its crop; what the privacy defaults let out is tested in
 /// tests/daemon.rs and tests/privacy.rs.
-fn daemon_config(dir: &std::path::Path, source: &std::path::Path, mqtt: &str, extra: &str) -> std::path::PathBuf {
+fn daemon_config(
+    dir: &std::path::Path,
+    source: &std::path::Path,
+    mqtt: &str,
+    extra: &str,
+) -> std::path::PathBuf {
     let path = dir.join("anpr-edge.toml");
     let text = format!(
         "[device]\nid = \"box\"\n[device.site]\nname = \"E40 test\"\n[source]\nkind = \"file\"\npath = \"{}\"\n\
@@ -24,7 +29,11 @@ fn daemon_config(dir: &std::path::Path, source: &std::path::Path, mqtt: &str, ex
 }
 
 fn statuses(received: &[(String, Vec<u8>, bool)]) -> Vec<serde_json::Value> {
-    received.iter().filter(|(t, _, _)| t == "anpr/box/status").filter_map(|(_, p, _)| serde_json::from_slice(p).ok()).collect()
+    received
+        .iter()
+        .filter(|(t, _, _)| t == "anpr/box/status")
+        .filter_map(|(_, p, _)| serde_json::from_slice(p).ok())
+        .collect()
 }
 
 #[test]
@@ -42,30 +51,58 @@ fn the_daemon_delivers_one_read_per_vehicle_with_its_images_over_mutual_tls() {
         certs.client_cert.display(),
         certs.client_key.display()
     );
-    let output = common::binary().args(["run", "--config"]).arg(daemon_config(dir.path(), &video, &mqtt, "")).output().expect("run");
+    let output = common::binary()
+        .args(["run", "--config"])
+        .arg(daemon_config(dir.path(), &video, &mqtt, ""))
+        .output()
+        .expect("run");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
 
-    let received = subscriber.wait_until(Duration::from_secs(10), |r| statuses(r).iter().any(|s| s["state"] == "offline"));
-    let reads: Vec<serde_json::Value> =
-        received.iter().filter(|(t, _, _)| t == "anpr/box/reads").map(|(_, p, _)| serde_json::from_slice(p).expect("read JSON")).collect();
-    let texts: Vec<String> = reads.iter().map(|r| anpr_edge::eval::score::fold(r["plate"]["text"].as_str().expect("text"))).collect();
+    let received = subscriber.wait_until(Duration::from_secs(10), |r| {
+        statuses(r).iter().any(|s| s["state"] == "offline")
+    });
+    let reads: Vec<serde_json::Value> = received
+        .iter()
+        .filter(|(t, _, _)| t == "anpr/box/reads")
+        .map(|(_, p, _)| serde_json::from_slice(p).expect("read JSON"))
+        .collect();
+    let texts: Vec<String> = reads
+        .iter()
+        .map(|r| anpr_edge::eval::score::fold(r["plate"]["text"].as_str().expect("text")))
+        .collect();
     assert_eq!(texts, expected, "exactly one read per vehicle");
     for read in &reads {
         for kind in ["overview", "plate"] {
             let reference = &read["images"][kind];
             let topic = reference["topic"].as_str().expect("image topic");
-            let (_, jpeg, _) = received.iter().find(|(t, _, _)| t == topic).unwrap_or_else(|| panic!("no image on {topic}"));
-            assert_eq!(anpr_edge::models::sha256_hex(jpeg), reference["sha256"].as_str().expect("sha"), "image {topic} is the one the read names");
+            let (_, jpeg, _) = received
+                .iter()
+                .find(|(t, _, _)| t == topic)
+                .unwrap_or_else(|| panic!("no image on {topic}"));
+            assert_eq!(
+                anpr_edge::models::sha256_hex(jpeg),
+                reference["sha256"].as_str().expect("sha"),
+                "image {topic} is the one the read names"
+            );
             assert_eq!(&jpeg[..2], &[0xff, 0xd8], "a JPEG");
         }
     }
-    let states: Vec<String> = statuses(&received).iter().filter_map(|s| s["state"].as_str().map(str::to_string)).collect();
+    let states: Vec<String> = statuses(&received)
+        .iter()
+        .filter_map(|s| s["state"].as_str().map(str::to_string))
+        .collect();
     assert_eq!(states.first().map(String::as_str), Some("online"), "{states:?}");
     assert_eq!(states.last().map(String::as_str), Some("offline"), "{states:?}");
     for status in statuses(&received) {
-        assert_eq!(status["purpose"], "MQTT test", "the purpose is in every status message: {status}");
+        assert_eq!(
+            status["purpose"], "MQTT test",
+            "the purpose is in every status message: {status}"
+        );
         if status["state"] == "online" {
-            assert!(status["retention"]["stores"].is_array(), "the heartbeat reports what the unit holds: {status}");
+            assert!(
+                status["retention"]["stores"].is_array(),
+                "the heartbeat reports what the unit holds: {status}"
+            );
         }
     }
 }
@@ -80,13 +117,21 @@ fn a_killed_daemon_is_reported_offline_by_its_last_will() {
     let mqtt = format!("host = \"127.0.0.1\"\nport = {}\ninsecure_dev = true\n", broker.port);
     let config = daemon_config(dir.path(), &video, &mqtt, "[pipeline]\nrealtime = true\n");
     let mut daemon = common::binary().args(["run", "--config"]).arg(config).spawn().expect("start");
-    let online = subscriber.wait_until(Duration::from_secs(20), |r| statuses(r).iter().any(|s| s["state"] == "online"));
+    let online = subscriber.wait_until(Duration::from_secs(20), |r| {
+        statuses(r).iter().any(|s| s["state"] == "online")
+    });
     assert!(statuses(&online).iter().any(|s| s["state"] == "online"), "the unit never came online");
     daemon.kill().expect("SIGKILL");
     let _ = daemon.wait();
-    let received = subscriber.wait_until(Duration::from_secs(10), |r| statuses(r).iter().any(|s| s["state"] == "offline"));
+    let received = subscriber.wait_until(Duration::from_secs(10), |r| {
+        statuses(r).iter().any(|s| s["state"] == "offline")
+    });
     let last = statuses(&received).pop().expect("a status");
-    assert_eq!((last["state"].as_str(), last["reason"].as_str()), (Some("offline"), Some("connection lost")), "{last}");
+    assert_eq!(
+        (last["state"].as_str(), last["reason"].as_str()),
+        (Some("offline"), Some("connection lost")),
+        "{last}"
+    );
     assert_eq!(last["purpose"], "MQTT test", "the Last Will states the purpose too: {last}");
 }
 
@@ -94,13 +139,24 @@ fn a_killed_daemon_is_reported_offline_by_its_last_will() {
 fn an_unreachable_broker_does_not_stop_the_unit_from_reading() {
     let Some(folder) = common::eval_images() else { return };
     let dir = tempfile::tempdir().expect("tempdir");
-    let mqtt = format!("host = \"127.0.0.1\"\nport = {}\ninsecure_dev = true\nbackoff_min_ms = 200\n", free_port());
+    let mqtt = format!(
+        "host = \"127.0.0.1\"\nport = {}\ninsecure_dev = true\nbackoff_min_ms = 200\n",
+        free_port()
+    );
     let config = daemon_config(dir.path(), &folder.join("eu3.jpg"), &mqtt, "");
-    let output = common::binary().env("ANPR_LOG", "warn").args(["run", "--config"]).arg(config).output().expect("run");
+    let output = common::binary()
+        .env("ANPR_LOG", "warn")
+        .args(["run", "--config"])
+        .arg(config)
+        .output()
+        .expect("run");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "undelivered reads make the exit status non-zero");
     assert!(stderr.contains("broker unreachable; reads are kept"), "{stderr}");
-    assert!(stderr.contains("did not acknowledge") && stderr.contains("unacknowledged=3"), "the read and its two images are reported: {stderr}");
+    assert!(
+        stderr.contains("did not acknowledge") && stderr.contains("unacknowledged=3"),
+        "the read and its two images are reported: {stderr}"
+    );
 }
 
 /// The daemon itself, replaying in real time, while the broker freezes, dies and comes back.
@@ -112,7 +168,12 @@ fn replay_through_a_broker_fault(persistence: bool) {
     let (video, expected) = common::road_video(&folder, dir.path());
     let mqtt = format!("host = \"127.0.0.1\"\nport = {}\ninsecure_dev = true\nbackoff_min_ms = 1000\nbackoff_max_ms = 1000\n", broker.port);
     let config = daemon_config(dir.path(), &video, &mqtt, "[pipeline]\nrealtime = true\n");
-    let mut daemon = common::binary().args(["run", "--config"]).arg(config).stderr(std::process::Stdio::piped()).spawn().expect("start");
+    let mut daemon = common::binary()
+        .args(["run", "--config"])
+        .arg(config)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start");
     // The first car is emitted about 1.5 s in: freeze the broker before, so its read stays
     // unacknowledged, then kill and restart the broker while the replay goes on.
     std::thread::sleep(Duration::from_millis(1000));
@@ -128,19 +189,29 @@ fn replay_through_a_broker_fault(persistence: bool) {
     subscriber.wait_subscribed(Duration::from_secs(10));
     let status = daemon.wait().expect("daemon");
     let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut daemon.stderr.take().expect("stderr"), &mut stderr).expect("stderr");
+    std::io::Read::read_to_string(&mut daemon.stderr.take().expect("stderr"), &mut stderr)
+        .expect("stderr");
     assert!(status.success(), "{stderr}");
     let received = subscriber.wait_until(Duration::from_secs(10), |r| r.len() >= expected.len());
-    let reads: Vec<serde_json::Value> = received.iter().filter_map(|(_, p, _)| serde_json::from_slice(p).ok()).collect();
+    let reads: Vec<serde_json::Value> =
+        received.iter().filter_map(|(_, p, _)| serde_json::from_slice(p).ok()).collect();
     let mut by_id = std::collections::BTreeMap::new();
     for read in &reads {
-        by_id.insert(read["read_id"].as_str().expect("id").to_string(), anpr_edge::eval::score::fold(read["plate"]["text"].as_str().expect("text")));
+        by_id.insert(
+            read["read_id"].as_str().expect("id").to_string(),
+            anpr_edge::eval::score::fold(read["plate"]["text"].as_str().expect("text")),
+        );
     }
     let mut texts: Vec<String> = by_id.into_values().collect();
     texts.sort();
     let mut wanted = expected.clone();
     wanted.sort();
-    assert_eq!(texts, wanted, "every vehicle's read arrived (duplicates only with the same id); {} messages in all", reads.len());
+    assert_eq!(
+        texts,
+        wanted,
+        "every vehicle's read arrived (duplicates only with the same id); {} messages in all",
+        reads.len()
+    );
 }
 
 #[test]

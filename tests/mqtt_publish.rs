@@ -12,7 +12,9 @@
 
 mod common;
 
-use anpr_edge::publish::{Class, Message, MqttConfig, MqttError, MqttSink, StatusSource, TlsFiles, Topics};
+use anpr_edge::publish::{
+    Class, Message, MqttConfig, MqttError, MqttSink, StatusSource, TlsFiles, Topics,
+};
 use common::broker::{free_port, Broker, Certificates};
 use common::gate::Gate;
 use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
@@ -40,7 +42,8 @@ fn no_status() -> StatusSource {
 
 fn message(id: String, class: Class, padding: usize) -> Message {
     let topic = if class == Class::Hit { topics().hits } else { topics().reads };
-    let payload = serde_json::json!({ "id": id, "pad": "x".repeat(padding) }).to_string().into_bytes();
+    let payload =
+        serde_json::json!({ "id": id, "pad": "x".repeat(padding) }).to_string().into_bytes();
     Message { id, topic, payload, class }
 }
 
@@ -59,7 +62,11 @@ fn hit(i: usize) -> Message {
 fn submit(sink: &MqttSink, message: Message) -> anpr_edge::publish::SubmitOutcome {
     let started = Instant::now();
     let outcome = sink.submit(message);
-    assert!(started.elapsed() < Duration::from_secs(5), "submit waited {:?}: it blocks on the connection", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "submit waited {:?}: it blocks on the connection",
+        started.elapsed()
+    );
     outcome
 }
 
@@ -101,25 +108,40 @@ impl Watcher {
         static N: AtomicUsize = AtomicUsize::new(0);
         let id = format!("watch-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
         let mut options = MqttOptions::new(id, "127.0.0.1", port);
-        options.set_keep_alive(Duration::from_secs(5)).set_max_packet_size(32 << 20, 1 << 20).set_clean_session(!persistent);
+        options
+            .set_keep_alive(Duration::from_secs(5))
+            .set_max_packet_size(32 << 20, 1 << 20)
+            .set_clean_session(!persistent);
         let (client, mut connection) = Client::new(options, 16);
-        let watcher = Watcher { received: Arc::default(), subscriptions: Arc::default(), stop: Arc::default() };
-        let (received, subscriptions, stop, filter) =
-            (Arc::clone(&watcher.received), Arc::clone(&watcher.subscriptions), Arc::clone(&watcher.stop), filter.to_string());
+        let watcher = Watcher {
+            received: Arc::default(),
+            subscriptions: Arc::default(),
+            stop: Arc::default(),
+        };
+        let (received, subscriptions, stop, filter) = (
+            Arc::clone(&watcher.received),
+            Arc::clone(&watcher.subscriptions),
+            Arc::clone(&watcher.stop),
+            filter.to_string(),
+        );
         std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 match connection.recv_timeout(Duration::from_millis(100)) {
                     Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => {
-                        client.try_subscribe(filter.as_str(), QoS::AtLeastOnce).expect("subscribe request");
+                        client
+                            .try_subscribe(filter.as_str(), QoS::AtLeastOnce)
+                            .expect("subscribe request");
                     }
                     Ok(Ok(Event::Incoming(Packet::SubAck(_)))) => {
                         subscriptions.fetch_add(1, Ordering::Relaxed);
                     }
-                    Ok(Ok(Event::Incoming(Packet::Publish(p)))) => received.lock().expect("lock").push(Received {
-                        topic: p.topic.clone(),
-                        payload: p.payload.to_vec(),
-                        retain: p.retain,
-                    }),
+                    Ok(Ok(Event::Incoming(Packet::Publish(p)))) => {
+                        received.lock().expect("lock").push(Received {
+                            topic: p.topic.clone(),
+                            payload: p.payload.to_vec(),
+                            retain: p.retain,
+                        })
+                    }
                     Ok(Err(_)) => std::thread::sleep(Duration::from_millis(50)),
                     Ok(Ok(_)) | Err(_) => {}
                 }
@@ -135,7 +157,10 @@ impl Watcher {
 
     /// Waits for a subscription after the first `before`.
     fn wait_subscribed(&self, before: usize) {
-        assert!(wait_for(Duration::from_secs(10), || self.subscriptions() > before), "the test subscriber could not subscribe");
+        assert!(
+            wait_for(Duration::from_secs(10), || self.subscriptions() > before),
+            "the test subscriber could not subscribe"
+        );
     }
 
     fn received(&self) -> Vec<Received> {
@@ -175,14 +200,30 @@ fn assert_all_arrived(received: &[Received], sent: &[Message]) {
     let mut seen = BTreeSet::new();
     for r in received.iter().filter(|r| r.topic != topics().status) {
         let id = r.json()["id"].as_str().map(str::to_string).unwrap_or_default();
-        let original = by_id.get(id.as_str()).unwrap_or_else(|| panic!("{id:?} on {} was never sent", r.topic));
-        assert_eq!((&r.topic, &r.payload), (&original.topic, &original.payload), "{id} arrived changed");
+        let original = by_id
+            .get(id.as_str())
+            .unwrap_or_else(|| panic!("{id:?} on {} was never sent", r.topic));
+        assert_eq!(
+            (&r.topic, &r.payload),
+            (&original.topic, &original.payload),
+            "{id} arrived changed"
+        );
         seen.insert(id);
     }
     let missing: Vec<&str> = by_id.keys().filter(|id| !seen.contains(**id)).copied().collect();
-    assert!(missing.is_empty(), "{} of {} messages lost: {:?}", missing.len(), sent.len(), &missing[..missing.len().min(10)]);
+    assert!(
+        missing.is_empty(),
+        "{} of {} messages lost: {:?}",
+        missing.len(),
+        sent.len(),
+        &missing[..missing.len().min(10)]
+    );
     let arrivals = received.iter().filter(|r| r.topic != topics().status).count();
-    eprintln!("{} sent, {arrivals} received, {} duplicates (same id, same bytes)", sent.len(), arrivals - seen.len());
+    eprintln!(
+        "{} sent, {arrivals} received, {} duplicates (same id, same bytes)",
+        sent.len(),
+        arrivals - seen.len()
+    );
 }
 
 fn states(received: &[Received]) -> Vec<serde_json::Value> {
@@ -193,7 +234,12 @@ fn states(received: &[Received]) -> Vec<serde_json::Value> {
 fn two_hundred_reads_arrive_and_the_status_is_online_then_offline_retained() {
     let broker = Broker::start(false);
     let watcher = Watcher::start(broker.port, "anpr/box/#", false);
-    let sink = MqttSink::start(&config(broker.port), DEVICE, Arc::new(|| serde_json::json!({"fps": 12.5}))).expect("start");
+    let sink = MqttSink::start(
+        &config(broker.port),
+        DEVICE,
+        Arc::new(|| serde_json::json!({"fps": 12.5})),
+    )
+    .expect("start");
     let sent: Vec<Message> = (0..200).map(read).collect();
     for m in &sent {
         assert!(submit(&sink, m.clone()).held);
@@ -207,18 +253,30 @@ fn two_hundred_reads_arrive_and_the_status_is_online_then_offline_retained() {
     let online = retained.first().expect("a retained status");
     assert!(online.retain, "the status is retained");
     let online = online.json();
-    assert_eq!((online["state"].as_str(), online["device_id"].as_str(), online["fps"].as_f64()), (Some("online"), Some(DEVICE), Some(12.5)), "{online}");
+    assert_eq!(
+        (online["state"].as_str(), online["device_id"].as_str(), online["fps"].as_f64()),
+        (Some("online"), Some(DEVICE), Some(12.5)),
+        "{online}"
+    );
     assert!(online["outbox"]["acked"].is_number() && online["uptime_s"].is_number(), "{online}");
 
     let report = sink.shutdown(Duration::from_secs(5));
     assert!(report.unacknowledged.is_empty() && report.messages.is_empty(), "{report:?}");
     assert_eq!(report.stats.acked, 200);
-    let received = watcher.wait_until(Duration::from_secs(5), |r| states(r).iter().any(|s| s["state"] == "offline"));
+    let received = watcher
+        .wait_until(Duration::from_secs(5), |r| states(r).iter().any(|s| s["state"] == "offline"));
     let last = states(&received).pop().expect("a status");
-    assert_eq!((last["state"].as_str(), last["reason"].as_str()), (Some("offline"), Some("stopped")), "{last}");
+    assert_eq!(
+        (last["state"].as_str(), last["reason"].as_str()),
+        (Some("offline"), Some("stopped")),
+        "{last}"
+    );
     let later = Watcher::start(broker.port, "anpr/box/status", false);
     let retained = later.wait_until(Duration::from_secs(5), |r| !r.is_empty());
-    assert!(retained.first().is_some_and(|r| r.retain && r.json()["state"] == "offline"), "{retained:?}");
+    assert!(
+        retained.first().is_some_and(|r| r.retain && r.json()["state"] == "offline"),
+        "{retained:?}"
+    );
 }
 
 #[test]
@@ -227,19 +285,34 @@ fn the_last_will_says_offline_when_the_connection_dies_or_the_sink_is_dropped() 
     let gate = Gate::start(free_port(), broker.port, true);
     let watcher = Watcher::start(broker.port, "anpr/box/status", false);
     let sink = MqttSink::start(&config(gate.port), DEVICE, no_status()).expect("start");
-    let last_state = |r: &[Received]| states(r).last().and_then(|s| s["state"].as_str().map(str::to_string));
-    let offline_by_will = |r: &[Received]| states(r).last().is_some_and(|s| s["state"] == "offline" && s["reason"] == "connection lost");
+    let last_state =
+        |r: &[Received]| states(r).last().and_then(|s| s["state"].as_str().map(str::to_string));
+    let offline_by_will = |r: &[Received]| {
+        states(r)
+            .last()
+            .is_some_and(|s| s["state"] == "offline" && s["reason"] == "connection lost")
+    };
 
     watcher.wait_until(Duration::from_secs(10), |r| last_state(r).as_deref() == Some("online"));
     gate.shut(); // the connection dies without a DISCONNECT, and stays away
     let received = watcher.wait_until(Duration::from_secs(10), offline_by_will);
-    assert!(offline_by_will(&received), "the Last Will after a lost connection: {:?}", states(&received));
+    assert!(
+        offline_by_will(&received),
+        "the Last Will after a lost connection: {:?}",
+        states(&received)
+    );
     assert!(!sink.is_connected());
 
     gate.open();
     let before = watcher.received().len();
-    let received = watcher.wait_until(Duration::from_secs(10), |r| r.len() > before && last_state(r).as_deref() == Some("online"));
-    assert_eq!(last_state(&received).as_deref(), Some("online"), "back online after the reconnection");
+    let received = watcher.wait_until(Duration::from_secs(10), |r| {
+        r.len() > before && last_state(r).as_deref() == Some("online")
+    });
+    assert_eq!(
+        last_state(&received).as_deref(),
+        Some("online"),
+        "back online after the reconnection"
+    );
     let started = Instant::now();
     drop(sink); // no shutdown: as if the process vanished
     assert!(started.elapsed() < Duration::from_secs(2), "dropping took {:?}", started.elapsed());
@@ -255,7 +328,11 @@ fn mutual_tls_works_and_plain_tcp_needs_insecure_dev() {
     let watcher = Watcher::start(broker.port, "anpr/box/#", false);
     let mut tls = config(broker.tls_port.expect("tls port"));
     tls.insecure_dev = false;
-    let files = TlsFiles { ca_file: certs.ca.clone(), client_cert_file: certs.client_cert.clone(), client_key_file: certs.client_key.clone() };
+    let files = TlsFiles {
+        ca_file: certs.ca.clone(),
+        client_cert_file: certs.client_cert.clone(),
+        client_key_file: certs.client_key.clone(),
+    };
     tls.tls = Some(files.clone());
     let sink = MqttSink::start(&tls, DEVICE, no_status()).expect("start over TLS");
     let sent: Vec<Message> = (0..20).map(read).collect();
@@ -270,15 +347,25 @@ fn mutual_tls_works_and_plain_tcp_needs_insecure_dev() {
     plain.insecure_dev = false;
     let error = plain.check().expect_err("plain TCP without insecure_dev");
     assert_eq!(error.key(), "mqtt.tls");
-    assert!(error.to_string().starts_with("mqtt.tls: ") && error.to_string().contains("insecure_dev = true"), "{error}");
+    assert!(
+        error.to_string().starts_with("mqtt.tls: ")
+            && error.to_string().contains("insecure_dev = true"),
+        "{error}"
+    );
     assert_eq!(plain.check().map_err(|e| e.key()), Err("mqtt.tls".to_string()));
     let refused = MqttSink::start(&plain, DEVICE, no_status()).err().expect("refused");
-    assert!(matches!(refused, MqttError::Config(_)) && refused.to_string().starts_with("mqtt.tls: "), "{refused}");
+    assert!(
+        matches!(refused, MqttError::Config(_)) && refused.to_string().starts_with("mqtt.tls: "),
+        "{refused}"
+    );
 
     // Files that cannot work are refused at start, naming the key, not retried forever.
     let wrong_key = TlsFiles { client_key_file: dir.path().join("ca.key"), ..files.clone() };
     let not_a_cert = TlsFiles { client_cert_file: certs.client_key.clone(), ..files };
-    for (files, key, names) in [(wrong_key, "mqtt.tls", "client_key_file"), (not_a_cert, "mqtt.tls.client_cert_file", "client.key")] {
+    for (files, key, names) in [
+        (wrong_key, "mqtt.tls", "client_key_file"),
+        (not_a_cert, "mqtt.tls.client_cert_file", "client.key"),
+    ] {
         let mut config = tls.clone();
         config.tls = Some(files);
         let error = config.check().expect_err("bad TLS files");
@@ -292,14 +379,20 @@ fn mutual_tls_works_and_plain_tcp_needs_insecure_dev() {
 fn a_broker_down_at_start_gets_everything_once_up_hits_first() {
     let port = free_port();
     let sink = MqttSink::start(&config(port), DEVICE, no_status()).expect("start without a broker");
-    let sent: Vec<Message> = (0..50).flat_map(|i| if i % 10 == 9 { vec![read(i), hit(i)] } else { vec![read(i)] }).collect();
+    let sent: Vec<Message> = (0..50)
+        .flat_map(|i| if i % 10 == 9 { vec![read(i), hit(i)] } else { vec![read(i)] })
+        .collect();
     for m in &sent {
         assert!(submit(&sink, m.clone()).held);
     }
     std::thread::sleep(Duration::from_millis(700)); // several failed attempts
     let stats = sink.stats();
     assert!(!sink.is_connected());
-    assert_eq!((stats.pending, stats.in_flight), (55, 0), "everything is kept, nothing handed to rumqttc: {stats:?}");
+    assert_eq!(
+        (stats.pending, stats.in_flight),
+        (55, 0),
+        "everything is kept, nothing handed to rumqttc: {stats:?}"
+    );
 
     let broker = Broker::start(false);
     let watcher = Watcher::start(broker.port, "anpr/box/#", false);
@@ -325,12 +418,16 @@ fn freeze_kill_restart(persistence: bool) {
     for (i, m) in sent.iter().enumerate() {
         if i == 100 {
             // Everything acknowledged so far is with the subscriber before the freeze.
-            assert!(wait_for(Duration::from_secs(10), || sink.stats().acked == 100 && distinct(&watcher.received()) == 100));
+            assert!(wait_for(Duration::from_secs(10), || sink.stats().acked == 100
+                && distinct(&watcher.received()) == 100));
             broker.freeze();
         }
         if i == 200 {
             let stats = sink.stats();
-            assert!(stats.in_flight > 0 && stats.acked == 100, "messages are in flight, unacknowledged: {stats:?}");
+            assert!(
+                stats.in_flight > 0 && stats.acked == 100,
+                "messages are in flight, unacknowledged: {stats:?}"
+            );
             gate.shut();
             broker.kill();
             let subscribed = watcher.subscriptions();
@@ -367,7 +464,8 @@ fn a_broker_that_thaws_gets_every_large_message_on_the_same_connection() {
     assert!(wait_for(Duration::from_secs(10), || sink.is_connected()));
     broker.freeze();
     // 6 MiB: more than the sockets buffer, so rumqttc's writes wait on the frozen broker.
-    let sent: Vec<Message> = (0..12).map(|i| message(format!("big-{i:02}"), Class::Read, 512 << 10)).collect();
+    let sent: Vec<Message> =
+        (0..12).map(|i| message(format!("big-{i:02}"), Class::Read, 512 << 10)).collect();
     for m in &sent {
         submit(&sink, m.clone());
     }
@@ -377,7 +475,11 @@ fn a_broker_that_thaws_gets_every_large_message_on_the_same_connection() {
     assert_all_arrived(&received, &sent);
     wait_for(Duration::from_secs(5), || sink.stats().acked == 12);
     let stats = sink.stats();
-    assert_eq!((stats.acked, stats.republished), (12, 0), "all acknowledged, none needed a reconnection: {stats:?}");
+    assert_eq!(
+        (stats.acked, stats.republished),
+        (12, 0),
+        "all acknowledged, none needed a reconnection: {stats:?}"
+    );
 }
 
 #[test]
@@ -387,7 +489,9 @@ fn a_full_outbox_keeps_hits_drops_the_oldest_reads_and_counts_every_drop() {
     config.outbox_messages = 8;
     config.max_in_flight = 4;
     let sink = MqttSink::start(&config, DEVICE, no_status()).expect("start");
-    let dropped_ids = |outcome: anpr_edge::publish::SubmitOutcome| outcome.dropped.into_iter().map(|m| m.id).collect::<Vec<_>>();
+    let dropped_ids = |outcome: anpr_edge::publish::SubmitOutcome| {
+        outcome.dropped.into_iter().map(|m| m.id).collect::<Vec<_>>()
+    };
     for i in 0..3 {
         assert_eq!(dropped_ids(submit(&sink, hit(i))), Vec::<String>::new());
     }
@@ -396,14 +500,26 @@ fn a_full_outbox_keeps_hits_drops_the_oldest_reads_and_counts_every_drop() {
         assert_eq!(dropped_ids(submit(&sink, read(i))), expected, "read {i}");
     }
     for i in 3..8 {
-        assert_eq!(dropped_ids(submit(&sink, hit(i))), vec![read(i + 2).id], "a hit takes the place of the oldest read");
+        assert_eq!(
+            dropped_ids(submit(&sink, hit(i))),
+            vec![read(i + 2).id],
+            "a hit takes the place of the oldest read"
+        );
     }
-    assert_eq!(dropped_ids(submit(&sink, hit(8))), vec![hit(0).id], "only hits are held: the oldest hit goes");
+    assert_eq!(
+        dropped_ids(submit(&sink, hit(8))),
+        vec![hit(0).id],
+        "only hits are held: the oldest hit goes"
+    );
     let outcome = submit(&sink, read(10));
     assert!(!outcome.held, "a read never pushes out a hit");
     assert_eq!(dropped_ids(outcome), vec![read(10).id]);
     let stats = sink.stats();
-    assert_eq!((stats.dropped_hits, stats.dropped_reads, stats.dropped_images, stats.pending), (1, 11, 0, 8), "{stats:?}");
+    assert_eq!(
+        (stats.dropped_hits, stats.dropped_reads, stats.dropped_images, stats.pending),
+        (1, 11, 0, 8),
+        "{stats:?}"
+    );
 
     let broker = Broker::start(false);
     let watcher = Watcher::start(broker.port, "anpr/box/#", false);

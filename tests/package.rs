@@ -20,15 +20,28 @@ fn run_both(command: &mut Command) -> (String, String) {
 #[test]
 fn the_package_installs_binary_unit_config_models_and_runtime() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let stdout = run(Command::new("bash").arg(root.join("scripts/package.sh")).args(["--no-build", "--fast"]).current_dir(root));
-    let deb = std::path::PathBuf::from(stdout.lines().last().expect("package.sh prints the .deb").trim());
+    let stdout = run(Command::new("bash")
+        .arg(root.join("scripts/package.sh"))
+        .args(["--no-build", "--fast"])
+        .current_dir(root));
+    let deb =
+        std::path::PathBuf::from(stdout.lines().last().expect("package.sh prints the .deb").trim());
     assert!(deb.is_file() && deb.extension().is_some_and(|e| e == "deb"), "{}", deb.display());
 
     let info = run(Command::new("dpkg-deb").arg("--info").arg(&deb));
-    for field in ["Package: anpr-edge", "Version: 0.1.0-1", "Architecture: amd64", "Suggests: gpsd", "Depends: "] {
+    for field in [
+        "Package: anpr-edge",
+        "Version: 0.1.0-1",
+        "Architecture: amd64",
+        "Suggests: gpsd",
+        "Depends: ",
+    ] {
         assert!(info.contains(field), "no `{field}` in\n{info}");
     }
-    assert!(info.contains("libopencv"), "shared-library dependencies computed from the binary:\n{info}");
+    assert!(
+        info.contains("libopencv"),
+        "shared-library dependencies computed from the binary:\n{info}"
+    );
     for script in ["postinst", "prerm", "postrm", "conffiles"] {
         assert!(info.contains(script), "no {script} in\n{info}");
     }
@@ -39,49 +52,90 @@ fn the_package_installs_binary_unit_config_models_and_runtime() {
         (" lib/systemd/system/anpr-edge.service", "-rw-r--r--"),
         (" etc/anpr-edge/anpr-edge.toml", "-rw-r--r--"),
         (" usr/lib/anpr-edge/libonnxruntime.so", "-rw-r--r--"),
-        (" usr/share/anpr-edge/models/yolo-v9-t-416-license-plates-end2end1-f32.onnx", "-rw-r--r--"),
+        (
+            " usr/share/anpr-edge/models/yolo-v9-t-416-license-plates-end2end1-f32.onnx",
+            "-rw-r--r--",
+        ),
         (" usr/share/anpr-edge/models/cct_xs_v2_global.onnx", "-rw-r--r--"),
         (" usr/share/doc/anpr-edge/README.md", "-rw-r--r--"),
     ] {
-        let line = contents.lines().find(|l| l.ends_with(path)).unwrap_or_else(|| panic!("{path} not in the package:\n{contents}"));
-        assert!(line.starts_with(mode) && line.contains(" 0/0 "), "{line}: mode {mode}, owned by root");
+        let line = contents
+            .lines()
+            .find(|l| l.ends_with(path))
+            .unwrap_or_else(|| panic!("{path} not in the package:\n{contents}"));
+        assert!(
+            line.starts_with(mode) && line.contains(" 0/0 "),
+            "{line}: mode {mode}, owned by root"
+        );
     }
 
     let dir = tempfile::tempdir().expect("tempdir");
     let control = dir.path().join("control");
     run(Command::new("dpkg-deb").arg("--control").arg(&deb).arg(&control));
     let conffiles = std::fs::read_to_string(control.join("conffiles")).expect("conffiles");
-    assert_eq!(conffiles.trim(), "/etc/anpr-edge/anpr-edge.toml", "the configuration survives upgrades");
+    assert_eq!(
+        conffiles.trim(),
+        "/etc/anpr-edge/anpr-edge.toml",
+        "the configuration survives upgrades"
+    );
 
     // Unpacked into a throwaway root, the binary finds its models and ONNX Runtime beside it
     // (<prefix>/share, <prefix>/lib), with nothing from /usr/local.
     let target = dir.path().join("root");
     run(Command::new("dpkg").arg("-x").arg(&deb).arg(&target));
     let binary = target.join("usr/bin/anpr-edge");
-    let packaged = |c: &mut Command| run_both(c.env_remove("ANPR_MODELS_DIR").env_remove("ORT_DYLIB_PATH"));
+    let packaged =
+        |c: &mut Command| run_both(c.env_remove("ANPR_MODELS_DIR").env_remove("ORT_DYLIB_PATH"));
     let (_, verify) = packaged(Command::new(&binary).args(["models", "verify"]));
     let models = target.join("usr/share/anpr-edge/models").display().to_string();
-    assert!(verify.lines().count() >= 3 && verify.lines().all(|l| l.starts_with("ok ") && l.contains(&models)), "{verify}");
+    assert!(
+        verify.lines().count() >= 3
+            && verify.lines().all(|l| l.starts_with("ok ") && l.contains(&models)),
+        "{verify}"
+    );
     // And it reads a plate with the packaged ONNX Runtime.
     let still = root.join("../shared/data/openalpr-eu-dev/eu3.jpg");
     if still.is_file() {
         let (read, _) = packaged(Command::new(&binary).arg("replay").arg(&still).arg("--json"));
         assert!(read.lines().any(|l| l.contains("\"text\"")), "{read}");
     }
-    let unit = std::fs::read_to_string(target.join("lib/systemd/system/anpr-edge.service")).expect("unit");
-    assert_eq!(unit, std::fs::read_to_string(root.join("systemd/anpr-edge.service")).expect("unit"));
-    let config = std::fs::read_to_string(target.join("etc/anpr-edge/anpr-edge.toml")).expect("config");
-    assert!(config.lines().filter(|l| l.starts_with('#')).count() > 50, "the shipped configuration is the commented one");
+    let unit =
+        std::fs::read_to_string(target.join("lib/systemd/system/anpr-edge.service")).expect("unit");
+    assert_eq!(
+        unit,
+        std::fs::read_to_string(root.join("systemd/anpr-edge.service")).expect("unit")
+    );
+    let config =
+        std::fs::read_to_string(target.join("etc/anpr-edge/anpr-edge.toml")).expect("config");
+    assert!(
+        config.lines().filter(|l| l.starts_with('#')).count() > 50,
+        "the shipped configuration is the commented one"
+    );
 
     // The postinst lays the state directory out as systemd does for the DynamicUser unit.
-    run(Command::new("sh").arg(control.join("postinst")).arg("configure").env("DPKG_ROOT", &target));
+    run(Command::new("sh")
+        .arg(control.join("postinst"))
+        .arg("configure")
+        .env("DPKG_ROOT", &target));
     let private = target.join("var/lib/private/anpr-edge");
     assert!(private.is_dir());
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(target.join("var/lib/private")).expect("private").permissions().mode() & 0o777, 0o700);
-    assert_eq!(std::fs::read_link(target.join("var/lib/anpr-edge")).expect("symlink"), Path::new("private/anpr-edge"));
+    assert_eq!(
+        std::fs::metadata(target.join("var/lib/private")).expect("private").permissions().mode()
+            & 0o777,
+        0o700
+    );
+    assert_eq!(
+        std::fs::read_link(target.join("var/lib/anpr-edge")).expect("symlink"),
+        Path::new("private/anpr-edge")
+    );
     // Run twice (a reconfigure) it changes nothing; purge removes it.
-    run(Command::new("sh").arg(control.join("postinst")).arg("configure").env("DPKG_ROOT", &target));
+    run(Command::new("sh")
+        .arg(control.join("postinst"))
+        .arg("configure")
+        .env("DPKG_ROOT", &target));
     run(Command::new("sh").arg(control.join("postrm")).arg("purge").env("DPKG_ROOT", &target));
-    assert!(!private.exists() && std::fs::symlink_metadata(target.join("var/lib/anpr-edge")).is_err());
+    assert!(
+        !private.exists() && std::fs::symlink_metadata(target.join("var/lib/anpr-edge")).is_err()
+    );
 }

@@ -16,23 +16,44 @@ use anpr_edge::imaging::encode_jpeg;
 use anpr_edge::pipeline::ImageConfig;
 use anpr_edge::privacy::policy::{publish_plate, release, OverviewRelease};
 use anpr_edge::privacy::retention::{RetentionConfig, Sweeper};
-use anpr_edge::privacy::{Disposition, KeyedHashConfig, PlateTreatment, PrivacyConfig, Pseudonymiser};
+use anpr_edge::privacy::{
+    Disposition, KeyedHashConfig, PlateTreatment, PrivacyConfig, Pseudonymiser,
+};
 use anpr_edge::recognizer::{RecognitionConfig, Recognizer};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 /// The overview as the pipeline sends it for `disposition` under `privacy`: blurred (or not),
 /// scaled and JPEG-encoded with the default `[images]`, then decoded as the centre would.
-fn sent_overview(recognizer: &mut Recognizer, image: &image::RgbImage, privacy: &PrivacyConfig, disposition: Disposition) -> Option<image::RgbImage> {
+fn sent_overview(
+    recognizer: &mut Recognizer,
+    image: &image::RgbImage,
+    privacy: &PrivacyConfig,
+    disposition: Disposition,
+) -> Option<image::RgbImage> {
     let images = ImageConfig::default();
     let recognition = recognizer.recognize(image).expect("recognise the original");
-    let plates: Vec<BoundingBox> = recognition.reads.iter().map(|r| r.bbox).chain(recognition.unread.iter().map(|d| d.bbox)).collect();
+    let plates: Vec<BoundingBox> = recognition
+        .reads
+        .iter()
+        .map(|r| r.bbox)
+        .chain(recognition.unread.iter().map(|d| d.bbox))
+        .collect();
     let out = match release(privacy, &images, disposition).overview {
         OverviewRelease::None => return None,
         OverviewRelease::Clear => image.clone(),
-        OverviewRelease::Blurred { windscreen } => anpr_edge::privacy::blur::blurred(image, &plates, &privacy.blur, windscreen).expect("blur"),
+        OverviewRelease::Blurred { windscreen } => {
+            anpr_edge::privacy::blur::blurred(image, &plates, &privacy.blur, windscreen)
+                .expect("blur")
+        }
     };
-    let (jpeg, _, _) = encode_jpeg(&out, (0, 0, out.width(), out.height()), images.overview_max_width, images.jpeg_quality).expect("encode");
+    let (jpeg, _, _) = encode_jpeg(
+        &out,
+        (0, 0, out.width(), out.height()),
+        images.overview_max_width,
+        images.jpeg_quality,
+    )
+    .expect("encode");
     Some(image::load_from_memory(&jpeg).expect("decode the JPEG sent").to_rgb8())
 }
 
@@ -50,11 +71,19 @@ fn no_plate_can_be_read_on_a_blurred_non_hit_while_the_hit_image_reads() {
         let texts: Vec<String> = image.plates.iter().map(|p| fold(&p.text)).collect();
         plates += texts.len();
 
-        let hit = sent_overview(&mut recognizer, &original, &privacy, Disposition::Hit).expect("a hit has an overview");
-        let reads: Vec<String> = recognizer.recognize(&hit).expect("recognise").reads.iter().map(|r| fold(&r.plate.text)).collect();
+        let hit = sent_overview(&mut recognizer, &original, &privacy, Disposition::Hit)
+            .expect("a hit has an overview");
+        let reads: Vec<String> = recognizer
+            .recognize(&hit)
+            .expect("recognise")
+            .reads
+            .iter()
+            .map(|r| fold(&r.plate.text))
+            .collect();
         hit_read += texts.iter().filter(|t| reads.contains(t)).count();
 
-        let blurred = sent_overview(&mut recognizer, &original, &privacy, Disposition::NonHit).expect("a non-hit has a blurred overview");
+        let blurred = sent_overview(&mut recognizer, &original, &privacy, Disposition::NonHit)
+            .expect("a non-hit has a blurred overview");
         let after = recognizer.recognize(&blurred).expect("recognise the blurred image");
         for read in &after.reads {
             for candidate in [&read.plate.text, &read.plate.ocr_text] {
@@ -65,7 +94,10 @@ fn no_plate_can_be_read_on_a_blurred_non_hit_while_the_hit_image_reads() {
                 }
             }
         }
-        assert!(sent_overview(&mut recognizer, &original, &privacy, Disposition::Allowed).is_none(), "allowed: no image");
+        assert!(
+            sent_overview(&mut recognizer, &original, &privacy, Disposition::Allowed).is_none(),
+            "allowed: no image"
+        );
     }
     assert_eq!(hit_read, plates, "every truth plate is read on the overview sent for a hit");
 }
@@ -77,9 +109,21 @@ fn the_windscreen_option_blurs_more_and_keeps_the_plates_unreadable() {
     let mut privacy = PrivacyConfig::with_purpose("test");
     privacy.blur.windscreen = true;
     let original = anpr_edge::source::decode_still(&folder.join("eu7.jpg")).expect("decode");
-    let plain = sent_overview(&mut recognizer, &original, &PrivacyConfig::with_purpose("test"), Disposition::NonHit).expect("overview");
-    let more = sent_overview(&mut recognizer, &original, &privacy, Disposition::NonHit).expect("overview");
-    let changed = |a: &image::RgbImage, b: &image::RgbImage| a.pixels().zip(b.pixels()).filter(|(p, q)| p.0.iter().zip(q.0).any(|(x, y)| x.abs_diff(y) > 8)).count();
+    let plain = sent_overview(
+        &mut recognizer,
+        &original,
+        &PrivacyConfig::with_purpose("test"),
+        Disposition::NonHit,
+    )
+    .expect("overview");
+    let more =
+        sent_overview(&mut recognizer, &original, &privacy, Disposition::NonHit).expect("overview");
+    let changed = |a: &image::RgbImage, b: &image::RgbImage| {
+        a.pixels()
+            .zip(b.pixels())
+            .filter(|(p, q)| p.0.iter().zip(q.0).any(|(x, y)| x.abs_diff(y) > 8))
+            .count()
+    };
     assert!(changed(&plain, &more) > 1000, "the windscreen region above the plate is blurred too");
     let truth = common::truth_of(&folder, "eu7.jpg");
     for read in recognizer.recognize(&more).expect("recognise").reads {
@@ -90,22 +134,40 @@ fn the_windscreen_option_blurs_more_and_keeps_the_plates_unreadable() {
 fn stored_at(path: &Path, at: SystemTime) {
     std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
     std::fs::write(path, b"jpeg").expect("write");
-    std::fs::File::options().write(true).open(path).expect("open").set_modified(at).expect("set mtime");
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .expect("open")
+        .set_modified(at)
+        .expect("set mtime");
 }
 
 #[test]
 fn retention_on_real_files_with_a_fake_clock() {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path().join("evidence");
-    let day = |n: u32| SystemTime::UNIX_EPOCH + Duration::from_secs(1_750_000_000) + Duration::from_secs(86_400) * n;
-    let (old, recent, hit, old_hit) = (root.join("a/day0.jpg"), root.join("a/day2.jpg"), root.join("hits/day0.jpg"), root.join("hits/x/day-10.jpg"));
+    let day = |n: u32| {
+        SystemTime::UNIX_EPOCH
+            + Duration::from_secs(1_750_000_000)
+            + Duration::from_secs(86_400) * n
+    };
+    let (old, recent, hit, old_hit) = (
+        root.join("a/day0.jpg"),
+        root.join("a/day2.jpg"),
+        root.join("hits/day0.jpg"),
+        root.join("hits/x/day-10.jpg"),
+    );
     stored_at(&old, day(0));
     stored_at(&recent, day(2));
     stored_at(&hit, day(0));
     stored_at(&old_hit, day(0) - Duration::from_secs(86_400 * 10));
     let fresh = root.join("a/day20.jpg");
     stored_at(&fresh, day(20));
-    let config = RetentionConfig { hit_days: Some(35), directories: vec![root.clone(), dir.path().join("not-made-yet")], ..RetentionConfig::default() };
+    let config = RetentionConfig {
+        hit_days: Some(35),
+        directories: vec![root.clone(), dir.path().join("not-made-yet")],
+        ..RetentionConfig::default()
+    };
     let sweeper = Sweeper::from_config(&config);
 
     let report = sweeper.sweep(day(31));
@@ -121,7 +183,10 @@ fn retention_on_real_files_with_a_fake_clock() {
     assert_eq!(status["oldest_item_age_s"], 31 * 86_400);
 
     let later = sweeper.sweep(day(36));
-    assert!(!hit.exists() && !recent.exists() && fresh.exists(), "at day 36 the hit (35 days) and day 2 (30 days) are gone");
+    assert!(
+        !hit.exists() && !recent.exists() && fresh.exists(),
+        "at day 36 the hit (35 days) and day 2 (30 days) are gone"
+    );
     assert_eq!(later.oldest(), Some(day(20)));
 }
 
@@ -148,7 +213,11 @@ fn the_privacy_sheet_says_what_the_policy_does() {
     let path = write_config(dir.path(), dir.path(), &privacy);
     let config = anpr_edge::config::Config::load(&path).expect("config");
 
-    let output = common::binary().args(["privacy-report", "--json", "--config"]).arg(&path).output().expect("run");
+    let output = common::binary()
+        .args(["privacy-report", "--json", "--config"])
+        .arg(&path)
+        .output()
+        .expect("run");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let sheet: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON sheet");
     assert_eq!(sheet["purpose"], "Low-emission zone enforcement");
@@ -165,25 +234,61 @@ fn the_privacy_sheet_says_what_the_policy_does() {
     assert_eq!(reads.len(), 3);
     for (entry, disposition) in reads.iter().zip(Disposition::ALL) {
         let expected = release(&config.privacy, &config.images, disposition);
-        assert_eq!(entry["release"], serde_json::to_value(expected).expect("json"), "{disposition:?}");
-        let plate = serde_json::to_value(publish_plate(&expected, &sample, Some(&pseudonymiser), SystemTime::now())).expect("json");
-        let fields: Vec<String> = plate.as_object().expect("object").iter().filter(|(_, v)| !v.is_null()).map(|(k, _)| format!("plate.{k}")).collect();
+        assert_eq!(
+            entry["release"],
+            serde_json::to_value(expected).expect("json"),
+            "{disposition:?}"
+        );
+        let plate = serde_json::to_value(publish_plate(
+            &expected,
+            &sample,
+            Some(&pseudonymiser),
+            SystemTime::now(),
+        ))
+        .expect("json");
+        let fields: Vec<String> = plate
+            .as_object()
+            .expect("object")
+            .iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, _)| format!("plate.{k}"))
+            .collect();
         assert_eq!(entry["plate_fields"], serde_json::json!(fields), "{disposition:?}");
         let images = entry["images"].as_array().expect("images");
-        assert_eq!(images.iter().any(|i| i.as_str().is_some_and(|s| s.starts_with("overview"))), expected.overview != OverviewRelease::None);
-        assert_eq!(images.iter().any(|i| i.as_str().is_some_and(|s| s.starts_with("plate crop"))), expected.plate_crop);
+        assert_eq!(
+            images.iter().any(|i| i.as_str().is_some_and(|s| s.starts_with("overview"))),
+            expected.overview != OverviewRelease::None
+        );
+        assert_eq!(
+            images.iter().any(|i| i.as_str().is_some_and(|s| s.starts_with("plate crop"))),
+            expected.plate_crop
+        );
     }
     assert_eq!(expected_plate(&reads[1]), PlateTreatment::KeyedHash);
-    assert_eq!((sheet["retention"]["days"].as_u64(), sheet["retention"]["hit_days"].as_u64()), (Some(14), Some(60)));
+    assert_eq!(
+        (sheet["retention"]["days"].as_u64(), sheet["retention"]["hit_days"].as_u64()),
+        (Some(14), Some(60))
+    );
     assert!(sheet["retention"]["stores"].to_string().contains(&evidence.display().to_string()));
 
-    let text = common::binary().args(["privacy-report", "--config"]).arg(&path).output().expect("run");
+    let text =
+        common::binary().args(["privacy-report", "--config"]).arg(&path).output().expect("run");
     assert!(text.status.success());
     let text = String::from_utf8_lossy(&text.stdout);
-    for needle in ["Purpose: Low-emission zone enforcement", "replaced by a keyed hash", "every 12 h", "Retention: 14 days; hits 60 days", "windscreen", "images sent: none"] {
+    for needle in [
+        "Purpose: Low-emission zone enforcement",
+        "replaced by a keyed hash",
+        "every 12 h",
+        "Retention: 14 days; hits 60 days",
+        "windscreen",
+        "images sent: none",
+    ] {
         assert!(text.contains(needle), "sheet lacks `{needle}`:\n{text}");
     }
-    assert!(!text.contains(&secret) && !String::from_utf8_lossy(&output.stdout).contains(&secret), "the sheet never shows the key");
+    assert!(
+        !text.contains(&secret) && !String::from_utf8_lossy(&output.stdout).contains(&secret),
+        "the sheet never shows the key"
+    );
 }
 
 fn expected_plate(entry: &serde_json::Value) -> PlateTreatment {
@@ -194,7 +299,12 @@ fn daemon_records(dir: &Path, privacy: &str) -> (Vec<serde_json::Value>, String,
     let folder = common::eval_images().expect("images");
     let (video, expected) = common::road_video(&folder, dir);
     let config = write_config(dir, &video, privacy);
-    let output = common::binary().env("ANPR_LOG", "debug").args(["run", "--config"]).arg(config).output().expect("run");
+    let output = common::binary()
+        .env("ANPR_LOG", "debug")
+        .args(["run", "--config"])
+        .arg(config)
+        .output()
+        .expect("run");
     let stderr = String::from_utf8_lossy(&output.stderr).to_string();
     assert!(output.status.success(), "{stderr}");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -203,7 +313,8 @@ fn daemon_records(dir: &Path, privacy: &str) -> (Vec<serde_json::Value>, String,
 }
 
 fn assert_valid(record: &serde_json::Value) {
-    let schema: serde_json::Value = serde_json::from_str(anpr_edge::read_record::JSON_SCHEMA).expect("schema");
+    let schema: serde_json::Value =
+        serde_json::from_str(anpr_edge::read_record::JSON_SCHEMA).expect("schema");
     let validator = jsonschema::validator_for(&schema).expect("schema compiles");
     let errors: Vec<String> = validator.iter_errors(record).map(|e| e.to_string()).collect();
     assert!(errors.is_empty(), "{errors:?}\n{record}");
@@ -215,20 +326,30 @@ fn under_the_defaults_the_daemon_sends_no_plate_no_crop_and_a_blurred_overview()
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    let (records, output, expected) = daemon_records(dir.path(), "[privacy]\npurpose = \"Traffic counting\"\n");
+    let (records, output, expected) =
+        daemon_records(dir.path(), "[privacy]\npurpose = \"Traffic counting\"\n");
     assert_eq!(records.len(), expected.len(), "one read per vehicle still: {output}");
     for record in &records {
         assert_valid(record);
         assert_eq!(record["schema"], "anpr-edge/read/2");
         assert_eq!(record["purpose"], "Traffic counting");
-        assert_eq!((record["disposition"].as_str(), record["hit"].as_bool()), (Some("non_hit"), Some(false)));
+        assert_eq!(
+            (record["disposition"].as_str(), record["hit"].as_bool()),
+            (Some("non_hit"), Some(false))
+        );
         let plate = &record["plate"];
         for field in ["text", "pseudonym", "ocr_text", "char_confidences"] {
             assert!(plate[field].is_null(), "plate.{field} must not leave the device: {record}");
         }
         assert!(record["images"]["plate"].is_null(), "no crop of a non-hit: {record}");
         assert!(record["images"]["overview"]["bytes"].as_u64().expect("blurred overview") > 1000);
-        let mut keys: Vec<String> = record.as_object().expect("object").keys().filter(|k| *k != "plate" && *k != "images").cloned().collect();
+        let mut keys: Vec<String> = record
+            .as_object()
+            .expect("object")
+            .keys()
+            .filter(|k| *k != "plate" && *k != "images")
+            .cloned()
+            .collect();
         let mut sheet = anpr_edge::privacy::report::record_fields();
         keys.sort();
         sheet.sort();
@@ -251,21 +372,31 @@ fn keyed_hashes_link_within_the_period_and_the_key_never_leaves() {
     let privacy = format!("[privacy]\npurpose = \"Journey times\"\nnon_hit_plate = \"keyed_hash\"\n[privacy.keyed_hash]\nkey_file = \"{}\"\n", key.display());
     let (records, output, expected) = daemon_records(dir.path(), &privacy);
     assert_eq!(records.len(), expected.len(), "{output}");
-    let pseudonymiser = Pseudonymiser::load(&KeyedHashConfig { key_file: Some(key), period_hours: 24 }).expect("key");
+    let pseudonymiser =
+        Pseudonymiser::load(&KeyedHashConfig { key_file: Some(key), period_hours: 24 })
+            .expect("key");
     for (record, truth) in records.iter().zip(&expected) {
         assert_valid(record);
-        assert!(record["plate"]["text"].is_null() && record["plate"]["ocr_text"].is_null(), "{record}");
+        assert!(
+            record["plate"]["text"].is_null() && record["plate"]["ocr_text"].is_null(),
+            "{record}"
+        );
         let pseudonym = &record["plate"]["pseudonym"];
-        let captured: SystemTime = humantime::parse_rfc3339(record["captured_at"].as_str().expect("time")).expect("time");
+        let captured: SystemTime =
+            humantime::parse_rfc3339(record["captured_at"].as_str().expect("time")).expect("time");
         // The truth is folded (O = 0): the unit hashed what it read, one of the two spellings.
         let spellings = [truth.clone(), truth.replace('0', "O")];
         assert!(
-            spellings.iter().any(|t| pseudonymiser.pseudonym(t, captured).value == pseudonym["value"].as_str().expect("value")),
+            spellings.iter().any(|t| pseudonymiser.pseudonym(t, captured).value
+                == pseudonym["value"].as_str().expect("value")),
             "the pseudonym is HMAC-SHA256 of the plate under the period key: {record}"
         );
         assert!(!output.contains(truth.as_str()), "plate {truth} leaked");
     }
-    assert!(!output.contains(&secret) && !output.contains(&secret[..12]), "the key appears in the records or the logs");
+    assert!(
+        !output.contains(&secret) && !output.contains(&secret[..12]),
+        "the key appears in the records or the logs"
+    );
 }
 
 #[test]
@@ -277,9 +408,13 @@ fn the_daemon_enforces_retention_at_start_and_reports_the_oldest_item_held() {
     let days_ago = |n: u64| {
         let t = now - Duration::from_secs(86_400 * n);
         // Whole seconds, so the time reported (ms) is exactly the file's.
-        SystemTime::UNIX_EPOCH + Duration::from_secs(t.duration_since(SystemTime::UNIX_EPOCH).expect("after 1970").as_secs())
+        SystemTime::UNIX_EPOCH
+            + Duration::from_secs(
+                t.duration_since(SystemTime::UNIX_EPOCH).expect("after 1970").as_secs(),
+            )
     };
-    let (old, recent, hit) = (evidence.join("old.jpg"), evidence.join("recent.jpg"), evidence.join("hits/old-hit.jpg"));
+    let (old, recent, hit) =
+        (evidence.join("old.jpg"), evidence.join("recent.jpg"), evidence.join("hits/old-hit.jpg"));
     stored_at(&old, days_ago(40));
     stored_at(&recent, days_ago(2));
     stored_at(&hit, days_ago(40));
@@ -292,17 +427,30 @@ fn the_daemon_enforces_retention_at_start_and_reports_the_oldest_item_held() {
         evidence.display(),
         broker.port
     );
-    let output = common::binary().args(["run", "--config"]).arg(write_config(dir.path(), &video, &privacy)).output().expect("run");
+    let output = common::binary()
+        .args(["run", "--config"])
+        .arg(write_config(dir.path(), &video, &privacy))
+        .output()
+        .expect("run");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(!old.exists(), "40 days old, past 30: deleted");
     assert!(recent.exists() && hit.exists(), "2 days old, and a hit within its 60 days: kept");
 
-    let received = subscriber.wait_until(Duration::from_secs(10), |r| r.iter().any(|(_, p, _)| String::from_utf8_lossy(p).contains("offline")));
-    let online: Vec<serde_json::Value> =
-        received.iter().filter_map(|(_, p, _)| serde_json::from_slice::<serde_json::Value>(p).ok()).filter(|s| s["state"] == "online").collect();
+    let received = subscriber.wait_until(Duration::from_secs(10), |r| {
+        r.iter().any(|(_, p, _)| String::from_utf8_lossy(p).contains("offline"))
+    });
+    let online: Vec<serde_json::Value> = received
+        .iter()
+        .filter_map(|(_, p, _)| serde_json::from_slice::<serde_json::Value>(p).ok())
+        .filter(|s| s["state"] == "online")
+        .collect();
     assert!(!online.is_empty(), "no heartbeat");
     for status in online {
-        assert_eq!(status["retention"]["oldest_item"], anpr_edge::read_record::rfc3339_ms(days_ago(40)), "{status}");
+        assert_eq!(
+            status["retention"]["oldest_item"],
+            anpr_edge::read_record::rfc3339_ms(days_ago(40)),
+            "{status}"
+        );
         assert_eq!(status["retention"]["stores"][0]["items"], 2, "{status}");
     }
 }

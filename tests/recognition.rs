@@ -31,8 +31,16 @@ fn reads_real_european_plates_with_the_default_models() {
     );
     assert_eq!(summary.failed_images, 0);
     assert!(summary.exact >= MIN_EXACT, "exact-plate accuracy {:.3} < {MIN_EXACT}", summary.exact);
-    assert!(summary.det_recall >= MIN_DET_RECALL, "detection recall {:.3} < {MIN_DET_RECALL}", summary.det_recall);
-    assert!(summary.char_accuracy >= MIN_CHAR_ACCURACY, "character accuracy {:.3}", summary.char_accuracy);
+    assert!(
+        summary.det_recall >= MIN_DET_RECALL,
+        "detection recall {:.3} < {MIN_DET_RECALL}",
+        summary.det_recall
+    );
+    assert!(
+        summary.char_accuracy >= MIN_CHAR_ACCURACY,
+        "character accuracy {:.3}",
+        summary.char_accuracy
+    );
 }
 
 #[test]
@@ -41,7 +49,11 @@ fn reads_real_plates_with_the_upstream_int8_detector_too() {
     config.detector.model = anpr_edge::detect::DetectorModel::Int8;
     let Some(summary) = evaluate(&config) else { return };
     assert!(summary.exact >= MIN_EXACT, "int8 exact-plate accuracy {:.3}", summary.exact);
-    assert!(summary.det_recall >= MIN_DET_RECALL, "int8 detection recall {:.3}", summary.det_recall);
+    assert!(
+        summary.det_recall >= MIN_DET_RECALL,
+        "int8 detection recall {:.3}",
+        summary.det_recall
+    );
 }
 
 #[test]
@@ -73,7 +85,11 @@ fn a_batch_of_crops_reads_the_same_as_each_crop_alone() {
     for (image, read) in &image_boxes {
         image::imageops::replace(&mut canvas, image, x as i64, 0);
         let b = read.bbox;
-        boxes.push(anpr_edge::geometry::BoundingBox { x1: b.x1 + x as f32, x2: b.x2 + x as f32, ..b });
+        boxes.push(anpr_edge::geometry::BoundingBox {
+            x1: b.x1 + x as f32,
+            x2: b.x2 + x as f32,
+            ..b
+        });
         x += image.width();
     }
     let batched = recognizer.reader().read(&canvas, &boxes).expect("batched read");
@@ -82,7 +98,10 @@ fn a_batch_of_crops_reads_the_same_as_each_crop_alone() {
         let alone = recognizer.reader().read(image, &[read.bbox]).expect("single read");
         assert_eq!(alone[0].text, batch_reading.text);
         for (a, b) in alone[0].char_confidences.iter().zip(&batch_reading.char_confidences) {
-            assert!((a - b).abs() < 1e-4, "confidences differ between batch and single: {a} vs {b}");
+            assert!(
+                (a - b).abs() < 1e-4,
+                "confidences differ between batch and single: {a} vs {b}"
+            );
         }
     }
 }
@@ -109,11 +128,22 @@ fn a_plate_is_found_where_the_annotation_says() {
     let truths = eval::load_folder(&folder).expect("ground truth");
     let mut recognizer = common::recognizer(&RecognitionConfig::default());
     // The widest and the narrowest images exercise the letterbox in both directions of scaling.
-    let mut by_width: Vec<_> = truths.iter().map(|t| (decode_still(&t.image).expect("decode"), t)).collect();
+    let mut by_width: Vec<_> =
+        truths.iter().map(|t| (decode_still(&t.image).expect("decode"), t)).collect();
     by_width.sort_by_key(|(image, _)| image.width());
     for (image, truth) in [by_width.first().expect("one"), by_width.last().expect("one")] {
         let detections = recognizer.detector().detect(image).expect("detect");
-        let best = truth.plates.iter().map(|p| detections.iter().map(|d| d.bbox.iou(&p.bbox)).fold(0.0, f32::max)).fold(1.0, f32::min);
-        assert!(best >= 0.5, "{}: {}x{} best IoU {best}", truth.image.display(), image.width(), image.height());
+        let best = truth
+            .plates
+            .iter()
+            .map(|p| detections.iter().map(|d| d.bbox.iou(&p.bbox)).fold(0.0, f32::max))
+            .fold(1.0, f32::min);
+        assert!(
+            best >= 0.5,
+            "{}: {}x{} best IoU {best}",
+            truth.image.display(),
+            image.width(),
+            image.height()
+        );
     }
 }

@@ -20,7 +20,8 @@ fn a_video_of_real_plates_is_replayed_frame_by_frame() {
     let Some(folder) = common::eval_images() else { return };
     let dir = tempfile::tempdir().expect("tempdir");
     let video = dir.path().join("clip.mp4");
-    let images: Vec<_> = CLIP.iter().map(|name| decode_still(&folder.join(name)).expect("decode")).collect();
+    let images: Vec<_> =
+        CLIP.iter().map(|name| decode_still(&folder.join(name)).expect("decode")).collect();
     common::write_video(&video, &images, 5, 1280, 960, 10.0);
 
     let mut source = source::open(&video).expect("open video");
@@ -33,7 +34,9 @@ fn a_video_of_real_plates_is_replayed_frame_by_frame() {
         if let ReplayEvent::Frame { frame, recognition, .. } = event {
             frame_numbers.push(frame.seq);
             media_times.push(frame.media_time.expect("a video frame has a media time"));
-            texts.extend(recognition.reads.iter().map(|r| anpr_edge::eval::score::fold(&r.plate.text)));
+            texts.extend(
+                recognition.reads.iter().map(|r| anpr_edge::eval::score::fold(&r.plate.text)),
+            );
         }
     });
     assert_eq!(summary.frames, 15);
@@ -42,7 +45,10 @@ fn a_video_of_real_plates_is_replayed_frame_by_frame() {
     assert!(media_times.windows(2).all(|w| w[0] < w[1]), "media time increases: {media_times:?}");
     for name in CLIP {
         let truth = anpr_edge::eval::score::fold(&truth_of(&folder, name));
-        assert!(texts.contains(&truth), "{truth} (from {name}) not read in the video; read {texts:?}");
+        assert!(
+            texts.contains(&truth),
+            "{truth} (from {name}) not read in the video; read {texts:?}"
+        );
     }
 }
 
@@ -61,13 +67,21 @@ fn a_corrupt_image_in_a_folder_costs_that_image_only() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
-    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).expect("json line")).collect();
+    let lines: Vec<serde_json::Value> =
+        stdout.lines().map(|l| serde_json::from_str(l).expect("json line")).collect();
     let summary = &lines.last().expect("summary")["summary"];
     assert_eq!(summary["frames"], 2, "{stdout}");
     assert_eq!(summary["failed_frames"], 2, "{stdout}");
-    let origins: BTreeSet<String> = lines.iter().filter_map(|l| l["origin"].as_str()).map(|o| o.rsplit('/').next().unwrap_or(o).to_string()).collect();
+    let origins: BTreeSet<String> = lines
+        .iter()
+        .filter_map(|l| l["origin"].as_str())
+        .map(|o| o.rsplit('/').next().unwrap_or(o).to_string())
+        .collect();
     assert_eq!(origins, ["a.jpg", "d.jpg"].iter().map(|s| s.to_string()).collect());
-    assert!(stderr.contains("c.jpg") && stderr.contains("b.jpg"), "each bad image is named: {stderr}");
+    assert!(
+        stderr.contains("c.jpg") && stderr.contains("b.jpg"),
+        "each bad image is named: {stderr}"
+    );
 }
 
 fn failure(args: &[&str], path: &std::path::Path) -> String {
@@ -96,27 +110,46 @@ fn a_missing_or_altered_model_is_named_with_its_hash() {
     let Some(folder) = common::eval_images() else { return };
     let image = folder.join("eu3.jpg");
     let manifest = anpr_edge::models::Manifest::bundled().expect("manifest");
-    let detector = manifest.entry(anpr_edge::detect::DetectorConfig::default().model.manifest_id()).expect("entry");
+    let detector = manifest
+        .entry(anpr_edge::detect::DetectorConfig::default().model.manifest_id())
+        .expect("entry");
     let models = tempfile::tempdir().expect("tempdir");
-    let output = common::binary().env("ANPR_MODELS_DIR", models.path()).arg("replay").arg(&image).output().expect("run");
+    let output = common::binary()
+        .env("ANPR_MODELS_DIR", models.path())
+        .arg("replay")
+        .arg(&image)
+        .output()
+        .expect("run");
     let e = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
-    assert!(e.contains(&detector.file) && e.contains(&detector.sha256) && e.contains("missing"), "{e}");
+    assert!(
+        e.contains(&detector.file) && e.contains(&detector.sha256) && e.contains("missing"),
+        "{e}"
+    );
 
     let installed = common::models_dir();
     for entry in &manifest.models {
         if installed.join(&entry.file).exists() {
-            std::fs::copy(installed.join(&entry.file), models.path().join(&entry.file)).expect("copy");
+            std::fs::copy(installed.join(&entry.file), models.path().join(&entry.file))
+                .expect("copy");
         }
     }
     let mut bytes = std::fs::read(installed.join(&detector.file)).expect("read");
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0xff;
     std::fs::write(models.path().join(&detector.file), bytes).expect("write");
-    let output = common::binary().env("ANPR_MODELS_DIR", models.path()).arg("replay").arg(&image).output().expect("run");
+    let output = common::binary()
+        .env("ANPR_MODELS_DIR", models.path())
+        .arg("replay")
+        .arg(&image)
+        .output()
+        .expect("run");
     let e = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
-    assert!(e.contains(&detector.file) && e.contains(&detector.sha256) && e.contains("corrupt"), "{e}");
+    assert!(
+        e.contains(&detector.file) && e.contains(&detector.sha256) && e.contains("corrupt"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -129,9 +162,15 @@ fn eval_json_has_the_documented_keys() {
         std::fs::copy(folder.join(&txt), dir.path().join(&txt)).expect("copy");
     }
     let report = dir.path().join("report.html");
-    let output = common::binary().args(["eval", "--json", "--report"]).arg(&report).arg(dir.path()).output().expect("run");
+    let output = common::binary()
+        .args(["eval", "--json", "--report"])
+        .arg(&report)
+        .arg(dir.path())
+        .output()
+        .expect("run");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
+    let summary: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("one JSON object");
     for key in ["images", "plates", "exact", "char_accuracy", "det_recall", "ms_median", "ms_p95"] {
         assert!(summary.get(key).is_some(), "missing key {key}: {summary}");
     }

@@ -53,7 +53,11 @@ fn lines_of(child: &mut Child) -> mpsc::Receiver<String> {
     rx
 }
 
-fn wait_for_reads(rx: &mpsc::Receiver<String>, count: usize, within: Duration) -> Vec<serde_json::Value> {
+fn wait_for_reads(
+    rx: &mpsc::Receiver<String>,
+    count: usize,
+    within: Duration,
+) -> Vec<serde_json::Value> {
     let deadline = Instant::now() + within;
     let mut reads = Vec::new();
     while reads.len() < count {
@@ -99,7 +103,10 @@ fn reads_come_from_an_rtsp_stream_that_drops_and_returns() {
     let first = wait_for_reads(&rx, 1, Duration::from_secs(30));
     assert_eq!(first.len(), 1, "no read from the stream within 30 s");
     let expected = "FWE50";
-    assert_eq!(anpr_edge::eval::score::fold(first[0]["plate"]["text"].as_str().expect("text")), expected);
+    assert_eq!(
+        anpr_edge::eval::score::fold(first[0]["plate"]["text"].as_str().expect("text")),
+        expected
+    );
 
     // The camera goes away and comes back on the same address.
     drop(server);
@@ -109,7 +116,8 @@ fn reads_come_from_an_rtsp_stream_that_drops_and_returns() {
     let after = wait_for_reads(&rx, 1, Duration::from_secs(30));
     assert_eq!(after.len(), 1, "no read after the stream came back");
 
-    let status = Command::new("kill").arg("-TERM").arg(daemon.id().to_string()).status().expect("kill");
+    let status =
+        Command::new("kill").arg("-TERM").arg(daemon.id().to_string()).status().expect("kill");
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(15);
     let exit = loop {
@@ -120,7 +128,8 @@ fn reads_come_from_an_rtsp_stream_that_drops_and_returns() {
         std::thread::sleep(Duration::from_millis(100));
     };
     let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut daemon.stderr.take().expect("stderr"), &mut stderr).expect("stderr");
+    std::io::Read::read_to_string(&mut daemon.stderr.take().expect("stderr"), &mut stderr)
+        .expect("stderr");
     assert!(exit.success(), "exit {exit:?}: {stderr}");
     assert!(!stderr.contains("secret"), "the stream password leaked into the logs: {stderr}");
 }

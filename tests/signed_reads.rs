@@ -8,13 +8,29 @@ use std::path::Path;
 use std::process::Command;
 
 fn openssl(dir: &Path, args: &[&str]) {
-    let status = Command::new("openssl").args(args).current_dir(dir).status().expect("openssl (scripts/setup.sh installs it)");
+    let status = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .status()
+        .expect("openssl (scripts/setup.sh installs it)");
     assert!(status.success(), "openssl {args:?}");
 }
 
 fn verify(dir: &Path, key: &str, read: &str) -> (bool, String) {
-    let output = common::binary().args(["verify", "--key"]).arg(dir.join(key)).arg(dir.join(read)).output().expect("verify");
-    (output.status.success(), format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)))
+    let output = common::binary()
+        .args(["verify", "--key"])
+        .arg(dir.join(key))
+        .arg(dir.join(read))
+        .output()
+        .expect("verify");
+    (
+        output.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    )
 }
 
 #[test]
@@ -35,20 +51,30 @@ fn a_signed_read_verifies_and_a_changed_one_is_refused_with_the_reason() {
     let output = common::binary().args(["run", "--config"]).arg(&config).output().expect("run");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let line = String::from_utf8(output.stdout).expect("utf-8");
-    let read: serde_json::Value = serde_json::from_str(line.lines().next().expect("one read")).expect("JSON");
-    let schema: serde_json::Value = serde_json::from_str(anpr_edge::read_record::JSON_SCHEMA).expect("schema");
+    let read: serde_json::Value =
+        serde_json::from_str(line.lines().next().expect("one read")).expect("JSON");
+    let schema: serde_json::Value =
+        serde_json::from_str(anpr_edge::read_record::JSON_SCHEMA).expect("schema");
     let validator = jsonschema::validator_for(&schema).expect("schema compiles");
     assert!(validator.is_valid(&read), "a signed read follows the schema: {read}");
-    std::fs::write(dir.path().join("read.json"), line.lines().next().expect("read")).expect("write");
+    std::fs::write(dir.path().join("read.json"), line.lines().next().expect("read"))
+        .expect("write");
 
     let (ok, said) = verify(dir.path(), "unit.pub.pem", "read.json");
     assert!(ok && said.contains("verified"), "{said}");
 
     let plate = read["plate"]["text"].as_str().expect("text");
-    let changed = line.lines().next().expect("read").replacen(&format!("\"text\":\"{plate}\""), "\"text\":\"ZZZ999\"", 1);
+    let changed = line.lines().next().expect("read").replacen(
+        &format!("\"text\":\"{plate}\""),
+        "\"text\":\"ZZZ999\"",
+        1,
+    );
     std::fs::write(dir.path().join("changed.json"), changed).expect("write");
     let (ok, said) = verify(dir.path(), "unit.pub.pem", "changed.json");
-    assert!(!ok && said.contains("NOT VERIFIED") && said.contains("changed after it was signed"), "{said}");
+    assert!(
+        !ok && said.contains("NOT VERIFIED") && said.contains("changed after it was signed"),
+        "{said}"
+    );
 
     let (ok, said) = verify(dir.path(), "other.pub.pem", "read.json");
     assert!(!ok && said.contains("not by the key given"), "{said}");

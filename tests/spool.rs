@@ -45,7 +45,13 @@ struct Daemon {
 }
 
 fn spawn(config: &Path) -> Daemon {
-    let mut child = common::binary().env("ANPR_LOG", "info").args(["run", "--config"]).arg(config).stderr(Stdio::piped()).spawn().expect("start the daemon");
+    let mut child = common::binary()
+        .env("ANPR_LOG", "info")
+        .args(["run", "--config"])
+        .arg(config)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the daemon");
     let mut stderr = child.stderr.take().expect("stderr");
     let log = std::thread::spawn(move || {
         let mut text = String::new();
@@ -86,24 +92,35 @@ fn arrivals(received: &[(String, Vec<u8>, bool)]) -> BTreeMap<String, usize> {
 
 /// The read ids waiting in a spool (opened as the daemon opens it at start).
 fn spooled_reads(dir: &Path) -> BTreeSet<String> {
-    let (_, held) = Spool::open(&SpoolConfig { dir: dir.to_path_buf(), ..SpoolConfig::default() }).expect("open the spool");
+    let (_, held) = Spool::open(&SpoolConfig { dir: dir.to_path_buf(), ..SpoolConfig::default() })
+        .expect("open the spool");
     held.into_iter().filter(|m| m.topic == READS).map(|m| m.id).collect()
 }
 
 fn reads_emitted(stderr: &str) -> u64 {
     let after = stderr.rsplit("reads_emitted").next().unwrap_or_default();
-    after.trim_start_matches(|c: char| !c.is_ascii_digit()).split(|c: char| !c.is_ascii_digit()).next().and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("no reads_emitted in the log: {stderr}"))
+    after
+        .trim_start_matches(|c: char| !c.is_ascii_digit())
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no reads_emitted in the log: {stderr}"))
 }
 
 /// A folder of `cycles` × the 54 photographs (links, named so that they sort in that order).
 fn photo_cycles(folder: &Path, dir: &Path, cycles: usize) -> PathBuf {
-    let mut photos: Vec<PathBuf> = std::fs::read_dir(folder).expect("eval folder").filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "jpg")).collect();
+    let mut photos: Vec<PathBuf> = std::fs::read_dir(folder)
+        .expect("eval folder")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
+        .collect();
     photos.sort();
     let out = dir.join("stills");
     std::fs::create_dir(&out).expect("mkdir");
     for cycle in 0..cycles {
         for (i, photo) in photos.iter().enumerate() {
-            std::os::unix::fs::symlink(photo, out.join(format!("{cycle:03}-{i:02}.jpg"))).expect("link");
+            std::os::unix::fs::symlink(photo, out.join(format!("{cycle:03}-{i:02}.jpg")))
+                .expect("link");
         }
     }
     out
@@ -151,7 +168,8 @@ fn the_broker_killed_50_times_during_a_replay_of_2000_reads_loses_none() {
     assert!(ok, "{stderr}");
     assert!(stderr.contains("every read was acknowledged by the broker"), "{stderr}");
     let emitted = reads_emitted(&stderr);
-    let received = subscriber.wait_until(Duration::from_secs(20), |r| arrivals(r).len() as u64 >= emitted);
+    let received =
+        subscriber.wait_until(Duration::from_secs(20), |r| arrivals(r).len() as u64 >= emitted);
     let ids = arrivals(&received);
     let arrived: usize = ids.values().sum();
     eprintln!(
@@ -185,17 +203,36 @@ fn the_daemon_killed_20_times_while_the_broker_is_down_delivers_every_spooled_re
     let config = daemon_config(dir.path(), &folder.join("eu3.jpg"), port, &spool, "");
     let (ok, stderr) = finish(spawn(&config), Duration::from_secs(60));
     assert!(ok, "{stderr}");
-    let received = subscriber.wait_until(Duration::from_secs(20), |r| expected.iter().all(|id| arrivals(r).contains_key(id)));
+    let received = subscriber.wait_until(Duration::from_secs(20), |r| {
+        expected.iter().all(|id| arrivals(r).contains_key(id))
+    });
     let ids = arrivals(&received);
     let missing: Vec<&String> = expected.iter().filter(|id| !ids.contains_key(*id)).collect();
-    eprintln!("daemon killed 20 times: {} reads spooled, {} arrived, {} lost", expected.len(), expected.len() - missing.len(), missing.len());
-    assert!(missing.is_empty(), "{} of {} spooled reads never arrived: {missing:?}", missing.len(), expected.len());
-    assert!(spooled_reads(&spool).is_empty(), "the spool is empty once the broker acknowledged everything");
+    eprintln!(
+        "daemon killed 20 times: {} reads spooled, {} arrived, {} lost",
+        expected.len(),
+        expected.len() - missing.len(),
+        missing.len()
+    );
+    assert!(
+        missing.is_empty(),
+        "{} of {} spooled reads never arrived: {missing:?}",
+        missing.len(),
+        expected.len()
+    );
+    assert!(
+        spooled_reads(&spool).is_empty(),
+        "the spool is empty once the broker acknowledged everything"
+    );
 }
 
 /// The segment files of a spool and their sizes.
 fn segment_sizes(dir: &Path) -> BTreeMap<PathBuf, u64> {
-    std::fs::read_dir(dir).expect("ls").filter_map(|e| e.ok()).map(|e| (e.path(), e.metadata().expect("stat").len())).collect()
+    std::fs::read_dir(dir)
+        .expect("ls")
+        .filter_map(|e| e.ok())
+        .map(|e| (e.path(), e.metadata().expect("stat").len()))
+        .collect()
 }
 
 #[test]
@@ -207,23 +244,40 @@ fn a_truncated_and_a_damaged_segment_are_reported_and_every_intact_read_delivere
     // Where each read's record lies: (segment, start, end), found from the file sizes alone.
     let mut placed: Vec<(String, PathBuf, u64, u64)> = Vec::new();
     {
-        let config = SpoolConfig { dir: spool_dir.clone(), segment_bytes: 64 << 10, ..SpoolConfig::default() };
+        let config = SpoolConfig {
+            dir: spool_dir.clone(),
+            segment_bytes: 64 << 10,
+            ..SpoolConfig::default()
+        };
         let (mut spool, _) = Spool::open(&config).expect("open");
         for i in 0..60 {
             let id = format!("0190-test-{i:03}");
-            let payload = serde_json::json!({ "read_id": id, "pad": "x".repeat(3000) }).to_string().into_bytes();
+            let payload = serde_json::json!({ "read_id": id, "pad": "x".repeat(3000) })
+                .to_string()
+                .into_bytes();
             let before = segment_sizes(&spool_dir);
-            spool.put(&Message { id: id.clone(), topic: READS.into(), payload, class: Class::Read }).expect("put");
-            let (segment, end) = segment_sizes(&spool_dir).into_iter().find(|(p, len)| before.get(p).copied().unwrap_or(0) < *len).expect("a segment grew");
+            spool
+                .put(&Message { id: id.clone(), topic: READS.into(), payload, class: Class::Read })
+                .expect("put");
+            let (segment, end) = segment_sizes(&spool_dir)
+                .into_iter()
+                .find(|(p, len)| before.get(p).copied().unwrap_or(0) < *len)
+                .expect("a segment grew");
             placed.push((id, segment.clone(), before.get(&segment).copied().unwrap_or(0), end));
         }
     }
-    let segments: Vec<PathBuf> = placed.iter().map(|p| p.1.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+    let segments: Vec<PathBuf> =
+        placed.iter().map(|p| p.1.clone()).collect::<BTreeSet<_>>().into_iter().collect();
     assert!(segments.len() >= 3, "{segments:?}");
     let (torn, damaged) = (&segments[0], &segments[1]);
     let torn_len = std::fs::metadata(torn).expect("stat").len();
     let cut = random.below(torn_len);
-    std::fs::OpenOptions::new().write(true).open(torn).expect("open").set_len(cut).expect("truncate");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(torn)
+        .expect("open")
+        .set_len(cut)
+        .expect("truncate");
     let mut bytes = std::fs::read(damaged).expect("read");
     // Not in the segment's last record: damage there would be a torn tail, the case above.
     let last_start = placed.iter().filter(|p| &p.1 == damaged).map(|p| p.2).max().expect("records");
@@ -234,7 +288,10 @@ fn a_truncated_and_a_damaged_segment_are_reported_and_every_intact_read_delivere
     std::fs::write(damaged, &bytes).expect("write");
     let intact: BTreeSet<String> = placed
         .iter()
-        .filter(|(_, seg, start, end)| !(seg == torn && *end > cut) && !(seg == damaged && *start < (at + 4) as u64 && *end > at as u64))
+        .filter(|(_, seg, start, end)| {
+            !(seg == torn && *end > cut)
+                && !(seg == damaged && *start < (at + 4) as u64 && *end > at as u64)
+        })
         .map(|p| p.0.clone())
         .collect();
 
@@ -246,7 +303,9 @@ fn a_truncated_and_a_damaged_segment_are_reported_and_every_intact_read_delivere
     assert!(stderr.contains("corrupt records in the spool skipped"), "{stderr}");
     let on_a_boundary = cut == 0 || placed.iter().any(|p| &p.1 == torn && p.3 == cut);
     assert!(on_a_boundary || stderr.contains("spool segment truncated"), "{stderr}");
-    let received = subscriber.wait_until(Duration::from_secs(20), |r| intact.iter().all(|id| arrivals(r).contains_key(id)));
+    let received = subscriber.wait_until(Duration::from_secs(20), |r| {
+        intact.iter().all(|id| arrivals(r).contains_key(id))
+    });
     let ids = arrivals(&received);
     let missing: Vec<&String> = intact.iter().filter(|id| !ids.contains_key(*id)).collect();
     eprintln!("damaged spool (cut at {cut} of {torn_len}, 4 bytes flipped at {at}): {} of 60 records intact, {} delivered", intact.len(), intact.len() - missing.len());
@@ -261,11 +320,17 @@ struct Tmpfs(PathBuf);
 impl Tmpfs {
     fn mount(at: &Path, size: &str) -> Option<Self> {
         std::fs::create_dir_all(at).expect("mountpoint");
-        let status = std::process::Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"]).arg(at).status();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .status();
         if status.is_ok_and(|s| s.success()) {
             return Some(Self(at.to_path_buf()));
         }
-        assert!(std::env::var_os("CI").is_none(), "CI must be able to mount a tmpfs (run as root) for the disk-full test");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must be able to mount a tmpfs (run as root) for the disk-full test"
+        );
         eprintln!("SKIPPED: cannot mount a tmpfs here (not root?), so there is no disk to fill");
         None
     }
@@ -293,7 +358,8 @@ fn a_full_disk_drops_images_first_keeps_every_read_and_the_daemon_runs_on() {
     let (ok, stderr) = finish(daemon, Duration::from_secs(120));
     assert!(ok, "every read reached the broker, so the stop is clean: {stderr}");
     let emitted = reads_emitted(&stderr);
-    let received = subscriber.wait_until(Duration::from_secs(10), |r| arrivals(r).len() as u64 >= emitted);
+    let received =
+        subscriber.wait_until(Duration::from_secs(10), |r| arrivals(r).len() as u64 >= emitted);
     let ids = arrivals(&received);
     let images_refused = stderr.matches("image not spooled: dropped").count();
     let reads_unspooled = stderr.matches("message not spooled: held in RAM only").count();
@@ -312,8 +378,14 @@ fn a_full_disk_drops_images_first_keeps_every_read_and_the_daemon_runs_on() {
     assert_eq!(ids.len() as u64, emitted, "no read lost to the full disk");
     assert!(images_refused > 0, "the disk filled up: {stderr}");
     assert!(!stderr.contains("class=Read"), "no read was dropped: {stderr}");
-    assert!(first_status["spool"]["write_errors"].as_u64().is_some_and(|n| n > 0), "{first_status}");
-    assert!(first_status["outbox"]["dropped_images"].as_u64().is_some_and(|n| n > 0), "{first_status}");
+    assert!(
+        first_status["spool"]["write_errors"].as_u64().is_some_and(|n| n > 0),
+        "{first_status}"
+    );
+    assert!(
+        first_status["outbox"]["dropped_images"].as_u64().is_some_and(|n| n > 0),
+        "{first_status}"
+    );
     assert_eq!(first_status["outbox"]["dropped_reads"], 0, "{first_status}");
 }
 
@@ -340,7 +412,8 @@ fn a_video_damaged_mid_stream_is_reported_and_what_was_read_is_delivered() {
     assert!(ok, "a damaged source is no reason to fail: {stderr}");
     assert!(stderr.contains("source ended"), "{stderr}");
     let emitted = reads_emitted(&stderr);
-    let received = subscriber.wait_until(Duration::from_secs(10), |r| arrivals(r).len() as u64 >= emitted);
+    let received =
+        subscriber.wait_until(Duration::from_secs(10), |r| arrivals(r).len() as u64 >= emitted);
     let texts: BTreeSet<String> = received
         .iter()
         .filter_map(|(_, p, _)| serde_json::from_slice::<serde_json::Value>(p).ok())
@@ -349,21 +422,34 @@ fn a_video_damaged_mid_stream_is_reported_and_what_was_read_is_delivered() {
     let failed = stderr.matches("frame lost").count();
     eprintln!("damaged video: {failed} frames reported lost, {emitted} reads made, {} delivered: {texts:?} of {expected:?}", arrivals(&received).len());
     assert_eq!(arrivals(&received).len() as u64, emitted, "every read made was delivered");
-    assert!(texts.contains(&expected[0]), "the car before the damage was read and delivered: {texts:?}");
+    assert!(
+        texts.contains(&expected[0]),
+        "the car before the damage was read and delivered: {texts:?}"
+    );
 }
 
 #[test]
 fn reads_older_than_the_age_limit_are_dropped_and_counted_hits_kept() {
     let dir = tempfile::tempdir().expect("tempdir");
     // A broker that is never there: everything waits, and ages.
-    let mqtt: anpr_edge::publish::MqttConfig = toml::from_str(&format!("host = \"127.0.0.1\"\nport = {}\ninsecure_dev = true\n", free_port())).expect("mqtt");
-    let config = SpoolConfig { dir: dir.path().to_path_buf(), max_age_s: 1, ..SpoolConfig::default() };
+    let mqtt: anpr_edge::publish::MqttConfig = toml::from_str(&format!(
+        "host = \"127.0.0.1\"\nport = {}\ninsecure_dev = true\n",
+        free_port()
+    ))
+    .expect("mqtt");
+    let config =
+        SpoolConfig { dir: dir.path().to_path_buf(), max_age_s: 1, ..SpoolConfig::default() };
     let (spool, _) = Spool::open(&config).expect("open");
     let mut setup = anpr_edge::publish::Setup::new(std::sync::Arc::new(|| serde_json::json!({})));
     setup.spool = Some((spool, Vec::new()));
     let sink = anpr_edge::publish::MqttSink::start_with(&mqtt, "box", setup).expect("start");
     for (id, class) in [("r1", Class::Read), ("h1", Class::Hit), ("i1", Class::Image)] {
-        sink.submit(Message { id: id.into(), topic: READS.into(), payload: id.as_bytes().to_vec(), class });
+        sink.submit(Message {
+            id: id.into(),
+            topic: READS.into(),
+            payload: id.as_bytes().to_vec(),
+            class,
+        });
     }
     assert!(sink.spool_oldest().is_some());
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -371,15 +457,23 @@ fn reads_older_than_the_age_limit_are_dropped_and_counted_hits_kept() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let (outbox, spool) = (sink.stats(), sink.spool_stats().expect("spool"));
-    assert_eq!((outbox.dropped_reads, outbox.dropped_images, outbox.dropped_hits, outbox.pending), (1, 1, 0, 1), "{outbox:?}");
+    assert_eq!(
+        (outbox.dropped_reads, outbox.dropped_images, outbox.dropped_hits, outbox.pending),
+        (1, 1, 0, 1),
+        "{outbox:?}"
+    );
     assert_eq!((spool.expired, spool.records), (2, 1), "{spool:?}");
     let report = sink.shutdown(Duration::from_millis(100));
     assert_eq!(report.unacknowledged, ["h1"]);
-    assert!(report.lost.is_empty() && report.spooled.is_some(), "the hit waits in the spool: {report:?}");
+    assert!(
+        report.lost.is_empty() && report.spooled.is_some(),
+        "the hit waits in the spool: {report:?}"
+    );
     assert_eq!(spooled_hits(dir.path()), ["h1"]);
 }
 
 fn spooled_hits(dir: &Path) -> Vec<String> {
-    let (_, held) = Spool::open(&SpoolConfig { dir: dir.to_path_buf(), ..SpoolConfig::default() }).expect("open the spool");
+    let (_, held) = Spool::open(&SpoolConfig { dir: dir.to_path_buf(), ..SpoolConfig::default() })
+        .expect("open the spool");
     held.into_iter().filter(|m| m.class == Class::Hit).map(|m| m.id).collect()
 }

@@ -48,7 +48,10 @@ const SCRIPT_TIMEOUT: Duration = Duration::from_secs(VM_TIMEOUT_S + 180);
 fn the_unit_runs_the_daemon_under_a_real_systemd_in_a_vm() {
     let images = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/openalpr-eu-dev");
     if !std::path::Path::new(images).is_dir() {
-        assert!(std::env::var_os("CI").is_none(), "{images} is missing: CI must run this test on the real photographs");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{images} is missing: CI must run this test on the real photographs"
+        );
         eprintln!("SKIPPED: {images} is absent, so there is nothing to replay");
         return;
     }
@@ -89,9 +92,14 @@ fn the_unit_runs_the_daemon_under_a_real_systemd_in_a_vm() {
     let took = started.elapsed();
     let stdout = stdout.join().expect("stdout reader");
     let stderr = stderr.join().expect("stderr reader");
-    let Some(status) = status else { panic!("the script ran past {SCRIPT_TIMEOUT:?} and was killed:\n{stdout}\n{stderr}") };
+    let Some(status) = status else {
+        panic!("the script ran past {SCRIPT_TIMEOUT:?} and was killed:\n{stdout}\n{stderr}")
+    };
     if status.code() == Some(77) {
-        assert!(std::env::var_os("CI").is_none(), "QEMU cannot run, and in CI this test must:\n{stderr}");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "QEMU cannot run, and in CI this test must:\n{stderr}"
+        );
         eprintln!("SKIPPED: QEMU cannot run here, so systemd cannot be booted:\n{stderr}");
         return;
     }
@@ -99,7 +107,10 @@ fn the_unit_runs_the_daemon_under_a_real_systemd_in_a_vm() {
     let failed: Vec<&str> = stdout.lines().filter(|l| l.starts_with("SYSTEMDTEST fail")).collect();
     assert!(failed.is_empty(), "failed checks:\n{}\n\n{stdout}\n{stderr}", failed.join("\n"));
     for check in CHECKS {
-        assert!(stdout.lines().any(|l| l.starts_with(&format!("SYSTEMDTEST ok {check} "))), "check {check} did not pass:\n{stdout}\n{stderr}");
+        assert!(
+            stdout.lines().any(|l| l.starts_with(&format!("SYSTEMDTEST ok {check} "))),
+            "check {check} did not pass:\n{stdout}\n{stderr}"
+        );
     }
     assert!(status.success(), "{status}\n{stdout}\n{stderr}");
 }

@@ -66,7 +66,16 @@ fn probe() -> PathBuf {
     // enclosing `cargo test` rebuild each other's dependencies every time.
     for (name, _) in std::env::vars_os() {
         let name = name.to_string_lossy();
-        let set_for_crates = ["CARGO_MANIFEST_", "CARGO_PKG_", "CARGO_CRATE_NAME", "CARGO_BIN_NAME", "CARGO_PRIMARY_PACKAGE", "CARGO_TARGET_TMPDIR", "CARGO_RUSTC_CURRENT_DIR", "OUT_DIR"];
+        let set_for_crates = [
+            "CARGO_MANIFEST_",
+            "CARGO_PKG_",
+            "CARGO_CRATE_NAME",
+            "CARGO_BIN_NAME",
+            "CARGO_PRIMARY_PACKAGE",
+            "CARGO_TARGET_TMPDIR",
+            "CARGO_RUSTC_CURRENT_DIR",
+            "OUT_DIR",
+        ];
         if set_for_crates.iter().any(|prefix| name.starts_with(prefix)) {
             build.env_remove(name.as_ref());
         }
@@ -81,12 +90,16 @@ fn the_camera_source_works_on_a_real_v4l2_device_in_a_vm() {
     let probe = probe();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/v4l2-vm/run.sh");
     let started = Instant::now();
-    let output = Command::new("bash").arg(script).arg(&probe).output().expect("run scripts/v4l2-vm/run.sh");
+    let output =
+        Command::new("bash").arg(script).arg(&probe).output().expect("run scripts/v4l2-vm/run.sh");
     let took = started.elapsed();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     if output.status.code() == Some(77) {
-        assert!(std::env::var_os("CI").is_none(), "QEMU cannot run, and in CI this test must:\n{stderr}");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "QEMU cannot run, and in CI this test must:\n{stderr}"
+        );
         eprintln!("SKIPPED: QEMU cannot run here, so no V4L2 device can be tested:\n{stderr}");
         return;
     }
@@ -94,7 +107,10 @@ fn the_camera_source_works_on_a_real_v4l2_device_in_a_vm() {
     let failed: Vec<&str> = stdout.lines().filter(|l| l.starts_with("V4L2TEST fail")).collect();
     assert!(failed.is_empty(), "failed checks:\n{}\n\n{stdout}\n{stderr}", failed.join("\n"));
     for check in CHECKS {
-        assert!(stdout.lines().any(|l| l.starts_with(&format!("V4L2TEST ok {check} "))), "check {check} did not pass:\n{stdout}\n{stderr}");
+        assert!(
+            stdout.lines().any(|l| l.starts_with(&format!("V4L2TEST ok {check} "))),
+            "check {check} did not pass:\n{stdout}\n{stderr}"
+        );
     }
     assert!(output.status.success(), "{stdout}\n{stderr}");
 }

@@ -3,7 +3,7 @@
 //! while it has not expired (what the operator listed is what the unit looks for).
 #![no_main]
 
-use anpr_edge::hotlist::{Action, Format, Hotlist, Matcher, MatchKind, Verdict};
+use anpr_edge::hotlist::{Action, Format, Hotlist, MatchKind, Matcher, Verdict};
 use libfuzzer_sys::fuzz_target;
 use std::time::{Duration, SystemTime};
 
@@ -16,10 +16,16 @@ fuzz_target!(|bytes: &[u8]| {
     let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
     for entry in entries.iter().filter(|e| e.expires.is_none_or(|t| t > now)) {
         let verdict = matcher.check(&entry.plate, now, 0);
-        let matched = verdict.matched().unwrap_or_else(|| panic!("{} is listed but does not match", entry.plate));
+        let matched = verdict
+            .matched()
+            .unwrap_or_else(|| panic!("{} is listed but does not match", entry.plate));
         assert_eq!(matched.match_kind, MatchKind::Exact, "{}", entry.plate);
         if entry.action == Action::Alert {
-            assert!(matches!(verdict, Verdict::Alert(_)), "an alert entry {} is outranked", entry.plate);
+            assert!(
+                matches!(verdict, Verdict::Alert(_)),
+                "an alert entry {} is outranked",
+                entry.plate
+            );
         }
     }
 });

@@ -35,7 +35,11 @@ pub fn check_config(args: &CheckConfigArgs) -> anyhow::Result<ExitCode> {
     }
     let effective = toml::to_string_pretty(&config)?;
     let mut out = std::io::stdout().lock();
-    writeln!(out, "# {}: valid. Effective configuration, defaults filled in:", args.file.display())?;
+    writeln!(
+        out,
+        "# {}: valid. Effective configuration, defaults filled in:",
+        args.file.display()
+    )?;
     out.write_all(effective.as_bytes())?;
     Ok(ExitCode::SUCCESS)
 }

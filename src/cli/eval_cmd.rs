@@ -30,7 +30,8 @@ pub fn run(engine: &EngineArgs, args: &EvalArgs) -> anyhow::Result<ExitCode> {
     }
     let summary = eval::score(&outcomes);
     if let Some(path) = &args.report {
-        std::fs::write(path, report::render_html(&summary, &args.folder)).with_context(|| format!("writing the report {}", path.display()))?;
+        std::fs::write(path, report::render_html(&summary, &args.folder))
+            .with_context(|| format!("writing the report {}", path.display()))?;
     }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -44,11 +45,30 @@ pub fn run(engine: &EngineArgs, args: &EvalArgs) -> anyhow::Result<ExitCode> {
         writeln!(out, "char accuracy     {:.1}%", summary.char_accuracy * 100.0)?;
         writeln!(out, "detection recall  {:.1}% (IoU >= 0.5)", summary.det_recall * 100.0)?;
         writeln!(out, "extra reads       {}", summary.extra_reads)?;
-        writeln!(out, "ms per image      median {:.1}, p95 {:.1}", summary.ms_median, summary.ms_p95)?;
-        let confusions: Vec<String> = summary.confusions.iter().take(10).map(|c| format!("{}→{} ×{}", c.truth, c.read, c.count)).collect();
-        writeln!(out, "confusions        {}", if confusions.is_empty() { "none".into() } else { confusions.join(", ") })?;
+        writeln!(
+            out,
+            "ms per image      median {:.1}, p95 {:.1}",
+            summary.ms_median, summary.ms_p95
+        )?;
+        let confusions: Vec<String> = summary
+            .confusions
+            .iter()
+            .take(10)
+            .map(|c| format!("{}→{} ×{}", c.truth, c.read, c.count))
+            .collect();
+        writeln!(
+            out,
+            "confusions        {}",
+            if confusions.is_empty() { "none".into() } else { confusions.join(", ") }
+        )?;
         for miss in &summary.misses {
-            writeln!(out, "miss  {}  truth {}  read {}", miss.image, miss.truth, if miss.reads.is_empty() { "-".into() } else { miss.reads.join(",") })?;
+            writeln!(
+                out,
+                "miss  {}  truth {}  read {}",
+                miss.image,
+                miss.truth,
+                if miss.reads.is_empty() { "-".into() } else { miss.reads.join(",") }
+            )?;
         }
     }
     Ok(if summary.images == summary.failed_images { ExitCode::FAILURE } else { ExitCode::SUCCESS })

@@ -26,12 +26,18 @@ pub enum HotlistCommand {
 }
 
 /// The list, validated and (with a key) verified, its text and signature.
-fn load(file: &Path, public_key: Option<&Path>) -> anyhow::Result<(Hotlist, Format, String, Option<String>)> {
+fn load(
+    file: &Path,
+    public_key: Option<&Path>,
+) -> anyhow::Result<(Hotlist, Format, String, Option<String>)> {
     let key = public_key.map(anpr_edge::signing::load_verifying_key).transpose()?;
-    let body = std::fs::read_to_string(file).with_context(|| format!("{}: cannot read the list as UTF-8 text", file.display()))?;
-    let signature = std::fs::read_to_string(signature_path(file)).ok().map(|s| s.trim().to_string());
+    let body = std::fs::read_to_string(file)
+        .with_context(|| format!("{}: cannot read the list as UTF-8 text", file.display()))?;
+    let signature =
+        std::fs::read_to_string(signature_path(file)).ok().map(|s| s.trim().to_string());
     let format = Format::of_path(file);
-    let list = Hotlist::parse_signed(body.as_bytes(), format, signature.as_deref(), key.as_ref()).with_context(|| file.display().to_string())?;
+    let list = Hotlist::parse_signed(body.as_bytes(), format, signature.as_deref(), key.as_ref())
+        .with_context(|| file.display().to_string())?;
     Ok((list, format, body, signature))
 }
 
@@ -41,7 +47,8 @@ pub fn run(command: &HotlistCommand) -> anyhow::Result<ExitCode> {
             let (list, _, _, signature) = load(file, public_key.as_deref())?;
             let now = std::time::SystemTime::now();
             let alerts = list.entries.iter().filter(|e| e.action == Action::Alert).count();
-            let expired = list.entries.iter().filter(|e| e.expires.is_some_and(|t| t <= now)).count();
+            let expired =
+                list.entries.iter().filter(|e| e.expires.is_some_and(|t| t <= now)).count();
             let signed = match (public_key, signature) {
                 (Some(_), _) => "signature valid",
                 (None, Some(_)) => "signature present, not checked (no --public-key)",
@@ -57,7 +64,15 @@ pub fn run(command: &HotlistCommand) -> anyhow::Result<ExitCode> {
         }
         HotlistCommand::Envelope { file, public_key } => {
             let (list, format, body, signature) = load(file, public_key.as_deref())?;
-            println!("{}", serde_json::to_string(&Envelope { format, version: list.version, signature, body })?);
+            println!(
+                "{}",
+                serde_json::to_string(&Envelope {
+                    format,
+                    version: list.version,
+                    signature,
+                    body
+                })?
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

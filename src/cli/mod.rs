@@ -108,8 +108,11 @@ pub fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             // ONNX Runtime's own log is very chatty at info level: keep it at warn unless asked.
-            tracing_subscriber::EnvFilter::try_new(format!("ort=warn,{}", std::env::var("ANPR_LOG").unwrap_or_else(|_| "warn".into())))
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            tracing_subscriber::EnvFilter::try_new(format!(
+                "ort=warn,{}",
+                std::env::var("ANPR_LOG").unwrap_or_else(|_| "warn".into())
+            ))
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -144,7 +147,9 @@ fn progress_bar(len: Option<u64>) -> indicatif::ProgressBar {
         Some(n) => indicatif::ProgressBar::new(n),
         None => indicatif::ProgressBar::new_spinner(),
     };
-    if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {per_sec} {msg}") {
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {per_sec} {msg}")
+    {
         bar.set_style(style);
     }
     bar

@@ -31,8 +31,12 @@ pub fn run(engine: &EngineArgs, command: &ModelsCommand) -> anyhow::Result<ExitC
             let mut failed = false;
             for (entry, outcome) in outcomes {
                 match outcome {
-                    InstallOutcome::Installed { from } => eprintln!("installed {} from {}", entry.file, from.display()),
-                    InstallOutcome::AlreadyPresent => eprintln!("{} already installed, hash checked", entry.file),
+                    InstallOutcome::Installed { from } => {
+                        eprintln!("installed {} from {}", entry.file, from.display())
+                    }
+                    InstallOutcome::AlreadyPresent => {
+                        eprintln!("{} already installed, hash checked", entry.file)
+                    }
                     InstallOutcome::WrongHash { path, actual } => {
                         failed |= !optional.contains(&entry.id);
                         eprintln!("REJECTED {}: sha256 {actual}, expected {}; the file is not the pinned model", path.display(), entry.sha256);

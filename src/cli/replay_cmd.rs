@@ -26,23 +26,25 @@ pub fn run(engine: &EngineArgs, args: &ReplayArgs) -> anyhow::Result<ExitCode> {
     let summary = replay(source.as_mut(), &mut recognizer, |event| {
         bar.inc(1);
         let written = match event {
-            ReplayEvent::Frame { frame, recognition, .. } => recognition.reads.iter().try_for_each(|read| {
-                let record = FrameRead::new(frame, read.clone());
-                if args.json {
-                    serde_json::to_writer(&mut out, &record).map_err(std::io::Error::other)?;
-                    writeln!(out)
-                } else {
-                    writeln!(
-                        out,
-                        "{}\tframe {}\t{}\tconfidence {:.2}\t{}",
-                        record.origin,
-                        record.frame,
-                        record.read.plate.text,
-                        record.read.plate.confidence,
-                        record.read.plate.format.as_deref().unwrap_or("-")
-                    )
-                }
-            }),
+            ReplayEvent::Frame { frame, recognition, .. } => {
+                recognition.reads.iter().try_for_each(|read| {
+                    let record = FrameRead::new(frame, read.clone());
+                    if args.json {
+                        serde_json::to_writer(&mut out, &record).map_err(std::io::Error::other)?;
+                        writeln!(out)
+                    } else {
+                        writeln!(
+                            out,
+                            "{}\tframe {}\t{}\tconfidence {:.2}\t{}",
+                            record.origin,
+                            record.frame,
+                            record.read.plate.text,
+                            record.read.plate.confidence,
+                            record.read.plate.format.as_deref().unwrap_or("-")
+                        )
+                    }
+                })
+            }
             ReplayEvent::FrameFailed(error) => {
                 bar.suspend(|| tracing::warn!(%error, "frame skipped"));
                 Ok(())
@@ -67,8 +69,17 @@ pub fn run(engine: &EngineArgs, args: &ReplayArgs) -> anyhow::Result<ExitCode> {
         writeln!(
             out,
             "{}: {} frames ({} failed), {} reads in {:.1} s, {:.1} frames/s",
-            summary.source, summary.frames, summary.failed_frames, summary.reads, summary.seconds, summary.frames_per_second
+            summary.source,
+            summary.frames,
+            summary.failed_frames,
+            summary.reads,
+            summary.seconds,
+            summary.frames_per_second
         )?;
     }
-    Ok(if summary.frames == 0 && summary.failed_frames > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if summary.frames == 0 && summary.failed_frames > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }

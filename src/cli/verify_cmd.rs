@@ -20,14 +20,25 @@ pub struct VerifyArgs {
 
 pub fn run(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
     let key = load_verifying_key(&args.key)?;
-    let read = std::fs::read(&args.read).with_context(|| format!("reading {}", args.read.display()))?;
+    let read =
+        std::fs::read(&args.read).with_context(|| format!("reading {}", args.read.display()))?;
     let mut images = Vec::new();
     for path in &args.images {
-        images.push((path.clone(), std::fs::read(path).with_context(|| format!("reading {}", path.display()))?));
+        images.push((
+            path.clone(),
+            std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+        ));
     }
-    let verified = verify_read(&read, &key, &images).with_context(|| format!("{}: NOT VERIFIED", args.read.display()))?;
+    let verified = verify_read(&read, &key, &images)
+        .with_context(|| format!("{}: NOT VERIFIED", args.read.display()))?;
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{}: read {} verified: signed by key {}", args.read.display(), verified.read_id, verified.key_id)?;
+    writeln!(
+        out,
+        "{}: read {} verified: signed by key {}",
+        args.read.display(),
+        verified.read_id,
+        verified.key_id
+    )?;
     for (path, kind) in &verified.images {
         writeln!(out, "{}: verified: the read's {kind} image", path.display())?;
     }

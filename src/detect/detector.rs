@@ -84,8 +84,13 @@ pub struct PlateDetector {
 }
 
 impl PlateDetector {
-    pub fn load(environment: &Environment, models_dir: &Path, config: &DetectorConfig) -> Result<Self, ModelError> {
-        let LoadedModel { session, path, entry } = crate::models::load(environment, models_dir, config.model.manifest_id())?;
+    pub fn load(
+        environment: &Environment,
+        models_dir: &Path,
+        config: &DetectorConfig,
+    ) -> Result<Self, ModelError> {
+        let LoadedModel { session, path, entry } =
+            crate::models::load(environment, models_dir, config.model.manifest_id())?;
         let input_size = check_contract(&session, &path, &entry.inputs)?;
         let plane = (input_size * input_size) as usize;
         Ok(Self {
@@ -106,9 +111,12 @@ impl PlateDetector {
     pub fn detect(&mut self, image: &RgbImage) -> Result<Vec<Detection>, DetectError> {
         let letterbox = self.preprocess(image)?;
         let s = self.input_size as usize;
-        let tensor = TensorRef::from_array_view(([1usize, 3, s, s], self.input.as_slice())).map_err(DetectError::Runtime)?;
-        let outputs = self.session.run(ort::inputs![INPUT_NAME => tensor]).map_err(DetectError::Runtime)?;
-        let (shape, rows) = outputs[OUTPUT_NAME].try_extract_tensor::<f32>().map_err(DetectError::Runtime)?;
+        let tensor = TensorRef::from_array_view(([1usize, 3, s, s], self.input.as_slice()))
+            .map_err(DetectError::Runtime)?;
+        let outputs =
+            self.session.run(ort::inputs![INPUT_NAME => tensor]).map_err(DetectError::Runtime)?;
+        let (shape, rows) =
+            outputs[OUTPUT_NAME].try_extract_tensor::<f32>().map_err(DetectError::Runtime)?;
         if shape.len() != 2 || shape[1] as usize != OUTPUT_COLUMNS {
             return Err(DetectError::Output { path: self.path.clone(), shape: shape.to_vec() });
         }
@@ -120,8 +128,14 @@ impl PlateDetector {
         let lb = Letterbox::fit(image.width(), image.height(), self.input_size);
         let (rw, rh) = (lb.resized_width as usize, lb.resized_height as usize);
         self.resized.resize(rw * rh * 3, 0);
-        resize_region_into(image, (0, 0, image.width(), image.height()), &mut self.resized, lb.resized_width, lb.resized_height)
-            .map_err(DetectError::Resize)?;
+        resize_region_into(
+            image,
+            (0, 0, image.width(), image.height()),
+            &mut self.resized,
+            lb.resized_width,
+            lb.resized_height,
+        )
+        .map_err(DetectError::Resize)?;
         let s = self.input_size as usize;
         let plane = s * s;
         self.input.fill(PAD_VALUE);
@@ -130,7 +144,11 @@ impl PlateDetector {
         let (left, top) = (lb.pad_left as usize, lb.pad_top as usize);
         for (y, row) in self.resized.chunks_exact(rw * 3).enumerate() {
             let offset = (top + y) * s + left;
-            let (r, g, b) = (&mut red[offset..offset + rw], &mut green[offset..offset + rw], &mut blue[offset..offset + rw]);
+            let (r, g, b) = (
+                &mut red[offset..offset + rw],
+                &mut green[offset..offset + rw],
+                &mut blue[offset..offset + rw],
+            );
             for (x, px) in row.chunks_exact(3).enumerate() {
                 r[x] = px[0] as f32 / 255.0;
                 g[x] = px[1] as f32 / 255.0;
@@ -143,7 +161,13 @@ impl PlateDetector {
 
 /// Turns the model's rows into detections on the source frame: drops rows under `min_score`
 /// and boxes that have no pixel left after clipping, sorts best first.
-pub fn decode_detections(rows: &[f32], letterbox: &Letterbox, width: u32, height: u32, min_score: f32) -> Vec<Detection> {
+pub fn decode_detections(
+    rows: &[f32],
+    letterbox: &Letterbox,
+    width: u32,
+    height: u32,
+    min_score: f32,
+) -> Vec<Detection> {
     let mut detections: Vec<Detection> = rows
         .chunks_exact(OUTPUT_COLUMNS)
         .filter(|row| row[6] >= min_score && row.iter().all(|v| v.is_finite()))
@@ -158,14 +182,22 @@ pub fn decode_detections(rows: &[f32], letterbox: &Letterbox, width: u32, height
 }
 
 fn check_contract(session: &Session, path: &Path, expected: &str) -> Result<u32, ModelError> {
-    let contract = |detail: String| ModelError::Contract { path: path.to_path_buf(), expected: expected.to_string(), detail };
+    let contract = |detail: String| ModelError::Contract {
+        path: path.to_path_buf(),
+        expected: expected.to_string(),
+        detail,
+    };
     let input = session
         .inputs()
         .iter()
         .find(|i| i.name() == INPUT_NAME)
         .ok_or_else(|| contract(format!("no input named `{INPUT_NAME}`")))?;
     let size = match input.dtype() {
-        ValueType::Tensor { shape, .. } if shape.len() == 4 && shape[1] == 3 && shape[2] == shape[3] && shape[2] > 0 => shape[2] as u32,
+        ValueType::Tensor { shape, .. }
+            if shape.len() == 4 && shape[1] == 3 && shape[2] == shape[3] && shape[2] > 0 =>
+        {
+            shape[2] as u32
+        }
         other => return Err(contract(format!("input `{INPUT_NAME}` is {other:?}"))),
     };
     if !session.outputs().iter().any(|o| o.name() == OUTPUT_NAME) {

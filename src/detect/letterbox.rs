@@ -23,7 +23,8 @@ impl Letterbox {
     /// Scales the frame to fit `input_size` (up or down), centred, the way YOLO models are fed:
     /// half the padding on each side, the odd pixel after the frame.
     pub fn fit(source_width: u32, source_height: u32, input_size: u32) -> Self {
-        let scale = (input_size as f32 / source_width.max(1) as f32).min(input_size as f32 / source_height.max(1) as f32);
+        let scale = (input_size as f32 / source_width.max(1) as f32)
+            .min(input_size as f32 / source_height.max(1) as f32);
         let resized_width = ((source_width as f32 * scale).round() as u32).clamp(1, input_size);
         let resized_height = ((source_height as f32 * scale).round() as u32).clamp(1, input_size);
         let pad_left = (input_size - resized_width) / 2;

@@ -32,14 +32,22 @@ pub enum GroundTruthError {
 
 /// Parses one annotation file. Lines naming another image than `image_name` are an error:
 /// they would silently score the wrong picture.
-pub fn parse_annotations(text: &str, image_name: &str, path: &Path) -> Result<Vec<TruthPlate>, GroundTruthError> {
+pub fn parse_annotations(
+    text: &str,
+    image_name: &str,
+    path: &Path,
+) -> Result<Vec<TruthPlate>, GroundTruthError> {
     let mut plates = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim_end_matches('\r');
         if line.trim().is_empty() {
             continue;
         }
-        let problem = |problem: String| GroundTruthError::Line { path: path.to_path_buf(), line: n + 1, problem };
+        let problem = |problem: String| GroundTruthError::Line {
+            path: path.to_path_buf(),
+            line: n + 1,
+            problem,
+        };
         let fields: Vec<&str> = line.split('\t').collect();
         if fields.len() != 6 {
             return Err(problem(format!("{} tab-separated fields", fields.len())));
@@ -49,7 +57,8 @@ pub fn parse_annotations(text: &str, image_name: &str, path: &Path) -> Result<Ve
         }
         let mut numbers = [0f32; 4];
         for (slot, field) in numbers.iter_mut().zip(&fields[1..5]) {
-            *slot = field.trim().parse().map_err(|_| problem(format!("`{field}` is not a number")))?;
+            *slot =
+                field.trim().parse().map_err(|_| problem(format!("`{field}` is not a number")))?;
         }
         let text = crate::plate_format::normalise(fields[5]);
         if text.is_empty() {
@@ -78,7 +87,8 @@ pub fn load_folder(folder: &Path) -> Result<Vec<TruthImage>, GroundTruthError> {
         if !annotations.is_file() {
             continue;
         }
-        let text = std::fs::read_to_string(&annotations).map_err(|source| GroundTruthError::Read { path: annotations.clone(), source })?;
+        let text = std::fs::read_to_string(&annotations)
+            .map_err(|source| GroundTruthError::Read { path: annotations.clone(), source })?;
         let name = image.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
         let plates = parse_annotations(&text, &name, &annotations)?;
         images.push(TruthImage { image, plates });
@@ -105,9 +115,13 @@ mod tests {
 
     #[test]
     fn bad_lines_name_the_file_and_line() {
-        let e = parse_annotations("a.jpg\t1\t2\tx\t4\tP\n", "a.jpg", Path::new("a.txt")).expect_err("bad number").to_string();
+        let e = parse_annotations("a.jpg\t1\t2\tx\t4\tP\n", "a.jpg", Path::new("a.txt"))
+            .expect_err("bad number")
+            .to_string();
         assert!(e.contains("a.txt:1") && e.contains("`x`"), "{e}");
-        let e = parse_annotations("b.jpg\t1\t2\t3\t4\tP\n", "a.jpg", Path::new("a.txt")).expect_err("other image").to_string();
+        let e = parse_annotations("b.jpg\t1\t2\t3\t4\tP\n", "a.jpg", Path::new("a.txt"))
+            .expect_err("other image")
+            .to_string();
         assert!(e.contains("b.jpg"), "{e}");
         assert!(parse_annotations("a.jpg 1 2 3 4 P\n", "a.jpg", Path::new("a.txt")).is_err());
     }

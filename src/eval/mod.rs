@@ -13,7 +13,11 @@ use std::time::Instant;
 
 /// Runs every image through `recognizer`, timing decode and recognition together, after one
 /// untimed warm-up run (the first inference also allocates and tunes).
-pub fn evaluate(images: &[TruthImage], recognizer: &mut Recognizer, mut progress: impl FnMut()) -> Vec<ImageOutcome> {
+pub fn evaluate(
+    images: &[TruthImage],
+    recognizer: &mut Recognizer,
+    mut progress: impl FnMut(),
+) -> Vec<ImageOutcome> {
     if let Some(first) = images.first() {
         if let Ok(image) = crate::source::decode_still(&first.image) {
             let _ = recognizer.recognize(&image);
@@ -22,16 +26,25 @@ pub fn evaluate(images: &[TruthImage], recognizer: &mut Recognizer, mut progress
     images
         .iter()
         .map(|truth| {
-            let name = truth.image.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = truth
+                .image
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             let started = Instant::now();
-            let result = crate::source::decode_still(&truth.image).and_then(|image| recognizer.recognize(&image).map_err(|e| e.to_string()));
+            let result = crate::source::decode_still(&truth.image)
+                .and_then(|image| recognizer.recognize(&image).map_err(|e| e.to_string()));
             let ms = started.elapsed().as_secs_f64() * 1000.0;
             progress();
             match result {
                 Ok(recognition) => ImageOutcome {
                     image: name,
                     truths: truth.plates.clone(),
-                    reads: recognition.reads.iter().map(|r| (r.plate.text.clone(), r.bbox)).collect(),
+                    reads: recognition
+                        .reads
+                        .iter()
+                        .map(|r| (r.plate.text.clone(), r.bbox))
+                        .collect(),
                     unread: recognition.unread.iter().map(|d| d.bbox).collect(),
                     ms: Some(ms),
                     error: None,

@@ -18,12 +18,20 @@ fn crop_data_uri(image_path: &Path, bbox: &BoundingBox) -> Option<String> {
     let image = crate::source::decode_still(image_path).ok()?;
     let margin_x = bbox.width() * 0.5;
     let margin_y = bbox.height() * 1.0;
-    let wide = BoundingBox { x1: bbox.x1 - margin_x, y1: bbox.y1 - margin_y, x2: bbox.x2 + margin_x, y2: bbox.y2 + margin_y };
+    let wide = BoundingBox {
+        x1: bbox.x1 - margin_x,
+        y1: bbox.y1 - margin_y,
+        x2: bbox.x2 + margin_x,
+        y2: bbox.y2 + margin_y,
+    };
     let (x, y, w, h) = wide.pixel_rect(image.width(), image.height())?;
     let crop = image::imageops::crop_imm(&image, x, y, w, h).to_image();
     let mut jpeg = Vec::new();
     crop.write_to(&mut Cursor::new(&mut jpeg), image::ImageFormat::Jpeg).ok()?;
-    Some(format!("data:image/jpeg;base64,{}", base64::engine::general_purpose::STANDARD.encode(jpeg)))
+    Some(format!(
+        "data:image/jpeg;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(jpeg)
+    ))
 }
 
 pub fn render_html(summary: &EvalSummary, folder: &Path) -> String {
@@ -54,7 +62,11 @@ pub fn render_html(summary: &EvalSummary, folder: &Path) -> String {
             .map(|uri| format!("<img src=\"{uri}\">"))
             .unwrap_or_else(|| "(image unreadable)".into());
         let reads = if miss.reads.is_empty() {
-            if miss.detected { "(detected, nothing read)".into() } else { "(not detected)".into() }
+            if miss.detected {
+                "(detected, nothing read)".into()
+            } else {
+                "(not detected)".into()
+            }
         } else {
             miss.reads.iter().map(|r| escape(r)).collect::<Vec<_>>().join(", ")
         };

@@ -94,7 +94,10 @@ pub fn quantile(values: &[f64], q: f64) -> f64 {
     sorted[rank - 1]
 }
 
-fn best_overlap<'a, T>(truth: &BoundingBox, candidates: impl Iterator<Item = (&'a BoundingBox, T)>) -> Option<T> {
+fn best_overlap<'a, T>(
+    truth: &BoundingBox,
+    candidates: impl Iterator<Item = (&'a BoundingBox, T)>,
+) -> Option<T> {
     candidates
         .map(|(b, t)| (truth.iou(b), t))
         .filter(|(iou, _)| *iou >= MIN_IOU)
@@ -115,9 +118,10 @@ pub fn score(outcomes: &[ImageOutcome]) -> EvalSummary {
             plates += 1;
             let truth_text = fold(&truth.text);
             let read_exactly = outcome.reads.iter().any(|(text, _)| fold(text) == truth_text);
-            let overlapping_read = best_overlap(&truth.bbox, outcome.reads.iter().map(|(t, b)| (b, t.as_str())));
-            let was_detected =
-                overlapping_read.is_some() || best_overlap(&truth.bbox, outcome.unread.iter().map(|b| (b, ()))).is_some();
+            let overlapping_read =
+                best_overlap(&truth.bbox, outcome.reads.iter().map(|(t, b)| (b, t.as_str())));
+            let was_detected = overlapping_read.is_some()
+                || best_overlap(&truth.bbox, outcome.unread.iter().map(|b| (b, ()))).is_some();
             exact += usize::from(read_exactly);
             detected += usize::from(was_detected);
             match overlapping_read {
@@ -144,9 +148,16 @@ pub fn score(outcomes: &[ImageOutcome]) -> EvalSummary {
                 });
             }
         }
-        extra_reads += outcome.reads.iter().filter(|(_, b)| outcome.truths.iter().all(|t| t.bbox.iou(b) < MIN_IOU)).count();
+        extra_reads += outcome
+            .reads
+            .iter()
+            .filter(|(_, b)| outcome.truths.iter().all(|t| t.bbox.iou(b) < MIN_IOU))
+            .count();
     }
-    let mut confusions: Vec<Confusion> = confusions.into_iter().map(|((truth, read), count)| Confusion { truth, read, count }).collect();
+    let mut confusions: Vec<Confusion> = confusions
+        .into_iter()
+        .map(|((truth, read), count)| Confusion { truth, read, count })
+        .collect();
     confusions.sort_by(|a, b| b.count.cmp(&a.count).then(a.truth.cmp(&b.truth)));
     let times: Vec<f64> = outcomes.iter().filter_map(|o| o.ms).collect();
     let fraction = |n: usize, d: usize| if d == 0 { 0.0 } else { n as f64 / d as f64 };
@@ -173,11 +184,19 @@ mod tests {
         TruthPlate { bbox: BoundingBox::from_xywh(x, 0.0, 100.0, 20.0), text: text.into() }
     }
 
-    fn outcome(truths: Vec<TruthPlate>, reads: &[(&str, f32)], unread: &[f32], ms: f64) -> ImageOutcome {
+    fn outcome(
+        truths: Vec<TruthPlate>,
+        reads: &[(&str, f32)],
+        unread: &[f32],
+        ms: f64,
+    ) -> ImageOutcome {
         ImageOutcome {
             image: "i.jpg".into(),
             truths,
-            reads: reads.iter().map(|(t, x)| (t.to_string(), BoundingBox::from_xywh(*x, 0.0, 100.0, 20.0))).collect(),
+            reads: reads
+                .iter()
+                .map(|(t, x)| (t.to_string(), BoundingBox::from_xywh(*x, 0.0, 100.0, 20.0)))
+                .collect(),
             unread: unread.iter().map(|x| BoundingBox::from_xywh(*x, 0.0, 100.0, 20.0)).collect(),
             ms: Some(ms),
             error: None,
@@ -211,7 +230,12 @@ mod tests {
 
     #[test]
     fn undetected_plates_lower_recall_and_score_zero_characters() {
-        let s = score(&[outcome(vec![truth("AAA111", 0.0), truth("BBB222", 500.0)], &[("AAA111", 0.0)], &[], 10.0)]);
+        let s = score(&[outcome(
+            vec![truth("AAA111", 0.0), truth("BBB222", 500.0)],
+            &[("AAA111", 0.0)],
+            &[],
+            10.0,
+        )]);
         assert_eq!(s.plates, 2);
         assert_eq!(s.exact, 0.5);
         assert_eq!(s.det_recall, 0.5);
@@ -228,7 +252,12 @@ mod tests {
 
     #[test]
     fn reads_away_from_every_truth_are_extra() {
-        let s = score(&[outcome(vec![truth("AAA111", 0.0)], &[("AAA111", 0.0), ("ZZZ999", 900.0)], &[], 10.0)]);
+        let s = score(&[outcome(
+            vec![truth("AAA111", 0.0)],
+            &[("AAA111", 0.0), ("ZZZ999", 900.0)],
+            &[],
+            10.0,
+        )]);
         assert_eq!(s.extra_reads, 1);
         assert_eq!(s.exact, 1.0);
     }

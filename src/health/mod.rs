@@ -48,7 +48,13 @@ fn metric_name(path: &str) -> String {
     let mut name = String::from(PREFIX);
     for part in path.split('.') {
         name.push('_');
-        name.extend(part.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }));
+        name.extend(part.chars().map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        }));
     }
     name
 }
@@ -84,8 +90,21 @@ fn walk(value: &serde_json::Value, path: &str, out: &mut String) {
         }
     }
     if !labels.is_empty() {
-        let name = if path.is_empty() { format!("{PREFIX}_info") } else { format!("{}_info", metric_name(path)) };
-        let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{}=\"{}\"", metric_name(k).trim_start_matches("anpr_edge_"), escape_label(v))).collect();
+        let name = if path.is_empty() {
+            format!("{PREFIX}_info")
+        } else {
+            format!("{}_info", metric_name(path))
+        };
+        let labels: Vec<String> = labels
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "{}=\"{}\"",
+                    metric_name(k).trim_start_matches("anpr_edge_"),
+                    escape_label(v)
+                )
+            })
+            .collect();
         let _ = writeln!(out, "# TYPE {name} gauge\n{name}{{{}}} 1", labels.join(","));
     }
 }
@@ -93,7 +112,11 @@ fn walk(value: &serde_json::Value, path: &str, out: &mut String) {
 fn sample(path: &str, value: f64, out: &mut String) {
     let counter = COUNTERS.contains(&path);
     let name = if counter { format!("{}_total", metric_name(path)) } else { metric_name(path) };
-    let _ = writeln!(out, "# TYPE {name} {}\n{name} {value}", if counter { "counter" } else { "gauge" });
+    let _ = writeln!(
+        out,
+        "# TYPE {name} {}\n{name} {value}",
+        if counter { "counter" } else { "gauge" }
+    );
 }
 
 #[cfg(test)]
@@ -127,7 +150,10 @@ mod tests {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }
         assert!(!text.contains("position"), "null values are left out:\n{text}");
-        assert!(text.contains("anpr_edge_gps_info{source=\"gpsd\"} 1\n"), "times are no labels:\n{text}");
+        assert!(
+            text.contains("anpr_edge_gps_info{source=\"gpsd\"} 1\n"),
+            "times are no labels:\n{text}"
+        );
         // Each metric is typed exactly once.
         let types = text.lines().filter(|l| l.starts_with("# TYPE")).count();
         let samples = text.lines().filter(|l| !l.starts_with('#')).count();

@@ -35,7 +35,9 @@ impl MetricsServer {
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
             let stop = Arc::clone(&stop);
-            std::thread::Builder::new().name("metrics".into()).spawn(move || serve(&listener, &snapshot, &stop))?
+            std::thread::Builder::new()
+                .name("metrics".into())
+                .spawn(move || serve(&listener, &snapshot, &stop))?
         };
         tracing::info!(%address, "metrics on http://{address}/metrics");
         Ok(Self { address, stop, thread: Some(thread) })
@@ -92,17 +94,27 @@ fn answer(mut stream: TcpStream, snapshot: &Snapshot) -> std::io::Result<()> {
     let mut buffer = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {
         if head.len() >= MAX_HEAD {
-            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "request head over 8 KiB"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "request head over 8 KiB",
+            ));
         }
         let n = stream.read(&mut buffer)?;
         if n == 0 {
-            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "closed before the end of the request head"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "closed before the end of the request head",
+            ));
         }
         head.extend_from_slice(&buffer[..n]);
     }
     let (status, metrics) = route(&String::from_utf8_lossy(&head));
     let body = if metrics { render(&snapshot()) } else { format!("{status}\n") };
-    let content_type = if metrics { "text/plain; version=0.0.4; charset=utf-8" } else { "text/plain; charset=utf-8" };
+    let content_type = if metrics {
+        "text/plain; version=0.0.4; charset=utf-8"
+    } else {
+        "text/plain; charset=utf-8"
+    };
     write!(stream, "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len())?;
     stream.write_all(body.as_bytes())?;
     stream.flush()
@@ -123,15 +135,22 @@ mod tests {
 
     #[test]
     fn a_silent_or_oversized_client_costs_at_most_its_timeout() {
-        let server = MetricsServer::start(0, Arc::new(|| serde_json::json!({ "fps": 2.5 }))).expect("listen");
+        let server = MetricsServer::start(0, Arc::new(|| serde_json::json!({ "fps": 2.5 })))
+            .expect("listen");
         // A client that connects and says nothing holds the only slot until its read timeout.
         let _silent = TcpStream::connect(server.address()).expect("connect");
-        let response = get(server.address(), b"GET /metrics HTTP/1.1\r\n\r\n").expect("answered after the silent one timed out");
-        assert!(response.starts_with("HTTP/1.1 200 OK") && response.ends_with("anpr_edge_fps 2.5\n"), "{response}");
+        let response = get(server.address(), b"GET /metrics HTTP/1.1\r\n\r\n")
+            .expect("answered after the silent one timed out");
+        assert!(
+            response.starts_with("HTTP/1.1 200 OK") && response.ends_with("anpr_edge_fps 2.5\n"),
+            "{response}"
+        );
         let huge = format!("GET /metrics HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(MAX_HEAD));
         let refused = get(server.address(), huge.as_bytes()).unwrap_or_default();
         assert!(!refused.contains("200 OK"), "a head over 8 KiB is not answered: {refused}");
-        assert!(get(server.address(), b"GET /metrics HTTP/1.1\r\n\r\n").expect("still serving").starts_with("HTTP/1.1 200"));
+        assert!(get(server.address(), b"GET /metrics HTTP/1.1\r\n\r\n")
+            .expect("still serving")
+            .starts_with("HTTP/1.1 200"));
     }
 
     #[test]

@@ -26,7 +26,14 @@ pub struct HotlistConfig {
 
 impl Default for HotlistConfig {
     fn default() -> Self {
-        Self { file: None, public_key: None, fuzzy_tolerance: 1, poll_interval_s: 5, mqtt_device_topic: true, mqtt_fleet_topic: true }
+        Self {
+            file: None,
+            public_key: None,
+            fuzzy_tolerance: 1,
+            poll_interval_s: 5,
+            mqtt_device_topic: true,
+            mqtt_fleet_topic: true,
+        }
     }
 }
 
@@ -37,20 +44,34 @@ impl HotlistConfig {
             return Err(("hotlist.fuzzy_tolerance", format!("{} is above {MAX_TOLERANCE}; 1 allows one confusable or missing character, 0 exact only", self.fuzzy_tolerance)));
         }
         if !(1..=3600).contains(&self.poll_interval_s) {
-            return Err(("hotlist.poll_interval_s", format!("{} is outside 1..3600 seconds", self.poll_interval_s)));
+            return Err((
+                "hotlist.poll_interval_s",
+                format!("{} is outside 1..3600 seconds", self.poll_interval_s),
+            ));
         }
         if let Some(file) = &self.file {
             if !file.is_file() {
-                return Err(("hotlist.file", format!("{} is not a file; give the hotlist (CSV or .json) or leave the key out", file.display())));
+                return Err((
+                    "hotlist.file",
+                    format!(
+                        "{} is not a file; give the hotlist (CSV or .json) or leave the key out",
+                        file.display()
+                    ),
+                ));
             }
         }
         let key = match &self.public_key {
-            Some(path) => Some(crate::signing::load_verifying_key(path).map_err(|e| ("hotlist.public_key", e.to_string()))?),
+            Some(path) => Some(
+                crate::signing::load_verifying_key(path)
+                    .map_err(|e| ("hotlist.public_key", e.to_string()))?,
+            ),
             None => None,
         };
         if let Some(file) = &self.file {
             // The whole list, signature included, so that check-config says what the start would.
-            super::LiveHotlist::new(key, self.fuzzy_tolerance).load_file(file, std::time::SystemTime::now()).map_err(|e| ("hotlist.file", e.to_string()))?;
+            super::LiveHotlist::new(key, self.fuzzy_tolerance)
+                .load_file(file, std::time::SystemTime::now())
+                .map_err(|e| ("hotlist.file", e.to_string()))?;
         }
         Ok(())
     }

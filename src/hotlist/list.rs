@@ -163,26 +163,53 @@ fn check_name(at: Location, field: &'static str, value: &str) -> Result<(), List
         return Err(error(at, field, "is empty; give a name"));
     }
     if value.chars().count() > MAX_NAME_CHARS || value.chars().any(char::is_control) {
-        return Err(error(at, field, format!("must be at most {MAX_NAME_CHARS} characters without control characters")));
+        return Err(error(
+            at,
+            field,
+            format!("must be at most {MAX_NAME_CHARS} characters without control characters"),
+        ));
     }
     Ok(())
 }
 
 fn validate(at: Location, raw: RawEntry) -> Result<Entry, ListError> {
-    let plate = normalise(&raw.plate)
-        .ok_or_else(|| error(at, "plate", format!("`{}` has a character other than letters, digits, spaces, - and .", raw.plate)))?;
+    let plate = normalise(&raw.plate).ok_or_else(|| {
+        error(
+            at,
+            "plate",
+            format!("`{}` has a character other than letters, digits, spaces, - and .", raw.plate),
+        )
+    })?;
     if plate.is_empty() || plate.len() > MAX_PLATE_CHARS {
-        return Err(error(at, "plate", format!("`{}` must have 1 to {MAX_PLATE_CHARS} letters or digits", raw.plate)));
+        return Err(error(
+            at,
+            "plate",
+            format!("`{}` must have 1 to {MAX_PLATE_CHARS} letters or digits", raw.plate),
+        ));
     }
     check_name(at, "list", &raw.list)?;
     let category = raw.category.trim();
-    if category.is_empty() || category.len() > 32 || !category.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_') {
-        return Err(error(at, "category", format!("`{}` must be 1 to 32 of a-z, 0-9, - and _ (e.g. stolen, wanted, lez-exempt)", raw.category)));
+    if category.is_empty()
+        || category.len() > 32
+        || !category
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+    {
+        return Err(error(
+            at,
+            "category",
+            format!(
+                "`{}` must be 1 to 32 of a-z, 0-9, - and _ (e.g. stolen, wanted, lez-exempt)",
+                raw.category
+            ),
+        ));
     }
     let action = match raw.action.trim() {
         "alert" => Action::Alert,
         "allow" => Action::Allow,
-        other => return Err(error(at, "action", format!("`{other}` is neither `alert` nor `allow`"))),
+        other => {
+            return Err(error(at, "action", format!("`{other}` is neither `alert` nor `allow`")))
+        }
     };
     let expires = match raw.expires.as_deref().map(str::trim) {
         None | Some("") => None,
@@ -195,7 +222,14 @@ fn validate(at: Location, raw: RawEntry) -> Result<Entry, ListError> {
     if note.as_ref().is_some_and(|n| n.chars().count() > MAX_NOTE_CHARS) {
         return Err(error(at, "note", format!("is longer than {MAX_NOTE_CHARS} characters")));
     }
-    Ok(Entry { plate, list: raw.list.trim().to_string(), category: category.to_string(), action, expires, note })
+    Ok(Entry {
+        plate,
+        list: raw.list.trim().to_string(),
+        category: category.to_string(),
+        action,
+        expires,
+        note,
+    })
 }
 
 /// Splits one CSV line: fields separated by commas, a field in double quotes may hold commas,
@@ -214,7 +248,11 @@ fn split_csv(line: &str) -> Result<Vec<String>, &'static str> {
                 continue;
             }
             (false, '"') if at_start && field.is_empty() => quoted = true,
-            (false, '"') => return Err("a quote inside an unquoted field; put the whole field in double quotes"),
+            (false, '"') => {
+                return Err(
+                    "a quote inside an unquoted field; put the whole field in double quotes",
+                )
+            }
             (true, '"') if chars.peek() == Some(&'"') => {
                 chars.next();
                 field.push('"');
@@ -242,25 +280,62 @@ fn parse_csv(text: &str) -> Result<Hotlist, ListError> {
         .enumerate()
         .map(|(i, l)| (i + 1, l.strip_suffix('\r').unwrap_or(l)))
         .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
-    let (n, first) = lines.next().ok_or_else(|| error(Location::Line(1), "version", "the list is empty; its first line is `version,<VERSION>`"))?;
+    let (n, first) = lines.next().ok_or_else(|| {
+        error(
+            Location::Line(1),
+            "version",
+            "the list is empty; its first line is `version,<VERSION>`",
+        )
+    })?;
     let version = match split_csv(first) {
         Ok(f) if f.len() == 2 && f[0].trim() == "version" => f[1].trim().to_string(),
-        _ => return Err(error(Location::Line(n), "version", "the first line must be `version,<VERSION>`")),
+        _ => {
+            return Err(error(
+                Location::Line(n),
+                "version",
+                "the first line must be `version,<VERSION>`",
+            ))
+        }
     };
-    let (n, header) = lines.next().ok_or_else(|| error(Location::Line(n + 1), "header", format!("missing; the second line is `{}`", CSV_HEADER.join(","))))?;
+    let (n, header) = lines.next().ok_or_else(|| {
+        error(
+            Location::Line(n + 1),
+            "header",
+            format!("missing; the second line is `{}`", CSV_HEADER.join(",")),
+        )
+    })?;
     if !split_csv(header).is_ok_and(|f| f.iter().map(|s| s.trim()).eq(CSV_HEADER)) {
-        return Err(error(Location::Line(n), "header", format!("must be `{}`", CSV_HEADER.join(","))));
+        return Err(error(
+            Location::Line(n),
+            "header",
+            format!("must be `{}`", CSV_HEADER.join(",")),
+        ));
     }
     let mut entries = Vec::new();
     let mut at = Vec::new();
     for (n, line) in lines {
         let fields = split_csv(line).map_err(|p| error(Location::Line(n), "line", p))?;
         if fields.len() != CSV_HEADER.len() {
-            return Err(error(Location::Line(n), "line", format!("has {} fields, not {}; leave expires and note empty (`,,`) when unused", fields.len(), CSV_HEADER.len())));
+            return Err(error(
+                Location::Line(n),
+                "line",
+                format!(
+                    "has {} fields, not {}; leave expires and note empty (`,,`) when unused",
+                    fields.len(),
+                    CSV_HEADER.len()
+                ),
+            ));
         }
         let mut f = fields.into_iter();
         let mut next = || f.next().unwrap_or_default();
-        let raw = RawEntry { plate: next(), list: next(), category: next(), action: next(), expires: Some(next()), note: Some(next()) };
+        let raw = RawEntry {
+            plate: next(),
+            list: next(),
+            category: next(),
+            action: next(),
+            expires: Some(next()),
+            note: Some(next()),
+        };
         entries.push(validate(Location::Line(n), raw)?);
         at.push(Location::Line(n));
         check_count(entries.len(), Location::Line(n))?;
@@ -269,28 +344,52 @@ fn parse_csv(text: &str) -> Result<Hotlist, ListError> {
 }
 
 fn parse_json(text: &str) -> Result<Hotlist, ListError> {
-    let raw: RawJson = serde_json::from_str(text).map_err(|e| error(Location::Line(e.line().max(1)), "json", e.to_string()))?;
+    let raw: RawJson = serde_json::from_str(text)
+        .map_err(|e| error(Location::Line(e.line().max(1)), "json", e.to_string()))?;
     check_count(raw.entries.len(), Location::Entry(raw.entries.len()))?;
     let at: Vec<Location> = (1..=raw.entries.len()).map(Location::Entry).collect();
-    let entries = raw.entries.into_iter().zip(&at).map(|(e, &at)| validate(at, e)).collect::<Result<Vec<_>, _>>()?;
+    let entries = raw
+        .entries
+        .into_iter()
+        .zip(&at)
+        .map(|(e, &at)| validate(at, e))
+        .collect::<Result<Vec<_>, _>>()?;
     finish(raw.version, entries, &at, Location::Line(1))
 }
 
 fn check_count(n: usize, at: Location) -> Result<(), ListError> {
     if n > MAX_ENTRIES {
-        return Err(error(at, "entries", format!("more than {MAX_ENTRIES} entries; split the list or raise the bound in the code")));
+        return Err(error(
+            at,
+            "entries",
+            format!(
+                "more than {MAX_ENTRIES} entries; split the list or raise the bound in the code"
+            ),
+        ));
     }
     Ok(())
 }
 
 /// Checks what concerns the whole list: the version and duplicate plates within one list.
-fn finish(version: String, entries: Vec<Entry>, at: &[Location], version_at: Location) -> Result<Hotlist, ListError> {
+fn finish(
+    version: String,
+    entries: Vec<Entry>,
+    at: &[Location],
+    version_at: Location,
+) -> Result<Hotlist, ListError> {
     let version = version.trim().to_string();
     check_name(version_at, "version", &version)?;
     let mut seen = std::collections::HashMap::with_capacity(entries.len());
     for (i, entry) in entries.iter().enumerate() {
         if let Some(first) = seen.insert((entry.plate.as_str(), entry.list.as_str()), i) {
-            return Err(error(at[i], "plate", format!("{} is already on list `{}` at {}; keep one entry", entry.plate, entry.list, at[first])));
+            return Err(error(
+                at[i],
+                "plate",
+                format!(
+                    "{} is already on list `{}` at {}; keep one entry",
+                    entry.plate, entry.list, at[first]
+                ),
+            ));
         }
     }
     Ok(Hotlist { version, entries })
@@ -311,9 +410,15 @@ impl Hotlist {
 
     /// Checks the signature first when a key is configured (nothing of an unsigned body is
     /// trusted), then parses.
-    pub fn parse_signed(body: &[u8], format: Format, signature: Option<&str>, key: Option<&VerifyingKey>) -> Result<Self, RejectReason> {
+    pub fn parse_signed(
+        body: &[u8],
+        format: Format,
+        signature: Option<&str>,
+        key: Option<&VerifyingKey>,
+    ) -> Result<Self, RejectReason> {
         if let Some(key) = key {
-            let signature = signature.filter(|s| !s.trim().is_empty()).ok_or(RejectReason::Unsigned)?;
+            let signature =
+                signature.filter(|s| !s.trim().is_empty()).ok_or(RejectReason::Unsigned)?;
             signing::verify(key, body, signature)?;
         }
         Ok(Self::parse(body, format)?)
@@ -337,10 +442,19 @@ mod tests {
         assert_eq!(list.version, "7");
         assert_eq!(list.entries.len(), 2);
         let e = &list.entries[0];
-        assert_eq!((e.plate.as_str(), e.list.as_str(), e.category.as_str(), e.action), ("1ABC234", "police bxl", "stolen", Action::Alert));
+        assert_eq!(
+            (e.plate.as_str(), e.list.as_str(), e.category.as_str(), e.action),
+            ("1ABC234", "police bxl", "stolen", Action::Alert)
+        );
         assert_eq!(e.note.as_deref(), Some("grey Golf, \"E40\""));
-        assert_eq!(e.expires, Some(humantime::parse_rfc3339("2027-01-31T23:59:59Z").expect("time")));
-        assert_eq!((list.entries[1].plate.as_str(), list.entries[1].expires, &list.entries[1].note), ("2XYZ789", None, &None));
+        assert_eq!(
+            e.expires,
+            Some(humantime::parse_rfc3339("2027-01-31T23:59:59Z").expect("time"))
+        );
+        assert_eq!(
+            (list.entries[1].plate.as_str(), list.entries[1].expires, &list.entries[1].note),
+            ("2XYZ789", None, &None)
+        );
     }
 
     #[test]
@@ -356,14 +470,29 @@ mod tests {
             ("A1,l,stolen,alert\n", 3, "line", "4 fields, not 6"),
             ("A1,l,stolen,alert,,\"open\n", 3, "line", "not closed"),
             ("A1,l,stolen,alert,,x\"y\n", 3, "line", "quote"),
-            ("A1,l,stolen,alert,,\n#\nA-1,l,wanted,alert,,\n", 5, "plate", "already on list `l` at line 3"),
+            (
+                "A1,l,stolen,alert,,\n#\nA-1,l,wanted,alert,,\n",
+                5,
+                "plate",
+                "already on list `l` at line 3",
+            ),
         ];
         for (rows, line, field, needle) in cases {
             let e = csv(rows).expect_err(rows);
             assert_eq!((e.at, e.field), (Location::Line(line), field), "{rows}: {e}");
-            assert!(e.to_string().contains(needle) && e.to_string().starts_with(&format!("line {line}, field `{field}`")), "{rows}: {e}");
+            assert!(
+                e.to_string().contains(needle)
+                    && e.to_string().starts_with(&format!("line {line}, field `{field}`")),
+                "{rows}: {e}"
+            );
         }
-        for (text, field) in [("", "version"), ("plate,list\n", "version"), ("version,1\nplate,list\n", "header"), ("version,\n", "header"), ("version, \nplate,list,category,action,expires,note\n", "version")] {
+        for (text, field) in [
+            ("", "version"),
+            ("plate,list\n", "version"),
+            ("version,1\nplate,list\n", "header"),
+            ("version,\n", "header"),
+            ("version, \nplate,list,category,action,expires,note\n", "version"),
+        ] {
             let e = Hotlist::parse(text.as_bytes(), Format::Csv).expect_err(text);
             assert_eq!(e.field, field, "{text:?}: {e}");
         }
@@ -377,11 +506,15 @@ mod tests {
             {"plate": "ab-12", "list": "l", "category": "wanted", "action": "alert", "note": "n"},
             {"plate": "CD34", "list": "l", "category": "lez-exempt", "action": "allow", "expires": "2030-01-01T00:00:00Z"}]}"#;
         let list = Hotlist::parse(json.as_bytes(), Format::Json).expect("valid");
-        assert_eq!((list.version.as_str(), list.entries[0].plate.as_str(), list.entries[1].action), ("v2", "AB12", Action::Allow));
+        assert_eq!(
+            (list.version.as_str(), list.entries[0].plate.as_str(), list.entries[1].action),
+            ("v2", "AB12", Action::Allow)
+        );
         let bad = json.replace("\"allow\"", "\"ignore\"");
         let e = Hotlist::parse(bad.as_bytes(), Format::Json).expect_err("bad action");
         assert_eq!((e.at, e.field), (Location::Entry(2), "action"), "{e}");
-        let e = Hotlist::parse(json.replace("\"note\"", "\"notes\"").as_bytes(), Format::Json).expect_err("unknown field");
+        let e = Hotlist::parse(json.replace("\"note\"", "\"notes\"").as_bytes(), Format::Json)
+            .expect_err("unknown field");
         assert_eq!((e.at, e.field), (Location::Line(2), "json"), "{e}");
         assert!(e.problem.contains("notes"), "{e}");
         let e = Hotlist::parse(b"{\"version\": \"1\"", Format::Json).expect_err("truncated");
@@ -394,14 +527,30 @@ mod tests {
         let body = format!("{HEAD}AB12,l,stolen,alert,,\n");
         let signature = signing::sign(&key, body.as_bytes());
         let public = key.verifying_key();
-        let list = Hotlist::parse_signed(body.as_bytes(), Format::Csv, Some(&signature), Some(&public)).expect("signed");
+        let list =
+            Hotlist::parse_signed(body.as_bytes(), Format::Csv, Some(&signature), Some(&public))
+                .expect("signed");
         assert_eq!(list.entries.len(), 1);
         let tampered = body.replace("AB12", "AB13");
-        assert!(matches!(Hotlist::parse_signed(tampered.as_bytes(), Format::Csv, Some(&signature), Some(&public)), Err(RejectReason::Signature(_))));
-        assert_eq!(Hotlist::parse_signed(body.as_bytes(), Format::Csv, None, Some(&public)), Err(RejectReason::Unsigned));
+        assert!(matches!(
+            Hotlist::parse_signed(
+                tampered.as_bytes(),
+                Format::Csv,
+                Some(&signature),
+                Some(&public)
+            ),
+            Err(RejectReason::Signature(_))
+        ));
+        assert_eq!(
+            Hotlist::parse_signed(body.as_bytes(), Format::Csv, None, Some(&public)),
+            Err(RejectReason::Unsigned)
+        );
         let other = ed25519_dalek::SigningKey::from_bytes(&[4; 32]);
         let wrong = signing::sign(&other, body.as_bytes());
-        assert!(matches!(Hotlist::parse_signed(body.as_bytes(), Format::Csv, Some(&wrong), Some(&public)), Err(RejectReason::Signature(_))));
+        assert!(matches!(
+            Hotlist::parse_signed(body.as_bytes(), Format::Csv, Some(&wrong), Some(&public)),
+            Err(RejectReason::Signature(_))
+        ));
         // Without a key a signature is not needed (and not checked).
         assert!(Hotlist::parse_signed(body.as_bytes(), Format::Csv, None, None).is_ok());
     }
@@ -421,7 +570,14 @@ mod tests {
         }
 
         fn entries() -> impl Strategy<Value = Vec<Entry>> {
-            let entry = ("[A-Z0-9]{1,10}", "[a-zA-Z][a-zA-Z ,\"]{0,10}[a-zA-Z]", "[a-z0-9_-]{1,12}", any::<bool>(), proptest::option::of(any::<u32>()), proptest::option::of("[ -~]{1,30}"))
+            let entry = (
+                "[A-Z0-9]{1,10}",
+                "[a-zA-Z][a-zA-Z ,\"]{0,10}[a-zA-Z]",
+                "[a-z0-9_-]{1,12}",
+                any::<bool>(),
+                proptest::option::of(any::<u32>()),
+                proptest::option::of("[ -~]{1,30}"),
+            )
                 .prop_map(|(plate, list, category, alert, expires, note)| Entry {
                     plate,
                     list,
@@ -440,9 +596,19 @@ mod tests {
         fn to_csv(version: &str, entries: &[Entry]) -> String {
             let mut out = format!("# generated\nversion,{version}\n{}\n", CSV_HEADER.join(","));
             for e in entries {
-                let expires = e.expires.map(|t| humantime::format_rfc3339_seconds(t).to_string()).unwrap_or_default();
+                let expires = e
+                    .expires
+                    .map(|t| humantime::format_rfc3339_seconds(t).to_string())
+                    .unwrap_or_default();
                 let action = if e.action == Action::Alert { "alert" } else { "allow" };
-                let fields = [e.plate.as_str(), &e.list, &e.category, action, &expires, e.note.as_deref().unwrap_or("")];
+                let fields = [
+                    e.plate.as_str(),
+                    &e.list,
+                    &e.category,
+                    action,
+                    &expires,
+                    e.note.as_deref().unwrap_or(""),
+                ];
                 out.push_str(&fields.map(quoted).join(","));
                 out.push_str("\r\n");
             }

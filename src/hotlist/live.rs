@@ -73,9 +73,14 @@ pub enum UpdateError {
 /// What an accepted update did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Applied {
-    Replaced { version: String, entries: usize },
+    Replaced {
+        version: String,
+        entries: usize,
+    },
     /// The list in force already (same bytes, or same version and content).
-    Unchanged { version: String },
+    Unchanged {
+        version: String,
+    },
 }
 
 /// What to do with a valid list, from the versions and content hashes alone.
@@ -125,7 +130,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl LiveHotlist {
     /// No list yet: every read is [`Verdict::NoMatch`] until one is accepted.
     pub fn new(key: Option<VerifyingKey>, tolerance: u32) -> Self {
-        Self { current: RwLock::new(None), key, tolerance, last_rejection: Mutex::new(None), updating: Mutex::new(()) }
+        Self {
+            current: RwLock::new(None),
+            key,
+            tolerance,
+            last_rejection: Mutex::new(None),
+            updating: Mutex::new(()),
+        }
     }
 
     fn current(&self) -> Option<Arc<Loaded>> {
@@ -138,12 +149,27 @@ impl LiveHotlist {
     }
 
     /// An MQTT payload (the envelope of the module's doc).
-    pub fn offer_envelope(&self, payload: &[u8], source: UpdateSource, now: SystemTime) -> Result<Applied, UpdateError> {
+    pub fn offer_envelope(
+        &self,
+        payload: &[u8],
+        source: UpdateSource,
+        now: SystemTime,
+    ) -> Result<Applied, UpdateError> {
         let envelope: Envelope = match serde_json::from_slice(payload) {
             Ok(e) => e,
-            Err(e) => return Err(self.rejected(UpdateError::Envelope { from: source, problem: e.to_string() }, now)),
+            Err(e) => {
+                return Err(self
+                    .rejected(UpdateError::Envelope { from: source, problem: e.to_string() }, now))
+            }
         };
-        self.offer_checked(envelope.body.as_bytes(), envelope.format, envelope.signature.as_deref(), Some(&envelope.version), source, now)
+        self.offer_checked(
+            envelope.body.as_bytes(),
+            envelope.format,
+            envelope.signature.as_deref(),
+            Some(&envelope.version),
+            source,
+            now,
+        )
     }
 
     /// The file and, when present, its signature `<file>.sig`.
@@ -151,7 +177,11 @@ impl LiveHotlist {
         let source = UpdateSource::File(path.to_path_buf());
         let body = match std::fs::read(path) {
             Ok(b) => b,
-            Err(e) => return Err(self.rejected(UpdateError::Read { from: source, problem: e.to_string() }, now)),
+            Err(e) => {
+                return Err(
+                    self.rejected(UpdateError::Read { from: source, problem: e.to_string() }, now)
+                )
+            }
         };
         let signature = std::fs::read_to_string(signature_path(path)).ok();
         self.offer_checked(&body, Format::of_path(path), signature.as_deref(), None, source, now)
@@ -159,7 +189,15 @@ impl LiveHotlist {
 
     /// Verifies, validates and indexes `body`, then makes it current (or not, see [`decide`]).
     /// A rejection is kept for the status and leaves the current list in force.
-    fn offer_checked(&self, body: &[u8], format: Format, signature: Option<&str>, envelope_version: Option<&str>, source: UpdateSource, now: SystemTime) -> Result<Applied, UpdateError> {
+    fn offer_checked(
+        &self,
+        body: &[u8],
+        format: Format,
+        signature: Option<&str>,
+        envelope_version: Option<&str>,
+        source: UpdateSource,
+        now: SystemTime,
+    ) -> Result<Applied, UpdateError> {
         let _one_at_a_time = lock(&self.updating);
         let sha256 = crate::models::sha256_hex(body);
         let current = self.current();
@@ -168,18 +206,38 @@ impl LiveHotlist {
         }
         let list = match Hotlist::parse_signed(body, format, signature, self.key.as_ref()) {
             Ok(list) => list,
-            Err(reason) => return Err(self.rejected(UpdateError::Rejected { from: source, reason }, now)),
+            Err(reason) => {
+                return Err(self.rejected(UpdateError::Rejected { from: source, reason }, now))
+            }
         };
         if let Some(envelope) = envelope_version.filter(|v| v.trim() != list.version) {
-            return Err(self.rejected(UpdateError::VersionMismatch { from: source, envelope: envelope.to_string(), body: list.version }, now));
+            return Err(self.rejected(
+                UpdateError::VersionMismatch {
+                    from: source,
+                    envelope: envelope.to_string(),
+                    body: list.version,
+                },
+                now,
+            ));
         }
         let version = list.version.clone();
-        match decide(current.as_ref().map(|c| (c.matcher.version(), c.sha256.as_str())), &version, &sha256) {
+        match decide(
+            current.as_ref().map(|c| (c.matcher.version(), c.sha256.as_str())),
+            &version,
+            &sha256,
+        ) {
             Decision::Unchanged => Ok(Applied::Unchanged { version }),
-            Decision::VersionReused => Err(self.rejected(UpdateError::VersionReused { from: source, version }, now)),
+            Decision::VersionReused => {
+                Err(self.rejected(UpdateError::VersionReused { from: source, version }, now))
+            }
             Decision::Replace => {
                 let entries = list.entries.len();
-                let loaded = Arc::new(Loaded { matcher: Matcher::new(list), sha256, source, loaded_at: now });
+                let loaded = Arc::new(Loaded {
+                    matcher: Matcher::new(list),
+                    sha256,
+                    source,
+                    loaded_at: now,
+                });
                 *self.current.write().unwrap_or_else(|p| p.into_inner()) = Some(loaded);
                 Ok(Applied::Replaced { version, entries })
             }
@@ -205,7 +263,9 @@ impl LiveHotlist {
                 "signed_by": key,
                 "last_rejection": rejection,
             }),
-            None => serde_json::json!({ "version": null, "entries": 0, "signed_by": key, "last_rejection": rejection }),
+            None => {
+                serde_json::json!({ "version": null, "entries": 0, "signed_by": key, "last_rejection": rejection })
+            }
         }
     }
 }
@@ -255,15 +315,23 @@ pub struct Updater {
 
 fn log_outcome(outcome: &Result<Applied, UpdateError>, source: &str) {
     match outcome {
-        Ok(Applied::Replaced { version, entries }) => tracing::info!(source, version, entries, "hotlist replaced"),
+        Ok(Applied::Replaced { version, entries }) => {
+            tracing::info!(source, version, entries, "hotlist replaced")
+        }
         Ok(Applied::Unchanged { version }) => tracing::debug!(source, version, "hotlist unchanged"),
-        Err(error) => tracing::warn!(%error, "hotlist update rejected; the previous list stays in force"),
+        Err(error) => {
+            tracing::warn!(%error, "hotlist update rejected; the previous list stays in force")
+        }
     }
 }
 
 impl Updater {
     /// Starts watching `file` (already loaded by the caller, or absent) every `poll`.
-    pub fn start(live: Arc<LiveHotlist>, file: Option<PathBuf>, poll: Duration) -> std::io::Result<Self> {
+    pub fn start(
+        live: Arc<LiveHotlist>,
+        file: Option<PathBuf>,
+        poll: Duration,
+    ) -> std::io::Result<Self> {
         let mailbox = Arc::new(Mailbox::default());
         let inbox = Arc::clone(&mailbox);
         let thread = std::thread::Builder::new().name("hotlist".into()).spawn(move || {
@@ -275,9 +343,16 @@ impl Updater {
             loop {
                 let message = {
                     let mut slot = lock(&inbox.slot);
-                    while slot.is_none() && !inbox.stopping.load(Ordering::Relaxed) && std::time::Instant::now() < next_poll {
+                    while slot.is_none()
+                        && !inbox.stopping.load(Ordering::Relaxed)
+                        && std::time::Instant::now() < next_poll
+                    {
                         let wait = next_poll.saturating_duration_since(std::time::Instant::now());
-                        slot = inbox.wake.wait_timeout(slot, wait).unwrap_or_else(|p| p.into_inner()).0;
+                        slot = inbox
+                            .wake
+                            .wait_timeout(slot, wait)
+                            .unwrap_or_else(|p| p.into_inner())
+                            .0;
                     }
                     slot.take()
                 };
@@ -285,7 +360,11 @@ impl Updater {
                     return;
                 }
                 if let Some((topic, payload)) = message {
-                    let outcome = live.offer_envelope(&payload, UpdateSource::Mqtt(topic.clone()), SystemTime::now());
+                    let outcome = live.offer_envelope(
+                        &payload,
+                        UpdateSource::Mqtt(topic.clone()),
+                        SystemTime::now(),
+                    );
                     log_outcome(&outcome, &topic);
                 }
                 if std::time::Instant::now() >= next_poll {
@@ -296,7 +375,10 @@ impl Updater {
                             // Recorded even when the load fails: a bad file is reported once,
                             // not at every poll, and read again when it changes.
                             seen = now;
-                            log_outcome(&live.load_file(path, SystemTime::now()), &path.display().to_string());
+                            log_outcome(
+                                &live.load_file(path, SystemTime::now()),
+                                &path.display().to_string(),
+                            );
                         }
                     }
                 }
@@ -333,7 +415,13 @@ mod tests {
     }
 
     fn envelope(body: &str, version: &str, signature: Option<String>) -> Vec<u8> {
-        serde_json::to_vec(&Envelope { format: Format::Csv, version: version.into(), signature, body: body.into() }).expect("json")
+        serde_json::to_vec(&Envelope {
+            format: Format::Csv,
+            version: version.into(),
+            signature,
+            body: body.into(),
+        })
+        .expect("json")
     }
 
     fn mqtt() -> UpdateSource {
@@ -352,18 +440,42 @@ mod tests {
     fn a_bad_update_leaves_the_old_list_matching() {
         let live = LiveHotlist::new(None, 1);
         assert_eq!(live.check("AB12", t0()), Verdict::NoMatch);
-        assert_eq!(live.offer_envelope(&envelope(V1, "v1", None), mqtt(), t0()), Ok(Applied::Replaced { version: "v1".into(), entries: 1 }));
+        assert_eq!(
+            live.offer_envelope(&envelope(V1, "v1", None), mqtt(), t0()),
+            Ok(Applied::Replaced { version: "v1".into(), entries: 1 })
+        );
         assert!(live.check("AB12", t0()).is_hit());
-        assert_eq!(live.offer_envelope(&envelope(V1, "v1", None), mqtt(), t0()), Ok(Applied::Unchanged { version: "v1".into() }), "a repeat is a no-op");
-        for bad in [b"not json".to_vec(), envelope(&V2.replace("alert", "alarm"), "v2", None), envelope(V2, "v3", None), envelope(&V1.replace("AB12", "AB13"), "v1", None)] {
-            assert!(live.offer_envelope(&bad, mqtt(), t0()).is_err(), "{}", String::from_utf8_lossy(&bad));
+        assert_eq!(
+            live.offer_envelope(&envelope(V1, "v1", None), mqtt(), t0()),
+            Ok(Applied::Unchanged { version: "v1".into() }),
+            "a repeat is a no-op"
+        );
+        for bad in [
+            b"not json".to_vec(),
+            envelope(&V2.replace("alert", "alarm"), "v2", None),
+            envelope(V2, "v3", None),
+            envelope(&V1.replace("AB12", "AB13"), "v1", None),
+        ] {
+            assert!(
+                live.offer_envelope(&bad, mqtt(), t0()).is_err(),
+                "{}",
+                String::from_utf8_lossy(&bad)
+            );
             assert!(live.check("AB12", t0()).is_hit(), "the old list still matches");
         }
         let status = live.status();
         assert_eq!((status["version"].as_str(), status["entries"].as_u64()), (Some("v1"), Some(1)));
-        assert!(status["last_rejection"]["reason"].as_str().is_some_and(|r| r.contains("already loaded")), "{status}");
+        assert!(
+            status["last_rejection"]["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("already loaded")),
+            "{status}"
+        );
         assert_eq!(status["source"], "mqtt anpr/box/hotlist");
-        assert!(matches!(live.offer_envelope(&envelope(V2, "v2", None), mqtt(), t0()), Ok(Applied::Replaced { .. })));
+        assert!(matches!(
+            live.offer_envelope(&envelope(V2, "v2", None), mqtt(), t0()),
+            Ok(Applied::Replaced { .. })
+        ));
         assert_eq!(live.check("AB12", t0()), Verdict::NoMatch);
         assert!(live.check("CD34", t0()).is_hit());
     }
@@ -375,7 +487,13 @@ mod tests {
         let e = live.offer_envelope(&envelope(V1, "v1", None), mqtt(), t0()).expect_err("unsigned");
         assert!(e.to_string().contains("not signed"), "{e}");
         let other = ed25519_dalek::SigningKey::from_bytes(&[6; 32]);
-        let e = live.offer_envelope(&envelope(V1, "v1", Some(crate::signing::sign(&other, V1.as_bytes()))), mqtt(), t0()).expect_err("wrong key");
+        let e = live
+            .offer_envelope(
+                &envelope(V1, "v1", Some(crate::signing::sign(&other, V1.as_bytes()))),
+                mqtt(),
+                t0(),
+            )
+            .expect_err("wrong key");
         assert!(e.to_string().contains("signature"), "{e}");
         assert_eq!(live.check("AB12", t0()), Verdict::NoMatch);
         let signed = envelope(V1, "v1", Some(crate::signing::sign(&key, V1.as_bytes())));
@@ -390,11 +508,17 @@ mod tests {
         std::fs::write(&path, V1).expect("write");
         let live = Arc::new(LiveHotlist::new(None, 0));
         live.load_file(&path, t0()).expect("v1");
-        let updater = Updater::start(Arc::clone(&live), Some(path.clone()), Duration::from_millis(20)).expect("thread");
+        let updater =
+            Updater::start(Arc::clone(&live), Some(path.clone()), Duration::from_millis(20))
+                .expect("thread");
         let wait_for = |plate: &str| {
             let deadline = std::time::Instant::now() + Duration::from_secs(10);
             while !live.check(plate, t0()).is_hit() {
-                assert!(std::time::Instant::now() < deadline, "{plate} never became current: {}", live.status());
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{plate} never became current: {}",
+                    live.status()
+                );
                 std::thread::sleep(Duration::from_millis(10));
             }
         };

@@ -135,7 +135,10 @@ pub fn distance(read: &str, listed: &str) -> Option<u32> {
     if long.len() != short.len() + 1 {
         return None;
     }
-    (0..long.len()).filter_map(|i| substitutions(&without(long, i).collect::<Vec<_>>(), short)).min().map(|d| d + 1)
+    (0..long.len())
+        .filter_map(|i| substitutions(&without(long, i).collect::<Vec<_>>(), short))
+        .min()
+        .map(|d| d + 1)
 }
 
 /// A list ready to match: the entries and their three indexes.
@@ -166,7 +169,8 @@ impl Matcher {
             let class = class_key(text);
             exact.extend(pack(text.iter().copied()).map(|k| (k, i)));
             classes.extend(pack(class.iter().copied()).map(|k| (k, i)));
-            deletions.extend((0..class.len()).filter_map(|d| pack(without(&class, d))).map(|k| (k, i)));
+            deletions
+                .extend((0..class.len()).filter_map(|d| pack(without(&class, d))).map(|k| (k, i)));
         }
         for index in [&mut exact, &mut classes, &mut deletions] {
             index.sort_unstable();
@@ -190,7 +194,9 @@ impl Matcher {
     /// Entries that may be within `tolerance` of `read` (normalised); a superset checked by
     /// [`distance`].
     fn candidates(&self, read: &[u8], tolerance: u32) -> Vec<u32> {
-        let mut found: Vec<u32> = pack(read.iter().copied()).map(|k| lookup(&self.exact, k).collect()).unwrap_or_default();
+        let mut found: Vec<u32> = pack(read.iter().copied())
+            .map(|k| lookup(&self.exact, k).collect())
+            .unwrap_or_default();
         if tolerance == 0 {
             return found;
         }
@@ -253,7 +259,14 @@ mod tests {
     use std::time::Duration;
 
     fn entry(plate: &str, list: &str, action: Action, expires: Option<SystemTime>) -> Entry {
-        Entry { plate: plate.into(), list: list.into(), category: "stolen".into(), action, expires, note: None }
+        Entry {
+            plate: plate.into(),
+            list: list.into(),
+            category: "stolen".into(),
+            action,
+            expires,
+            note: None,
+        }
     }
 
     fn matcher(entries: Vec<Entry>) -> Matcher {
@@ -266,20 +279,37 @@ mod tests {
 
     /// (kind, distance) of the match, or None.
     fn found(m: &Matcher, read: &str, tolerance: u32) -> Option<(MatchKind, u32, String)> {
-        m.check(read, now(), tolerance).matched().map(|h| (h.match_kind, h.distance, h.plate.clone().unwrap_or_default()))
+        m.check(read, now(), tolerance)
+            .matched()
+            .map(|h| (h.match_kind, h.distance, h.plate.clone().unwrap_or_default()))
     }
 
     #[test]
     fn each_confusable_pair_is_one_fuzzy_step() {
         let pairs = [
-            ('O', '0'), ('O', 'D'), ('O', 'Q'), ('0', 'D'), ('0', 'Q'), ('D', 'Q'),
-            ('I', '1'), ('I', 'L'), ('1', 'L'), ('B', '8'), ('S', '5'), ('Z', '2'), ('G', '6'),
+            ('O', '0'),
+            ('O', 'D'),
+            ('O', 'Q'),
+            ('0', 'D'),
+            ('0', 'Q'),
+            ('D', 'Q'),
+            ('I', '1'),
+            ('I', 'L'),
+            ('1', 'L'),
+            ('B', '8'),
+            ('S', '5'),
+            ('Z', '2'),
+            ('G', '6'),
         ];
         for (a, b) in pairs {
             for (listed, read) in [(a, b), (b, a)] {
                 let m = matcher(vec![entry(&format!("XK{listed}47"), "l", Action::Alert, None)]);
                 let read = format!("XK{read}47");
-                assert_eq!(found(&m, &read, 1), Some((MatchKind::Fuzzy, 1, format!("XK{listed}47"))), "{listed}→{read}");
+                assert_eq!(
+                    found(&m, &read, 1),
+                    Some((MatchKind::Fuzzy, 1, format!("XK{listed}47"))),
+                    "{listed}→{read}"
+                );
                 assert_eq!(found(&m, &read, 0), None, "tolerance 0 is exact only: {listed}→{read}");
             }
         }
@@ -304,9 +334,21 @@ mod tests {
             ("1ABC23", 1, Some((MatchKind::Fuzzy, 1))),
         ];
         for (read, tolerance, want) in table {
-            assert_eq!(found(&m, read, tolerance).map(|(k, d, _)| (k, d)), want, "{read} at tolerance {tolerance}");
+            assert_eq!(
+                found(&m, read, tolerance).map(|(k, d, _)| (k, d)),
+                want,
+                "{read} at tolerance {tolerance}"
+            );
         }
-        for (read, tolerance) in [("1ABC235", 3), ("1XBC234", 3), ("1ABC2", 3), ("1ABC23456", 3), ("X1ABC2345", 3), ("", 3), ("1ÄBC234", 3)] {
+        for (read, tolerance) in [
+            ("1ABC235", 3),
+            ("1XBC234", 3),
+            ("1ABC2", 3),
+            ("1ABC23456", 3),
+            ("X1ABC2345", 3),
+            ("", 3),
+            ("1ÄBC234", 3),
+        ] {
             assert_eq!(found(&m, read, tolerance), None, "{read}");
         }
         // One missing character and a confusion together: 2.
@@ -317,7 +359,15 @@ mod tests {
 
     #[test]
     fn distance_is_symmetric_and_matches_the_index() {
-        for (a, b, d) in [("AB12", "AB12", Some(0)), ("AB12", "A812", Some(1)), ("AB12", "AB1", Some(1)), ("AB12", "XAB12", Some(1)), ("AB12", "XB12", None), ("AB", "ABCD", None), ("AB12", "A81", Some(2))] {
+        for (a, b, d) in [
+            ("AB12", "AB12", Some(0)),
+            ("AB12", "A812", Some(1)),
+            ("AB12", "AB1", Some(1)),
+            ("AB12", "XAB12", Some(1)),
+            ("AB12", "XB12", None),
+            ("AB", "ABCD", None),
+            ("AB12", "A81", Some(2)),
+        ] {
             assert_eq!(distance(a, b), d, "{a} {b}");
             assert_eq!(distance(b, a), d, "{b} {a}");
         }
@@ -344,7 +394,10 @@ mod tests {
         let v = m.check("AB12", now(), 1);
         assert!(v.is_hit(), "an exact allow does not hide a fuzzy alert: {v:?}");
         assert_eq!(v.matched().map(|h| (h.list.as_str(), h.distance)), Some(("stolen", 1)));
-        assert!(matches!(m.check("AB12", now(), 0), Verdict::Allow(_)), "at tolerance 0 only the allow matches");
+        assert!(
+            matches!(m.check("AB12", now(), 0), Verdict::Allow(_)),
+            "at tolerance 0 only the allow matches"
+        );
         // allow entries match exactly only.
         assert_eq!(m.check("A812", now(), 1).matched().map(|h| h.action), Some(Action::Alert));
         let lez = matcher(vec![entry("AB12", "lez", Action::Allow, None)]);
@@ -356,8 +409,14 @@ mod tests {
             entry("AB12", "exact-later", Action::Alert, None),
             entry("A8I2", "two-away", Action::Alert, None),
         ]);
-        assert_eq!(m.check("AB12", now(), 2).matched().map(|h| (h.list.as_str(), h.match_kind)), Some(("exact", MatchKind::Exact)));
-        assert_eq!(m.check("ABI2", now(), 2).matched().map(|h| (h.list.as_str(), h.distance)), Some(("exact", 1)));
+        assert_eq!(
+            m.check("AB12", now(), 2).matched().map(|h| (h.list.as_str(), h.match_kind)),
+            Some(("exact", MatchKind::Exact))
+        );
+        assert_eq!(
+            m.check("ABI2", now(), 2).matched().map(|h| (h.list.as_str(), h.distance)),
+            Some(("exact", 1))
+        );
     }
 
     #[test]
@@ -390,16 +449,36 @@ mod tests {
             state
         };
         const ALPHABET: &[u8] = b"0O1IL8B5S2Z6GDQAX";
-        let mut plate = |n: usize| (0..n).map(|_| ALPHABET[(next() % ALPHABET.len() as u64) as usize] as char).collect::<String>();
-        let entries: Vec<Entry> = (0..400).map(|i| entry(&plate(3 + i % 3), &format!("l{i}"), Action::Alert, None)).collect();
+        let mut plate = |n: usize| {
+            (0..n)
+                .map(|_| ALPHABET[(next() % ALPHABET.len() as u64) as usize] as char)
+                .collect::<String>()
+        };
+        let entries: Vec<Entry> = (0..400)
+            .map(|i| entry(&plate(3 + i % 3), &format!("l{i}"), Action::Alert, None))
+            .collect();
         let m = matcher(entries.clone());
         for i in 0..2000 {
             let read = plate(2 + i % 5);
             for tolerance in [0, 1, 2] {
-                let scan = entries.iter().enumerate().filter_map(|(i, e)| distance(&read, &e.plate).filter(|&d| d <= tolerance).map(|d| (d, i))).min();
+                let scan = entries
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, e)| {
+                        distance(&read, &e.plate).filter(|&d| d <= tolerance).map(|d| (d, i))
+                    })
+                    .min();
                 let got = m.check(&read, now(), tolerance);
-                assert_eq!(got.matched().map(|h| h.distance), scan.map(|(d, _)| d), "{read} at {tolerance}");
-                assert_eq!(got.matched().map(|h| h.list.clone()), scan.map(|(_, i)| entries[i].list.clone()), "{read} at {tolerance}");
+                assert_eq!(
+                    got.matched().map(|h| h.distance),
+                    scan.map(|(d, _)| d),
+                    "{read} at {tolerance}"
+                );
+                assert_eq!(
+                    got.matched().map(|h| h.list.clone()),
+                    scan.map(|(_, i)| entries[i].list.clone()),
+                    "{read} at {tolerance}"
+                );
             }
         }
     }

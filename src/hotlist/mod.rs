@@ -14,4 +14,4 @@ pub mod matcher;
 pub use config::HotlistConfig;
 pub use list::{Action, Entry, Format, Hotlist, ListError};
 pub use live::{Envelope, LiveHotlist, UpdateSource};
-pub use matcher::{HotlistMatch, Matcher, MatchKind, Verdict};
+pub use matcher::{HotlistMatch, MatchKind, Matcher, Verdict};

@@ -59,21 +59,39 @@ pub struct PlateReader {
 }
 
 impl PlateReader {
-    pub fn load(environment: &Environment, models_dir: &Path, config: &OcrConfig) -> Result<Self, ModelError> {
-        let LoadedModel { session, path, entry } = crate::models::load(environment, models_dir, config.model.manifest_id())?;
-        let contract = |detail: String| ModelError::Contract { path: path.clone(), expected: entry.outputs.clone(), detail };
+    pub fn load(
+        environment: &Environment,
+        models_dir: &Path,
+        config: &OcrConfig,
+    ) -> Result<Self, ModelError> {
+        let LoadedModel { session, path, entry } =
+            crate::models::load(environment, models_dir, config.model.manifest_id())?;
+        let contract = |detail: String| ModelError::Contract {
+            path: path.clone(),
+            expected: entry.outputs.clone(),
+            detail,
+        };
         let alphabet = entry
             .alphabet
             .as_deref()
             .zip(entry.pad_char)
             .and_then(|(chars, pad)| Alphabet::new(chars, pad))
-            .ok_or_else(|| contract("the manifest gives no alphabet with its padding character".into()))?;
-        let (height, width) = match session.inputs().iter().find(|i| i.name() == INPUT_NAME).map(|i| i.dtype()) {
-            Some(ValueType::Tensor { shape, .. }) if shape.len() == 4 && shape[3] == 3 && shape[1] > 0 && shape[2] > 0 => {
-                (shape[1] as u32, shape[2] as u32)
-            }
-            other => return Err(contract(format!("input `{INPUT_NAME}` is {other:?}, expected u8 [N,H,W,3]"))),
-        };
+            .ok_or_else(|| {
+                contract("the manifest gives no alphabet with its padding character".into())
+            })?;
+        let (height, width) =
+            match session.inputs().iter().find(|i| i.name() == INPUT_NAME).map(|i| i.dtype()) {
+                Some(ValueType::Tensor { shape, .. })
+                    if shape.len() == 4 && shape[3] == 3 && shape[1] > 0 && shape[2] > 0 =>
+                {
+                    (shape[1] as u32, shape[2] as u32)
+                }
+                other => {
+                    return Err(contract(format!(
+                        "input `{INPUT_NAME}` is {other:?}, expected u8 [N,H,W,3]"
+                    )))
+                }
+            };
         let plate_output = session
             .outputs()
             .iter()
@@ -82,7 +100,9 @@ impl PlateReader {
             .ok_or_else(|| contract("the model has no plate output".into()))?;
         let has_region_head = session.outputs().iter().any(|o| o.name() == REGION_OUTPUT);
         if has_region_head && entry.regions.is_empty() {
-            return Err(contract("the model has a region head but the manifest lists no regions".into()));
+            return Err(contract(
+                "the model has a region head but the manifest lists no regions".into(),
+            ));
         }
         Ok(Self {
             session,
@@ -111,8 +131,13 @@ impl PlateReader {
     }
 
     /// Reads every box of `image` in one model call; the result has one reading per box.
-    pub fn read(&mut self, image: &RgbImage, boxes: &[BoundingBox]) -> Result<Vec<OcrReading>, OcrError> {
-        let rects: Vec<_> = boxes.iter().filter_map(|b| b.pixel_rect(image.width(), image.height())).collect();
+    pub fn read(
+        &mut self,
+        image: &RgbImage,
+        boxes: &[BoundingBox],
+    ) -> Result<Vec<OcrReading>, OcrError> {
+        let rects: Vec<_> =
+            boxes.iter().filter_map(|b| b.pixel_rect(image.width(), image.height())).collect();
         if rects.len() != boxes.len() {
             return Err(OcrError::EmptyBox);
         }
@@ -122,21 +147,33 @@ impl PlateReader {
         let crop_len = (self.width * self.height * 3) as usize;
         self.batch.resize(crop_len * rects.len(), 0);
         for (rect, slot) in rects.iter().zip(self.batch.chunks_exact_mut(crop_len)) {
-            resize_region_into(image, *rect, slot, self.width, self.height).map_err(OcrError::Resize)?;
+            resize_region_into(image, *rect, slot, self.width, self.height)
+                .map_err(OcrError::Resize)?;
         }
         let shape = [rects.len(), self.height as usize, self.width as usize, 3];
-        let tensor = TensorRef::from_array_view((shape, self.batch.as_slice())).map_err(OcrError::Runtime)?;
-        let outputs = self.session.run(ort::inputs![INPUT_NAME => tensor]).map_err(OcrError::Runtime)?;
-        let (plate_shape, plates) = outputs[self.plate_output.as_str()].try_extract_tensor::<f32>().map_err(OcrError::Runtime)?;
+        let tensor = TensorRef::from_array_view((shape, self.batch.as_slice()))
+            .map_err(OcrError::Runtime)?;
+        let outputs =
+            self.session.run(ort::inputs![INPUT_NAME => tensor]).map_err(OcrError::Runtime)?;
+        let (plate_shape, plates) = outputs[self.plate_output.as_str()]
+            .try_extract_tensor::<f32>()
+            .map_err(OcrError::Runtime)?;
         let per_plate = plates.len() / rects.len();
-        if plate_shape.len() != 3 || plate_shape[2] as usize != self.alphabet.len() || per_plate * rects.len() != plates.len() {
+        if plate_shape.len() != 3
+            || plate_shape[2] as usize != self.alphabet.len()
+            || per_plate * rects.len() != plates.len()
+        {
             return Err(OcrError::Output { path: self.path.clone(), shape: plate_shape.to_vec() });
         }
-        let mut readings: Vec<OcrReading> = plates.chunks_exact(per_plate).map(|slots| self.alphabet.decode(slots)).collect();
+        let mut readings: Vec<OcrReading> =
+            plates.chunks_exact(per_plate).map(|slots| self.alphabet.decode(slots)).collect();
         if self.has_region_head {
-            let (_, regions) = outputs[REGION_OUTPUT].try_extract_tensor::<f32>().map_err(OcrError::Runtime)?;
+            let (_, regions) =
+                outputs[REGION_OUTPUT].try_extract_tensor::<f32>().map_err(OcrError::Runtime)?;
             if regions.len() == self.regions.len() * readings.len() {
-                for (reading, dist) in readings.iter_mut().zip(regions.chunks_exact(self.regions.len())) {
+                for (reading, dist) in
+                    readings.iter_mut().zip(regions.chunks_exact(self.regions.len()))
+                {
                     reading.region_distribution = dist.to_vec();
                 }
             }

@@ -51,7 +51,11 @@ impl FrameQueue {
         let capacity = capacity.max(1);
         Self {
             capacity,
-            state: Mutex::new(State { frames: VecDeque::with_capacity(capacity), closed: false, stats: QueueStats::default() }),
+            state: Mutex::new(State {
+                frames: VecDeque::with_capacity(capacity),
+                closed: false,
+                stats: QueueStats::default(),
+            }),
             ready: Condvar::new(),
             space: Condvar::new(),
         }
@@ -81,13 +85,22 @@ impl FrameQueue {
 
     /// Adds a frame, waiting while the queue is full (for recorded sources). Gives up, returning
     /// the frame, when `give_up` turns true (checked every `poll`).
-    pub fn push_wait(&self, frame: Frame, give_up: impl Fn() -> bool, poll: Duration) -> Result<(), Frame> {
+    pub fn push_wait(
+        &self,
+        frame: Frame,
+        give_up: impl Fn() -> bool,
+        poll: Duration,
+    ) -> Result<(), Frame> {
         let mut state = self.lock();
         while state.frames.len() >= self.capacity {
             if give_up() {
                 return Err(frame);
             }
-            state = self.space.wait_timeout(state, poll).unwrap_or_else(|poisoned| poisoned.into_inner()).0;
+            state = self
+                .space
+                .wait_timeout(state, poll)
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .0;
         }
         state.frames.push_back(frame);
         state.stats.pushed += 1;
@@ -108,7 +121,10 @@ impl FrameQueue {
             if state.closed {
                 return Pop::Closed;
             }
-            let (next, timeout) = self.ready.wait_timeout(state, wait).unwrap_or_else(|poisoned| poisoned.into_inner());
+            let (next, timeout) = self
+                .ready
+                .wait_timeout(state, wait)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             state = next;
             if timeout.timed_out() && state.frames.is_empty() {
                 return if state.closed { Pop::Closed } else { Pop::Timeout };
@@ -182,7 +198,12 @@ mod tests {
         let q = Arc::new(FrameQueue::new(4));
         let consumer = {
             let q = Arc::clone(&q);
-            std::thread::spawn(move || (seq(q.pop(Duration::from_secs(10))), matches!(q.pop(Duration::from_secs(10)), Pop::Closed)))
+            std::thread::spawn(move || {
+                (
+                    seq(q.pop(Duration::from_secs(10))),
+                    matches!(q.pop(Duration::from_secs(10)), Pop::Closed),
+                )
+            })
         };
         std::thread::sleep(Duration::from_millis(20));
         q.push(frame(3));
@@ -197,7 +218,9 @@ mod tests {
         q.push(frame(0));
         let producer = {
             let q = Arc::clone(&q);
-            std::thread::spawn(move || q.push_wait(frame(1), || false, Duration::from_millis(5)).is_ok())
+            std::thread::spawn(move || {
+                q.push_wait(frame(1), || false, Duration::from_millis(5)).is_ok()
+            })
         };
         std::thread::sleep(Duration::from_millis(30));
         assert_eq!(seq(q.pop(Duration::ZERO)), Some(0));
@@ -205,7 +228,10 @@ mod tests {
         assert_eq!(seq(q.pop(Duration::from_secs(1))), Some(1));
         assert_eq!(q.stats().dropped_oldest, 0);
         q.push(frame(2));
-        assert!(q.push_wait(frame(3), || true, Duration::from_millis(1)).is_err(), "gives up when told to");
+        assert!(
+            q.push_wait(frame(3), || true, Duration::from_millis(1)).is_err(),
+            "gives up when told to"
+        );
     }
 
     #[test]

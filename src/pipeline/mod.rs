@@ -141,7 +141,13 @@ pub fn run(
     mut alive: impl FnMut(),
 ) {
     let queue = Arc::new(FrameQueue::new(config.frame_queue));
-    let capture = spawn_capture(source, Arc::clone(&queue), Arc::clone(stop), Arc::clone(stats), config.realtime);
+    let capture = spawn_capture(
+        source,
+        Arc::clone(&queue),
+        Arc::clone(stop),
+        Arc::clone(stats),
+        config.realtime,
+    );
     let mut fuser: Fuser<Evidence> = Fuser::new(fusion.clone());
     let tick = Duration::from_millis(200);
     let started = Instant::now();
@@ -168,10 +174,15 @@ pub fn run(
                     }
                 };
                 stats.frames_recognised.fetch_add(1, Ordering::Relaxed);
-                let plates: Arc<[BoundingBox]> =
-                    recognition.reads.iter().map(|r| r.bbox).chain(recognition.unread.iter().map(|d| d.bbox)).collect();
+                let plates: Arc<[BoundingBox]> = recognition
+                    .reads
+                    .iter()
+                    .map(|r| r.bbox)
+                    .chain(recognition.unread.iter().map(|d| d.bbox))
+                    .collect();
                 let evidence = Evidence { frame: Arc::clone(&frame), plates };
-                let observations: Vec<(PlateRead, Evidence)> = recognition.reads.into_iter().map(|r| (r, evidence.clone())).collect();
+                let observations: Vec<(PlateRead, Evidence)> =
+                    recognition.reads.into_iter().map(|r| (r, evidence.clone())).collect();
                 let due = fuser.observe(frame.monotonic, frame.seq, observations);
                 emit(due, stages, sink, stats);
             }
@@ -224,7 +235,14 @@ fn spawn_capture(
                         stats.frames_captured.fetch_add(1, Ordering::Relaxed);
                         if live {
                             queue.push(frame);
-                        } else if queue.push_wait(frame, || stop.load(Ordering::Relaxed), Duration::from_millis(100)).is_err() {
+                        } else if queue
+                            .push_wait(
+                                frame,
+                                || stop.load(Ordering::Relaxed),
+                                Duration::from_millis(100),
+                            )
+                            .is_err()
+                        {
                             break;
                         }
                     }
@@ -248,7 +266,12 @@ fn spawn_capture(
         })
 }
 
-fn emit(due: Vec<FusedRead<Evidence>>, stages: &ReadStages, sink: &mut dyn ReadSink, stats: &PipelineStats) {
+fn emit(
+    due: Vec<FusedRead<Evidence>>,
+    stages: &ReadStages,
+    sink: &mut dyn ReadSink,
+    stats: &PipelineStats,
+) {
     for fused in due {
         let verdict = stages.hotlist.check(&fused.best.plate.text, std::time::SystemTime::now());
         if let Verdict::Alert(hit) = &verdict {
@@ -264,7 +287,13 @@ fn emit(due: Vec<FusedRead<Evidence>>, stages: &ReadStages, sink: &mut dyn ReadS
 /// The record and its images, as `privacy::policy` lets them out for the hotlist's verdict. A
 /// failed image encoding (or blurring) costs the image, never the read; a non-hit overview that
 /// could not be blurred is not sent.
-fn build_outgoing(fused: &FusedRead<Evidence>, verdict: &Verdict, stages: &ReadStages, sink: &dyn ReadSink, stats: &PipelineStats) -> Outgoing {
+fn build_outgoing(
+    fused: &FusedRead<Evidence>,
+    verdict: &Verdict,
+    stages: &ReadStages,
+    sink: &dyn ReadSink,
+    stats: &PipelineStats,
+) -> Outgoing {
     let ReadStages { identity, stamp, images: config, privacy, .. } = *stages;
     let read_id = new_read_id();
     let disposition = Disposition::of(verdict);
@@ -272,12 +301,22 @@ fn build_outgoing(fused: &FusedRead<Evidence>, verdict: &Verdict, stages: &ReadS
     let frame = &fused.best_payload.frame;
     let mut attached = Vec::new();
     let mut refs = Images::default();
-    let mut encode = |kind: &'static str, image: &image::RgbImage, rect: Option<(u32, u32, u32, u32)>, max_width: u32| -> Option<ImageRef> {
+    let mut encode = |kind: &'static str,
+                      image: &image::RgbImage,
+                      rect: Option<(u32, u32, u32, u32)>,
+                      max_width: u32|
+     -> Option<ImageRef> {
         let rect = rect?;
         match encode_jpeg(image, rect, max_width, config.jpeg_quality) {
             Ok((jpeg, width, height)) => {
                 let topic = sink.image_topic(&read_id, kind);
-                let reference = ImageRef { topic: topic.clone(), sha256: sha256_hex(&jpeg), bytes: jpeg.len(), width, height };
+                let reference = ImageRef {
+                    topic: topic.clone(),
+                    sha256: sha256_hex(&jpeg),
+                    bytes: jpeg.len(),
+                    width,
+                    height,
+                };
                 attached.push(OutgoingImage { kind, topic, jpeg });
                 Some(reference)
             }
@@ -292,10 +331,19 @@ fn build_outgoing(fused: &FusedRead<Evidence>, verdict: &Verdict, stages: &ReadS
     let whole = Some((0, 0, w, h));
     match release.overview {
         OverviewRelease::None => {}
-        OverviewRelease::Clear => refs.overview = encode("overview", &frame.image, whole, config.overview_max_width),
+        OverviewRelease::Clear => {
+            refs.overview = encode("overview", &frame.image, whole, config.overview_max_width)
+        }
         OverviewRelease::Blurred { windscreen } => {
-            match crate::privacy::blur::blurred(&frame.image, &fused.best_payload.plates, &privacy.config.blur, windscreen) {
-                Ok(blurred) => refs.overview = encode("overview", &blurred, whole, config.overview_max_width),
+            match crate::privacy::blur::blurred(
+                &frame.image,
+                &fused.best_payload.plates,
+                &privacy.config.blur,
+                windscreen,
+            ) {
+                Ok(blurred) => {
+                    refs.overview = encode("overview", &blurred, whole, config.overview_max_width)
+                }
                 Err(error) => {
                     stats.image_errors.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(%read_id, %error, "overview not blurred, so not sent; the read goes without it");
@@ -307,7 +355,12 @@ fn build_outgoing(fused: &FusedRead<Evidence>, verdict: &Verdict, stages: &ReadS
         refs.plate = encode("plate", &frame.image, fused.best.bbox.pixel_rect(w, h), u32::MAX);
     }
     let times = FrameTimes { captured_at: frame.captured_at, monotonic: frame.monotonic };
-    let plate = publish_plate(&release, &fused.best.plate, privacy.pseudonymiser.as_ref(), frame.captured_at);
+    let plate = publish_plate(
+        &release,
+        &fused.best.plate,
+        privacy.pseudonymiser.as_ref(),
+        frame.captured_at,
+    );
     let mut record = ReadRecord::new(read_id, identity, fused, times, plate, disposition, refs);
     record.hotlist = verdict.matched().map(|listed| publish_match(listed, &record.plate));
     // Where and with which clock the read was made, before anything derives from the record.
@@ -326,7 +379,12 @@ mod tests {
     use std::time::SystemTime;
 
     fn identity() -> Identity {
-        Identity { device_id: "t".into(), camera_id: "c".into(), site: Site { name: "s".into(), latitude: None, longitude: None }, purpose: "test".into() }
+        Identity {
+            device_id: "t".into(),
+            camera_id: "c".into(),
+            site: Site { name: "s".into(), latitude: None, longitude: None },
+            purpose: "test".into(),
+        }
     }
 
     /// A noisy frame (every pixel differs from its neighbours) with two plates on it; the read
@@ -338,9 +396,26 @@ mod tests {
             let v = (state >> 16) as u8;
             image::Rgb([v, v, v])
         });
-        let frame = Arc::new(Frame { seq: 3, media_time: None, captured_at: SystemTime::now(), monotonic: Duration::ZERO, origin: "test".into(), image });
-        let plates: Arc<[BoundingBox]> = Arc::from(vec![BoundingBox::from_xywh(40.0, 150.0, 80.0, 20.0), BoundingBox::from_xywh(200.0, 60.0, 80.0, 20.0)]);
-        let plate = PlateText { text: "1ABC234".into(), ocr_text: "1ABC234".into(), confidence: 0.9, char_confidences: vec![0.9; 7], format: None, region: None };
+        let frame = Arc::new(Frame {
+            seq: 3,
+            media_time: None,
+            captured_at: SystemTime::now(),
+            monotonic: Duration::ZERO,
+            origin: "test".into(),
+            image,
+        });
+        let plates: Arc<[BoundingBox]> = Arc::from(vec![
+            BoundingBox::from_xywh(40.0, 150.0, 80.0, 20.0),
+            BoundingBox::from_xywh(200.0, 60.0, 80.0, 20.0),
+        ]);
+        let plate = PlateText {
+            text: "1ABC234".into(),
+            ocr_text: "1ABC234".into(),
+            confidence: 0.9,
+            char_confidences: vec![0.9; 7],
+            format: None,
+            region: None,
+        };
         FusedRead {
             best: PlateRead { plate, bbox: plates[0], detection_score: 0.9 },
             best_frame: 3,
@@ -389,8 +464,15 @@ mod tests {
         };
         let privacy = Privacy::start(&PrivacyConfig::with_purpose("test")).expect("privacy");
         let sink = sink::StdoutSink::new(Vec::new());
-        let (identity, hotlist, stamp, images) = (identity(), LiveHotlist::new(None, 1), ReadStamp::unplaced(), ImageConfig::default());
-        let stages = ReadStages { identity: &identity, hotlist: &hotlist, stamp: &stamp, images: &images, privacy: &privacy };
+        let (identity, hotlist, stamp, images) =
+            (identity(), LiveHotlist::new(None, 1), ReadStamp::unplaced(), ImageConfig::default());
+        let stages = ReadStages {
+            identity: &identity,
+            hotlist: &hotlist,
+            stamp: &stamp,
+            images: &images,
+            privacy: &privacy,
+        };
         build_outgoing(&fused(), &verdict, &stages, &sink, &PipelineStats::default())
     }
 
@@ -399,19 +481,32 @@ mod tests {
         let out = outgoing(Disposition::Hit);
         assert_eq!(out.record.plate.text.as_deref(), Some("1ABC234"));
         assert!(out.record.hit && out.record.images.plate.is_some());
-        assert_eq!(out.record.hotlist, Some(listed(Action::Alert)), "the control room sees the listing in full");
+        assert_eq!(
+            out.record.hotlist,
+            Some(listed(Action::Alert)),
+            "the control room sees the listing in full"
+        );
         let f = fused();
-        assert!(detail(&out, "overview", f.best_payload.plates[1]) > 30.0, "a hit's overview keeps its detail");
+        assert!(
+            detail(&out, "overview", f.best_payload.plates[1]) > 30.0,
+            "a hit's overview keeps its detail"
+        );
     }
 
     #[test]
     fn a_non_hit_leaves_with_every_plate_blurred_and_no_plate_or_crop() {
         let out = outgoing(Disposition::NonHit);
-        assert_eq!((out.record.plate.text.as_ref(), out.record.images.plate.as_ref()), (None, None));
+        assert_eq!(
+            (out.record.plate.text.as_ref(), out.record.images.plate.as_ref()),
+            (None, None)
+        );
         assert_eq!(out.images.len(), 1);
         for (i, plate) in fused().best_payload.plates.iter().enumerate() {
             let d = detail(&out, "overview", *plate);
-            assert!(d < 3.0, "plate {i} (the read's own and the other car's) is blurred: detail {d}");
+            assert!(
+                d < 3.0,
+                "plate {i} (the read's own and the other car's) is blurred: detail {d}"
+            );
         }
         assert_eq!(out.record.purpose, "test");
     }
@@ -419,10 +514,18 @@ mod tests {
     #[test]
     fn an_allowed_read_leaves_without_any_image() {
         let out = outgoing(Disposition::Allowed);
-        assert!(out.images.is_empty() && out.record.images.overview.is_none() && out.record.images.plate.is_none());
+        assert!(
+            out.images.is_empty()
+                && out.record.images.overview.is_none()
+                && out.record.images.plate.is_none()
+        );
         assert_eq!(out.record.disposition, Disposition::Allowed);
         let published = out.record.hotlist.expect("the exemption that applied is named");
-        assert_eq!((published.plate, published.note), (None, None), "a withheld plate is not given away by its listing");
+        assert_eq!(
+            (published.plate, published.note),
+            (None, None),
+            "a withheld plate is not given away by its listing"
+        );
         assert_eq!(published.category, "lez-exempt");
     }
 }

@@ -104,7 +104,8 @@ impl PlateFormats {
         for c in file.country {
             let mut sequences = Vec::new();
             for p in &c.patterns {
-                let expanded = expand(p).map_err(|source| FormatsError::Pattern { country: c.code.clone(), source })?;
+                let expanded = expand(p)
+                    .map_err(|source| FormatsError::Pattern { country: c.code.clone(), source })?;
                 for s in expanded {
                     if !sequences.contains(&s) {
                         sequences.push(s);
@@ -131,15 +132,29 @@ impl PlateFormats {
     /// its country's listed formats. A text that already follows a format is kept. So a format
     /// settles a doubt the model had (O at 0.6, 0 at 0.4 where only digits stand) and never
     /// forces a foreign plate into a format it does not have.
-    pub fn resolve(&self, reading: &OcrReading, alphabet: &crate::ocr::decode::Alphabet, region_names: &[String]) -> Resolved {
-        let as_read = Resolved { text: reading.text.clone(), char_confidences: reading.char_confidences.clone(), format: None };
+    pub fn resolve(
+        &self,
+        reading: &OcrReading,
+        alphabet: &crate::ocr::decode::Alphabet,
+        region_names: &[String],
+    ) -> Resolved {
+        let as_read = Resolved {
+            text: reading.text.clone(),
+            char_confidences: reading.char_confidences.clone(),
+            format: None,
+        };
         let chars: Vec<char> = reading.text.chars().collect();
-        let has_region_head = !region_names.is_empty() && reading.region_distribution.len() == region_names.len();
+        let has_region_head =
+            !region_names.is_empty() && reading.region_distribution.len() == region_names.len();
         let priors: Vec<(&Country, f32)> = self
             .countries
             .iter()
             .map(|c| {
-                let prior = if has_region_head { region_probability(&c.region, &reading.region_distribution, region_names) } else { 1.0 };
+                let prior = if has_region_head {
+                    region_probability(&c.region, &reading.region_distribution, region_names)
+                } else {
+                    1.0
+                };
                 (c, prior)
             })
             .collect();
@@ -160,14 +175,24 @@ impl PlateFormats {
             unlisted
         };
         let log = |p: f32| p.max(1e-12).ln();
-        let keep_score = reading.char_confidences.iter().map(|&p| log(p)).sum::<f32>() + log(keep_prior);
+        let keep_score =
+            reading.char_confidences.iter().map(|&p| log(p)).sum::<f32>() + log(keep_prior);
         let mut best: Option<(f32, Resolved)> = None;
         for (country, prior) in &priors {
             for sequence in country.sequences.iter().filter(|s| s.len() == chars.len()) {
-                if let Some((text, confidences)) = self.swap_into(&chars, sequence, reading, alphabet) {
+                if let Some((text, confidences)) =
+                    self.swap_into(&chars, sequence, reading, alphabet)
+                {
                     let score = confidences.iter().map(|&p| log(p)).sum::<f32>() + log(*prior);
                     if score > keep_score && best.as_ref().is_none_or(|(s, _)| score > *s) {
-                        best = Some((score, Resolved { text, char_confidences: confidences, format: Some(country.code.clone()) }));
+                        best = Some((
+                            score,
+                            Resolved {
+                                text,
+                                char_confidences: confidences,
+                                format: Some(country.code.clone()),
+                            },
+                        ));
                     }
                 }
             }
@@ -192,7 +217,11 @@ impl PlateFormats {
                 confidences.push(reading.char_confidences[i]);
                 continue;
             }
-            let alternatives = if c.is_ascii_digit() { self.digit_to_letter.get(&c) } else { self.letter_to_digit.get(&c) }?;
+            let alternatives = if c.is_ascii_digit() {
+                self.digit_to_letter.get(&c)
+            } else {
+                self.letter_to_digit.get(&c)
+            }?;
             let distribution = &reading.char_distributions[i];
             let (swapped, p) = alternatives
                 .chars()
@@ -228,7 +257,13 @@ mod tests {
 
     /// A reading of `text` where each character has probability `p`, and `alternatives` gives
     /// some slots a second candidate: (position, char, probability).
-    fn reading(text: &str, p: f32, alternatives: &[(usize, char, f32)], region: &[(&str, f32)], names: &[String]) -> OcrReading {
+    fn reading(
+        text: &str,
+        p: f32,
+        alternatives: &[(usize, char, f32)],
+        region: &[(&str, f32)],
+        names: &[String],
+    ) -> OcrReading {
         let a = alphabet();
         let mut distributions: Vec<Vec<f32>> = text
             .chars()
@@ -255,8 +290,17 @@ mod tests {
 
     fn names() -> Vec<String> {
         [
-            "Belgium", "Netherlands", "France", "Germany", "Luxembourg", "Slovakia", "Czech Republic", "Italy", "Spain",
-            "United Kingdom", "Poland",
+            "Belgium",
+            "Netherlands",
+            "France",
+            "Germany",
+            "Luxembourg",
+            "Slovakia",
+            "Czech Republic",
+            "Italy",
+            "Spain",
+            "United Kingdom",
+            "Poland",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -282,7 +326,10 @@ mod tests {
         let out = formats().resolve(&r, &alphabet(), &names());
         assert_eq!(out.text, "1ABC204");
         assert_eq!(out.format.as_deref(), Some("BE"));
-        assert!((out.char_confidences[5] - 0.08).abs() < 1e-6, "the swapped character carries the model's own probability");
+        assert!(
+            (out.char_confidences[5] - 0.08).abs() < 1e-6,
+            "the swapped character carries the model's own probability"
+        );
     }
 
     #[test]
@@ -297,7 +344,13 @@ mod tests {
     #[test]
     fn the_most_probable_confusable_wins() {
         // a T where a Belgian plate has a digit: T can pass for 1 or 7, and the model gives 7 more
-        let r = reading("1ABCT34", 0.9, &[(4, '1', 0.02), (4, '7', 0.06)], &[("Belgium", 0.99)], &names());
+        let r = reading(
+            "1ABCT34",
+            0.9,
+            &[(4, '1', 0.02), (4, '7', 0.06)],
+            &[("Belgium", 0.99)],
+            &names(),
+        );
         let out = formats().resolve(&r, &alphabet(), &names());
         assert_eq!(out.text, "1ABC734");
     }
@@ -313,7 +366,13 @@ mod tests {
 
     #[test]
     fn a_plate_of_an_unknown_format_is_left_as_read() {
-        let r = reading("WX12345", 0.9, &[(2, 'T', 0.01)], &[("Poland", 0.9), ("Germany", 0.06)], &names());
+        let r = reading(
+            "WX12345",
+            0.9,
+            &[(2, 'T', 0.01)],
+            &[("Poland", 0.9), ("Germany", 0.06)],
+            &names(),
+        );
         let out = formats().resolve(&r, &alphabet(), &names());
         assert_eq!(out.text, "WX12345");
         assert_eq!(out.format, None);
@@ -322,7 +381,13 @@ mod tests {
     #[test]
     fn formats_of_implausible_countries_are_not_applied() {
         // Reads like a Belgian plate with an O, but the region head is sure it is Polish.
-        let r = reading("1ABC2O4", 0.9, &[(5, '0', 0.08)], &[("Poland", 0.97), ("Belgium", 0.01)], &names());
+        let r = reading(
+            "1ABC2O4",
+            0.9,
+            &[(5, '0', 0.08)],
+            &[("Poland", 0.97), ("Belgium", 0.01)],
+            &names(),
+        );
         let out = formats().resolve(&r, &alphabet(), &names());
         assert_eq!(out.text, "1ABC2O4");
         assert_eq!(out.format, None);
@@ -360,7 +425,8 @@ mod tests {
     #[test]
     fn a_bad_pattern_is_an_error_naming_the_country() {
         let text = "[confusable]\nletter_to_digit = {}\ndigit_to_letter = {}\n[[country]]\ncode = \"XX\"\nregion = \"X\"\npatterns = [\"LQ\"]\n";
-        let e = PlateFormats::parse(text, FormatConfig::default()).err().expect("error").to_string();
+        let e =
+            PlateFormats::parse(text, FormatConfig::default()).err().expect("error").to_string();
         assert!(e.contains("XX"), "{e}");
     }
 }

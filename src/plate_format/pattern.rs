@@ -21,7 +21,9 @@ impl Class {
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum PatternError {
-    #[error("pattern `{pattern}`: `{found}` at position {position} is not L, D, A or a {{m,n}} repeat")]
+    #[error(
+        "pattern `{pattern}`: `{found}` at position {position} is not L, D, A or a {{m,n}} repeat"
+    )]
     Unexpected { pattern: String, found: char, position: usize },
     #[error("pattern `{pattern}`: malformed repeat `{{{repeat}}}`; write {{n}} or {{m,n}} with m <= n <= 10")]
     Repeat { pattern: String, repeat: String },
@@ -45,7 +47,8 @@ pub fn expand(pattern: &str) -> Result<Vec<Vec<Class>>, PatternError> {
             '{' if !parts.is_empty() => {
                 let end = chars[i..].iter().position(|&c| c == '}').map(|e| i + e);
                 let repeat: String = chars[i + 1..end.unwrap_or(chars.len())].iter().collect();
-                let bad = || PatternError::Repeat { pattern: pattern.into(), repeat: repeat.clone() };
+                let bad =
+                    || PatternError::Repeat { pattern: pattern.into(), repeat: repeat.clone() };
                 let end = end.ok_or_else(bad)?;
                 let (min, max) = parse_repeat(&repeat).ok_or_else(bad)?;
                 if let Some(last) = parts.last_mut() {
@@ -54,7 +57,13 @@ pub fn expand(pattern: &str) -> Result<Vec<Vec<Class>>, PatternError> {
                 i = end + 1;
                 continue;
             }
-            found => return Err(PatternError::Unexpected { pattern: pattern.into(), found, position: i }),
+            found => {
+                return Err(PatternError::Unexpected {
+                    pattern: pattern.into(),
+                    found,
+                    position: i,
+                })
+            }
         };
         parts.push((class, 1, 1));
         i += 1;
@@ -106,11 +115,17 @@ mod tests {
 
     #[test]
     fn malformed_patterns_are_rejected() {
-        assert!(matches!(expand("LX"), Err(PatternError::Unexpected { found: 'X', position: 1, .. })));
+        assert!(matches!(
+            expand("LX"),
+            Err(PatternError::Unexpected { found: 'X', position: 1, .. })
+        ));
         assert!(matches!(expand("L{3,1}"), Err(PatternError::Repeat { .. })));
         assert!(matches!(expand("L{2"), Err(PatternError::Repeat { .. })));
         assert!(matches!(expand("{2}"), Err(PatternError::Unexpected { .. })));
-        assert!(matches!(expand("A{1,10}A{1,10}A{1,10}A{1,10}"), Err(PatternError::TooMany { .. })));
+        assert!(matches!(
+            expand("A{1,10}A{1,10}A{1,10}A{1,10}"),
+            Err(PatternError::TooMany { .. })
+        ));
     }
 
     #[test]

@@ -104,7 +104,11 @@ impl FixTracker {
             }),
             speed_mps: if self.lost { None } else { fix.speed_mps },
             heading_deg: self.heading_deg,
-            direction_of_travel: if moving { self.heading_deg.map(|h| compass_point(h).to_string()) } else { None },
+            direction_of_travel: if moving {
+                self.heading_deg.map(|h| compass_point(h).to_string())
+            } else {
+                None
+            },
             fix_time: fix.time.clone(),
             age_ms: Some(age.as_millis() as u64),
             lost: self.lost,
@@ -149,7 +153,19 @@ mod tests {
     fn nothing_before_the_first_fix() {
         let mut t = FixTracker::new(policy());
         assert_eq!(t.position(secs(0)), None);
-        t.observe(Report::Tpv(Tpv { mode: FixMode::NoFix, time: None, latitude: None, longitude: None, altitude_m: None, speed_mps: None, track_deg: None, eph_m: None }), secs(1));
+        t.observe(
+            Report::Tpv(Tpv {
+                mode: FixMode::NoFix,
+                time: None,
+                latitude: None,
+                longitude: None,
+                altitude_m: None,
+                speed_mps: None,
+                track_deg: None,
+                eph_m: None,
+            }),
+            secs(1),
+        );
         assert_eq!(t.position(secs(1)), None);
     }
 
@@ -160,11 +176,17 @@ mod tests {
         t.observe(tpv(FixMode::ThreeD, 15.0, 92.0), secs(1));
         let p = t.position(secs(3)).expect("fresh fix");
         assert_eq!((p.latitude, p.longitude, p.altitude_m), (50.0, 4.0, Some(56.0)));
-        assert_eq!((p.speed_mps, p.heading_deg, p.direction_of_travel), (Some(15.0), Some(92.0), Some("E".to_string())));
+        assert_eq!(
+            (p.speed_mps, p.heading_deg, p.direction_of_travel),
+            (Some(15.0), Some(92.0), Some("E".to_string()))
+        );
         assert_eq!(p.age_ms, Some(2000));
         assert!(!p.lost);
         let q = p.fix.expect("quality");
-        assert_eq!((q.mode.as_str(), q.satellites_used, q.hdop, q.eph_m), ("3d", Some(8), Some(0.9), Some(5.0)));
+        assert_eq!(
+            (q.mode.as_str(), q.satellites_used, q.hdop, q.eph_m),
+            ("3d", Some(8), Some(0.9), Some(5.0))
+        );
     }
 
     #[test]
@@ -173,20 +195,50 @@ mod tests {
         t.observe(tpv(FixMode::ThreeD, 12.0, 181.0), secs(0));
         t.observe(tpv(FixMode::TwoD, 0.2, 37.0), secs(1));
         let p = t.position(secs(1)).expect("fix");
-        assert_eq!((p.heading_deg, p.direction_of_travel, p.speed_mps), (Some(181.0), None, Some(0.2)));
-        assert_eq!((p.altitude_m, p.fix.expect("q").mode.as_str()), (None, "2d"), "a 2D fix has no altitude");
+        assert_eq!(
+            (p.heading_deg, p.direction_of_travel, p.speed_mps),
+            (Some(181.0), None, Some(0.2))
+        );
+        assert_eq!(
+            (p.altitude_m, p.fix.expect("q").mode.as_str()),
+            (None, "2d"),
+            "a 2D fix has no altitude"
+        );
     }
 
     #[test]
     fn a_lost_fix_gives_the_last_one_with_its_age_until_too_old() {
         let mut t = FixTracker::new(policy());
         t.observe(tpv(FixMode::ThreeD, 15.0, 0.0), secs(5));
-        t.observe(Report::Tpv(Tpv { mode: FixMode::NoFix, time: None, latitude: None, longitude: None, altitude_m: None, speed_mps: None, track_deg: None, eph_m: None }), secs(6));
+        t.observe(
+            Report::Tpv(Tpv {
+                mode: FixMode::NoFix,
+                time: None,
+                latitude: None,
+                longitude: None,
+                altitude_m: None,
+                speed_mps: None,
+                track_deg: None,
+                eph_m: None,
+            }),
+            secs(6),
+        );
         let p = t.position(secs(9)).expect("last known");
         assert!(p.lost);
-        assert_eq!((p.age_ms, p.speed_mps, p.direction_of_travel, p.heading_deg), (Some(4000), None, None, Some(0.0)));
-        assert_eq!(t.position(secs(15)).map(|p| p.age_ms), Some(Some(10_000)), "at the limit still given");
-        assert_eq!(t.position(secs(16)), None, "past max_fix_age: no position rather than a wrong one");
+        assert_eq!(
+            (p.age_ms, p.speed_mps, p.direction_of_travel, p.heading_deg),
+            (Some(4000), None, None, Some(0.0))
+        );
+        assert_eq!(
+            t.position(secs(15)).map(|p| p.age_ms),
+            Some(Some(10_000)),
+            "at the limit still given"
+        );
+        assert_eq!(
+            t.position(secs(16)),
+            None,
+            "past max_fix_age: no position rather than a wrong one"
+        );
         t.observe(tpv(FixMode::ThreeD, 15.0, 0.0), secs(20));
         assert!(!t.position(secs(20)).expect("back").lost, "a new fix clears the loss");
     }
@@ -202,7 +254,9 @@ mod tests {
 
     #[test]
     fn compass_points() {
-        let got: Vec<&str> = [0.0, 22.4, 22.6, 90.0, 180.0, 225.0, 315.0, 337.6, 359.9, -45.0].map(compass_point).to_vec();
+        let got: Vec<&str> = [0.0, 22.4, 22.6, 90.0, 180.0, 225.0, 315.0, 337.6, 359.9, -45.0]
+            .map(compass_point)
+            .to_vec();
         assert_eq!(got, ["N", "N", "NE", "E", "S", "SW", "NW", "N", "N", "NW"]);
     }
 }

@@ -39,11 +39,17 @@ pub struct GpsdEndpoint {
 
 impl GpsdClient {
     /// Starts the client thread; `origin` is the instant the tracker's times count from.
-    pub fn start(endpoint: GpsdEndpoint, tracker: Arc<Mutex<FixTracker>>, origin: Instant) -> std::io::Result<Self> {
+    pub fn start(
+        endpoint: GpsdEndpoint,
+        tracker: Arc<Mutex<FixTracker>>,
+        origin: Instant,
+    ) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
             let stop = Arc::clone(&stop);
-            std::thread::Builder::new().name("gpsd".into()).spawn(move || run(&endpoint, &tracker, origin, &stop))?
+            std::thread::Builder::new()
+                .name("gpsd".into())
+                .spawn(move || run(&endpoint, &tracker, origin, &stop))?
         };
         Ok(Self { stop, thread: Some(thread) })
     }
@@ -97,10 +103,13 @@ fn session(
     backoff: &mut Backoff,
     reported_down: &mut bool,
 ) -> std::io::Result<()> {
-    let address = (endpoint.host.as_str(), endpoint.port)
-        .to_socket_addrs()?
-        .next()
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, format!("{} resolves to no address", endpoint.host)))?;
+    let address =
+        (endpoint.host.as_str(), endpoint.port).to_socket_addrs()?.next().ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{} resolves to no address", endpoint.host),
+            )
+        })?;
     let mut stream = TcpStream::connect_timeout(&address, POLL)?;
     stream.set_read_timeout(Some(POLL))?;
     stream.set_write_timeout(Some(POLL))?;
@@ -113,14 +122,25 @@ fn session(
     while !stop.load(Ordering::Relaxed) {
         let room = MAX_LINE.saturating_sub(line.len() as u64);
         if room == 0 {
-            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("a line longer than {MAX_LINE} bytes: not gpsd")));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("a line longer than {MAX_LINE} bytes: not gpsd"),
+            ));
         }
         // A timeout can end a read mid-line: what was read stays in `line` for the next call.
         match (&mut reader).take(room).read_until(b'\n', &mut line) {
-            Ok(0) => return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "gpsd closed the connection")),
+            Ok(0) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "gpsd closed the connection",
+                ))
+            }
             Ok(_) if line.last() != Some(&b'\n') => continue,
             Ok(_) => {
-                match std::str::from_utf8(&line).map_err(|e| e.to_string()).and_then(|l| parse_line(l).map_err(|e| e.to_string())) {
+                match std::str::from_utf8(&line)
+                    .map_err(|e| e.to_string())
+                    .and_then(|l| parse_line(l).map_err(|e| e.to_string()))
+                {
                     Ok(report) => {
                         let now = origin.elapsed();
                         with_tracker(tracker, |t| t.observe(report, now));
@@ -137,7 +157,12 @@ fn session(
                 }
                 line.clear();
             }
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
                 if last_report.elapsed() >= SILENCE {
                     with_tracker(tracker, FixTracker::connection_lost);
                 }

@@ -97,17 +97,23 @@ struct RawSky {
 /// Parses one line gpsd sent (without its newline).
 pub fn parse_line(line: &str) -> Result<Report, GpsdJsonError> {
     let clip = |s: &str| s.chars().take(80).collect::<String>();
-    let value: serde_json::Value = serde_json::from_str(line.trim()).map_err(|e| GpsdJsonError::NotJson(format!("{e}: `{}`", clip(line))))?;
-    let class: Class = serde_json::from_value(value.clone()).map_err(|_| GpsdJsonError::NotJson(format!("no \"class\" in `{}`", clip(line))))?;
+    let value: serde_json::Value = serde_json::from_str(line.trim())
+        .map_err(|e| GpsdJsonError::NotJson(format!("{e}: `{}`", clip(line))))?;
+    let class: Class = serde_json::from_value(value.clone())
+        .map_err(|_| GpsdJsonError::NotJson(format!("no \"class\" in `{}`", clip(line))))?;
     match class.class.as_str() {
         "TPV" => {
-            let raw: RawTpv = serde_json::from_value(value).map_err(|e| GpsdJsonError::BadReport { class: "TPV", problem: e.to_string() })?;
+            let raw: RawTpv = serde_json::from_value(value)
+                .map_err(|e| GpsdJsonError::BadReport { class: "TPV", problem: e.to_string() })?;
             Ok(Report::Tpv(tpv(raw)?))
         }
         "SKY" => {
-            let raw: RawSky = serde_json::from_value(value).map_err(|e| GpsdJsonError::BadReport { class: "SKY", problem: e.to_string() })?;
+            let raw: RawSky = serde_json::from_value(value)
+                .map_err(|e| GpsdJsonError::BadReport { class: "SKY", problem: e.to_string() })?;
             // gpsd 3.22 gives uSat; older ones only the satellite list.
-            let satellites_used = raw.used.or_else(|| raw.satellites.map(|s| s.iter().filter(|s| s.used).count() as u32));
+            let satellites_used = raw
+                .used
+                .or_else(|| raw.satellites.map(|s| s.iter().filter(|s| s.used).count() as u32));
             Ok(Report::Sky(Sky { satellites_used, hdop: raw.hdop }))
         }
         other => Ok(Report::Other(other.to_string())),
@@ -165,16 +171,24 @@ mod tests {
 
     #[test]
     fn no_fix_and_missing_eph() {
-        let Report::Tpv(tpv) = parse_line(r#"{"class":"TPV","mode":1}"#).expect("valid") else { panic!() };
+        let Report::Tpv(tpv) = parse_line(r#"{"class":"TPV","mode":1}"#).expect("valid") else {
+            panic!()
+        };
         assert_eq!(tpv.mode, FixMode::NoFix);
         assert_eq!(tpv.latitude, None);
-        let Report::Tpv(tpv) = parse_line(r#"{"class":"TPV","mode":2,"lat":1.0,"lon":2.0,"epx":3.0,"epy":7.5}"#).expect("valid") else { panic!() };
+        let Report::Tpv(tpv) =
+            parse_line(r#"{"class":"TPV","mode":2,"lat":1.0,"lon":2.0,"epx":3.0,"epy":7.5}"#)
+                .expect("valid")
+        else {
+            panic!()
+        };
         assert_eq!((tpv.mode, tpv.eph_m, tpv.altitude_m), (FixMode::TwoD, Some(7.5), None));
     }
 
     #[test]
     fn sky_with_and_without_usat() {
-        let sky = parse_line(r#"{"class":"SKY","hdop":0.9,"nSat":9,"uSat":7,"satellites":[]}"#).expect("valid");
+        let sky = parse_line(r#"{"class":"SKY","hdop":0.9,"nSat":9,"uSat":7,"satellites":[]}"#)
+            .expect("valid");
         assert_eq!(sky, Report::Sky(Sky { satellites_used: Some(7), hdop: Some(0.9) }));
         let sky = parse_line(r#"{"class":"SKY","satellites":[{"PRN":1,"used":true},{"PRN":2,"used":false},{"PRN":3,"used":true}]}"#).expect("valid");
         assert_eq!(sky, Report::Sky(Sky { satellites_used: Some(2), hdop: None }));
@@ -182,9 +196,13 @@ mod tests {
 
     #[test]
     fn other_classes_are_not_errors() {
-        let line = r#"{"class":"VERSION","release":"3.22","rev":"3.22","proto_major":3,"proto_minor":14}"#;
+        let line =
+            r#"{"class":"VERSION","release":"3.22","rev":"3.22","proto_major":3,"proto_minor":14}"#;
         assert_eq!(parse_line(line), Ok(Report::Other("VERSION".into())));
-        assert_eq!(parse_line(r#"{"class":"WATCH","enable":true,"json":true}"#), Ok(Report::Other("WATCH".into())));
+        assert_eq!(
+            parse_line(r#"{"class":"WATCH","enable":true,"json":true}"#),
+            Ok(Report::Other("WATCH".into()))
+        );
     }
 
     #[test]
@@ -195,7 +213,9 @@ mod tests {
         assert!(matches!(e, GpsdJsonError::BadReport { class: "TPV", .. }), "{e}");
         let e = parse_line(r#"{"class":"TPV","mode":7}"#).expect_err("bad mode").to_string();
         assert!(e.contains("mode 7"), "{e}");
-        let e = parse_line(r#"{"class":"TPV","mode":3,"lat":91.0,"lon":0.0}"#).expect_err("bad lat").to_string();
+        let e = parse_line(r#"{"class":"TPV","mode":3,"lat":91.0,"lon":0.0}"#)
+            .expect_err("bad lat")
+            .to_string();
         assert!(e.contains("lat 91"), "{e}");
     }
 }

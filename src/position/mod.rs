@@ -49,7 +49,10 @@ impl PositionConfig {
     /// The key at fault and what is wrong with it.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
         if self.gpsd_host.trim().is_empty() {
-            return Err(("position.gpsd_host", "must name gpsd's host (normally 127.0.0.1)".into()));
+            return Err((
+                "position.gpsd_host",
+                "must name gpsd's host (normally 127.0.0.1)".into(),
+            ));
         }
         if self.gpsd_port == 0 {
             return Err(("position.gpsd_port", "must be a TCP port (gpsd listens on 2947)".into()));
@@ -58,10 +61,16 @@ impl PositionConfig {
             return Err(("position.max_fix_age_s", "must be at least 1".into()));
         }
         if !(self.moving_speed_mps.is_finite() && self.moving_speed_mps >= 0.0) {
-            return Err(("position.moving_speed_mps", format!("{} must be a speed of 0 or more (m/s)", self.moving_speed_mps)));
+            return Err((
+                "position.moving_speed_mps",
+                format!("{} must be a speed of 0 or more (m/s)", self.moving_speed_mps),
+            ));
         }
         if self.reconnect_min_ms == 0 || self.reconnect_min_ms > self.reconnect_max_ms {
-            return Err(("position.reconnect_min_ms", "must be above 0 and at most position.reconnect_max_ms".into()));
+            return Err((
+                "position.reconnect_min_ms",
+                "must be above 0 and at most position.reconnect_max_ms".into(),
+            ));
         }
         Ok(())
     }
@@ -113,12 +122,20 @@ pub enum PositionProvider {
     /// A fixed box without coordinates in its configuration.
     Unknown,
     Fixed(Position),
-    Gpsd { tracker: Arc<Mutex<FixTracker>>, origin: Instant, _client: GpsdClient },
+    Gpsd {
+        tracker: Arc<Mutex<FixTracker>>,
+        origin: Instant,
+        _client: GpsdClient,
+    },
 }
 
 impl PositionProvider {
     /// A fixed box at the configured site, or a gpsd client (its thread started here).
-    pub fn start(config: &PositionConfig, latitude: Option<f64>, longitude: Option<f64>) -> std::io::Result<Self> {
+    pub fn start(
+        config: &PositionConfig,
+        latitude: Option<f64>,
+        longitude: Option<f64>,
+    ) -> std::io::Result<Self> {
         match config.source {
             PositionKind::Config => Ok(match (latitude, longitude) {
                 (Some(latitude), Some(longitude)) => Self::Fixed(Position {
@@ -137,7 +154,10 @@ impl PositionProvider {
                 _ => Self::Unknown,
             }),
             PositionKind::Gpsd => {
-                let policy = FixPolicy { max_fix_age: Duration::from_secs(config.max_fix_age_s), moving_speed_mps: config.moving_speed_mps };
+                let policy = FixPolicy {
+                    max_fix_age: Duration::from_secs(config.max_fix_age_s),
+                    moving_speed_mps: config.moving_speed_mps,
+                };
                 let tracker = Arc::new(Mutex::new(FixTracker::new(policy)));
                 let origin = Instant::now();
                 let endpoint = GpsdEndpoint {
@@ -174,21 +194,36 @@ mod tests {
 
     #[test]
     fn a_fixed_box_is_where_its_configuration_says() {
-        let provider = PositionProvider::start(&PositionConfig::default(), Some(50.8466), Some(4.3528)).expect("no thread");
+        let provider =
+            PositionProvider::start(&PositionConfig::default(), Some(50.8466), Some(4.3528))
+                .expect("no thread");
         let p = provider.current().expect("configured");
         assert_eq!((p.source, p.latitude, p.longitude), (PositionKind::Config, 50.8466, 4.3528));
         assert_eq!((p.fix, p.speed_mps, p.age_ms, p.lost), (None, None, None, false));
-        let unplaced = PositionProvider::start(&PositionConfig::default(), None, None).expect("no thread");
+        let unplaced =
+            PositionProvider::start(&PositionConfig::default(), None, None).expect("no thread");
         assert_eq!(unplaced.current(), None);
     }
 
     #[test]
     fn bad_values_name_their_key() {
         let bad = |c: PositionConfig| c.validate().expect_err("invalid").0;
-        assert_eq!(bad(PositionConfig { gpsd_port: 0, ..PositionConfig::default() }), "position.gpsd_port");
-        assert_eq!(bad(PositionConfig { gpsd_host: " ".into(), ..PositionConfig::default() }), "position.gpsd_host");
-        assert_eq!(bad(PositionConfig { moving_speed_mps: f64::NAN, ..PositionConfig::default() }), "position.moving_speed_mps");
-        assert_eq!(bad(PositionConfig { reconnect_min_ms: 20_000, ..PositionConfig::default() }), "position.reconnect_min_ms");
+        assert_eq!(
+            bad(PositionConfig { gpsd_port: 0, ..PositionConfig::default() }),
+            "position.gpsd_port"
+        );
+        assert_eq!(
+            bad(PositionConfig { gpsd_host: " ".into(), ..PositionConfig::default() }),
+            "position.gpsd_host"
+        );
+        assert_eq!(
+            bad(PositionConfig { moving_speed_mps: f64::NAN, ..PositionConfig::default() }),
+            "position.moving_speed_mps"
+        );
+        assert_eq!(
+            bad(PositionConfig { reconnect_min_ms: 20_000, ..PositionConfig::default() }),
+            "position.reconnect_min_ms"
+        );
         assert!(PositionConfig::default().validate().is_ok());
     }
 }

@@ -40,18 +40,31 @@ impl Default for BlurConfig {
 impl BlurConfig {
     pub fn validate(&self) -> Result<(), (String, String)> {
         if !(0.1..=2.0).contains(&self.margin) {
-            return Err(("margin".into(), format!("{} is outside 0.1..2 (a fraction of the plate box's longer side)", self.margin)));
+            return Err((
+                "margin".into(),
+                format!(
+                    "{} is outside 0.1..2 (a fraction of the plate box's longer side)",
+                    self.margin
+                ),
+            ));
         }
         Ok(())
     }
 }
 
 /// The pixel rectangles `(x, y, w, h)` to blur on a `width` × `height` frame. Pure.
-pub fn regions(plates: &[BoundingBox], width: u32, height: u32, config: &BlurConfig, windscreen: bool) -> Vec<(u32, u32, u32, u32)> {
+pub fn regions(
+    plates: &[BoundingBox],
+    width: u32,
+    height: u32,
+    config: &BlurConfig,
+    windscreen: bool,
+) -> Vec<(u32, u32, u32, u32)> {
     let mut out = Vec::with_capacity(plates.len() * 2);
     for plate in plates {
         let m = config.margin * plate.width().max(plate.height());
-        let padded = BoundingBox { x1: plate.x1 - m, y1: plate.y1 - m, x2: plate.x2 + m, y2: plate.y2 + m };
+        let padded =
+            BoundingBox { x1: plate.x1 - m, y1: plate.y1 - m, x2: plate.x2 + m, y2: plate.y2 + m };
         out.extend(padded.pixel_rect(width, height));
         if windscreen {
             out.extend(windscreen_of(plate).pixel_rect(width, height));
@@ -64,19 +77,32 @@ pub fn regions(plates: &[BoundingBox], width: u32, height: u32, config: &BlurCon
 pub fn windscreen_of(plate: &BoundingBox) -> BoundingBox {
     let w = plate.width();
     let cx = (plate.x1 + plate.x2) / 2.0;
-    BoundingBox { x1: cx - 1.7 * w, x2: cx + 1.7 * w, y1: plate.y1 - 2.8 * w, y2: plate.y1 - 0.5 * w }
+    BoundingBox {
+        x1: cx - 1.7 * w,
+        x2: cx + 1.7 * w,
+        y1: plate.y1 - 2.8 * w,
+        y2: plate.y1 - 0.5 * w,
+    }
 }
 
 /// Pixelates and blurs each region of `image` in place.
 pub fn blur_regions(image: &mut RgbImage, regions: &[(u32, u32, u32, u32)]) -> opencv::Result<()> {
     let (width, height) = image.dimensions();
-    let mut frame = Mat::new_rows_cols_with_bytes_mut::<Vec3b>(height as i32, width as i32, image.as_mut())?;
+    let mut frame =
+        Mat::new_rows_cols_with_bytes_mut::<Vec3b>(height as i32, width as i32, image.as_mut())?;
     for &(x, y, w, h) in regions {
         let block = (w.min(h) / 4).max(4) as i32;
         let (w, h) = (w as i32, h as i32);
         let mut roi = Mat::roi_mut(&mut frame, Rect::new(x as i32, y as i32, w, h))?;
         let mut cells = Mat::default();
-        imgproc::resize(&roi, &mut cells, Size::new((w + block - 1) / block, (h + block - 1) / block), 0.0, 0.0, imgproc::INTER_AREA)?;
+        imgproc::resize(
+            &roi,
+            &mut cells,
+            Size::new((w + block - 1) / block, (h + block - 1) / block),
+            0.0,
+            0.0,
+            imgproc::INTER_AREA,
+        )?;
         let mut smeared = Mat::default();
         imgproc::gaussian_blur_def(&cells, &mut smeared, Size::new(3, 3), 1.0)?;
         imgproc::resize(&smeared, &mut roi, Size::new(w, h), 0.0, 0.0, imgproc::INTER_LINEAR)?;
@@ -85,7 +111,12 @@ pub fn blur_regions(image: &mut RgbImage, regions: &[(u32, u32, u32, u32)]) -> o
 }
 
 /// A copy of `image` with every plate of `plates` (and the windscreens, if asked) blurred.
-pub fn blurred(image: &RgbImage, plates: &[BoundingBox], config: &BlurConfig, windscreen: bool) -> opencv::Result<RgbImage> {
+pub fn blurred(
+    image: &RgbImage,
+    plates: &[BoundingBox],
+    config: &BlurConfig,
+    windscreen: bool,
+) -> opencv::Result<RgbImage> {
     let mut copy = image.clone();
     blur_regions(&mut copy, &regions(plates, image.width(), image.height(), config, windscreen))?;
     Ok(copy)

@@ -82,7 +82,8 @@ pub struct PrivacyConfig {
 impl PrivacyConfig {
     /// Checks every key; the error is `(key, problem)`.
     pub fn validate(&self) -> Result<(), (String, String)> {
-        let invalid = |key: &str, problem: &str| Err((format!("privacy.{key}"), problem.to_string()));
+        let invalid =
+            |key: &str, problem: &str| Err((format!("privacy.{key}"), problem.to_string()));
         if self.purpose.trim().len() < 3 {
             return invalid("purpose", "must state why this unit reads plates (e.g. \"enforcement of the Brussels low-emission zone\"); it is published with every read");
         }
@@ -90,8 +91,12 @@ impl PrivacyConfig {
             return invalid("non_hit_plate_crop", "a plate crop shows the plate that non_hit_plate hides: set it to false, or non_hit_plate = \"clear\"");
         }
         self.blur.validate().map_err(|(key, problem)| (format!("privacy.blur.{key}"), problem))?;
-        self.keyed_hash.validate().map_err(|(key, problem)| (format!("privacy.keyed_hash.{key}"), problem))?;
-        self.retention.validate().map_err(|(key, problem)| (format!("privacy.retention.{key}"), problem))?;
+        self.keyed_hash
+            .validate()
+            .map_err(|(key, problem)| (format!("privacy.keyed_hash.{key}"), problem))?;
+        self.retention
+            .validate()
+            .map_err(|(key, problem)| (format!("privacy.retention.{key}"), problem))?;
         Ok(())
     }
 

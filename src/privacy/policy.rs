@@ -66,14 +66,22 @@ pub fn release(privacy: &PrivacyConfig, images: &ImageConfig, disposition: Dispo
                 } else {
                     OverviewRelease::None
                 },
-                plate_crop: non_hit && images.plate_crop && privacy.non_hit_plate_crop && plate == PlateTreatment::Clear,
+                plate_crop: non_hit
+                    && images.plate_crop
+                    && privacy.non_hit_plate_crop
+                    && plate == PlateTreatment::Clear,
             }
         }
     }
 }
 
 /// The plate as it leaves the device under `release`; `at` picks the pseudonym's period.
-pub fn publish_plate(release: &Release, plate: &PlateText, pseudonymiser: Option<&Pseudonymiser>, at: SystemTime) -> PublishedPlate {
+pub fn publish_plate(
+    release: &Release,
+    plate: &PlateText,
+    pseudonymiser: Option<&Pseudonymiser>,
+    at: SystemTime,
+) -> PublishedPlate {
     let (text, pseudonym) = match release.plate {
         PlateTreatment::Clear => (Some(plate.text.clone()), None),
         PlateTreatment::KeyedHash => (None, pseudonymiser.map(|p| p.pseudonym(&plate.text, at))),
@@ -118,7 +126,11 @@ mod tests {
 
     #[test]
     fn a_hit_keeps_everything_unblurred() {
-        let r = release(&PrivacyConfig::with_purpose("test"), &ImageConfig::default(), Disposition::Hit);
+        let r = release(
+            &PrivacyConfig::with_purpose("test"),
+            &ImageConfig::default(),
+            Disposition::Hit,
+        );
         assert_eq!(r.plate, PlateTreatment::Clear);
         assert_eq!(r.overview, OverviewRelease::Clear);
         assert!(r.plate_crop && r.character_detail);
@@ -132,7 +144,10 @@ mod tests {
         assert_eq!(r.overview, OverviewRelease::Blurred { windscreen: false });
         assert!(!r.plate_crop && !r.character_detail);
         let out = publish_plate(&r, &plate(), None, SystemTime::UNIX_EPOCH);
-        assert_eq!((out.text, out.pseudonym, out.ocr_text, out.char_confidences), (None, None, None, None));
+        assert_eq!(
+            (out.text, out.pseudonym, out.ocr_text, out.char_confidences),
+            (None, None, None, None)
+        );
         assert_eq!(out.format.as_deref(), Some("BE"));
     }
 

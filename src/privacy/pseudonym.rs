@@ -97,7 +97,11 @@ pub struct Pseudonymiser {
 
 impl std::fmt::Debug for Pseudonymiser {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pseudonymiser").field("secret", &"<redacted>").field("period", &self.period).field("source", &self.source).finish()
+        f.debug_struct("Pseudonymiser")
+            .field("secret", &"<redacted>")
+            .field("period", &self.period)
+            .field("source", &self.source)
+            .finish()
     }
 }
 
@@ -105,7 +109,8 @@ impl Pseudonymiser {
     pub fn load(config: &KeyedHashConfig) -> Result<Self, KeyError> {
         let (secret, source) = match &config.key_file {
             Some(path) => {
-                let bytes = crate::small_file::read(path).map_err(|source| KeyError::Read { path: path.clone(), source })?;
+                let bytes = crate::small_file::read(path)
+                    .map_err(|source| KeyError::Read { path: path.clone(), source })?;
                 // A key made by `openssl rand -hex 32` ends with a newline an editor may or may
                 // not keep: the same file content must give the same key on every unit.
                 let secret = bytes.trim_ascii().to_vec();
@@ -138,20 +143,28 @@ impl Pseudonymiser {
         let period_secs = self.period.as_secs().max(1);
         let since_epoch = at.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
         let index = since_epoch / period_secs;
-        let period_key = mac(&self.secret, &[b"anpr-edge/plate-period/".as_slice(), &index.to_be_bytes()]);
-        let normalised: String = plate.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_uppercase()).collect();
+        let period_key =
+            mac(&self.secret, &[b"anpr-edge/plate-period/".as_slice(), &index.to_be_bytes()]);
+        let normalised: String = plate
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .map(|c| c.to_ascii_uppercase())
+            .collect();
         let value = mac(&period_key, &[normalised.as_bytes()]);
         Pseudonym {
             algorithm: "hmac-sha256".into(),
             value: value.iter().map(|b| format!("{b:02x}")).collect(),
-            period_start: crate::read_record::rfc3339_ms(UNIX_EPOCH + Duration::from_secs(index * period_secs)),
+            period_start: crate::read_record::rfc3339_ms(
+                UNIX_EPOCH + Duration::from_secs(index * period_secs),
+            ),
         }
     }
 }
 
 fn mac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     // invariant: HMAC accepts keys of any length, so new_from_slice cannot fail.
-    let mut mac = HmacSha256::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    let mut mac = HmacSha256::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
     for part in parts {
         mac.update(part);
     }
@@ -169,7 +182,10 @@ mod tests {
     }
 
     fn daily() -> Pseudonymiser {
-        Pseudonymiser::from_secret(b"fleet secret of at least thirty-two bytes!", &KeyedHashConfig::default())
+        Pseudonymiser::from_secret(
+            b"fleet secret of at least thirty-two bytes!",
+            &KeyedHashConfig::default(),
+        )
     }
 
     #[test]
@@ -178,7 +194,10 @@ mod tests {
         let day = 20_000 * DAY;
         let morning = p.pseudonym("1-ABC-123", at(day + 3600));
         let evening = p.pseudonym("1ABC123", at(day + DAY - 1));
-        assert_eq!(morning, evening, "one car is linkable within its day (separators do not matter)");
+        assert_eq!(
+            morning, evening,
+            "one car is linkable within its day (separators do not matter)"
+        );
         assert_eq!(morning.period_start, "2024-10-04T00:00:00.000Z");
         let tomorrow = p.pseudonym("1ABC123", at(day + DAY));
         assert_ne!(tomorrow.value, morning.value, "a new day, a new key: no link across days");
@@ -191,13 +210,22 @@ mod tests {
         let one = daily();
         let two = daily();
         assert_eq!(one.pseudonym("XYZ987", at(5 * DAY)), two.pseudonym("XYZ987", at(5 * DAY)));
-        let other = Pseudonymiser::from_secret(b"another fleet's secret, also long enough", &KeyedHashConfig::default());
-        assert_ne!(other.pseudonym("XYZ987", at(5 * DAY)).value, one.pseudonym("XYZ987", at(5 * DAY)).value);
+        let other = Pseudonymiser::from_secret(
+            b"another fleet's secret, also long enough",
+            &KeyedHashConfig::default(),
+        );
+        assert_ne!(
+            other.pseudonym("XYZ987", at(5 * DAY)).value,
+            one.pseudonym("XYZ987", at(5 * DAY)).value
+        );
     }
 
     #[test]
     fn shorter_periods_rotate_on_their_boundary() {
-        let p = Pseudonymiser::from_secret(&[7u8; 32], &KeyedHashConfig { key_file: None, period_hours: 6 });
+        let p = Pseudonymiser::from_secret(
+            &[7u8; 32],
+            &KeyedHashConfig { key_file: None, period_hours: 6 },
+        );
         assert_eq!(p.pseudonym("AB12CD", at(6 * 3600 - 1)), p.pseudonym("AB12CD", at(1)));
         assert_ne!(p.pseudonym("AB12CD", at(6 * 3600)), p.pseudonym("AB12CD", at(1)));
     }
@@ -217,17 +245,34 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let short = dir.path().join("short.key");
         std::fs::write(&short, "tooshort\n").expect("write");
-        let e = Pseudonymiser::load(&KeyedHashConfig { key_file: Some(short.clone()), period_hours: 24 }).expect_err("short").to_string();
+        let e = Pseudonymiser::load(&KeyedHashConfig {
+            key_file: Some(short.clone()),
+            period_hours: 24,
+        })
+        .expect_err("short")
+        .to_string();
         assert!(e.contains("short.key") && e.contains("openssl rand"), "{e}");
         let good = dir.path().join("fleet.key");
         std::fs::write(&good, format!("{}\n", "ab".repeat(32))).expect("write");
-        let with_newline = Pseudonymiser::load(&KeyedHashConfig { key_file: Some(good.clone()), period_hours: 24 }).expect("key");
+        let with_newline = Pseudonymiser::load(&KeyedHashConfig {
+            key_file: Some(good.clone()),
+            period_hours: 24,
+        })
+        .expect("key");
         std::fs::write(&good, "ab".repeat(32)).expect("write");
-        let without = Pseudonymiser::load(&KeyedHashConfig { key_file: Some(good), period_hours: 24 }).expect("key");
-        assert_eq!(with_newline.pseudonym("A1", at(0)), without.pseudonym("A1", at(0)), "a trailing newline does not change the key");
+        let without =
+            Pseudonymiser::load(&KeyedHashConfig { key_file: Some(good), period_hours: 24 })
+                .expect("key");
+        assert_eq!(
+            with_newline.pseudonym("A1", at(0)),
+            without.pseudonym("A1", at(0)),
+            "a trailing newline does not change the key"
+        );
         assert!(KeyedHashConfig { key_file: None, period_hours: 5 }.validate().is_err());
         assert!(KeyedHashConfig { key_file: None, period_hours: 48 }.validate().is_ok());
-        assert!(KeyedHashConfig { key_file: Some(dir.path().join("absent")), period_hours: 24 }.validate().is_err());
+        assert!(KeyedHashConfig { key_file: Some(dir.path().join("absent")), period_hours: 24 }
+            .validate()
+            .is_err());
     }
 
     #[test]

@@ -18,9 +18,15 @@ use std::time::SystemTime;
 /// Every field of a read record besides `plate` and `images` (described per disposition): the
 /// schema's `required` list, which the tests check every record against, so it cannot drift.
 pub fn record_fields() -> Vec<String> {
-    let schema: serde_json::Value = serde_json::from_str(crate::read_record::JSON_SCHEMA).unwrap_or_default();
+    let schema: serde_json::Value =
+        serde_json::from_str(crate::read_record::JSON_SCHEMA).unwrap_or_default();
     let required = schema["required"].as_array().cloned().unwrap_or_default();
-    required.iter().filter_map(|f| f.as_str()).filter(|f| !matches!(*f, "plate" | "images")).map(str::to_string).collect()
+    required
+        .iter()
+        .filter_map(|f| f.as_str())
+        .filter(|f| !matches!(*f, "plate" | "images"))
+        .map(str::to_string)
+        .collect()
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -72,9 +78,14 @@ fn plate_fields(release: &Release) -> Vec<String> {
     // The pseudonym field is filled whenever a key exists; the sheet shows it for the
     // configured treatment with a key made for the purpose (never the unit's own key).
     let key = super::Pseudonymiser::from_secret(&[0u8; 32], &super::KeyedHashConfig::default());
-    let published = policy::publish_plate(release, &sample_plate(), Some(&key), SystemTime::UNIX_EPOCH);
+    let published =
+        policy::publish_plate(release, &sample_plate(), Some(&key), SystemTime::UNIX_EPOCH);
     match serde_json::to_value(&published) {
-        Ok(serde_json::Value::Object(map)) => map.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, _)| format!("plate.{k}")).collect(),
+        Ok(serde_json::Value::Object(map)) => map
+            .into_iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, _)| format!("plate.{k}"))
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -84,8 +95,12 @@ fn images(release: &Release) -> Vec<String> {
     match release.overview {
         OverviewRelease::None => {}
         OverviewRelease::Clear => out.push("overview (unblurred)".to_string()),
-        OverviewRelease::Blurred { windscreen: false } => out.push("overview, every detected plate blurred".to_string()),
-        OverviewRelease::Blurred { windscreen: true } => out.push("overview, every detected plate and the estimated windscreen blurred".to_string()),
+        OverviewRelease::Blurred { windscreen: false } => {
+            out.push("overview, every detected plate blurred".to_string())
+        }
+        OverviewRelease::Blurred { windscreen: true } => out.push(
+            "overview, every detected plate and the estimated windscreen blurred".to_string(),
+        ),
     }
     if release.plate_crop {
         out.push("plate crop (unblurred)".to_string());
@@ -99,7 +114,12 @@ pub fn sheet(config: &Config) -> Sheet {
         .iter()
         .map(|&d| {
             let release = policy::release(privacy, &config.images, d);
-            DispositionSheet { disposition: d, plate_fields: plate_fields(&release), images: images(&release), release }
+            DispositionSheet {
+                disposition: d,
+                plate_fields: plate_fields(&release),
+                images: images(&release),
+                release,
+            }
         })
         .collect();
     let pseudonym = (privacy.non_hit_plate == PlateTreatment::KeyedHash).then(|| {
@@ -120,23 +140,41 @@ pub fn sheet(config: &Config) -> Sheet {
         )
     });
     let destination = match (config.output.kind, &config.mqtt) {
-        (OutputKind::Mqtt, Some(mqtt)) => format!("MQTT broker {}:{} (topics {}/{}/…)", mqtt.host, mqtt.port(), mqtt.topic_prefix, config.device.id),
+        (OutputKind::Mqtt, Some(mqtt)) => format!(
+            "MQTT broker {}:{} (topics {}/{}/…)",
+            mqtt.host,
+            mqtt.port(),
+            mqtt.topic_prefix,
+            config.device.id
+        ),
         _ => "standard output (no network)".into(),
     };
     let retention = &privacy.retention;
-    let mut stores: Vec<String> = retention.directories.iter().map(|d| format!("directory {} (files under a hits/ folder are hits)", d.display())).collect();
+    let mut stores: Vec<String> = retention
+        .directories
+        .iter()
+        .map(|d| format!("directory {} (files under a hits/ folder are hits)", d.display()))
+        .collect();
     let mut memory_only = vec!["fusion's tracks (at most a few seconds)".to_string()];
     match (&config.spool, config.output.kind) {
         (Some(spool), OutputKind::Mqtt) => {
-            let age = |s: u64| humantime::format_duration(std::time::Duration::from_secs(s)).to_string();
-            let hits = spool.hit_max_age_s.map_or_else(|| "hits kept until delivered".to_string(), |s| format!("hits older than {} dropped", age(s)));
+            let age =
+                |s: u64| humantime::format_duration(std::time::Duration::from_secs(s)).to_string();
+            let hits = spool.hit_max_age_s.map_or_else(
+                || "hits kept until delivered".to_string(),
+                |s| format!("hits older than {} dropped", age(s)),
+            );
             stores.push(format!(
                 "the spool {} (reads and images until the broker acknowledges them; reads and images older than {} dropped by the spool itself, {hits})",
                 spool.dir.display(),
                 age(spool.max_age_s)
             ))
         }
-        (None, OutputKind::Mqtt) => memory_only.insert(0, "the outbox (reads and images waiting for the broker's acknowledgement; no [spool])".into()),
+        (None, OutputKind::Mqtt) => memory_only.insert(
+            0,
+            "the outbox (reads and images waiting for the broker's acknowledgement; no [spool])"
+                .into(),
+        ),
         (_, OutputKind::Stdout) => {}
     }
     Sheet {
@@ -167,7 +205,9 @@ fn disposition_title(d: Disposition) -> &'static str {
     match d {
         Disposition::Hit => "Hit (plate on a hotlist with action alert)",
         Disposition::NonHit => "Non-hit (plate on no list)",
-        Disposition::Allowed => "Allow-listed (plate on a list with action allow, e.g. an exemption)",
+        Disposition::Allowed => {
+            "Allow-listed (plate on a list with action allow, e.g. an exemption)"
+        }
     }
 }
 
@@ -190,15 +230,27 @@ pub fn render_text(sheet: &Sheet) -> String {
     for read in &sheet.reads {
         let _ = writeln!(out, "\n{}", disposition_title(read.disposition));
         let _ = writeln!(out, "  plate: {}", plate_line(&read.release));
-        let _ = writeln!(out, "  plate fields sent: {}", if read.plate_fields.is_empty() { "none".into() } else { read.plate_fields.join(", ") });
-        let _ = writeln!(out, "  images sent: {}", if read.images.is_empty() { "none".into() } else { read.images.join("; ") });
+        let _ = writeln!(
+            out,
+            "  plate fields sent: {}",
+            if read.plate_fields.is_empty() { "none".into() } else { read.plate_fields.join(", ") }
+        );
+        let _ = writeln!(
+            out,
+            "  images sent: {}",
+            if read.images.is_empty() { "none".into() } else { read.images.join("; ") }
+        );
     }
     if let Some(pseudonym) = &sheet.pseudonym {
         let _ = writeln!(out, "\nPseudonymisation: {pseudonym}");
     }
     let _ = writeln!(out, "\nBlurring: {}", sheet.blur);
     let r = &sheet.retention;
-    let _ = writeln!(out, "\nRetention: {} days; hits {} days; enforced by the daemon every {} s on:", r.days, r.hit_days, r.sweep_interval_s);
+    let _ = writeln!(
+        out,
+        "\nRetention: {} days; hits {} days; enforced by the daemon every {} s on:",
+        r.days, r.hit_days, r.sweep_interval_s
+    );
     if r.stores.is_empty() {
         let _ = writeln!(out, "  - no store on disk is configured: the unit keeps nothing on disk");
     }
@@ -230,12 +282,25 @@ mod tests {
              [output]\nkind = \"mqtt\"\n[mqtt]\nhost = \"b\"\ninsecure_dev = true\n",
             env!("CARGO_MANIFEST_DIR")
         );
-        let parse = |text: &str| Config::parse(text, std::path::Path::new("t.toml")).expect("config");
-        let spooled = sheet(&parse(&format!("{base}[spool]\ndir = \"/var/lib/anpr-edge/spool\"\nmax_age_s = 86400\n")));
-        assert!(spooled.retention.stores.iter().any(|s| s.contains("/var/lib/anpr-edge/spool") && s.contains("1day") && s.contains("hits older than 30days dropped")), "{:?}", spooled.retention.stores);
+        let parse =
+            |text: &str| Config::parse(text, std::path::Path::new("t.toml")).expect("config");
+        let spooled = sheet(&parse(&format!(
+            "{base}[spool]\ndir = \"/var/lib/anpr-edge/spool\"\nmax_age_s = 86400\n"
+        )));
+        assert!(
+            spooled.retention.stores.iter().any(|s| s.contains("/var/lib/anpr-edge/spool")
+                && s.contains("1day")
+                && s.contains("hits older than 30days dropped")),
+            "{:?}",
+            spooled.retention.stores
+        );
         assert!(!spooled.retention.memory_only.iter().any(|s| s.contains("outbox")));
         let unspooled = sheet(&parse(&base));
         assert!(unspooled.retention.stores.is_empty());
-        assert!(unspooled.retention.memory_only.iter().any(|s| s.contains("outbox")), "{:?}", unspooled.retention.memory_only);
+        assert!(
+            unspooled.retention.memory_only.iter().any(|s| s.contains("outbox")),
+            "{:?}",
+            unspooled.retention.memory_only
+        );
     }
 }

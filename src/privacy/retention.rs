@@ -41,14 +41,20 @@ impl RetentionConfig {
             return Err(("days".into(), "must be at least 1".into()));
         }
         if self.hit_days == Some(0) {
-            return Err(("hit_days".into(), "must be at least 1 (or left out to follow days)".into()));
+            return Err((
+                "hit_days".into(),
+                "must be at least 1 (or left out to follow days)".into(),
+            ));
         }
         if self.sweep_interval_s == 0 {
             return Err(("sweep_interval_s".into(), "must be at least 1".into()));
         }
         for dir in &self.directories {
             if !dir.is_absolute() {
-                return Err(("directories".into(), format!("{} must be an absolute path", dir.display())));
+                return Err((
+                    "directories".into(),
+                    format!("{} must be an absolute path", dir.display()),
+                ));
             }
         }
         Ok(())
@@ -211,7 +217,15 @@ impl Sweeper {
     /// The configured directories, each a [`DirectoryStore`] under the configured policy.
     pub fn from_config(config: &RetentionConfig) -> Self {
         let policy = config.policy();
-        Self::new(config.directories.iter().map(|root| Box::new(DirectoryStore { root: root.clone(), policy }) as Box<dyn Store>).collect())
+        Self::new(
+            config
+                .directories
+                .iter()
+                .map(|root| {
+                    Box::new(DirectoryStore { root: root.clone(), policy }) as Box<dyn Store>
+                })
+                .collect(),
+        )
     }
 
     /// Adds a store (the durable spool, once it exists).
@@ -229,7 +243,13 @@ impl Sweeper {
                 Ok(items) => items,
                 Err(error) => {
                     tracing::error!(store = %name, %error, "cannot list the store: retention not enforced on it this sweep");
-                    report.stores.push(StoreReport { store: name, items: 0, deleted: 0, errors: 1, oldest: None });
+                    report.stores.push(StoreReport {
+                        store: name,
+                        items: 0,
+                        deleted: 0,
+                        errors: 1,
+                        oldest: None,
+                    });
                     continue;
                 }
             };
@@ -248,7 +268,13 @@ impl Sweeper {
             if deleted > 0 {
                 tracing::info!(store = %name, deleted, kept = decision.kept, "retention: deleted items past their age");
             }
-            report.stores.push(StoreReport { store: name, items: items.len() - deleted, deleted, errors, oldest });
+            report.stores.push(StoreReport {
+                store: name,
+                items: items.len() - deleted,
+                deleted,
+                errors,
+                oldest,
+            });
         }
         report
     }
@@ -280,10 +306,12 @@ mod tests {
     #[test]
     fn hits_follow_their_own_retention() {
         let policy = RetentionConfig { hit_days: Some(90), ..RetentionConfig::default() }.policy();
-        let items = [item("read", day(0), false), item("hit", day(0), true), item("old hit", day(0), true)];
+        let items =
+            [item("read", day(0), false), item("hit", day(0), true), item("old hit", day(0), true)];
         assert_eq!(decide(&items, &policy, day(31)).delete, vec![0]);
         assert_eq!(decide(&items, &policy, day(91)).delete, vec![0, 1, 2]);
-        let shorter = RetentionConfig { days: 30, hit_days: Some(7), ..RetentionConfig::default() }.policy();
+        let shorter =
+            RetentionConfig { days: 30, hit_days: Some(7), ..RetentionConfig::default() }.policy();
         assert_eq!(decide(&[item("hit", day(0), true)], &shorter, day(8)).delete, vec![0]);
     }
 
@@ -300,7 +328,14 @@ mod tests {
     #[test]
     fn bad_values_are_refused() {
         assert!(RetentionConfig { days: 0, ..RetentionConfig::default() }.validate().is_err());
-        assert!(RetentionConfig { hit_days: Some(0), ..RetentionConfig::default() }.validate().is_err());
-        assert!(RetentionConfig { directories: vec!["relative".into()], ..RetentionConfig::default() }.validate().is_err());
+        assert!(RetentionConfig { hit_days: Some(0), ..RetentionConfig::default() }
+            .validate()
+            .is_err());
+        assert!(RetentionConfig {
+            directories: vec!["relative".into()],
+            ..RetentionConfig::default()
+        }
+        .validate()
+        .is_err());
     }
 }

@@ -112,7 +112,9 @@ impl MqttConfigError {
         match self {
             Self::EmptyHost => "mqtt.host".into(),
             Self::TlsMissing | Self::TlsRejected { .. } => "mqtt.tls".into(),
-            Self::TlsFileMissing { key, .. } | Self::TlsFileUnreadable { key, .. } | Self::TlsFileInvalid { key, .. } => {
+            Self::TlsFileMissing { key, .. }
+            | Self::TlsFileUnreadable { key, .. }
+            | Self::TlsFileInvalid { key, .. } => {
                 format!("mqtt.tls.{key}")
             }
             Self::Invalid { key, .. } => format!("mqtt.{key}"),
@@ -136,7 +138,8 @@ impl MqttConfig {
 
     /// Checks what can be checked before connecting, the TLS files included (read and parsed).
     pub fn check(&self) -> Result<(), MqttConfigError> {
-        let invalid = |key: &'static str, problem: String| Err(MqttConfigError::Invalid { key, problem });
+        let invalid =
+            |key: &'static str, problem: String| Err(MqttConfigError::Invalid { key, problem });
         if self.host.trim().is_empty() {
             return Err(MqttConfigError::EmptyHost);
         }
@@ -150,17 +153,29 @@ impl MqttConfig {
         if let Some(id) = &self.client_id {
             // rumqttc refuses an empty id with a persistent session, by panicking.
             if id.trim().is_empty() {
-                return invalid("client_id", "is empty; leave it out for `anpr-edge-<device id>`".into());
+                return invalid(
+                    "client_id",
+                    "is empty; leave it out for `anpr-edge-<device id>`".into(),
+                );
             }
         }
         if !is_topic_level(&self.topic_prefix) {
-            return invalid("topic_prefix", format!("`{}` must be one topic level, without + # or /", self.topic_prefix));
+            return invalid(
+                "topic_prefix",
+                format!("`{}` must be one topic level, without + # or /", self.topic_prefix),
+            );
         }
         if !(5..=u64::from(u16::MAX)).contains(&self.keep_alive_s) {
-            return invalid("keep_alive_s", format!("{} is outside 5..65535 (MQTT carries it in 16 bits)", self.keep_alive_s));
+            return invalid(
+                "keep_alive_s",
+                format!("{} is outside 5..65535 (MQTT carries it in 16 bits)", self.keep_alive_s),
+            );
         }
         if self.outbox_bytes < 1024 {
-            return invalid("outbox_bytes", "must be at least 1024: the outbox needs room for a read".into());
+            return invalid(
+                "outbox_bytes",
+                "must be at least 1024: the outbox needs room for a read".into(),
+            );
         }
         if self.max_in_flight == 0 {
             return invalid("max_in_flight", "must be at least 1".into());
@@ -168,10 +183,16 @@ impl MqttConfig {
         if self.outbox_messages < 2 * usize::from(self.max_in_flight) {
             // Messages in flight cannot be dropped for room; the rest of the outbox must be
             // large enough for the drop policy to have something to choose from.
-            return invalid("outbox_messages", format!("must be at least twice mqtt.max_in_flight ({})", self.max_in_flight));
+            return invalid(
+                "outbox_messages",
+                format!("must be at least twice mqtt.max_in_flight ({})", self.max_in_flight),
+            );
         }
         if self.backoff_min_ms == 0 || self.backoff_min_ms > self.backoff_max_ms {
-            return invalid("backoff_min_ms", "must be above 0 and at most mqtt.backoff_max_ms".into());
+            return invalid(
+                "backoff_min_ms",
+                "must be above 0 and at most mqtt.backoff_max_ms".into(),
+            );
         }
         if self.status_interval_s == 0 {
             return invalid("status_interval_s", "must be at least 1".into());
@@ -185,14 +206,22 @@ mod tests {
     use super::*;
 
     fn parse(extra: &str) -> MqttConfig {
-        toml::from_str(&format!("host = \"broker.example\"\ninsecure_dev = true\n{extra}")).expect("config")
+        toml::from_str(&format!("host = \"broker.example\"\ninsecure_dev = true\n{extra}"))
+            .expect("config")
     }
 
     #[test]
     fn defaults_are_documented_values() {
         let c = parse("");
         assert_eq!(
-            (c.port(), c.keep_alive_s, c.topic_prefix.as_str(), c.outbox_messages, c.outbox_bytes, c.max_in_flight),
+            (
+                c.port(),
+                c.keep_alive_s,
+                c.topic_prefix.as_str(),
+                c.outbox_messages,
+                c.outbox_bytes,
+                c.max_in_flight
+            ),
             (1883, 30, "anpr", 10_000, 64 << 20, 32)
         );
         assert_eq!((c.backoff_min_ms, c.backoff_max_ms, c.status_interval_s), (500, 30_000, 30));
@@ -201,7 +230,9 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_refused() {
-        let error = toml::from_str::<MqttConfig>("host = \"h\"\ninsecure_dev = true\noutbox_size = 3\n").expect_err("unknown key");
+        let error =
+            toml::from_str::<MqttConfig>("host = \"h\"\ninsecure_dev = true\noutbox_size = 3\n")
+                .expect_err("unknown key");
         assert!(error.to_string().contains("outbox_size"), "{error}");
     }
 

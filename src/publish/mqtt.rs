@@ -34,11 +34,14 @@ use crate::backoff::Backoff;
 use crate::pipeline::{Outgoing, ReadSink};
 use crate::spool::record::Removal;
 use crate::spool::Spool;
-use rumqttc::{AsyncClient, ConnectionError, Event, EventLoop, LastWill, MqttOptions, Outgoing as Out, Packet, QoS, SubscribeReasonCode, TlsConfiguration, Transport};
+use rumqttc::{
+    AsyncClient, ConnectionError, Event, EventLoop, LastWill, MqttOptions, Outgoing as Out, Packet,
+    QoS, SubscribeReasonCode, TlsConfiguration, Transport,
+};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::Notify;
 
@@ -70,7 +73,9 @@ pub enum MqttError {
 enum Order {
     Run,
     /// Deliver what is held until `until`, then say offline and disconnect.
-    Flush { until: Instant },
+    Flush {
+        until: Instant,
+    },
     /// Stop at once without a DISCONNECT, so that the broker publishes the Last Will.
     Abandon,
 }
@@ -119,7 +124,10 @@ impl Shared {
     /// The publisher's own part of the heartbeat: the outbox's figures, and the spool's.
     fn figures(&self) -> serde_json::Map<String, serde_json::Value> {
         let mut figures = serde_json::Map::new();
-        figures.insert("outbox".into(), serde_json::to_value(self.outbox().stats()).unwrap_or_default());
+        figures.insert(
+            "outbox".into(),
+            serde_json::to_value(self.outbox().stats()).unwrap_or_default(),
+        );
         if let Some(spool) = self.spool().map(|s| s.stats()) {
             figures.insert("spool".into(), serde_json::to_value(spool).unwrap_or_default());
         }
@@ -175,13 +183,29 @@ impl Setup {
     /// No extra status fields, control messages logged, no spool.
     pub fn new(status: StatusSource) -> Self {
         let control: ControlHandler = Arc::new(|topic: &str, payload: &[u8]| {
-            tracing::info!(topic, bytes = payload.len(), "control message received (no handler for it)");
+            tracing::info!(
+                topic,
+                bytes = payload.len(),
+                "control message received (no handler for it)"
+            );
         });
-        Self { status, status_fields: serde_json::Value::Null, control, subscriptions: Vec::new(), spool: None }
+        Self {
+            status,
+            status_fields: serde_json::Value::Null,
+            control,
+            subscriptions: Vec::new(),
+            spool: None,
+        }
     }
 }
 
-fn status_payload(device_id: &str, fields: &serde_json::Value, state: &str, extra: serde_json::Value, timed: bool) -> Vec<u8> {
+fn status_payload(
+    device_id: &str,
+    fields: &serde_json::Value,
+    state: &str,
+    extra: serde_json::Value,
+    timed: bool,
+) -> Vec<u8> {
     let mut status = serde_json::json!({ "device_id": device_id, "state": state });
     if let Some(map) = status.as_object_mut() {
         if timed {
@@ -199,22 +223,37 @@ fn status_payload(device_id: &str, fields: &serde_json::Value, state: &str, extr
 
 impl MqttSink {
     /// Starts the publisher with [`Setup::new`]'s defaults.
-    pub fn start(config: &MqttConfig, device_id: &str, status: StatusSource) -> Result<Self, MqttError> {
+    pub fn start(
+        config: &MqttConfig,
+        device_id: &str,
+        status: StatusSource,
+    ) -> Result<Self, MqttError> {
         Self::start_with(config, device_id, Setup::new(status))
     }
 
     /// Starts the publisher. Never waits for the broker: an unreachable broker is retried with
     /// backoff while messages wait in the outbox (and the spool).
-    pub fn start_with(config: &MqttConfig, device_id: &str, setup: Setup) -> Result<Self, MqttError> {
+    pub fn start_with(
+        config: &MqttConfig,
+        device_id: &str,
+        setup: Setup,
+    ) -> Result<Self, MqttError> {
         let Setup { status, status_fields: fields, control, subscriptions, spool } = setup;
         config.check()?;
         if !is_topic_level(device_id) {
             return Err(MqttError::DeviceId(device_id.to_string()));
         }
         let topics = Topics::new(&config.topic_prefix, device_id);
-        let client_id = config.client_id.clone().unwrap_or_else(|| format!("anpr-edge-{device_id}"));
+        let client_id =
+            config.client_id.clone().unwrap_or_else(|| format!("anpr-edge-{device_id}"));
         let mut options = MqttOptions::new(client_id, config.host.clone(), config.port());
-        let will = status_payload(device_id, &fields, "offline", serde_json::json!({"reason": "connection lost"}), false);
+        let will = status_payload(
+            device_id,
+            &fields,
+            "offline",
+            serde_json::json!({"reason": "connection lost"}),
+            false,
+        );
         options
             .set_keep_alive(Duration::from_secs(config.keep_alive_s))
             // The broker keeps the control subscription and its queued messages while away.
@@ -225,13 +264,18 @@ impl MqttSink {
             .set_max_packet_size(super::MAX_INCOMING_BYTES, 16 << 20)
             .set_last_will(LastWill::new(topics.status.clone(), will, QoS::AtLeastOnce, true));
         if let Some(files) = &config.tls {
-            options.set_transport(Transport::Tls(TlsConfiguration::Rustls(super::tls::client_config(files)?)));
+            options.set_transport(Transport::Tls(TlsConfiguration::Rustls(
+                super::tls::client_config(files)?,
+            )));
         }
         let max_in_flight = usize::from(config.max_in_flight);
         // Room for every message in flight plus the status and the subscription: a full
         // channel only means "try again at the next wake-up".
         let (client, eventloop) = AsyncClient::new(options, max_in_flight * 2 + 16);
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(MqttError::Runtime)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(MqttError::Runtime)?;
         let mut outbox = Outbox::new(config.outbox_messages, config.outbox_bytes);
         let spool = spool.map(|(mut spool, recovered)| {
             for message in recovered {
@@ -324,7 +368,11 @@ impl MqttSink {
             }
         }
         // An image the disk cannot keep is not worth RAM that reads may need.
-        let outcome = if !spooled && message.class == Class::Image { outbox.refuse(message) } else { outbox.push(message) };
+        let outcome = if !spooled && message.class == Class::Image {
+            outbox.refuse(message)
+        } else {
+            outbox.push(message)
+        };
         Shared::forget(spool.as_deref_mut(), &outcome.dropped);
         drop((spool, outbox));
         for m in &outcome.dropped {
@@ -342,12 +390,22 @@ impl MqttSink {
         let stats = outbox.stats();
         let messages = outbox.drain();
         let spool = self.shared.spool();
-        let lost = messages.iter().filter(|m| !spool.as_ref().is_some_and(|s| s.holds(&m.id))).map(|m| m.id.clone()).collect();
+        let lost = messages
+            .iter()
+            .filter(|m| !spool.as_ref().is_some_and(|s| s.holds(&m.id)))
+            .map(|m| m.id.clone())
+            .collect();
         let spooled = spool.map(|mut spool| {
             spool.sync();
             spool.dir().to_path_buf()
         });
-        ShutdownReport { stats, unacknowledged: messages.iter().map(|m| m.id.clone()).collect(), messages, spooled, lost }
+        ShutdownReport {
+            stats,
+            unacknowledged: messages.iter().map(|m| m.id.clone()).collect(),
+            messages,
+            spooled,
+            lost,
+        }
     }
 
     fn stop(&mut self, order: Order) {
@@ -395,12 +453,28 @@ fn messages(read: Outgoing, topics: &Topics) -> Result<Vec<Message>, serde_json:
     let payload = serde_json::to_vec(record)?;
     let mut out = Vec::with_capacity(2 + read.images.len());
     if record.hit {
-        out.push(Message { id: format!("{}/hit", record.read_id), topic: topics.hits.clone(), payload: payload.clone(), class: Class::Hit });
+        out.push(Message {
+            id: format!("{}/hit", record.read_id),
+            topic: topics.hits.clone(),
+            payload: payload.clone(),
+            class: Class::Hit,
+        });
     }
-    let (read_class, image_class) = if record.hit { (Class::Hit, Class::HitImage) } else { (Class::Read, Class::Image) };
-    out.push(Message { id: record.read_id.clone(), topic: topics.reads.clone(), payload, class: read_class });
+    let (read_class, image_class) =
+        if record.hit { (Class::Hit, Class::HitImage) } else { (Class::Read, Class::Image) };
+    out.push(Message {
+        id: record.read_id.clone(),
+        topic: topics.reads.clone(),
+        payload,
+        class: read_class,
+    });
     for image in read.images {
-        out.push(Message { id: format!("{}/{}", record.read_id, image.kind), topic: image.topic, payload: image.jpeg, class: image_class });
+        out.push(Message {
+            id: format!("{}/{}", record.read_id, image.kind),
+            topic: image.topic,
+            payload: image.jpeg,
+            class: image_class,
+        });
     }
     Ok(out)
 }
@@ -512,7 +586,10 @@ impl Io {
                     return true;
                 }
                 let outbox = serde_json::to_value(self.shared.outbox().stats()).unwrap_or_default();
-                self.publish_status("offline", serde_json::json!({ "reason": "stopped", "outbox": outbox }));
+                self.publish_status(
+                    "offline",
+                    serde_json::json!({ "reason": "stopped", "outbox": outbox }),
+                );
                 // The DISCONNECT follows the status on the same channel, so the broker reads the
                 // status first, and discards the Last Will.
                 if self.client.try_disconnect().is_err() {
@@ -570,7 +647,16 @@ impl Io {
         let mut outbox = self.shared.outbox();
         while let Some(message) = outbox.next_to_send(self.max_in_flight) {
             let id = message.id.clone();
-            if self.client.try_publish(message.topic.clone(), QoS::AtLeastOnce, false, message.payload.clone()).is_err() {
+            if self
+                .client
+                .try_publish(
+                    message.topic.clone(),
+                    QoS::AtLeastOnce,
+                    false,
+                    message.payload.clone(),
+                )
+                .is_err()
+            {
                 // The request channel is full: the message stays first in line.
                 return;
             }
@@ -590,7 +676,11 @@ impl Io {
 
     fn publish_status(&self, state: &str, extra: serde_json::Value) {
         let payload = status_payload(&self.device_id, &self.status_fields, state, extra, true);
-        if self.client.try_publish(self.topics.status.clone(), QoS::AtMostOnce, true, payload).is_err() {
+        if self
+            .client
+            .try_publish(self.topics.status.clone(), QoS::AtMostOnce, true, payload)
+            .is_err()
+        {
             tracing::debug!(state, "status not sent: the request channel is full");
         }
     }
@@ -599,7 +689,11 @@ impl Io {
     fn on_event(&mut self, event: Event) -> bool {
         match event {
             Event::Incoming(Packet::ConnAck(ack)) => {
-                tracing::info!(session_present = ack.session_present, after_attempts = self.failures, "connected to the broker");
+                tracing::info!(
+                    session_present = ack.session_present,
+                    after_attempts = self.failures,
+                    "connected to the broker"
+                );
                 self.shared.connected.store(true, Ordering::Relaxed);
                 self.backoff.reset();
                 self.failures = 0;
@@ -614,16 +708,22 @@ impl Io {
             }
             Event::Incoming(Packet::PubAck(ack)) => {
                 let mut outbox = self.shared.outbox();
-                if let (Some(message), Some(mut spool)) = (outbox.on_puback(ack.pkid), self.shared.spool()) {
+                if let (Some(message), Some(mut spool)) =
+                    (outbox.on_puback(ack.pkid), self.shared.spool())
+                {
                     spool.remove(&message.id, Removal::Acknowledged);
                 }
                 drop(outbox);
                 self.pump();
             }
-            Event::Incoming(Packet::SubAck(ack)) if ack.return_codes.iter().any(|c| matches!(c, SubscribeReasonCode::Failure)) => {
+            Event::Incoming(Packet::SubAck(ack))
+                if ack.return_codes.iter().any(|c| matches!(c, SubscribeReasonCode::Failure)) =>
+            {
                 tracing::warn!(topics = ?self.subscriptions, "the broker refused a subscription");
             }
-            Event::Incoming(Packet::Publish(publish)) => (self.control)(&publish.topic, &publish.payload),
+            Event::Incoming(Packet::Publish(publish)) => {
+                (self.control)(&publish.topic, &publish.payload)
+            }
             Event::Outgoing(Out::Publish(pkid)) => self.shared.outbox().on_pkid_assigned(pkid),
             Event::Outgoing(Out::Disconnect) => return self.closing.is_some(),
             _ => {}
@@ -666,14 +766,22 @@ mod tests {
             "disposition": if hit { "hit" } else { "non_hit" }, "hit": hit, "hotlist": null, "position": null, "clock_synchronised": true, "images": {"overview": null, "plate": null}
         }))
         .expect("record");
-        let images = ["overview", "plate"].map(|kind| OutgoingImage { kind, topic: format!("anpr/box/images/r1/{kind}"), jpeg: vec![0xff, 0xd8] });
+        let images = ["overview", "plate"].map(|kind| OutgoingImage {
+            kind,
+            topic: format!("anpr/box/images/r1/{kind}"),
+            jpeg: vec![0xff, 0xd8],
+        });
         Outgoing { record, images: images.to_vec() }
     }
 
     #[test]
     fn a_hit_travels_as_a_hit_on_the_hits_topic_with_its_images() {
         let topics = Topics::new("anpr", "box");
-        let sent: Vec<(String, Class)> = messages(outgoing(true), &topics).expect("json").into_iter().map(|m| (m.topic, m.class)).collect();
+        let sent: Vec<(String, Class)> = messages(outgoing(true), &topics)
+            .expect("json")
+            .into_iter()
+            .map(|m| (m.topic, m.class))
+            .collect();
         assert_eq!(
             sent,
             [
@@ -683,7 +791,11 @@ mod tests {
                 ("anpr/box/images/r1/plate".to_string(), Class::HitImage),
             ]
         );
-        let sent: Vec<(String, Class)> = messages(outgoing(false), &topics).expect("json").into_iter().map(|m| (m.topic, m.class)).collect();
+        let sent: Vec<(String, Class)> = messages(outgoing(false), &topics)
+            .expect("json")
+            .into_iter()
+            .map(|m| (m.topic, m.class))
+            .collect();
         assert_eq!(
             sent,
             [
@@ -694,7 +806,11 @@ mod tests {
         );
         // And in the outbox a hit and its images overtake a non-hit queued before them.
         let mut outbox = Outbox::new(100, 1 << 20);
-        for m in messages(outgoing(false), &topics).expect("json").into_iter().chain(messages(outgoing(true), &topics).expect("json")) {
+        for m in messages(outgoing(false), &topics)
+            .expect("json")
+            .into_iter()
+            .chain(messages(outgoing(true), &topics).expect("json"))
+        {
             outbox.push(Message { id: format!("{}#{}", m.topic, m.class as u8), ..m });
         }
         let mut order = Vec::new();
@@ -703,18 +819,40 @@ mod tests {
             order.push(class);
             assert!(outbox.mark_sent(&id));
         }
-        assert_eq!(order, [Class::Hit, Class::Hit, Class::HitImage, Class::HitImage, Class::Read, Class::Image, Class::Image]);
+        assert_eq!(
+            order,
+            [
+                Class::Hit,
+                Class::Hit,
+                Class::HitImage,
+                Class::HitImage,
+                Class::Read,
+                Class::Image,
+                Class::Image
+            ]
+        );
     }
 
     #[test]
     fn the_figures_source_sees_what_the_outbox_holds() {
         // A port nothing listens on: the message stays held.
-        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
-        let config: MqttConfig = toml::from_str(&format!("host = \"127.0.0.1\"\nport = {port}\ninsecure_dev = true\n")).expect("config");
-        let sink = MqttSink::start(&config, "box", Arc::new(|| serde_json::json!({}))).expect("start");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let config: MqttConfig =
+            toml::from_str(&format!("host = \"127.0.0.1\"\nport = {port}\ninsecure_dev = true\n"))
+                .expect("config");
+        let sink =
+            MqttSink::start(&config, "box", Arc::new(|| serde_json::json!({}))).expect("start");
         let figures = sink.figures_source();
         assert_eq!(figures()["outbox"]["pending"], 0);
-        sink.submit(Message { id: "r1".into(), topic: "anpr/box/reads".into(), payload: b"{}".to_vec(), class: Class::Read });
+        sink.submit(Message {
+            id: "r1".into(),
+            topic: "anpr/box/reads".into(),
+            payload: b"{}".to_vec(),
+            class: Class::Read,
+        });
         assert_eq!(figures()["outbox"]["pending"], 1, "{}", figures());
         assert!(figures().get("spool").is_none(), "no spool, no spool figures");
     }

@@ -147,7 +147,8 @@ impl Outbox {
     /// the bound plus the images in flight, which entered within the bound.
     fn over_bound(&self) -> bool {
         let is_image = |class: Class| matches!(class, Class::Image | Class::HitImage);
-        let images_pending = [Class::Image, Class::HitImage].iter().any(|c| !self.pending[*c as usize].is_empty());
+        let images_pending =
+            [Class::Image, Class::HitImage].iter().any(|c| !self.pending[*c as usize].is_empty());
         let (mut messages, mut bytes) = (self.held(), self.bytes);
         if !images_pending {
             for flying in self.in_flight.iter().filter(|f| is_image(f.message.class)) {
@@ -215,7 +216,9 @@ impl Outbox {
     /// The client took the message [`Self::next_to_send`] returned: it is in flight now.
     /// Returns false (and changes nothing) when `id` is not that message.
     pub fn mark_sent(&mut self, id: &str) -> bool {
-        let Some(class) = SEND_ORDER.iter().find(|c| !self.pending[**c as usize].is_empty()) else { return false };
+        let Some(class) = SEND_ORDER.iter().find(|c| !self.pending[**c as usize].is_empty()) else {
+            return false;
+        };
         let queue = &mut self.pending[*class as usize];
         if queue.front().is_none_or(|m| m.id != id) {
             return false;
@@ -328,27 +331,48 @@ mod tests {
     fn an_image_in_flight_never_costs_a_read_its_place() {
         let mut o = Outbox::new(100, 1000);
         o.push(msg("i1", Class::Image, 600));
-        assert_eq!(send(&mut o, 1), ["i1"], "the image is handed to the client: it cannot be recalled");
+        assert_eq!(
+            send(&mut o, 1),
+            ["i1"],
+            "the image is handed to the client: it cannot be recalled"
+        );
         for id in ["r1", "r2", "r3"] {
             let outcome = o.push(msg(id, Class::Read, 300));
             assert!(outcome.held && outcome.dropped.is_empty(), "{id}: {outcome:?}");
         }
         assert_eq!(o.stats().bytes, 1500, "over the bound by no more than the image in flight");
         let outcome = o.push(msg("i2", Class::Image, 10));
-        assert_eq!((outcome.held, ids(&outcome.dropped)), (false, vec!["i2"]), "a new image still finds no room");
+        assert_eq!(
+            (outcome.held, ids(&outcome.dropped)),
+            (false, vec!["i2"]),
+            "a new image still finds no room"
+        );
         let outcome = o.push(msg("r4", Class::Read, 300));
-        assert_eq!(ids(&outcome.dropped), ["r1"], "reads alone over the bound: the oldest read goes");
+        assert_eq!(
+            ids(&outcome.dropped),
+            ["r1"],
+            "reads alone over the bound: the oldest read goes"
+        );
         o.on_pkid_assigned(1);
         o.on_puback(1);
         let outcome = o.push(msg("i3", Class::Image, 100));
-        assert!(outcome.held && outcome.dropped.is_empty(), "the image acknowledged, the bound holds for everything again: {outcome:?}");
+        assert!(
+            outcome.held && outcome.dropped.is_empty(),
+            "the image acknowledged, the bound holds for everything again: {outcome:?}"
+        );
         assert_eq!((o.stats().dropped_reads, o.stats().dropped_images), (1, 1));
     }
 
     #[test]
     fn hits_go_first_then_reads_then_images_fifo_within_each() {
         let mut o = Outbox::new(100, 1 << 20);
-        for (id, class) in [("i1", Class::Image), ("r1", Class::Read), ("h1", Class::Hit), ("r2", Class::Read), ("h2", Class::Hit)] {
+        for (id, class) in [
+            ("i1", Class::Image),
+            ("r1", Class::Read),
+            ("h1", Class::Hit),
+            ("r2", Class::Read),
+            ("h2", Class::Hit),
+        ] {
             o.push(msg(id, class, 10));
         }
         assert_eq!(send(&mut o, 10), ["h1", "h2", "r1", "r2", "i1"]);
@@ -376,12 +400,20 @@ mod tests {
             let mut dropped = Vec::new();
             for (id, class) in pushes.iter() {
                 let outcome = o.push(msg(id, *class, 1));
-                assert_eq!(outcome.held, !outcome.dropped.iter().any(|m| m.id == *id), "pushing {id} of {pushes:?}");
+                assert_eq!(
+                    outcome.held,
+                    !outcome.dropped.iter().any(|m| m.id == *id),
+                    "pushing {id} of {pushes:?}"
+                );
                 dropped.extend(outcome.dropped);
             }
             assert_eq!(ids(&dropped), *expected, "pushing {pushes:?}");
             let s = o.stats();
-            assert_eq!((s.dropped_hits, s.dropped_reads, s.dropped_images), (*hits, *reads, *images), "pushing {pushes:?}");
+            assert_eq!(
+                (s.dropped_hits, s.dropped_reads, s.dropped_images),
+                (*hits, *reads, *images),
+                "pushing {pushes:?}"
+            );
             assert_eq!(s.pending, 3, "pushing {pushes:?}");
         }
     }
@@ -475,7 +507,13 @@ mod tests {
     #[test]
     fn after_a_lost_session_everything_in_flight_is_sent_again_in_order() {
         let mut o = Outbox::new(10, 1 << 20);
-        for (id, class) in [("r1", Class::Read), ("r2", Class::Read), ("h1", Class::Hit), ("r3", Class::Read), ("h2", Class::Hit)] {
+        for (id, class) in [
+            ("r1", Class::Read),
+            ("r2", Class::Read),
+            ("h1", Class::Hit),
+            ("r3", Class::Read),
+            ("h2", Class::Hit),
+        ] {
             o.push(msg(id, class, 1));
         }
         assert_eq!(send(&mut o, 3), ["h1", "h2", "r1"]);
@@ -483,10 +521,18 @@ mod tests {
         o.on_session_lost();
         let s = o.stats();
         assert_eq!((s.republished, s.in_flight, s.pending), (3, 0, 5));
-        assert_eq!(o.on_puback(1), None, "a PUBACK of the lost connection's id 1 acknowledges nothing now");
+        assert_eq!(
+            o.on_puback(1),
+            None,
+            "a PUBACK of the lost connection's id 1 acknowledges nothing now"
+        );
         assert_eq!(send(&mut o, 10), ["h1", "h2", "r1", "r2", "r3"]);
         o.on_pkid_assigned(1);
-        assert_eq!(o.on_puback(1).map(|m| m.id).as_deref(), Some("h1"), "ids map afresh in the new connection");
+        assert_eq!(
+            o.on_puback(1).map(|m| m.id).as_deref(),
+            Some("h1"),
+            "ids map afresh in the new connection"
+        );
     }
 
     #[test]
@@ -516,7 +562,10 @@ mod tests {
         assert_eq!(o.remove_pending("i1").map(|m| m.id).as_deref(), Some("i1"));
         assert_eq!(o.remove_pending("i1"), None);
         let s = o.stats();
-        assert_eq!((s.pending, s.in_flight, s.bytes, s.dropped_images, s.dropped_reads), (1, 1, 10, 1, 0));
+        assert_eq!(
+            (s.pending, s.in_flight, s.bytes, s.dropped_images, s.dropped_reads),
+            (1, 1, 10, 1, 0)
+        );
         let outcome = o.refuse(msg("i2", Class::Image, 5));
         assert_eq!((outcome.held, ids(&outcome.dropped)), (false, vec!["i2"]));
         assert_eq!((o.stats().pending, o.stats().dropped_images), (1, 2));
@@ -525,7 +574,9 @@ mod tests {
     #[test]
     fn drain_returns_in_flight_then_pending_in_sending_order() {
         let mut o = Outbox::new(10, 1 << 20);
-        for (id, class) in [("i1", Class::Image), ("r1", Class::Read), ("h1", Class::Hit), ("r2", Class::Read)] {
+        for (id, class) in
+            [("i1", Class::Image), ("r1", Class::Read), ("h1", Class::Hit), ("r2", Class::Read)]
+        {
             o.push(msg(id, class, 1));
         }
         send(&mut o, 1);
@@ -650,7 +701,9 @@ mod tests {
                         pushed += 1;
                     }
                     3..=4 => {
-                        while let Some(id) = outbox.next_to_send(usize::from(max_inflight)).map(|m| m.id.clone()) {
+                        while let Some(id) =
+                            outbox.next_to_send(usize::from(max_inflight)).map(|m| m.id.clone())
+                        {
                             if model.channel.len() >= 4 {
                                 break; // the request channel is full: try_publish fails
                             }
@@ -661,7 +714,11 @@ mod tests {
                     5..=6 => model.take_request(),
                     7..=8 if !model.wire.is_empty() => {
                         // Mostly in order, as Mosquitto does; sometimes not, to make collisions.
-                        let i = if choices.below(4) == 0 { choices.below(model.wire.len() as u64) as usize } else { 0 };
+                        let i = if choices.below(4) == 0 {
+                            choices.below(model.wire.len() as u64) as usize
+                        } else {
+                            0
+                        };
                         model.broker_acks(i);
                     }
                     9 if step < 300 && choices.below(8) == 0 => {
@@ -682,7 +739,9 @@ mod tests {
                 if outbox.is_empty() {
                     break;
                 }
-                while let Some(id) = outbox.next_to_send(usize::from(max_inflight)).map(|m| m.id.clone()) {
+                while let Some(id) =
+                    outbox.next_to_send(usize::from(max_inflight)).map(|m| m.id.clone())
+                {
                     model.channel.push_back(id.clone());
                     outbox.mark_sent(&id);
                 }

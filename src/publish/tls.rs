@@ -13,19 +13,31 @@ use std::sync::Arc;
 
 fn read(key: &'static str, what: &'static str, path: &Path) -> Result<Vec<u8>, MqttConfigError> {
     crate::small_file::read(path).map_err(|source| match source.kind() {
-        std::io::ErrorKind::NotFound => MqttConfigError::TlsFileMissing { key, what, path: path.to_path_buf() },
+        std::io::ErrorKind::NotFound => {
+            MqttConfigError::TlsFileMissing { key, what, path: path.to_path_buf() }
+        }
         _ => MqttConfigError::TlsFileUnreadable { key, path: path.to_path_buf(), source },
     })
 }
 
-fn certificates(key: &'static str, what: &'static str, path: &Path) -> Result<Vec<CertificateDer<'static>>, MqttConfigError> {
-    let invalid = |problem: String| MqttConfigError::TlsFileInvalid { key, path: path.to_path_buf(), problem };
+fn certificates(
+    key: &'static str,
+    what: &'static str,
+    path: &Path,
+) -> Result<Vec<CertificateDer<'static>>, MqttConfigError> {
+    let invalid = |problem: String| MqttConfigError::TlsFileInvalid {
+        key,
+        path: path.to_path_buf(),
+        problem,
+    };
     let pem = read(key, what, path)?;
     let certs = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| invalid(format!("is not a PEM file ({e}); give the {what}")))?;
     if certs.is_empty() {
-        return Err(invalid(format!("holds no certificate (-----BEGIN CERTIFICATE-----); give the {what}")));
+        return Err(invalid(format!(
+            "holds no certificate (-----BEGIN CERTIFICATE-----); give the {what}"
+        )));
     }
     Ok(certs)
 }
@@ -40,13 +52,15 @@ pub fn client_config(files: &TlsFiles) -> Result<Arc<rustls::ClientConfig>, Mqtt
             problem: format!("is not a usable CA certificate: {e}"),
         })?;
     }
-    let chain = certificates("client_cert_file", "client certificate (PEM)", &files.client_cert_file)?;
+    let chain =
+        certificates("client_cert_file", "client certificate (PEM)", &files.client_cert_file)?;
     let key_pem = read("client_key_file", "private key (PEM)", &files.client_key_file)?;
-    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| MqttConfigError::TlsFileInvalid {
-        key: "client_key_file",
-        path: files.client_key_file.clone(),
-        problem: format!("holds no private key in PEM ({e}); give the key of client_cert_file"),
-    })?;
+    let key =
+        PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| MqttConfigError::TlsFileInvalid {
+            key: "client_key_file",
+            path: files.client_key_file.clone(),
+            problem: format!("holds no private key in PEM ({e}); give the key of client_cert_file"),
+        })?;
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
         .map_err(|e| MqttConfigError::TlsRejected { problem: format!("no TLS version in common with the ring provider: {e}") })?
@@ -68,7 +82,11 @@ mod tests {
             std::fs::write(&path, text).expect("write");
             path
         };
-        TlsFiles { ca_file: write("ca.pem", ca), client_cert_file: write("cert.pem", cert), client_key_file: write("key.pem", key) }
+        TlsFiles {
+            ca_file: write("ca.pem", ca),
+            client_cert_file: write("cert.pem", cert),
+            client_key_file: write("key.pem", key),
+        }
     }
 
     #[test]
@@ -76,7 +94,15 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let cases = [
             (files(dir.path(), "hello", "x", "y"), "mqtt.tls.ca_file"),
-            (files(dir.path(), "-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----\n", "x", "y"), "mqtt.tls.ca_file"),
+            (
+                files(
+                    dir.path(),
+                    "-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----\n",
+                    "x",
+                    "y",
+                ),
+                "mqtt.tls.ca_file",
+            ),
         ];
         for (files, key) in cases {
             let error = client_config(&files).expect_err("not PEM");
@@ -87,7 +113,11 @@ mod tests {
 
     #[test]
     fn a_missing_key_file_is_named() {
-        let missing = TlsFiles { ca_file: "/nonexistent/ca".into(), client_cert_file: "/nonexistent/c".into(), client_key_file: "/nonexistent/k".into() };
+        let missing = TlsFiles {
+            ca_file: "/nonexistent/ca".into(),
+            client_cert_file: "/nonexistent/c".into(),
+            client_key_file: "/nonexistent/k".into(),
+        };
         let error = client_config(&missing).expect_err("missing");
         assert!(matches!(error, MqttConfigError::TlsFileMissing { key: "ca_file", .. }), "{error}");
     }

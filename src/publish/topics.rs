@@ -62,12 +62,22 @@ mod tests {
             ["anpr/box-7/reads", "anpr/box-7/hits", "anpr/box-7/status", "anpr/box-7/control"]
         );
         assert_eq!(t.image("0190-ab", "plate"), "anpr/box-7/images/0190-ab/plate");
-        assert_eq!((t.hotlist.as_str(), t.fleet_hotlist.as_str()), ("anpr/box-7/hotlist", "anpr/fleet/hotlist"));
+        assert_eq!(
+            (t.hotlist.as_str(), t.fleet_hotlist.as_str()),
+            ("anpr/box-7/hotlist", "anpr/fleet/hotlist")
+        );
     }
 
     #[test]
     fn a_topic_level_has_no_separator_or_wildcard() {
-        for (level, ok) in [("anpr", true), ("box_1-a", true), ("", false), ("a/b", false), ("a+", false), ("#", false)] {
+        for (level, ok) in [
+            ("anpr", true),
+            ("box_1-a", true),
+            ("", false),
+            ("a/b", false),
+            ("a+", false),
+            ("#", false),
+        ] {
             assert_eq!(is_topic_level(level), ok, "{level:?}");
         }
     }

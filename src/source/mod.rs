@@ -9,8 +9,8 @@ mod still;
 pub mod stream;
 mod video;
 
-pub use still::{decode_still, StillImages};
 pub use camera::{CameraConfig, CameraSource};
+pub use still::{decode_still, StillImages};
 pub use stream::{RtspStream, StreamConfig};
 pub use video::VideoFile;
 

@@ -33,7 +33,10 @@ impl StillImages {
             }
         }
         if files.is_empty() {
-            return Err(OpenError::EmptyFolder { path: folder.to_path_buf(), extensions: ".jpg .jpeg .png .bmp" });
+            return Err(OpenError::EmptyFolder {
+                path: folder.to_path_buf(),
+                extensions: ".jpg .jpeg .png .bmp",
+            });
         }
         files.sort();
         let mut source = Self::from_files(files);
@@ -51,7 +54,8 @@ pub fn decode_still(path: &Path) -> Result<RgbImage, String> {
         .map_err(|e| format!("cannot read: {e}"))?;
     let mut decoder = reader.into_decoder().map_err(|e| format!("not a readable image: {e}"))?;
     let orientation = decoder.orientation().map_err(|e| format!("bad EXIF orientation: {e}"))?;
-    let mut image = DynamicImage::from_decoder(decoder).map_err(|e| format!("corrupt image data: {e}"))?;
+    let mut image =
+        DynamicImage::from_decoder(decoder).map_err(|e| format!("corrupt image data: {e}"))?;
     image.apply_orientation(orientation);
     Ok(image.into_rgb8())
 }

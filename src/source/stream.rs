@@ -1,7 +1,7 @@
 //! A live network stream (RTSP) decoded by OpenCV's FFmpeg backend, reconnected when it drops.
 
-use crate::backoff::Backoff;
 use super::{FrameError, FrameSource, OpenError};
+use crate::backoff::Backoff;
 use crate::frame::Frame;
 use crate::imaging::rgb_from_bgr_mat;
 use opencv::core::{Mat, Vector};
@@ -41,7 +41,9 @@ pub struct RtspStream {
 /// `rtsp://user:secret@host/path` → `rtsp://host/path`: passwords stay out of logs and records.
 pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => format!("{}{}", &url[..scheme + 3], &url[at + 1..]),
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}{}", &url[..scheme + 3], &url[at + 1..])
+        }
         _ => url.to_string(),
     }
 }
@@ -60,14 +62,24 @@ impl RtspStream {
             next_seq: 0,
             started: Instant::now(),
         };
-        stream.capture = Some(stream.connect().map_err(|detail| OpenError::Stream { url: stream.description.clone(), detail })?);
+        stream.capture = Some(
+            stream
+                .connect()
+                .map_err(|detail| OpenError::Stream { url: stream.description.clone(), detail })?,
+        );
         Ok(stream)
     }
 
     fn connect(&self) -> Result<VideoCapture, String> {
         let timeout = self.config.timeout_ms.min(i32::MAX as u64) as i32;
-        let params = Vector::from_slice(&[videoio::CAP_PROP_OPEN_TIMEOUT_MSEC, timeout, videoio::CAP_PROP_READ_TIMEOUT_MSEC, timeout]);
-        let capture = VideoCapture::from_file_with_params(&self.url, videoio::CAP_FFMPEG, &params).map_err(|e| e.to_string())?;
+        let params = Vector::from_slice(&[
+            videoio::CAP_PROP_OPEN_TIMEOUT_MSEC,
+            timeout,
+            videoio::CAP_PROP_READ_TIMEOUT_MSEC,
+            timeout,
+        ]);
+        let capture = VideoCapture::from_file_with_params(&self.url, videoio::CAP_FFMPEG, &params)
+            .map_err(|e| e.to_string())?;
         if capture.is_opened().map_err(|e| e.to_string())? {
             Ok(capture)
         } else {
@@ -106,7 +118,13 @@ impl FrameSource for RtspStream {
                     tracing::info!(stream = %self.description, "stream reconnected");
                     self.capture = Some(capture);
                 }
-                Err(detail) => return Some(Err(FrameError { origin: self.description.clone(), seq, reason: format!("reconnecting: {detail}") })),
+                Err(detail) => {
+                    return Some(Err(FrameError {
+                        origin: self.description.clone(),
+                        seq,
+                        reason: format!("reconnecting: {detail}"),
+                    }))
+                }
             }
         }
         let capture = self.capture.as_mut()?;
@@ -126,7 +144,11 @@ impl FrameSource for RtspStream {
                 origin: self.description.clone(),
                 image,
             })),
-            Err(e) => Some(Err(FrameError { origin: self.description.clone(), seq, reason: format!("colour conversion failed: {e}") })),
+            Err(e) => Some(Err(FrameError {
+                origin: self.description.clone(),
+                seq,
+                reason: format!("colour conversion failed: {e}"),
+            })),
         }
     }
 }
@@ -137,7 +159,10 @@ mod tests {
 
     #[test]
     fn credentials_never_reach_the_description() {
-        assert_eq!(redact("rtsp://admin:s3cret@10.1.2.3:554/stream1"), "rtsp://10.1.2.3:554/stream1");
+        assert_eq!(
+            redact("rtsp://admin:s3cret@10.1.2.3:554/stream1"),
+            "rtsp://10.1.2.3:554/stream1"
+        );
         assert_eq!(redact("rtsp://10.1.2.3/stream1"), "rtsp://10.1.2.3/stream1");
         assert_eq!(redact("rtsp://u:p@w@host/x"), "rtsp://host/x");
     }

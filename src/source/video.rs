@@ -29,7 +29,8 @@ impl VideoFile {
     pub fn open(path: &Path) -> Result<Self, OpenError> {
         let description = path.display().to_string();
         let opencv_error = |source| OpenError::OpenCv { path: path.to_path_buf(), source };
-        let capture = VideoCapture::from_file(&description, videoio::CAP_FFMPEG).map_err(opencv_error)?;
+        let capture =
+            VideoCapture::from_file(&description, videoio::CAP_FFMPEG).map_err(opencv_error)?;
         if !capture.is_opened().map_err(opencv_error)? {
             return Err(OpenError::Unplayable { path: path.to_path_buf() });
         }
@@ -107,7 +108,14 @@ impl FrameSource for VideoFile {
             Ok(image) => {
                 self.consecutive_failures = 0;
                 let monotonic = media_time.unwrap_or_else(|| self.opened.elapsed());
-                Some(Ok(Frame { seq, media_time, captured_at: SystemTime::now(), monotonic, origin: self.description.clone(), image }))
+                Some(Ok(Frame {
+                    seq,
+                    media_time,
+                    captured_at: SystemTime::now(),
+                    monotonic,
+                    origin: self.description.clone(),
+                    image,
+                }))
             }
             Err(e) => self.failure(seq, format!("colour conversion failed: {e}")),
         }

@@ -53,10 +53,17 @@ impl SpoolConfig {
     /// messages in RAM, so its byte bound is the spool's bound of live data): `(key, problem)`.
     pub fn check(&self, outbox_bytes: usize) -> Result<(), (&'static str, String)> {
         if self.dir.as_os_str().is_empty() {
-            return Err(("spool.dir", "is empty; give a folder the daemon may write (default /var/lib/anpr-edge/spool)".into()));
+            return Err((
+                "spool.dir",
+                "is empty; give a folder the daemon may write (default /var/lib/anpr-edge/spool)"
+                    .into(),
+            ));
         }
         if self.fsync == FsyncPolicy::Interval && !(1..=60_000).contains(&self.fsync_interval_ms) {
-            return Err(("spool.fsync_interval_ms", format!("{} is outside 1..60000", self.fsync_interval_ms)));
+            return Err((
+                "spool.fsync_interval_ms",
+                format!("{} is outside 1..60000", self.fsync_interval_ms),
+            ));
         }
         if self.segment_bytes < 64 << 10 {
             return Err(("spool.segment_bytes", format!("{} is below 65536", self.segment_bytes)));
@@ -65,13 +72,22 @@ impl SpoolConfig {
             return Err(("spool.max_age_s", "must be at least 1".into()));
         }
         if self.hit_max_age_s == Some(0) {
-            return Err(("spool.hit_max_age_s", "must be at least 1 (or left out to follow privacy.retention)".into()));
+            return Err((
+                "spool.hit_max_age_s",
+                "must be at least 1 (or left out to follow privacy.retention)".into(),
+            ));
         }
         // Live data (at most the outbox's bytes, plus framing) must fit twice, with a segment
         // being written and one being copied forward, or compaction could never catch up.
         let least = 2 * (outbox_bytes as u64 + self.segment_bytes);
         if self.max_bytes < least {
-            return Err(("spool.max_bytes", format!("{} is below {least}: at least 2 × (mqtt.outbox_bytes + spool.segment_bytes)", self.max_bytes)));
+            return Err((
+                "spool.max_bytes",
+                format!(
+                    "{} is below {least}: at least 2 × (mqtt.outbox_bytes + spool.segment_bytes)",
+                    self.max_bytes
+                ),
+            ));
         }
         Ok(())
     }

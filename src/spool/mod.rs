@@ -112,7 +112,8 @@ impl Spool {
     /// not yet acknowledged, in the order they were first spooled.
     pub fn open(config: &SpoolConfig) -> Result<(Self, Vec<Message>), SpoolError> {
         let dir = &config.dir;
-        let io = |what: &'static str| move |source| SpoolError::Io { path: dir.clone(), what, source };
+        let io =
+            |what: &'static str| move |source| SpoolError::Io { path: dir.clone(), what, source };
         std::fs::create_dir_all(dir).map_err(io("cannot create the folder"))?;
         let mut numbers: Vec<u64> = std::fs::read_dir(dir)
             .map_err(io("cannot list the folder"))?
@@ -124,7 +125,11 @@ impl Spool {
         let mut held: HashMap<String, (u64, u64, Message, u64)> = HashMap::new();
         for &number in &numbers {
             let path = segment_path(dir, number);
-            let bytes = std::fs::read(&path).map_err(|source| SpoolError::Io { path: path.clone(), what: "cannot read a segment", source })?;
+            let bytes = std::fs::read(&path).map_err(|source| SpoolError::Io {
+                path: path.clone(),
+                what: "cannot read a segment",
+                source,
+            })?;
             let scan = record::scan(&bytes);
             if scan.corrupt_stretches > 0 {
                 tracing::error!(segment = %path.display(), stretches = scan.corrupt_stretches, bytes = scan.corrupt_bytes, kept = scan.records.len(), "corrupt records in the spool skipped");
@@ -132,8 +137,20 @@ impl Spool {
             if scan.valid_len < bytes.len() {
                 let truncated = bytes.len() - scan.valid_len;
                 tracing::warn!(segment = %path.display(), truncated_bytes = truncated, "torn or corrupt end of a spool segment truncated");
-                let file = OpenOptions::new().write(true).open(&path).map_err(|source| SpoolError::Io { path: path.clone(), what: "cannot open a segment to truncate it", source })?;
-                file.set_len(scan.valid_len as u64).and_then(|()| file.sync_all()).map_err(|source| SpoolError::Io { path: path.clone(), what: "cannot truncate a segment", source })?;
+                let file = OpenOptions::new().write(true).open(&path).map_err(|source| {
+                    SpoolError::Io {
+                        path: path.clone(),
+                        what: "cannot open a segment to truncate it",
+                        source,
+                    }
+                })?;
+                file.set_len(scan.valid_len as u64).and_then(|()| file.sync_all()).map_err(
+                    |source| SpoolError::Io {
+                        path: path.clone(),
+                        what: "cannot truncate a segment",
+                        source,
+                    },
+                )?;
                 stats.truncated_bytes += truncated as u64;
             }
             stats.corrupt_skipped += scan.corrupt_stretches as u64;
@@ -143,7 +160,10 @@ impl Spool {
                 match r {
                     Record::Put { seq, class, created_ms, id, topic, payload } => {
                         // A copy written forward by compaction replaces the older one.
-                        held.insert(id.clone(), (seq, created_ms, Message { id, topic, payload, class }, number));
+                        held.insert(
+                            id.clone(),
+                            (seq, created_ms, Message { id, topic, payload, class }, number),
+                        );
                     }
                     Record::Remove { id, .. } => {
                         held.remove(&id);
@@ -153,7 +173,10 @@ impl Spool {
         }
         let head_number = numbers.last().map_or(1, |n| n + 1);
         let head_path = segment_path(dir, head_number);
-        let head = OpenOptions::new().create(true).append(true).open(&head_path).map_err(|source| SpoolError::Io { path: head_path, what: "cannot create a segment", source })?;
+        let head =
+            OpenOptions::new().create(true).append(true).open(&head_path).map_err(|source| {
+                SpoolError::Io { path: head_path, what: "cannot create a segment", source }
+            })?;
         segments.insert(head_number, SegmentUse { number: head_number, bytes: 0, live: 0 });
         sync_dir(dir);
         let mut live = HashMap::new();
@@ -167,7 +190,17 @@ impl Spool {
         }
         recovered.sort_unstable_by_key(|(seq, _)| *seq);
         let next_seq = recovered.last().map_or(0, |(seq, _)| seq + 1);
-        let mut spool = Self { config: config.clone(), head, head_number, segments, live, next_seq, unsynced: false, last_sync: Instant::now(), stats };
+        let mut spool = Self {
+            config: config.clone(),
+            head,
+            head_number,
+            segments,
+            live,
+            next_seq,
+            unsynced: false,
+            last_sync: Instant::now(),
+            stats,
+        };
         spool.compact();
         tracing::info!(dir = %dir.display(), recovered = recovered.len(), segments = numbers.len(), "spool opened");
         Ok((spool, recovered.into_iter().map(|(_, m)| m).collect()))
@@ -199,14 +232,25 @@ impl Spool {
     /// Spools a message the outbox is about to hold.
     pub fn put(&mut self, message: &Message) -> Result<(), SpoolError> {
         let (seq, created_ms) = (self.next_seq, now_ms());
-        let record = Record::Put { seq, class: message.class, created_ms, id: message.id.clone(), topic: message.topic.clone(), payload: message.payload.clone() };
-        let frame = record.encode().ok_or_else(|| SpoolError::TooLong { id: message.id.clone() })?;
+        let record = Record::Put {
+            seq,
+            class: message.class,
+            created_ms,
+            id: message.id.clone(),
+            topic: message.topic.clone(),
+            payload: message.payload.clone(),
+        };
+        let frame =
+            record.encode().ok_or_else(|| SpoolError::TooLong { id: message.id.clone() })?;
         if let Err(source) = self.append(&frame) {
             self.stats.write_errors += 1;
             return Err(SpoolError::Io { path: self.head_path(), what: "cannot write", source });
         }
         self.next_seq += 1;
-        if let Some(old) = self.live.insert(message.id.clone(), Live { seq, segment: self.head_number, class: message.class, created_ms }) {
+        if let Some(old) = self.live.insert(
+            message.id.clone(),
+            Live { seq, segment: self.head_number, class: message.class, created_ms },
+        ) {
             self.release(old.segment);
         }
         if let Some(s) = self.segments.get_mut(&self.head_number) {
@@ -237,7 +281,13 @@ impl Spool {
 
     fn sync_if_due(&mut self) {
         let interval = Duration::from_millis(self.config.fsync_interval_ms);
-        if policy::sync_due(self.config.fsync, interval, self.unsynced, self.last_sync, Instant::now()) {
+        if policy::sync_due(
+            self.config.fsync,
+            interval,
+            self.unsynced,
+            self.last_sync,
+            Instant::now(),
+        ) {
             self.sync();
         }
     }
@@ -251,7 +301,10 @@ impl Spool {
     }
 
     fn after_write(&mut self) {
-        let full = self.segments.get(&self.head_number).is_some_and(|s| s.bytes >= self.config.segment_bytes);
+        let full = self
+            .segments
+            .get(&self.head_number)
+            .is_some_and(|s| s.bytes >= self.config.segment_bytes);
         if full {
             self.rotate();
         }
@@ -270,7 +323,9 @@ impl Spool {
                 self.segments.insert(number, SegmentUse { number, bytes: 0, live: 0 });
             }
             // The current head keeps growing; the next write tries again.
-            Err(error) => tracing::warn!(%error, segment = %path.display(), "cannot start a new spool segment"),
+            Err(error) => {
+                tracing::warn!(%error, segment = %path.display(), "cannot start a new spool segment")
+            }
         }
     }
 
@@ -295,7 +350,9 @@ impl Spool {
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
                 self.segments.remove(&number);
             }
-            Err(error) => tracing::warn!(%error, segment = %path.display(), "cannot delete a spent spool segment"),
+            Err(error) => {
+                tracing::warn!(%error, segment = %path.display(), "cannot delete a spent spool segment")
+            }
         }
     }
 
@@ -346,7 +403,12 @@ impl Spool {
         self.sync_if_due();
         let max_age_ms = self.config.max_age_s.saturating_mul(1000);
         let hit_max_age_ms = self.config.hit_max_age_s.map(|s| s.saturating_mul(1000));
-        policy::expired(self.live.iter().map(|(id, l)| (id.as_str(), l.class, l.created_ms)), now_ms(), max_age_ms, hit_max_age_ms)
+        policy::expired(
+            self.live.iter().map(|(id, l)| (id.as_str(), l.class, l.created_ms)),
+            now_ms(),
+            max_age_ms,
+            hit_max_age_ms,
+        )
     }
 
     /// A message dropped for its age.
@@ -360,7 +422,9 @@ impl Spool {
     /// How often [`Self::tick`] should run.
     pub fn tick_every(&self) -> Duration {
         match self.config.fsync {
-            FsyncPolicy::Interval => Duration::from_millis(self.config.fsync_interval_ms).min(Duration::from_secs(1)),
+            FsyncPolicy::Interval => {
+                Duration::from_millis(self.config.fsync_interval_ms).min(Duration::from_secs(1))
+            }
             FsyncPolicy::PerRecord => Duration::from_secs(1),
         }
     }
@@ -372,12 +436,25 @@ impl Spool {
 
     /// When the oldest message held was spooled.
     pub fn oldest(&self) -> Option<SystemTime> {
-        self.live.values().map(|l| l.created_ms).min().map(|ms| UNIX_EPOCH + Duration::from_millis(ms))
+        self.live
+            .values()
+            .map(|l| l.created_ms)
+            .min()
+            .map(|ms| UNIX_EPOCH + Duration::from_millis(ms))
     }
 
     pub fn stats(&self) -> SpoolStats {
-        let oldest_age_s = self.oldest().and_then(|t| SystemTime::now().duration_since(t).ok()).map_or(0, |d| d.as_secs());
-        SpoolStats { bytes: self.segments.values().map(|s| s.bytes).sum(), records: self.live.len(), segments: self.segments.len(), oldest_age_s, ..self.stats }
+        let oldest_age_s = self
+            .oldest()
+            .and_then(|t| SystemTime::now().duration_since(t).ok())
+            .map_or(0, |d| d.as_secs());
+        SpoolStats {
+            bytes: self.segments.values().map(|s| s.bytes).sum(),
+            records: self.live.len(),
+            segments: self.segments.len(),
+            oldest_age_s,
+            ..self.stats
+        }
     }
 }
 
@@ -394,7 +471,12 @@ mod tests {
     use super::*;
 
     fn config(dir: &Path) -> SpoolConfig {
-        SpoolConfig { dir: dir.to_path_buf(), segment_bytes: 64 << 10, max_bytes: 1 << 20, ..SpoolConfig::default() }
+        SpoolConfig {
+            dir: dir.to_path_buf(),
+            segment_bytes: 64 << 10,
+            max_bytes: 1 << 20,
+            ..SpoolConfig::default()
+        }
     }
 
     fn msg(id: &str, class: Class, bytes: usize) -> Message {
@@ -411,7 +493,13 @@ mod tests {
         {
             let (mut spool, recovered) = Spool::open(&config(dir.path())).expect("open");
             assert!(recovered.is_empty());
-            for (id, class) in [("r1", Class::Read), ("h1", Class::Hit), ("r2", Class::Read), ("i1", Class::Image), ("r3", Class::Read)] {
+            for (id, class) in [
+                ("r1", Class::Read),
+                ("h1", Class::Hit),
+                ("r2", Class::Read),
+                ("i1", Class::Image),
+                ("r3", Class::Read),
+            ] {
                 spool.put(&msg(id, class, 100)).expect("put");
             }
             spool.remove("r2", Removal::Acknowledged);
@@ -462,17 +550,27 @@ mod tests {
         bytes[3 * frame + 40] ^= 0xff; // r3 damaged
         bytes.truncate(bytes.len() - 5); // r9 torn
         std::fs::write(&segment, &bytes).expect("write");
-        let (spool, recovered) = Spool::open(&config(dir.path())).expect("a damaged spool still opens");
+        let (spool, recovered) =
+            Spool::open(&config(dir.path())).expect("a damaged spool still opens");
         assert_eq!(ids(&recovered), ["r0", "r1", "r2", "r4", "r5", "r6", "r7", "r8"]);
         let s = spool.stats();
-        assert_eq!((s.corrupt_skipped, s.corrupt_bytes, s.truncated_bytes), (1, frame as u64, (frame - 5) as u64));
-        assert_eq!(std::fs::metadata(&segment).expect("stat").len(), (9 * frame) as u64, "the tail is cut off");
+        assert_eq!(
+            (s.corrupt_skipped, s.corrupt_bytes, s.truncated_bytes),
+            (1, frame as u64, (frame - 5) as u64)
+        );
+        assert_eq!(
+            std::fs::metadata(&segment).expect("stat").len(),
+            (9 * frame) as u64,
+            "the tail is cut off"
+        );
     }
 
     #[test]
     fn old_reads_expire_hits_stay_without_a_hit_limit() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (mut spool, _) = Spool::open(&SpoolConfig { max_age_s: 1, hit_max_age_s: None, ..config(dir.path()) }).expect("open");
+        let (mut spool, _) =
+            Spool::open(&SpoolConfig { max_age_s: 1, hit_max_age_s: None, ..config(dir.path()) })
+                .expect("open");
         spool.put(&msg("h", Class::Hit, 1)).expect("put");
         spool.put(&msg("r", Class::Read, 1)).expect("put");
         assert!(spool.tick().is_empty());
@@ -486,7 +584,12 @@ mod tests {
     #[test]
     fn a_hit_past_its_own_limit_expires_too() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (mut spool, _) = Spool::open(&SpoolConfig { max_age_s: 3600, hit_max_age_s: Some(1), ..config(dir.path()) }).expect("open");
+        let (mut spool, _) = Spool::open(&SpoolConfig {
+            max_age_s: 3600,
+            hit_max_age_s: Some(1),
+            ..config(dir.path())
+        })
+        .expect("open");
         spool.put(&msg("h", Class::Hit, 1)).expect("put");
         spool.put(&msg("r", Class::Read, 1)).expect("put");
         std::thread::sleep(Duration::from_millis(1100));

@@ -9,7 +9,13 @@ use crate::publish::Class;
 use std::time::{Duration, Instant};
 
 /// Whether written records must be flushed to the disk now.
-pub fn sync_due(policy: FsyncPolicy, interval: Duration, unsynced: bool, last_sync: Instant, now: Instant) -> bool {
+pub fn sync_due(
+    policy: FsyncPolicy,
+    interval: Duration,
+    unsynced: bool,
+    last_sync: Instant,
+    now: Instant,
+) -> bool {
     unsynced
         && match policy {
             FsyncPolicy::PerRecord => true,
@@ -21,7 +27,12 @@ pub fn sync_due(policy: FsyncPolicy, interval: Duration, unsynced: bool, last_sy
 /// (`None`: a hit is kept until the centre has it), anything else older than `max_age_ms`.
 /// Images of a hit follow `max_age_ms`: the hit itself is the alert, its images are evidence
 /// the privacy policy already lets go first.
-pub fn expired<'a>(live: impl IntoIterator<Item = (&'a str, Class, u64)>, now_ms: u64, max_age_ms: u64, hit_max_age_ms: Option<u64>) -> Vec<String> {
+pub fn expired<'a>(
+    live: impl IntoIterator<Item = (&'a str, Class, u64)>,
+    now_ms: u64,
+    max_age_ms: u64,
+    hit_max_age_ms: Option<u64>,
+) -> Vec<String> {
     let mut old: Vec<(u64, &str)> = live
         .into_iter()
         .filter(|(_, class, created)| {
@@ -77,20 +88,46 @@ mod tests {
         let t0 = Instant::now();
         let ms = Duration::from_millis;
         assert!(sync_due(FsyncPolicy::PerRecord, ms(100), true, t0, t0));
-        assert!(!sync_due(FsyncPolicy::PerRecord, ms(100), false, t0, t0), "nothing written, nothing to sync");
+        assert!(
+            !sync_due(FsyncPolicy::PerRecord, ms(100), false, t0, t0),
+            "nothing written, nothing to sync"
+        );
         assert!(!sync_due(FsyncPolicy::Interval, ms(100), true, t0, t0 + ms(99)));
         assert!(sync_due(FsyncPolicy::Interval, ms(100), true, t0, t0 + ms(100)));
     }
 
     #[test]
     fn old_non_hits_expire_oldest_first_hits_only_past_their_own_limit() {
-        let live = [("r2", Class::Read, 500), ("h", Class::Hit, 0), ("hi", Class::HitImage, 600), ("i", Class::Image, 100), ("r1", Class::Read, 200), ("new", Class::Read, 950)];
+        let live = [
+            ("r2", Class::Read, 500),
+            ("h", Class::Hit, 0),
+            ("hi", Class::HitImage, 600),
+            ("i", Class::Image, 100),
+            ("r1", Class::Read, 200),
+            ("new", Class::Read, 950),
+        ];
         let all = || live.iter().map(|(a, b, c)| (*a, *b, *c));
-        assert_eq!(expired(all(), 1000, 100, None), ["i", "r1", "r2", "hi"], "no hit limit: the hit stays");
+        assert_eq!(
+            expired(all(), 1000, 100, None),
+            ["i", "r1", "r2", "hi"],
+            "no hit limit: the hit stays"
+        );
         assert!(expired(all(), 1000, 10_000, None).is_empty());
-        assert_eq!(expired(all(), 1000, 100, Some(999)), ["h", "i", "r1", "r2", "hi"], "a hit past its limit goes too");
-        assert_eq!(expired(all(), 1000, 100, Some(1000)), ["i", "r1", "r2", "hi"], "a hit at its limit stays");
-        assert_eq!(expired(all(), 1000, 10_000, Some(999)), ["h"], "a hit limit shorter than the reads' applies to hits alone");
+        assert_eq!(
+            expired(all(), 1000, 100, Some(999)),
+            ["h", "i", "r1", "r2", "hi"],
+            "a hit past its limit goes too"
+        );
+        assert_eq!(
+            expired(all(), 1000, 100, Some(1000)),
+            ["i", "r1", "r2", "hi"],
+            "a hit at its limit stays"
+        );
+        assert_eq!(
+            expired(all(), 1000, 10_000, Some(999)),
+            ["h"],
+            "a hit limit shorter than the reads' applies to hits alone"
+        );
     }
 
     fn seg(number: u64, bytes: u64, live: usize) -> SegmentUse {
@@ -99,7 +136,10 @@ mod tests {
 
     #[test]
     fn only_a_dead_prefix_is_deleted() {
-        let c = compaction(&[seg(1, 10, 0), seg(2, 10, 0), seg(3, 10, 4), seg(4, 10, 0), seg(5, 10, 1)], 1000);
+        let c = compaction(
+            &[seg(1, 10, 0), seg(2, 10, 0), seg(3, 10, 4), seg(4, 10, 0), seg(5, 10, 1)],
+            1000,
+        );
         assert_eq!(c, Compaction { delete: vec![1, 2], copy_forward: None });
         let c = compaction(&[seg(1, 10, 0)], 1000);
         assert_eq!(c, Compaction::default(), "the head is never deleted");

@@ -192,7 +192,14 @@ mod tests {
     use proptest::prelude::*;
 
     fn put(seq: u64, id: &str, payload: &[u8]) -> Record {
-        Record::Put { seq, class: Class::Read, created_ms: 1_700_000_000_000 + seq, id: id.into(), topic: format!("anpr/u/reads/{id}"), payload: payload.to_vec() }
+        Record::Put {
+            seq,
+            class: Class::Read,
+            created_ms: 1_700_000_000_000 + seq,
+            id: id.into(),
+            topic: format!("anpr/u/reads/{id}"),
+            payload: payload.to_vec(),
+        }
     }
 
     fn log(records: &[Record]) -> Vec<u8> {
@@ -203,18 +210,39 @@ mod tests {
     fn records_round_trip() {
         let records = vec![
             put(1, "a", b"{}"),
-            Record::Put { seq: 2, class: Class::Image, created_ms: 0, id: "a/plate".into(), topic: "t".into(), payload: vec![] },
+            Record::Put {
+                seq: 2,
+                class: Class::Image,
+                created_ms: 0,
+                id: "a/plate".into(),
+                topic: "t".into(),
+                payload: vec![],
+            },
             Record::Remove { reason: Removal::Acknowledged, id: "a".into() },
             Record::Remove { reason: Removal::Dropped, id: "a/plate".into() },
         ];
         let bytes = log(&records);
         let s = scan(&bytes);
-        assert_eq!(s, Scan { records, corrupt_stretches: 0, corrupt_bytes: 0, valid_len: bytes.len() });
+        assert_eq!(
+            s,
+            Scan { records, corrupt_stretches: 0, corrupt_bytes: 0, valid_len: bytes.len() }
+        );
     }
 
     #[test]
     fn a_record_of_every_class_round_trips() {
-        let records: Vec<Record> = Class::ALL.iter().enumerate().map(|(i, &class)| Record::Put { seq: i as u64, class, created_ms: 0, id: format!("r{i}"), topic: "t".into(), payload: b"x".to_vec() }).collect();
+        let records: Vec<Record> = Class::ALL
+            .iter()
+            .enumerate()
+            .map(|(i, &class)| Record::Put {
+                seq: i as u64,
+                class,
+                created_ms: 0,
+                id: format!("r{i}"),
+                topic: "t".into(),
+                payload: b"x".to_vec(),
+            })
+            .collect();
         assert_eq!(scan(&log(&records)).records, records);
     }
 
@@ -234,18 +262,27 @@ mod tests {
 
     #[test]
     fn a_flipped_byte_in_the_middle_loses_that_record_only() {
-        let records: Vec<Record> = (0..5).map(|i| put(i, &format!("r{i}"), &[i as u8; 50])).collect();
+        let records: Vec<Record> =
+            (0..5).map(|i| put(i, &format!("r{i}"), &[i as u8; 50])).collect();
         let frames: Vec<Vec<u8>> = records.iter().map(|r| r.encode().expect("encodable")).collect();
         let start_of_2: usize = frames[..2].iter().map(Vec::len).sum();
         for offset in 0..frames[2].len() {
             let mut bytes = frames.concat();
             bytes[start_of_2 + offset] ^= 0x41;
             let s = scan(&bytes);
-            let ids: Vec<_> = s.records.iter().map(|r| match r {
-                Record::Put { id, .. } | Record::Remove { id, .. } => id.as_str(),
-            }).collect();
+            let ids: Vec<_> = s
+                .records
+                .iter()
+                .map(|r| match r {
+                    Record::Put { id, .. } | Record::Remove { id, .. } => id.as_str(),
+                })
+                .collect();
             assert_eq!(ids, ["r0", "r1", "r3", "r4"], "flip at {offset}");
-            assert_eq!((s.corrupt_stretches, s.corrupt_bytes, s.valid_len), (1, frames[2].len(), bytes.len()), "flip at {offset}");
+            assert_eq!(
+                (s.corrupt_stretches, s.corrupt_bytes, s.valid_len),
+                (1, frames[2].len(), bytes.len()),
+                "flip at {offset}"
+            );
         }
     }
 

@@ -21,8 +21,14 @@ impl Gate {
     pub fn start(port: u16, upstream: u16, open: bool) -> Self {
         let listener = TcpListener::bind(("127.0.0.1", port)).expect("gate port");
         listener.set_nonblocking(true).expect("nonblocking");
-        let gate = Gate { port, open: Arc::new(Mutex::new(open)), streams: Arc::default(), stop: Arc::default() };
-        let (open, streams, stop) = (Arc::clone(&gate.open), Arc::clone(&gate.streams), Arc::clone(&gate.stop));
+        let gate = Gate {
+            port,
+            open: Arc::new(Mutex::new(open)),
+            streams: Arc::default(),
+            stop: Arc::default(),
+        };
+        let (open, streams, stop) =
+            (Arc::clone(&gate.open), Arc::clone(&gate.streams), Arc::clone(&gate.stop));
         std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 let client = match listener.accept() {
@@ -41,7 +47,10 @@ impl Gate {
                 let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else { continue };
                 client.set_nonblocking(false).expect("blocking");
                 let mut streams = streams.lock().expect("lock");
-                for (mut from, mut to) in [(client.try_clone().expect("clone"), server.try_clone().expect("clone")), (server.try_clone().expect("clone"), client.try_clone().expect("clone"))] {
+                for (mut from, mut to) in [
+                    (client.try_clone().expect("clone"), server.try_clone().expect("clone")),
+                    (server.try_clone().expect("clone"), client.try_clone().expect("clone")),
+                ] {
                     std::thread::spawn(move || {
                         let _ = std::io::copy(&mut from, &mut to);
                         let _ = to.shutdown(Shutdown::Both);

@@ -81,8 +81,13 @@ pub fn logged_fixes(log: &Path) -> (BTreeMap<String, LoggedFix>, Vec<String>) {
             continue;
         }
         let degrees = |field: &str, width: usize, hemisphere: &str, negative: &str| {
-            let value = field[..width].parse::<f64>().expect("deg") + field[width..].parse::<f64>().expect("min") / 60.0;
-            if hemisphere == negative { -value } else { value }
+            let value = field[..width].parse::<f64>().expect("deg")
+                + field[width..].parse::<f64>().expect("min") / 60.0;
+            if hemisphere == negative {
+                -value
+            } else {
+                value
+            }
         };
         fixes.insert(
             time,

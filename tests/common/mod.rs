@@ -26,15 +26,21 @@ pub fn eval_images() -> Option<PathBuf> {
 /// The installed models (scripts/setup.sh), or ANPR_MODELS_DIR.
 pub fn models_dir() -> PathBuf {
     let explicit = std::env::var_os("ANPR_MODELS_DIR").map(PathBuf::from);
-    anpr_edge::models::locate_folder(explicit.as_deref()).expect("models folder: run scripts/setup.sh")
+    anpr_edge::models::locate_folder(explicit.as_deref())
+        .expect("models folder: run scripts/setup.sh")
 }
 
 pub fn runtime_options() -> RuntimeOptions {
-    RuntimeOptions { library: std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from), threads: 2, spin: false }
+    RuntimeOptions {
+        library: std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from),
+        threads: 2,
+        spin: false,
+    }
 }
 
 pub fn recognizer(config: &RecognitionConfig) -> Recognizer {
-    let environment = runtime::init(&runtime_options()).expect("ONNX Runtime: run scripts/setup.sh");
+    let environment =
+        runtime::init(&runtime_options()).expect("ONNX Runtime: run scripts/setup.sh");
     Recognizer::load(&environment, &models_dir(), config).expect("models load")
 }
 
@@ -47,21 +53,41 @@ pub fn binary() -> std::process::Command {
 
 /// Writes `images` (each shown for `frames_each` frames, scaled onto a `width` × `height`
 /// canvas) into a video at `path` with OpenCV, H.264 when the encoder is there, else MPEG-4.
-pub fn write_video(path: &std::path::Path, images: &[image::RgbImage], frames_each: usize, width: u32, height: u32, fps: f64) -> &'static str {
+pub fn write_video(
+    path: &std::path::Path,
+    images: &[image::RgbImage],
+    frames_each: usize,
+    width: u32,
+    height: u32,
+    fps: f64,
+) -> &'static str {
     write_video_frames(path, images, &vec![frames_each; images.len()], width, height, fps)
 }
 
 /// Like [`write_video`], showing image `i` for `frames[i]` frames. Returns the codec used
 /// ("avc1" for H.264, else "mp4v").
-pub fn write_video_frames(path: &std::path::Path, images: &[image::RgbImage], frames: &[usize], width: u32, height: u32, fps: f64) -> &'static str {
+pub fn write_video_frames(
+    path: &std::path::Path,
+    images: &[image::RgbImage],
+    frames: &[usize],
+    width: u32,
+    height: u32,
+    fps: f64,
+) -> &'static str {
     use opencv::core::{Mat, Size, Vec3b};
     use opencv::prelude::*;
     use opencv::videoio::VideoWriter;
     let mut writer = None;
     for (name, code) in [("avc1", ['a', 'v', 'c', '1']), ("mp4v", ['m', 'p', '4', 'v'])] {
         let fourcc = VideoWriter::fourcc(code[0], code[1], code[2], code[3]).expect("fourcc");
-        let candidate = VideoWriter::new(path.to_str().expect("utf-8 path"), fourcc, fps, Size::new(width as i32, height as i32), true)
-            .expect("VideoWriter");
+        let candidate = VideoWriter::new(
+            path.to_str().expect("utf-8 path"),
+            fourcc,
+            fps,
+            Size::new(width as i32, height as i32),
+            true,
+        )
+        .expect("VideoWriter");
         if candidate.is_opened().expect("is_opened") {
             writer = Some((name, candidate));
             break;
@@ -69,9 +95,11 @@ pub fn write_video_frames(path: &std::path::Path, images: &[image::RgbImage], fr
     }
     let (codec, mut writer) = writer.expect("no H.264 or MPEG-4 encoder in OpenCV's FFmpeg");
     for (rgb, &frames_each) in images.iter().zip(frames) {
-        let scaled = image::imageops::resize(rgb, width, height, image::imageops::FilterType::Triangle);
+        let scaled =
+            image::imageops::resize(rgb, width, height, image::imageops::FilterType::Triangle);
         let bgr: Vec<u8> = scaled.pixels().flat_map(|p| [p[2], p[1], p[0]]).collect();
-        let mat = Mat::new_rows_cols_with_bytes::<Vec3b>(height as i32, width as i32, &bgr).expect("mat");
+        let mat =
+            Mat::new_rows_cols_with_bytes::<Vec3b>(height as i32, width as i32, &bgr).expect("mat");
         for _ in 0..frames_each {
             writer.write(&mat).expect("write frame");
         }
@@ -98,7 +126,10 @@ pub fn truth_of(folder: &std::path::Path, name: &str) -> String {
 
 /// A recorded road: each of three real cars in view for 0.8 s at 10 frames/s, then 1.2 s of
 /// empty road. Returns the video and the plates in order of passing.
-pub fn road_video(folder: &std::path::Path, dir: &std::path::Path) -> (std::path::PathBuf, Vec<String>) {
+pub fn road_video(
+    folder: &std::path::Path,
+    dir: &std::path::Path,
+) -> (std::path::PathBuf, Vec<String>) {
     const VEHICLES: [&str; 3] = ["eu3.jpg", "eu7.jpg", "test_004.jpg"];
     let empty = image::RgbImage::new(64, 48);
     let mut stills = Vec::new();
@@ -120,9 +151,15 @@ pub struct Random(u64);
 
 impl Random {
     pub fn from_env_or_clock() -> Self {
-        let seed = std::env::var("ANPR_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64) | 1
-        });
+        let seed = std::env::var("ANPR_TEST_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_nanos() as u64)
+                    | 1
+            });
         eprintln!("ANPR_TEST_SEED={seed}");
         Self(seed)
     }

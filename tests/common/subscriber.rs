@@ -24,7 +24,13 @@ impl Subscriber {
         let stop = Arc::new(AtomicBool::new(false));
         let connected = Arc::new(AtomicBool::new(false));
         let subscriptions = Arc::new(AtomicUsize::new(0));
-        let (r, s, c, n, filter) = (Arc::clone(&received), Arc::clone(&stop), Arc::clone(&connected), Arc::clone(&subscriptions), filter.to_string());
+        let (r, s, c, n, filter) = (
+            Arc::clone(&received),
+            Arc::clone(&stop),
+            Arc::clone(&connected),
+            Arc::clone(&subscriptions),
+            filter.to_string(),
+        );
         std::thread::spawn(move || {
             while !s.load(Ordering::Relaxed) {
                 match connection.recv_timeout(Duration::from_millis(100)) {
@@ -36,7 +42,11 @@ impl Subscriber {
                         n.fetch_add(1, Ordering::Relaxed);
                     }
                     Ok(Ok(Event::Incoming(Packet::Publish(p)))) => {
-                        r.lock().expect("lock").push((p.topic.clone(), p.payload.to_vec(), p.retain));
+                        r.lock().expect("lock").push((
+                            p.topic.clone(),
+                            p.payload.to_vec(),
+                            p.retain,
+                        ));
                     }
                     Ok(Ok(_)) => {}
                     Ok(Err(_)) => {
@@ -84,7 +94,11 @@ impl Subscriber {
     }
 
     /// Waits until `done` holds for what was received, or `within` passes.
-    pub fn wait_until(&self, within: Duration, done: impl Fn(&[(String, Vec<u8>, bool)]) -> bool) -> Vec<(String, Vec<u8>, bool)> {
+    pub fn wait_until(
+        &self,
+        within: Duration,
+        done: impl Fn(&[(String, Vec<u8>, bool)]) -> bool,
+    ) -> Vec<(String, Vec<u8>, bool)> {
         let deadline = Instant::now() + within;
         loop {
             let received = self.received();

@@ -7,8 +7,17 @@ use image::RgbImage;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConvertError {
     #[error("{format} frame of {width}x{height} (row stride {stride} bytes) needs {needed} bytes, the driver filled {got}; the camera sent a truncated frame")]
-    Short { format: &'static str, width: u32, height: u32, stride: usize, needed: usize, got: usize },
-    #[error("YUYV needs an even width, the driver set {width}; configure an even source.camera.width")]
+    Short {
+        format: &'static str,
+        width: u32,
+        height: u32,
+        stride: usize,
+        needed: usize,
+        got: usize,
+    },
+    #[error(
+        "YUYV needs an even width, the driver set {width}; configure an even source.camera.width"
+    )]
     OddWidth { width: u32 },
     #[error("the driver set an empty frame size {width}x{height}; the camera is misconfigured, reconnect it")]
     Empty { width: u32, height: u32 },
@@ -25,14 +34,26 @@ fn needed(stride: usize, rows: usize, row_bytes: usize) -> usize {
 /// YUYV (YUV 4:2:2, bytes Y0 U Y1 V) to RGB, BT.601 limited range as USB and CSI cameras deliver
 /// it. `stride` is the bytes per row the driver reports (it may pad rows); each pair of pixels
 /// shares its U and V, as the camera sampled them.
-pub fn yuyv_to_rgb(data: &[u8], width: u32, height: u32, stride: u32) -> Result<RgbImage, ConvertError> {
+pub fn yuyv_to_rgb(
+    data: &[u8],
+    width: u32,
+    height: u32,
+    stride: u32,
+) -> Result<RgbImage, ConvertError> {
     if !width.is_multiple_of(2) {
         return Err(ConvertError::OddWidth { width });
     }
     let (w, h, stride) = geometry(width, height, stride, 2)?;
     let needed = needed(stride, h, w * 2);
     if data.len() < needed {
-        return Err(ConvertError::Short { format: "YUYV", width, height, stride, needed, got: data.len() });
+        return Err(ConvertError::Short {
+            format: "YUYV",
+            width,
+            height,
+            stride,
+            needed,
+            got: data.len(),
+        });
     }
     let mut image = RgbImage::new(width, height);
     for (row, out_row) in image.chunks_exact_mut(w * 3).enumerate() {
@@ -54,7 +75,12 @@ pub fn yuyv_to_rgb(data: &[u8], width: u32, height: u32, stride: u32) -> Result<
 }
 
 /// Width and height as sizes, and the row stride (at least one packed row of `bytes_per_pixel`).
-fn geometry(width: u32, height: u32, stride: u32, bytes_per_pixel: usize) -> Result<(usize, usize, usize), ConvertError> {
+fn geometry(
+    width: u32,
+    height: u32,
+    stride: u32,
+    bytes_per_pixel: usize,
+) -> Result<(usize, usize, usize), ConvertError> {
     if width == 0 || height == 0 {
         return Err(ConvertError::Empty { width, height });
     }
@@ -67,11 +93,23 @@ fn clamp(v: i32) -> u8 {
 }
 
 /// Packed RGB24 rows (V4L2 `RGB3`) to an image, dropping row padding.
-pub fn rgb24_to_rgb(data: &[u8], width: u32, height: u32, stride: u32) -> Result<RgbImage, ConvertError> {
+pub fn rgb24_to_rgb(
+    data: &[u8],
+    width: u32,
+    height: u32,
+    stride: u32,
+) -> Result<RgbImage, ConvertError> {
     let (w, h, stride) = geometry(width, height, stride, 3)?;
     let needed = needed(stride, h, w * 3);
     if data.len() < needed {
-        return Err(ConvertError::Short { format: "RGB24", width, height, stride, needed, got: data.len() });
+        return Err(ConvertError::Short {
+            format: "RGB24",
+            width,
+            height,
+            stride,
+            needed,
+            got: data.len(),
+        });
     }
     let mut image = RgbImage::new(width, height);
     for (row, out_row) in image.chunks_exact_mut(w * 3).enumerate() {
@@ -99,14 +137,16 @@ mod tests {
     }
 
     fn testdata(name: &str) -> Vec<u8> {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/v4l2").join(name);
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/v4l2").join(name);
         std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     }
 
     /// Largest per-channel difference between `image` and the reference picture `expected`
     /// (a PNG in testdata), and how many channel values differ by more than `tolerance`.
     fn compare(image: &RgbImage, expected: &str, tolerance: u8) -> (u8, usize) {
-        let expected = image::load_from_memory(&testdata(expected)).expect("reference PNG").into_rgb8();
+        let expected =
+            image::load_from_memory(&testdata(expected)).expect("reference PNG").into_rgb8();
         assert_eq!(image.dimensions(), expected.dimensions(), "size");
         let diffs = image.as_raw().iter().zip(expected.as_raw()).map(|(a, b)| a.abs_diff(*b));
         diffs.fold((0, 0), |(max, over), d| (max.max(d), over + usize::from(d > tolerance)))
@@ -129,7 +169,11 @@ mod tests {
             let img = yuyv_to_rgb(&pair(y, u, v), 2, 1, 4).expect("convert");
             for px in img.pixels() {
                 for c in 0..3 {
-                    assert!(px[c].abs_diff(rgb[c]) <= 2, "YUV {y},{u},{v} -> {:?}, expected {rgb:?}", px.0);
+                    assert!(
+                        px[c].abs_diff(rgb[c]) <= 2,
+                        "YUV {y},{u},{v} -> {:?}, expected {rgb:?}",
+                        px.0
+                    );
                 }
             }
         }
@@ -156,13 +200,19 @@ mod tests {
 
     #[test]
     fn short_or_odd_buffers_are_errors_not_panics() {
-        assert!(matches!(yuyv_to_rgb(&[0; 7], 2, 2, 4), Err(ConvertError::Short { needed: 8, got: 7, .. })));
+        assert!(matches!(
+            yuyv_to_rgb(&[0; 7], 2, 2, 4),
+            Err(ConvertError::Short { needed: 8, got: 7, .. })
+        ));
         assert_eq!(yuyv_to_rgb(&[0; 12], 3, 1, 6), Err(ConvertError::OddWidth { width: 3 }));
         assert!(matches!(rgb24_to_rgb(&[0; 5], 1, 2, 3), Err(ConvertError::Short { .. })));
         assert!(matches!(mjpeg_to_rgb(b"\xff\xd8 not really"), Err(ConvertError::Mjpeg { .. })));
         assert!(matches!(mjpeg_to_rgb(&[]), Err(ConvertError::Mjpeg { .. })));
         assert_eq!(yuyv_to_rgb(&[], 0, 0, 0), Err(ConvertError::Empty { width: 0, height: 0 }));
-        assert_eq!(rgb24_to_rgb(&[0; 3], 1, 0, 3), Err(ConvertError::Empty { width: 1, height: 0 }));
+        assert_eq!(
+            rgb24_to_rgb(&[0; 3], 1, 0, 3),
+            Err(ConvertError::Empty { width: 1, height: 0 })
+        );
     }
 
     #[test]
@@ -176,7 +226,8 @@ mod tests {
     fn an_encoded_mjpeg_frame_decodes() {
         let mut jpeg = Vec::new();
         let img = RgbImage::from_pixel(16, 8, image::Rgb([200, 30, 30]));
-        img.write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg).expect("encode");
+        img.write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg)
+            .expect("encode");
         let back = mjpeg_to_rgb(&jpeg).expect("decode");
         assert_eq!(back.dimensions(), (16, 8));
         assert!(back.get_pixel(8, 4)[0] > 180);
@@ -197,7 +248,10 @@ mod tests {
     #[test]
     fn a_camera_style_mjpeg_frame_without_huffman_tables_matches_ffmpeg() {
         let jpeg = testdata("vivid-160x120.mjpeg");
-        assert!(!jpeg.windows(2).any(|w| w == [0xFF, 0xC4]), "the test frame must lack its DHT segment");
+        assert!(
+            !jpeg.windows(2).any(|w| w == [0xFF, 0xC4]),
+            "the test frame must lack its DHT segment"
+        );
         let image = mjpeg_to_rgb(&jpeg).expect("decode");
         assert_eq!(image.dimensions(), (160, 120));
         let (max, over) = compare(&image, "vivid-160x120.mjpeg.ffmpeg.png", 2);

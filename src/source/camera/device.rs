@@ -2,7 +2,9 @@
 //! `negotiate` chose from what the driver offers, and handing out memory-mapped buffers. This
 //! is the only part of the camera source that talks to the driver.
 
-use super::negotiate::{self, FormatOffer, FourCc, Interval, IntervalOffer, Mode, NoMode, SizeOffer};
+use super::negotiate::{
+    self, FormatOffer, FourCc, Interval, IntervalOffer, Mode, NoMode, SizeOffer,
+};
 use super::CameraConfig;
 use std::io;
 use std::os::unix::fs::FileTypeExt;
@@ -24,7 +26,9 @@ pub enum DeviceError {
     PermissionDenied,
     #[error("cannot be read: {0}")]
     Inaccessible(io::Error),
-    #[error("is not a device file (it is a {kind}); give a V4L2 capture device such as /dev/video0")]
+    #[error(
+        "is not a device file (it is a {kind}); give a V4L2 capture device such as /dev/video0"
+    )]
     NotADevice { kind: &'static str },
     #[error("cannot be opened: {0}")]
     Open(io::Error),
@@ -103,7 +107,9 @@ fn offers(device: &Device) -> io::Result<Vec<FormatOffer>> {
             .unwrap_or_default()
             .into_iter()
             .map(|s| match s.size {
-                v4l::framesize::FrameSizeEnum::Discrete(d) => SizeOffer::Discrete { width: d.width, height: d.height },
+                v4l::framesize::FrameSizeEnum::Discrete(d) => {
+                    SizeOffer::Discrete { width: d.width, height: d.height }
+                }
                 v4l::framesize::FrameSizeEnum::Stepwise(s) => SizeOffer::Stepwise {
                     min_width: s.min_width,
                     max_width: s.max_width,
@@ -121,14 +127,19 @@ fn offers(device: &Device) -> io::Result<Vec<FormatOffer>> {
 
 /// The frame intervals offered for one mode; empty when the driver does not list them.
 fn interval_offers(device: &Device, mode: Mode) -> Vec<IntervalOffer> {
-    let interval = |f: v4l::Fraction| Interval { numerator: f.numerator, denominator: f.denominator };
+    let interval =
+        |f: v4l::Fraction| Interval { numerator: f.numerator, denominator: f.denominator };
     device
         .enum_frameintervals(v4l::FourCC::new(&mode.fourcc.0), mode.width, mode.height)
         .unwrap_or_default()
         .into_iter()
         .map(|i| match i.interval {
-            v4l::frameinterval::FrameIntervalEnum::Discrete(d) => IntervalOffer::Discrete(interval(d)),
-            v4l::frameinterval::FrameIntervalEnum::Stepwise(s) => IntervalOffer::Stepwise { min: interval(s.min), max: interval(s.max) },
+            v4l::frameinterval::FrameIntervalEnum::Discrete(d) => {
+                IntervalOffer::Discrete(interval(d))
+            }
+            v4l::frameinterval::FrameIntervalEnum::Stepwise(s) => {
+                IntervalOffer::Stepwise { min: interval(s.min), max: interval(s.max) }
+            }
         })
         .collect()
 }
@@ -151,7 +162,8 @@ impl Capture {
             return Err(DeviceError::NoStreaming { card, driver: driver_name });
         }
         let offered = offers(&device).map_err(driver("listing the formats (VIDIOC_ENUM_FMT)"))?;
-        let preferred: Vec<FourCc> = config.formats.iter().filter_map(|f| FourCc::parse(f)).collect();
+        let preferred: Vec<FourCc> =
+            config.formats.iter().filter_map(|f| FourCc::parse(f)).collect();
         let mode = negotiate::choose(&offered, &preferred, config.width, config.height)?;
 
         let mut format = device.format().map_err(driver("reading the format (VIDIOC_G_FMT)"))?;
@@ -161,18 +173,26 @@ impl Capture {
         // Left as read, the previous mode's row stride would be kept by drivers that honour a
         // larger one (vivid does): zero asks for the natural one.
         (format.stride, format.size) = (0, 0);
-        let set = device.set_format(&format).map_err(driver("setting the format (VIDIOC_S_FMT)"))?;
+        let set =
+            device.set_format(&format).map_err(driver("setting the format (VIDIOC_S_FMT)"))?;
         if set.fourcc.repr != mode.fourcc.0 {
-            return Err(DeviceError::Refused { wanted: mode.fourcc, set: format!("{} {}x{}", set.fourcc, set.width, set.height) });
+            return Err(DeviceError::Refused {
+                wanted: mode.fourcc,
+                set: format!("{} {}x{}", set.fourcc, set.width, set.height),
+            });
         }
         // A driver may round the size (to its alignment); frames come at the size it set.
         let mode = Mode { width: set.width, height: set.height, ..mode };
 
-        let wanted = negotiate::closest_interval(&interval_offers(&device, mode), config.fps).unwrap_or(Interval::per_second(config.fps));
+        let wanted = negotiate::closest_interval(&interval_offers(&device, mode), config.fps)
+            .unwrap_or(Interval::per_second(config.fps));
         let fraction = v4l::Fraction::new(wanted.numerator, wanted.denominator);
         let interval = match device.set_params(&v4l::video::capture::Parameters::new(fraction)) {
             Ok(params) if params.interval.numerator > 0 && params.interval.denominator > 0 => {
-                Some(Interval { numerator: params.interval.numerator, denominator: params.interval.denominator })
+                Some(Interval {
+                    numerator: params.interval.numerator,
+                    denominator: params.interval.denominator,
+                })
             }
             Ok(_) => None,
             Err(e) => {
@@ -184,8 +204,10 @@ impl Capture {
             tracing::warn!(camera = %path.display(), wanted = config.fps, %got, "the camera cannot run at the configured rate in this mode");
         }
 
-        let mut stream = Stream::with_buffers(&device, Type::VideoCapture, config.buffers).map_err(driver("mapping the capture buffers (VIDIOC_REQBUFS)"))?;
-        let period = interval.map_or(Duration::ZERO, |i| Duration::from_secs_f64(1.0 / i.fps().max(0.01)));
+        let mut stream = Stream::with_buffers(&device, Type::VideoCapture, config.buffers)
+            .map_err(driver("mapping the capture buffers (VIDIOC_REQBUFS)"))?;
+        let period =
+            interval.map_or(Duration::ZERO, |i| Duration::from_secs_f64(1.0 / i.fps().max(0.01)));
         stream.set_timeout((period * 5).clamp(MIN_STALL, Duration::from_secs(600)));
         tracing::info!(camera = %path.display(), %card, driver = %driver_name, ?mode, stride = set.stride, interval = ?interval, "camera streaming");
         Ok(Self { stream: Some(stream), mode, stride: set.stride, interval })
@@ -195,13 +217,23 @@ impl Capture {
     /// unusable (the crate's buffer bookkeeping is then out of step with the driver): drop it
     /// and open the camera again.
     pub fn next(&mut self) -> io::Result<Buffer<'_>> {
-        let stream = self.stream.as_mut().ok_or_else(|| io::Error::other("the stream is closed"))?;
+        let stream =
+            self.stream.as_mut().ok_or_else(|| io::Error::other("the stream is closed"))?;
         let (data, meta) = CaptureStream::next(stream)?;
         let used = (meta.bytesused as usize).min(data.len());
         let monotonic = (meta.flags & Flags::TIMESTAMP_MASK) == Flags::TIMESTAMP_MONOTONIC;
-        let timestamp = (monotonic && meta.timestamp.sec > 0)
-            .then(|| Duration::new(meta.timestamp.sec.max(0) as u64, (meta.timestamp.usec.clamp(0, 999_999) * 1000) as u32));
-        Ok(Buffer { data: &data[..used], sequence: meta.sequence, timestamp, damaged: meta.flags.contains(Flags::ERROR) })
+        let timestamp = (monotonic && meta.timestamp.sec > 0).then(|| {
+            Duration::new(
+                meta.timestamp.sec.max(0) as u64,
+                (meta.timestamp.usec.clamp(0, 999_999) * 1000) as u32,
+            )
+        });
+        Ok(Buffer {
+            data: &data[..used],
+            sequence: meta.sequence,
+            timestamp,
+            damaged: meta.flags.contains(Flags::ERROR),
+        })
     }
 }
 
@@ -211,7 +243,8 @@ impl Drop for Capture {
         // anything but ENODEV, which a camera dying in other ways (EIO) can cause. A camera
         // going away must cost frames, never the capture thread.
         if let Some(stream) = self.stream.take() {
-            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(stream))).is_err() {
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(stream))).is_err()
+            {
                 tracing::warn!("the camera could not be closed cleanly; its buffers may stay mapped until exit");
             }
         }

@@ -66,7 +66,10 @@ impl CameraConfig {
             return problem("formats", "list at least one of MJPG, YUYV, RGB3");
         }
         if let Some(bad) = self.formats.iter().find(|f| FourCc::parse(f).is_none()) {
-            return Err(("source.formats".into(), format!("`{bad}` is not a four-character V4L2 format code such as MJPG or YUYV")));
+            return Err((
+                "source.formats".into(),
+                format!("`{bad}` is not a four-character V4L2 format code such as MJPG or YUYV"),
+            ));
         }
         if !(2..=32).contains(&self.buffers) {
             return problem("buffers", "must be 2 to 32");
@@ -134,7 +137,8 @@ impl CameraSource {
 
     fn reopen(&mut self) -> Result<(), String> {
         std::thread::sleep(self.backoff.next_wait());
-        let capture = Capture::open(&self.path, &self.config).map_err(|e| format!("the camera is away, reopening failed: {e}"))?;
+        let capture = Capture::open(&self.path, &self.config)
+            .map_err(|e| format!("the camera is away, reopening failed: {e}"))?;
         tracing::info!(camera = %self.description, "camera reopened");
         self.capture = Some(capture);
         self.timeline.restart();
@@ -169,7 +173,9 @@ impl FrameSource for CameraSource {
             Ok(buffer) => buffer,
             Err(e) => {
                 let reason = match e.kind() {
-                    std::io::ErrorKind::TimedOut => "the camera delivered no frame in time; it hangs, reopening".to_string(),
+                    std::io::ErrorKind::TimedOut => {
+                        "the camera delivered no frame in time; it hangs, reopening".to_string()
+                    }
                     _ => format!("capture failed ({e}); the camera went away, reopening"),
                 };
                 self.capture = None;
@@ -178,9 +184,14 @@ impl FrameSource for CameraSource {
         };
         self.backoff.reset();
         let seq = self.timeline.number(buffer.sequence);
-        let (monotonic, captured_at) = self.timeline.time(buffer.timestamp, monotonic_now(), SystemTime::now());
+        let (monotonic, captured_at) =
+            self.timeline.time(buffer.timestamp, monotonic_now(), SystemTime::now());
         if buffer.damaged {
-            return Some(Err(FrameError { origin: self.description.clone(), seq, reason: "the driver flagged the frame as damaged".into() }));
+            return Some(Err(FrameError {
+                origin: self.description.clone(),
+                seq,
+                reason: "the driver flagged the frame as damaged".into(),
+            }));
         }
         let image = match &mode.fourcc.0 {
             b"YUYV" => convert::yuyv_to_rgb(buffer.data, mode.width, mode.height, stride),
@@ -189,8 +200,17 @@ impl FrameSource for CameraSource {
             _ => convert::mjpeg_to_rgb(buffer.data),
         };
         Some(match image {
-            Ok(image) => Ok(Frame { seq, media_time: None, captured_at, monotonic, origin: self.description.clone(), image }),
-            Err(e) => Err(FrameError { origin: self.description.clone(), seq, reason: e.to_string() }),
+            Ok(image) => Ok(Frame {
+                seq,
+                media_time: None,
+                captured_at,
+                monotonic,
+                origin: self.description.clone(),
+                image,
+            }),
+            Err(e) => {
+                Err(FrameError { origin: self.description.clone(), seq, reason: e.to_string() })
+            }
         })
     }
 }
@@ -204,15 +224,22 @@ mod tests {
         let key = |c: CameraConfig| c.validate().expect_err("invalid").0;
         assert_eq!(key(CameraConfig { fps: 0, ..CameraConfig::default() }), "source.fps");
         assert_eq!(key(CameraConfig { height: 0, ..CameraConfig::default() }), "source.height");
-        assert_eq!(key(CameraConfig { formats: vec!["MJPEG".into()], ..CameraConfig::default() }), "source.formats");
+        assert_eq!(
+            key(CameraConfig { formats: vec!["MJPEG".into()], ..CameraConfig::default() }),
+            "source.formats"
+        );
         assert_eq!(key(CameraConfig { buffers: 1, ..CameraConfig::default() }), "source.buffers");
-        assert_eq!(key(CameraConfig { reopen_min_ms: 20_000, ..CameraConfig::default() }), "source.reopen_min_ms");
+        assert_eq!(
+            key(CameraConfig { reopen_min_ms: 20_000, ..CameraConfig::default() }),
+            "source.reopen_min_ms"
+        );
         assert!(CameraConfig::default().validate().is_ok());
     }
 
     #[test]
     fn unknown_keys_are_refused() {
-        let e = toml::from_str::<CameraConfig>("width = 640\nframerate = 30\n").expect_err("unknown key");
+        let e = toml::from_str::<CameraConfig>("width = 640\nframerate = 30\n")
+            .expect_err("unknown key");
         assert!(e.to_string().contains("framerate"), "{e}");
     }
 
@@ -224,11 +251,18 @@ mod tests {
         };
         let dir = tempfile::tempdir().expect("tempdir");
         let missing = open(&dir.path().join("video9"));
-        assert!(missing.contains("video9") && missing.contains("No such file or device"), "{missing}");
+        assert!(
+            missing.contains("video9") && missing.contains("No such file or device"),
+            "{missing}"
+        );
         let file = dir.path().join("notes.txt");
         std::fs::write(&file, "x").expect("write");
         let file = open(&file);
-        assert!(file.contains("notes.txt") && file.contains("is not a device file (it is a regular file)"), "{file}");
+        assert!(
+            file.contains("notes.txt")
+                && file.contains("is not a device file (it is a regular file)"),
+            "{file}"
+        );
         let folder = open(dir.path());
         assert!(folder.contains("(it is a folder)"), "{folder}");
         let null = open(Path::new("/dev/null"));

@@ -11,7 +11,8 @@ pub struct FourCc(pub [u8; 4]);
 impl FourCc {
     pub fn parse(text: &str) -> Option<Self> {
         let bytes = text.as_bytes();
-        (bytes.len() == 4 && bytes.iter().all(|b| b.is_ascii_graphic())).then(|| FourCc([bytes[0], bytes[1], bytes[2], bytes[3]]))
+        (bytes.len() == 4 && bytes.iter().all(|b| b.is_ascii_graphic()))
+            .then(|| FourCc([bytes[0], bytes[1], bytes[2], bytes[3]]))
     }
 }
 
@@ -32,8 +33,18 @@ pub const CONVERTIBLE: [FourCc; 3] = [FourCc(*b"MJPG"), FourCc(*b"YUYV"), FourCc
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SizeOffer {
-    Discrete { width: u32, height: u32 },
-    Stepwise { min_width: u32, max_width: u32, step_width: u32, min_height: u32, max_height: u32, step_height: u32 },
+    Discrete {
+        width: u32,
+        height: u32,
+    },
+    Stepwise {
+        min_width: u32,
+        max_width: u32,
+        step_width: u32,
+        min_height: u32,
+        max_height: u32,
+        step_height: u32,
+    },
 }
 
 /// One pixel format the device offers. `sizes` is empty when the driver does not enumerate
@@ -86,7 +97,10 @@ impl fmt::Display for Interval {
 pub enum IntervalOffer {
     Discrete(Interval),
     /// A range (V4L2 reports continuous ranges the same way, with a step of its smallest unit).
-    Stepwise { min: Interval, max: Interval },
+    Stepwise {
+        min: Interval,
+        max: Interval,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,9 +130,17 @@ pub fn closest_size(sizes: &[SizeOffer], width: u32, height: u32) -> Option<(u32
     let wanted = u64::from(width) * u64::from(height);
     let candidates = sizes.iter().map(|s| match *s {
         SizeOffer::Discrete { width, height } => (width, height),
-        SizeOffer::Stepwise { min_width, max_width, step_width, min_height, max_height, step_height } => {
-            (snap(width, min_width, max_width, step_width), snap(height, min_height, max_height, step_height))
-        }
+        SizeOffer::Stepwise {
+            min_width,
+            max_width,
+            step_width,
+            min_height,
+            max_height,
+            step_height,
+        } => (
+            snap(width, min_width, max_width, step_width),
+            snap(height, min_height, max_height, step_height),
+        ),
     });
     candidates.min_by_key(|&(w, h)| {
         let area = u64::from(w) * u64::from(h);
@@ -127,14 +149,25 @@ pub fn closest_size(sizes: &[SizeOffer], width: u32, height: u32) -> Option<(u32
 }
 
 /// The first preferred format the device offers (and this unit converts), at its closest size.
-pub fn choose(offers: &[FormatOffer], preferred: &[FourCc], width: u32, height: u32) -> Result<Mode, NoMode> {
+pub fn choose(
+    offers: &[FormatOffer],
+    preferred: &[FourCc],
+    width: u32,
+    height: u32,
+) -> Result<Mode, NoMode> {
     for wanted in preferred.iter().filter(|f| CONVERTIBLE.contains(f)) {
         if let Some(offer) = offers.iter().find(|o| o.fourcc == *wanted) {
-            let (width, height) = if offer.sizes.is_empty() { (width, height) } else { closest_size(&offer.sizes, width, height).unwrap_or((width, height)) };
+            let (width, height) = if offer.sizes.is_empty() {
+                (width, height)
+            } else {
+                closest_size(&offer.sizes, width, height).unwrap_or((width, height))
+            };
             return Ok(Mode { fourcc: *wanted, width, height });
         }
     }
-    let list = |formats: &mut dyn Iterator<Item = FourCc>| formats.map(|f| f.to_string()).collect::<Vec<_>>().join(", ");
+    let list = |formats: &mut dyn Iterator<Item = FourCc>| {
+        formats.map(|f| f.to_string()).collect::<Vec<_>>().join(", ")
+    };
     Err(NoMode {
         wanted: list(&mut preferred.iter().copied()),
         offered: list(&mut offers.iter().map(|o| o.fourcc)),
@@ -176,16 +209,24 @@ mod tests {
 
     fn interval(text: &str) -> Interval {
         let (n, d) = text.split_once('/').expect("n/d");
-        Interval { numerator: n.parse().expect("numerator"), denominator: d.parse().expect("denominator") }
+        Interval {
+            numerator: n.parse().expect("numerator"),
+            denominator: d.parse().expect("denominator"),
+        }
     }
 
     /// What a typical USB webcam reports (the shape of a UVC camera's `v4l2-ctl
     /// --list-formats-ext`): YUYV is slow at large sizes, MJPEG is not.
     fn webcam() -> Vec<FormatOffer> {
-        let discrete = |sizes: &[(u32, u32)]| sizes.iter().map(|&(width, height)| SizeOffer::Discrete { width, height }).collect();
+        let discrete = |sizes: &[(u32, u32)]| {
+            sizes.iter().map(|&(width, height)| SizeOffer::Discrete { width, height }).collect()
+        };
         vec![
             FormatOffer { fourcc: fourcc("YUYV"), sizes: discrete(&[(640, 480), (1280, 720)]) },
-            FormatOffer { fourcc: fourcc("MJPG"), sizes: discrete(&[(640, 480), (1280, 720), (1920, 1080)]) },
+            FormatOffer {
+                fourcc: fourcc("MJPG"),
+                sizes: discrete(&[(640, 480), (1280, 720), (1920, 1080)]),
+            },
             FormatOffer { fourcc: fourcc("H264"), sizes: discrete(&[(1920, 1080)]) },
         ]
     }
@@ -199,7 +240,8 @@ mod tests {
     }
 
     fn vivid() -> Recorded {
-        let text = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/v4l2/vivid-caps.txt"));
+        let text =
+            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/v4l2/vivid-caps.txt"));
         let mut recorded = Recorded { formats: Vec::new(), intervals: Vec::new() };
         for line in text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
             let mut words = line.split_whitespace();
@@ -217,9 +259,18 @@ mod tests {
             let f = fourcc(head);
             let (w, h) = words.next().and_then(|s| s.split_once('x')).expect("WxH");
             let (width, height) = (w.parse().expect("width"), h.parse().expect("height"));
-            let offer = recorded.formats.iter_mut().find(|o| o.fourcc == f).expect("format listed before its sizes");
+            let offer = recorded
+                .formats
+                .iter_mut()
+                .find(|o| o.fourcc == f)
+                .expect("format listed before its sizes");
             offer.sizes.push(SizeOffer::Discrete { width, height });
-            recorded.intervals.push((f, width, height, words.map(|i| IntervalOffer::Discrete(interval(i))).collect()));
+            recorded.intervals.push((
+                f,
+                width,
+                height,
+                words.map(|i| IntervalOffer::Discrete(interval(i))).collect(),
+            ));
         }
         recorded
     }
@@ -242,18 +293,33 @@ mod tests {
     fn no_usable_format_is_an_error_listing_what_there_is() {
         let e = choose(&webcam(), &[fourcc("H264"), fourcc("NV12")], 640, 480).expect_err("none");
         let text = e.to_string();
-        assert!(text.contains("YUYV, MJPG, H264") && text.contains("H264, NV12") && text.contains("source.camera.formats"), "{text}");
+        assert!(
+            text.contains("YUYV, MJPG, H264")
+                && text.contains("H264, NV12")
+                && text.contains("source.camera.formats"),
+            "{text}"
+        );
     }
 
     #[test]
     fn a_driver_that_lists_no_sizes_is_asked_for_the_configured_one() {
         let offers = [FormatOffer { fourcc: fourcc("YUYV"), sizes: Vec::new() }];
-        assert_eq!(choose(&offers, &[fourcc("YUYV")], 800, 600), Ok(Mode { fourcc: fourcc("YUYV"), width: 800, height: 600 }));
+        assert_eq!(
+            choose(&offers, &[fourcc("YUYV")], 800, 600),
+            Ok(Mode { fourcc: fourcc("YUYV"), width: 800, height: 600 })
+        );
     }
 
     #[test]
     fn stepwise_ranges_give_the_requested_size_snapped_to_the_step() {
-        let sizes = [SizeOffer::Stepwise { min_width: 16, max_width: 4096, step_width: 16, min_height: 16, max_height: 2160, step_height: 8 }];
+        let sizes = [SizeOffer::Stepwise {
+            min_width: 16,
+            max_width: 4096,
+            step_width: 16,
+            min_height: 16,
+            max_height: 2160,
+            step_height: 8,
+        }];
         assert_eq!(closest_size(&sizes, 1920, 1080), Some((1920, 1080)));
         assert_eq!(closest_size(&sizes, 1000, 1001), Some((992, 1000)));
         assert_eq!(closest_size(&sizes, 9000, 9000), Some((4096, 2160)));
@@ -261,13 +327,17 @@ mod tests {
 
     #[test]
     fn on_a_tie_the_larger_size_wins() {
-        let sizes = [SizeOffer::Discrete { width: 100, height: 100 }, SizeOffer::Discrete { width: 300, height: 100 }];
+        let sizes = [
+            SizeOffer::Discrete { width: 100, height: 100 },
+            SizeOffer::Discrete { width: 300, height: 100 },
+        ];
         assert_eq!(closest_size(&sizes, 200, 100), Some((300, 100)));
     }
 
     #[test]
     fn the_closest_frame_rate_is_chosen_and_a_faster_one_on_a_tie() {
-        let offers: Vec<IntervalOffer> = ["1/30", "1/15", "1/5"].map(|i| IntervalOffer::Discrete(interval(i))).to_vec();
+        let offers: Vec<IntervalOffer> =
+            ["1/30", "1/15", "1/5"].map(|i| IntervalOffer::Discrete(interval(i))).to_vec();
         assert_eq!(closest_interval(&offers, 25), Some(interval("1/30")));
         assert_eq!(closest_interval(&offers, 10), Some(interval("1/15")));
         assert_eq!(closest_interval(&offers, 1), Some(interval("1/5")));
@@ -292,15 +362,26 @@ mod tests {
     fn on_vivids_recorded_lists_mjpeg_falls_back_to_yuyv_at_the_closest_size_and_rate() {
         let vivid = vivid();
         assert!(vivid.formats.iter().all(|o| o.fourcc != fourcc("MJPG")), "vivid offers no MJPEG");
-        let mode = choose(&vivid.formats, &[fourcc("MJPG"), fourcc("YUYV")], 800, 600).expect("mode");
+        let mode =
+            choose(&vivid.formats, &[fourcc("MJPG"), fourcc("YUYV")], 800, 600).expect("mode");
         assert_eq!(mode, Mode { fourcc: fourcc("YUYV"), width: 640, height: 480 });
-        let mode = choose(&vivid.formats, &[fourcc("MJPG"), fourcc("YUYV")], 1920, 1080).expect("mode");
+        let mode =
+            choose(&vivid.formats, &[fourcc("MJPG"), fourcc("YUYV")], 1920, 1080).expect("mode");
         assert_eq!(mode, Mode { fourcc: fourcc("YUYV"), width: 1920, height: 1080 });
-        let rates = |w, h| &vivid.intervals.iter().find(|(f, fw, fh, _)| *f == fourcc("YUYV") && *fw == w && *fh == h).expect("size recorded").3;
+        let rates = |w, h| {
+            &vivid
+                .intervals
+                .iter()
+                .find(|(f, fw, fh, _)| *f == fourcc("YUYV") && *fw == w && *fh == h)
+                .expect("size recorded")
+                .3
+        };
         assert_eq!(closest_interval(rates(640, 480), 25), Some(interval("1/25")));
         // Large sizes are slow in vivid, as on real webcams: the fastest it has is chosen.
         let fastest_1080p = closest_interval(rates(1920, 1080), 60).expect("interval");
-        assert!(rates(1920, 1080).iter().all(|o| matches!(o, IntervalOffer::Discrete(i) if i.fps() <= fastest_1080p.fps())));
+        assert!(rates(1920, 1080)
+            .iter()
+            .all(|o| matches!(o, IntervalOffer::Discrete(i) if i.fps() <= fastest_1080p.fps())));
         let mode = choose(&vivid.formats, &[fourcc("RGB3")], 320, 200).expect("mode");
         assert_eq!(mode, Mode { fourcc: fourcc("RGB3"), width: 320, height: 180 });
     }

@@ -40,7 +40,9 @@ impl Timeline {
         let seq = match self.anchor {
             // A number that goes back within one stream (a 32-bit wrap after 4.5 years at 30
             // frames per second, or a driver that restarted on its own) re-anchors like a reopening.
-            Some((driver, ours)) if driver_seq > self.last_driver_seq => ours + u64::from(driver_seq - driver),
+            Some((driver, ours)) if driver_seq > self.last_driver_seq => {
+                ours + u64::from(driver_seq - driver)
+            }
             _ => {
                 self.anchor = Some((driver_seq, self.next_seq));
                 self.next_seq
@@ -57,7 +59,12 @@ impl Timeline {
     /// source started. Otherwise `now` stands in, late by however long the frame waited in the
     /// driver's queue. The wall clock is `wall_now` back-dated by that wait. Times since the
     /// start never go back, so the gaps fusion measures are never negative.
-    pub fn time(&mut self, driver_time: Option<Duration>, now: Duration, wall_now: SystemTime) -> (Duration, SystemTime) {
+    pub fn time(
+        &mut self,
+        driver_time: Option<Duration>,
+        now: Duration,
+        wall_now: SystemTime,
+    ) -> (Duration, SystemTime) {
         let captured = driver_time.filter(|t| *t <= now && *t >= self.started).unwrap_or(now);
         self.last_time = self.last_time.max(captured.saturating_sub(self.started));
         let waited = now.saturating_sub(self.started).saturating_sub(self.last_time);
@@ -115,7 +122,11 @@ mod tests {
         let wall = SystemTime::UNIX_EPOCH + s(1_000_000);
         let mut t = Timeline::new(s(100));
         let mut time = |driver, now| t.time(driver, now, wall).0;
-        assert_eq!(time(Some(s(101)), s(101) + ms(30)), s(1), "the driver's capture time, not the dequeue time");
+        assert_eq!(
+            time(Some(s(101)), s(101) + ms(30)),
+            s(1),
+            "the driver's capture time, not the dequeue time"
+        );
         assert_eq!(time(None, s(102)), s(2), "no driver time: the dequeue time");
         assert_eq!(time(Some(s(500)), s(103)), s(3), "a driver time in the future is not believed");
         assert_eq!(time(Some(s(50)), s(104)), s(4), "nor one from before the source started");
@@ -126,7 +137,8 @@ mod tests {
     fn the_wall_clock_is_back_dated_by_the_wait_in_the_driver() {
         let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
         let mut t = Timeline::new(Duration::from_secs(100));
-        let (_, captured_at) = t.time(Some(Duration::from_millis(101_000)), Duration::from_millis(101_040), wall);
+        let (_, captured_at) =
+            t.time(Some(Duration::from_millis(101_000)), Duration::from_millis(101_040), wall);
         assert_eq!(captured_at, wall - Duration::from_millis(40));
         let (_, captured_at) = t.time(None, Duration::from_secs(102), wall);
         assert_eq!(captured_at, wall);
