@@ -3,11 +3,11 @@
 //! subscriber, and the process's peak resident memory.
 //!
 //! Needs the installed models, mosquitto and ../shared/data. Run: `cargo bench --bench daemon`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test or bench is its failure
 
 use anpr_edge::hotlist::LiveHotlist;
-use anpr_edge::pipeline::{
-    self, ImageConfig, PipelineConfig, PipelineStats, ReadStages, ReadStamp,
-};
+use anpr_edge::imaging::ImageConfig;
+use anpr_edge::pipeline::{self, PipelineConfig, PipelineStats, ReadStages, ReadStamp};
 use anpr_edge::privacy::{Privacy, PrivacyConfig};
 use anpr_edge::publish::MqttSink;
 use anpr_edge::read_record::{Identity, Site};
@@ -20,7 +20,6 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 fn peak_rss_mib() -> f64 {

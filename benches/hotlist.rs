@@ -1,6 +1,7 @@
 //! Hotlist speed: matching one read against 100 000 entries (exact hit, fuzzy hit by a
 //! confusable character, fuzzy hit by a missing character, miss), and parsing plus indexing the
 //! 100 000 entries. The entries come from a seeded generator: no data file.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test or bench is its failure
 
 use anpr_edge::hotlist::{Format, Hotlist, Matcher};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};

@@ -2,6 +2,7 @@
 //! 4 plates, the whole `privacy::blur::blurred` call (frame copy, pixelation, Gaussian blur) as
 //! the pipeline runs it. Synthetic frames: the cost depends on the sizes, not on the content.
 //! Run: `cargo bench --bench privacy`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test or bench is its failure
 
 use anpr_edge::geometry::BoundingBox;
 use anpr_edge::privacy::blur::{blurred, BlurConfig};

@@ -3,6 +3,7 @@
 //!
 //! Needs the installed models (scripts/setup.sh) and ../shared/data; prints why and measures
 //! nothing without them. Run: `cargo bench --bench recognition`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test or bench is its failure
 
 use anpr_edge::geometry::BoundingBox;
 use anpr_edge::recognizer::{RecognitionConfig, Recognizer};
@@ -13,7 +14,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 fn recognizer() -> Option<(Recognizer, PathBuf)> {

@@ -2,6 +2,7 @@
 //! (100 KiB), the put-then-acknowledge cycle of a healthy connection, and recovery (scanning a
 //! spool of 4 000 reads at start). On the disk the spool folder is on (a tempdir under /tmp;
 //! set TMPDIR to measure another). Run: `cargo bench --bench spool`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test or bench is its failure
 
 use anpr_edge::publish::{Class, Message};
 use anpr_edge::spool::record::Removal;

@@ -9,6 +9,7 @@
 //!
 //! The checks expect vivid as `run.sh` loads it (one instance, a capture and an output node,
 //! the webcam input, its default 75 % colour bars) and need root to unbind it through sysfs.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test or bench is its failure
 
 use anpr_edge::frame::Frame;
 use anpr_edge::source::camera::negotiate::{FourCc, Interval, Mode};

@@ -51,15 +51,22 @@ pub fn probe() -> ClockState {
 }
 
 /// adjtimex with `modes = 0`: returns the clock state, the status bits and the maximum error.
+/// The crate's one unsafe call: neither std nor rustix reads the kernel's clock discipline.
+#[allow(unsafe_code)]
 fn adjtimex_read() -> Result<(i32, i32, i64), ()> {
     // SAFETY: `timex` is plain old data, zeroed is a valid value (modes = 0: read only); the
     // kernel writes into the struct we own for the duration of the call and keeps no pointer.
-    let mut timex: libc::timex = unsafe { std::mem::zeroed() };
-    let state = unsafe { libc::adjtimex(&mut timex) };
+    let (state, timex) = unsafe {
+        let mut timex: libc::timex = std::mem::zeroed();
+        (libc::adjtimex(&mut timex), timex)
+    };
     if state < 0 {
         return Err(());
     }
-    Ok((state, timex.status, timex.maxerror as i64))
+    // `c_long`: i64 here, i32 on 32-bit ARM boxes, hence the conversion clippy sees as useless.
+    #[allow(clippy::useless_conversion)]
+    let maxerror = i64::from(timex.maxerror);
+    Ok((state, timex.status, maxerror))
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@
 use crate::fuse::FusionConfig;
 use crate::health::HealthConfig;
 use crate::hotlist::HotlistConfig;
-use crate::pipeline::{ImageConfig, PipelineConfig};
+use crate::imaging::ImageConfig;
+use crate::pipeline::PipelineConfig;
 use crate::position::{PositionConfig, PositionKind};
 use crate::privacy::PrivacyConfig;
 use crate::publish::MqttConfig;

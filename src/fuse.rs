@@ -9,8 +9,8 @@
 //! sent anywhere, so every policy here (association, when to emit, memory bound) is unit-tested
 //! frame by frame. The caller owns the clock and the I/O.
 
-use crate::eval::score::{edit_distance, fold};
 use crate::geometry::BoundingBox;
+use crate::plate_text::{edit_distance, fold};
 use crate::recognizer::PlateRead;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;

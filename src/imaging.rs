@@ -5,6 +5,27 @@ use image::RgbImage;
 use opencv::core::{Mat, Rect, Size, Vec3b};
 use opencv::imgproc;
 use opencv::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// `[images]`: which JPEGs a read carries and how they are encoded (what of them may leave the
+/// device is `privacy::policy`'s decision).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImageConfig {
+    /// Attach the overview frame (JPEG) to each read.
+    pub overview: bool,
+    /// Overview frames wider than this are scaled down.
+    pub overview_max_width: u32,
+    /// Attach the plate crop (JPEG) to each read.
+    pub plate_crop: bool,
+    pub jpeg_quality: u8,
+}
+
+impl Default for ImageConfig {
+    fn default() -> Self {
+        Self { overview: true, overview_max_width: 1280, plate_crop: true, jpeg_quality: 85 }
+    }
+}
 
 /// Resizes the `rect` (x, y, w, h) of `src` into `dst`, an RGB buffer of `dst_w` × `dst_h`,
 /// with bilinear interpolation: the interpolation both models were trained with.

@@ -5,8 +5,8 @@
 //! hash it should have and where it comes from: reads made by an unknown model are worthless
 //! in court.
 
+use crate::digest::sha256_hex;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 /// The manifest shipped with this build (`models/manifest.toml`).
@@ -104,11 +104,6 @@ pub fn locate_folder(explicit: Option<&Path>) -> Result<PathBuf, ModelError> {
     candidates.iter().find(|d| d.is_dir()).cloned().ok_or_else(|| ModelError::NoFolder {
         searched: candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
     })
-}
-
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Reads the model `entry` from `folder` and returns its bytes once their hash is the pinned one.

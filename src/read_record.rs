@@ -6,10 +6,9 @@
 
 use crate::fuse::{Direction, FusedRead};
 use crate::geometry::BoundingBox;
-use crate::ocr::RegionGuess;
 use crate::position::Position;
-use crate::privacy::pseudonym::Pseudonym;
-use crate::privacy::Disposition;
+use crate::privacy::{Disposition, PublishedPlate};
+use crate::time_format::rfc3339_ms;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, SystemTime};
 
@@ -42,24 +41,6 @@ pub struct ImageRef {
 pub struct Images {
     pub overview: Option<ImageRef>,
     pub plate: Option<ImageRef>,
-}
-
-/// The plate as it leaves the device: in clear for a hit, minimised for the others as
-/// `[privacy]` says (see `privacy::policy` for what each field reveals).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PublishedPlate {
-    /// The plate as reported (country formats applied), or null when hashed or dropped.
-    pub text: Option<String>,
-    /// The keyed, rotating hash of the plate when `non_hit_plate = "keyed_hash"`, else null.
-    pub pseudonym: Option<Pseudonym>,
-    /// What the OCR read before the formats, or null unless the plate is in clear.
-    pub ocr_text: Option<String>,
-    /// Mean of the per-character probabilities.
-    pub confidence: f32,
-    /// Per-character probabilities, or null unless the plate is in clear.
-    pub char_confidences: Option<Vec<f32>>,
-    pub format: Option<String>,
-    pub region: Option<RegionGuess>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -129,10 +110,6 @@ pub struct Identity {
 pub struct FrameTimes {
     pub captured_at: SystemTime,
     pub monotonic: Duration,
-}
-
-pub fn rfc3339_ms(t: SystemTime) -> String {
-    humantime::format_rfc3339_millis(t).to_string()
 }
 
 /// Wall time of a monotonic instant, anchored on a frame whose both times are known.

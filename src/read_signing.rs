@@ -100,7 +100,7 @@ pub fn verify_read(
     let (overview, plate) = (named(&record.images.overview), named(&record.images.plate));
     let mut checked = Vec::new();
     for (path, bytes) in images {
-        let sha256 = crate::models::sha256_hex(bytes);
+        let sha256 = crate::digest::sha256_hex(bytes);
         let kind = if sha256 == overview {
             "overview"
         } else if sha256 == plate {
@@ -151,7 +151,7 @@ mod tests {
             "images":{"overview":{"topic":"anpr/box/images/x/overview","sha256":"OVERVIEW","bytes":5,"width":1,"height":1},"plate":null}}"#;
         let mut record: ReadRecord = serde_json::from_str(text).expect("record");
         record.images.overview.as_mut().expect("overview").sha256 =
-            crate::models::sha256_hex(b"jpeg!");
+            crate::digest::sha256_hex(b"jpeg!");
         record
     }
 

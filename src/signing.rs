@@ -78,7 +78,7 @@ pub fn verify(key: &VerifyingKey, message: &[u8], signature: &str) -> Result<(),
 /// A short name of a public key (the first 16 hex digits of the SHA-256 of its 32 bytes), for
 /// logs and records to say which key signed without printing the key.
 pub fn key_id(key: &VerifyingKey) -> String {
-    crate::models::sha256_hex(key.as_bytes())[..16].to_string()
+    crate::digest::sha256_hex(key.as_bytes())[..16].to_string()
 }
 
 #[cfg(test)]

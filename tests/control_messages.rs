@@ -1,6 +1,7 @@
 //! Property test of incoming MQTT control messages against a real Mosquitto: whatever bytes
 //! arrive on the unit's control topic (empty, binary, not UTF-8, up to 64 KiB) reach the
 //! control handler unchanged, and the publisher goes on delivering reads meanwhile.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test or bench is its failure
 
 mod common;
 

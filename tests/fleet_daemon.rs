@@ -1,6 +1,7 @@
 //! The daemon as a mobile unit: a real-time replay of real plates while a real gpsd replays a
 //! recorded drive, with the Prometheus endpoint on. Every read carries a position the log
 //! states and the clock's state; the metrics are scraped over loopback while it runs.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test or bench is its failure
 
 mod common;
 
@@ -128,7 +129,7 @@ fn reads_carry_the_gpsd_position_and_metrics_are_scraped_while_running() {
         .collect();
     let texts: Vec<String> = records
         .iter()
-        .map(|r| anpr_edge::eval::score::fold(r["plate"]["text"].as_str().expect("text")))
+        .map(|r| anpr_edge::plate_text::fold(r["plate"]["text"].as_str().expect("text")))
         .collect();
     assert_eq!(texts, expected);
     let schema: serde_json::Value =

@@ -1,6 +1,7 @@
 //! The mobile unit against a real gpsd (Debian's, fed by gpsfake from a recorded NMEA drive):
 //! the positions and speeds the reads get are the ones the log states, the direction of travel
 //! follows the drive, and a lost fix ages out.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test or bench is its failure
 
 mod common;
 

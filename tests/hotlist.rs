@@ -3,6 +3,7 @@
 //! hits topic (with its images) and leaves the others non-hits; retained MQTT updates replace
 //! the list while the daemon runs, and malformed or badly signed ones are refused while the old
 //! list keeps matching. The plates on the lists are read from the ground truth of the photographs.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test or bench is its failure
 
 mod common;
 
@@ -87,7 +88,7 @@ fn json_on(received: &Received, topic: &str) -> Vec<serde_json::Value> {
 }
 
 fn folded_text(read: &serde_json::Value) -> String {
-    anpr_edge::eval::score::fold(read["plate"]["text"].as_str().expect("text"))
+    anpr_edge::plate_text::fold(read["plate"]["text"].as_str().expect("text"))
 }
 
 fn validator() -> jsonschema::Validator {
@@ -176,7 +177,7 @@ fn a_signed_hotlist_file_turns_one_car_of_a_real_video_into_a_hit() {
     let hits = json_on(&received, "anpr/box/hits");
     assert_eq!(hits.len(), 1, "one hit: {hits:?}");
     let hit = &hits[0];
-    assert_eq!(folded_text(hit), anpr_edge::eval::score::fold(&stolen));
+    assert_eq!(folded_text(hit), anpr_edge::plate_text::fold(&stolen));
     assert_eq!(hit["hit"], true);
     let matched = &hit["hotlist"];
     assert_eq!(
@@ -201,7 +202,7 @@ fn a_signed_hotlist_file_turns_one_car_of_a_real_video_into_a_hit() {
             .find(|(t, _, _)| t == topic)
             .unwrap_or_else(|| panic!("no image on {topic}"));
         assert_eq!(
-            anpr_edge::models::sha256_hex(jpeg),
+            anpr_edge::digest::sha256_hex(jpeg),
             reference["sha256"].as_str().expect("sha"),
             "the hit's {kind} image arrived"
         );
@@ -216,7 +217,7 @@ fn a_signed_hotlist_file_turns_one_car_of_a_real_video_into_a_hit() {
         by_plate.insert(folded_text(read), read.clone());
     }
     assert_eq!(by_plate.len(), 3, "{reads:?}");
-    let fold = anpr_edge::eval::score::fold;
+    let fold = anpr_edge::plate_text::fold;
     assert_eq!(by_plate[&fold(&stolen)]["read_id"], hit["read_id"], "the hit is also on reads");
     assert_eq!(
         (
@@ -352,7 +353,7 @@ fn retained_mqtt_updates_replace_the_list_in_a_running_daemon_and_bad_ones_are_r
         .spawn()
         .expect("start");
 
-    let fold = anpr_edge::eval::score::fold;
+    let fold = anpr_edge::plate_text::fold;
     let hit_of = |car: usize| {
         let text = fold(&plates[car]);
         move |r: &Received| json_on(r, "anpr/box/hits").into_iter().find(|h| folded_text(h) == text)

@@ -1,6 +1,7 @@
 //! The daemon end to end on a real Mosquitto: one read per vehicle with its images over mutual
 //! TLS, the Last Will when it is killed, a broker that never answers, and replays through a
 //! broker that freezes, dies or restarts. The publisher alone is tested in tests/mqtt_publish.rs.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test or bench is its failure
 
 mod common;
 
@@ -68,7 +69,7 @@ fn the_daemon_delivers_one_read_per_vehicle_with_its_images_over_mutual_tls() {
         .collect();
     let texts: Vec<String> = reads
         .iter()
-        .map(|r| anpr_edge::eval::score::fold(r["plate"]["text"].as_str().expect("text")))
+        .map(|r| anpr_edge::plate_text::fold(r["plate"]["text"].as_str().expect("text")))
         .collect();
     assert_eq!(texts, expected, "exactly one read per vehicle");
     for read in &reads {
@@ -80,7 +81,7 @@ fn the_daemon_delivers_one_read_per_vehicle_with_its_images_over_mutual_tls() {
                 .find(|(t, _, _)| t == topic)
                 .unwrap_or_else(|| panic!("no image on {topic}"));
             assert_eq!(
-                anpr_edge::models::sha256_hex(jpeg),
+                anpr_edge::digest::sha256_hex(jpeg),
                 reference["sha256"].as_str().expect("sha"),
                 "image {topic} is the one the read names"
             );
@@ -199,7 +200,7 @@ fn replay_through_a_broker_fault(persistence: bool) {
     for read in &reads {
         by_id.insert(
             read["read_id"].as_str().expect("id").to_string(),
-            anpr_edge::eval::score::fold(read["plate"]["text"].as_str().expect("text")),
+            anpr_edge::plate_text::fold(read["plate"]["text"].as_str().expect("text")),
         );
     }
     let mut texts: Vec<String> = by_id.into_values().collect();

@@ -9,6 +9,7 @@
 //! broker is frozen only once the subscriber holds everything acknowledged so far. A message
 //! the subscriber misses was then really lost by the publisher. Duplicates are allowed, with
 //! the same id and the same bytes.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test or bench is its failure
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! The Debian package, built for real by scripts/package.sh (cargo-deb) from this build: its
 //! control data, its contents, its layout once unpacked into a throwaway root, and its
 //! maintainer script run against that root.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test or bench is its failure
 
 use std::path::Path;
 use std::process::Command;

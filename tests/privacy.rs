@@ -3,6 +3,7 @@
 //! reads), retention enforced on real files with an injected clock, the privacy sheet printed
 //! by the binary checked against the policy, and the daemon's records under the privacy
 //! defaults and with keyed hashes (the key never in its output).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test or bench is its failure
 
 mod common;
 
@@ -10,10 +11,10 @@ use common::broker::Broker;
 use common::subscriber::Subscriber;
 
 use anpr_edge::eval::ground_truth::load_folder;
-use anpr_edge::eval::score::{edit_distance, fold};
 use anpr_edge::geometry::BoundingBox;
 use anpr_edge::imaging::encode_jpeg;
-use anpr_edge::pipeline::ImageConfig;
+use anpr_edge::imaging::ImageConfig;
+use anpr_edge::plate_text::{edit_distance, fold};
 use anpr_edge::privacy::policy::{publish_plate, release, OverviewRelease};
 use anpr_edge::privacy::retention::{RetentionConfig, Sweeper};
 use anpr_edge::privacy::{
@@ -350,7 +351,7 @@ fn under_the_defaults_the_daemon_sends_no_plate_no_crop_and_a_blurred_overview()
             .filter(|k| *k != "plate" && *k != "images")
             .cloned()
             .collect();
-        let mut sheet = anpr_edge::privacy::report::record_fields();
+        let mut sheet = anpr_edge::privacy_sheet::record_fields();
         keys.sort();
         sheet.sort();
         assert_eq!(keys, sheet, "the privacy sheet lists exactly the fields a record carries");
@@ -448,7 +449,7 @@ fn the_daemon_enforces_retention_at_start_and_reports_the_oldest_item_held() {
     for status in online {
         assert_eq!(
             status["retention"]["oldest_item"],
-            anpr_edge::read_record::rfc3339_ms(days_ago(40)),
+            anpr_edge::time_format::rfc3339_ms(days_ago(40)),
             "{status}"
         );
         assert_eq!(status["retention"]["stores"][0]["items"], 2, "{status}");

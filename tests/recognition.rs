@@ -1,4 +1,5 @@
 //! The recognition core on real models and real photographs.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test or bench is its failure
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! Replay through real sources: a video built from real photographs, folders with bad files.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test or bench is its failure
 
 mod common;
 
@@ -35,7 +36,7 @@ fn a_video_of_real_plates_is_replayed_frame_by_frame() {
             frame_numbers.push(frame.seq);
             media_times.push(frame.media_time.expect("a video frame has a media time"));
             texts.extend(
-                recognition.reads.iter().map(|r| anpr_edge::eval::score::fold(&r.plate.text)),
+                recognition.reads.iter().map(|r| anpr_edge::plate_text::fold(&r.plate.text)),
             );
         }
     });
@@ -44,7 +45,7 @@ fn a_video_of_real_plates_is_replayed_frame_by_frame() {
     assert_eq!(frame_numbers, (0..15).collect::<Vec<u64>>(), "frames numbered in order, none lost");
     assert!(media_times.windows(2).all(|w| w[0] < w[1]), "media time increases: {media_times:?}");
     for name in CLIP {
-        let truth = anpr_edge::eval::score::fold(&truth_of(&folder, name));
+        let truth = anpr_edge::plate_text::fold(&truth_of(&folder, name));
         assert!(
             texts.contains(&truth),
             "{truth} (from {name}) not read in the video; read {texts:?}"

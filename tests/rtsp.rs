@@ -1,6 +1,7 @@
 //! The RTSP source against a real RTSP server on loopback (GStreamer's, serving a video of real
 //! plates): reads arrive, the daemon survives the server going away and coming back, and
 //! SIGTERM stops it cleanly.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test or bench is its failure
 
 mod common;
 
@@ -104,7 +105,7 @@ fn reads_come_from_an_rtsp_stream_that_drops_and_returns() {
     assert_eq!(first.len(), 1, "no read from the stream within 30 s");
     let expected = "FWE50";
     assert_eq!(
-        anpr_edge::eval::score::fold(first[0]["plate"]["text"].as_str().expect("text")),
+        anpr_edge::plate_text::fold(first[0]["plate"]["text"].as_str().expect("text")),
         expected
     );
 

@@ -1,6 +1,7 @@
 //! Signed reads end to end: a unit with a key made by openssl signs what it reads from a real
 //! photograph; `anpr-edge verify` accepts the read with the unit's public key and names what
 //! is wrong with a changed read, another unit's key and a missing signature.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test or bench is its failure
 
 mod common;
 

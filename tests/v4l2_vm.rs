@@ -6,6 +6,7 @@
 //! survive with its numbering intact).
 //!
 //! Skipped (and passing) only where QEMU cannot run at all and the CI variable is not set.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test or bench is its failure
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -17,13 +17,13 @@ pub struct PrivacyReportArgs {
 
 pub fn run(args: &PrivacyReportArgs) -> anyhow::Result<ExitCode> {
     let config = Config::load(&args.config)?;
-    let sheet = anpr_edge::privacy::report::sheet(&config);
+    let sheet = anpr_edge::privacy_sheet::sheet(&config);
     let mut out = std::io::stdout().lock();
     if args.json {
         serde_json::to_writer_pretty(&mut out, &sheet)?;
         writeln!(out)?;
     } else {
-        out.write_all(anpr_edge::privacy::report::render_text(&sheet).as_bytes())?;
+        out.write_all(anpr_edge::privacy_sheet::render_text(&sheet).as_bytes())?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -11,6 +11,7 @@
 
 use super::ground_truth::TruthPlate;
 use crate::geometry::BoundingBox;
+use crate::plate_text::{edit_distance, fold};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -60,27 +61,6 @@ pub struct EvalSummary {
     pub ms_p95: f64,
     pub confusions: Vec<Confusion>,
     pub misses: Vec<Miss>,
-}
-
-/// Letter O and digit 0 are one character for scoring.
-pub fn fold(text: &str) -> String {
-    text.chars().map(|c| if c == 'O' { '0' } else { c }).collect()
-}
-
-pub fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    let mut current = vec![0; b.len() + 1];
-    for (i, ca) in a.iter().enumerate() {
-        current[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != cb);
-            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
-        }
-        std::mem::swap(&mut previous, &mut current);
-    }
-    previous[b.len()]
 }
 
 /// The `q`-quantile (0..1) of `values` by nearest rank; 0 for none.
@@ -269,13 +249,5 @@ mod tests {
         assert_eq!(quantile(&v, 0.95), 95.0);
         assert_eq!(quantile(&[], 0.5), 0.0);
         assert_eq!(quantile(&[7.0], 0.95), 7.0);
-    }
-
-    #[test]
-    fn edit_distance_counts_insertions_deletions_and_substitutions() {
-        assert_eq!(edit_distance("ABC", "ABC"), 0);
-        assert_eq!(edit_distance("ABC", "AC"), 1);
-        assert_eq!(edit_distance("ABC", "AXC"), 1);
-        assert_eq!(edit_distance("", "AB"), 2);
     }
 }

@@ -32,7 +32,7 @@ use std::time::SystemTime;
 /// into 64 bits (6 bits a character).
 pub const MAX_PLATE_CHARS: usize = 10;
 /// Bounds the memory a list may take (≈ 300 bytes an entry with its index), and keeps a CSV
-/// list within one MQTT message ([`crate::publish::MAX_INCOMING_BYTES`]).
+/// list within one MQTT message (the publisher accepts `MAX_INCOMING_BYTES`, 32 MiB).
 pub const MAX_ENTRIES: usize = 500_000;
 const MAX_NAME_CHARS: usize = 64;
 const MAX_NOTE_CHARS: usize = 256;

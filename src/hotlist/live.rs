@@ -199,7 +199,7 @@ impl LiveHotlist {
         now: SystemTime,
     ) -> Result<Applied, UpdateError> {
         let _one_at_a_time = lock(&self.updating);
-        let sha256 = crate::models::sha256_hex(body);
+        let sha256 = crate::digest::sha256_hex(body);
         let current = self.current();
         if let Some(c) = current.as_ref().filter(|c| c.sha256 == sha256) {
             return Ok(Applied::Unchanged { version: c.matcher.version().to_string() });
@@ -251,7 +251,7 @@ impl LiveHotlist {
 
     /// The hotlist's part of the status heartbeat.
     pub fn status(&self) -> serde_json::Value {
-        let rejection = lock(&self.last_rejection).clone().map(|r| serde_json::json!({ "reason": r.reason, "at": crate::read_record::rfc3339_ms(r.at) }));
+        let rejection = lock(&self.last_rejection).clone().map(|r| serde_json::json!({ "reason": r.reason, "at": crate::time_format::rfc3339_ms(r.at) }));
         let key = self.key.as_ref().map(crate::signing::key_id);
         match self.current() {
             Some(l) => serde_json::json!({
@@ -259,7 +259,7 @@ impl LiveHotlist {
                 "entries": l.matcher.len(),
                 "sha256": l.sha256,
                 "source": l.source.to_string(),
-                "loaded_at": crate::read_record::rfc3339_ms(l.loaded_at),
+                "loaded_at": crate::time_format::rfc3339_ms(l.loaded_at),
                 "signed_by": key,
                 "last_rejection": rejection,
             }),

@@ -14,12 +14,12 @@ pub use frame_queue::{FrameQueue, Pop};
 pub use sink::{Outgoing, OutgoingImage, ReadSink};
 pub use stamp::ReadStamp;
 
+use crate::digest::sha256_hex;
 use crate::frame::Frame;
 use crate::fuse::{FusedRead, Fuser, FusionConfig};
 use crate::geometry::BoundingBox;
 use crate::hotlist::{LiveHotlist, Verdict};
-use crate::imaging::encode_jpeg;
-use crate::models::sha256_hex;
+use crate::imaging::{encode_jpeg, ImageConfig};
 use crate::privacy::policy::{publish_match, publish_plate, OverviewRelease};
 use crate::privacy::{Disposition, Privacy};
 use crate::read_record::{new_read_id, FrameTimes, Identity, ImageRef, Images, ReadRecord};
@@ -43,24 +43,6 @@ pub struct PipelineConfig {
 impl Default for PipelineConfig {
     fn default() -> Self {
         Self { frame_queue: 4, realtime: false }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ImageConfig {
-    /// Attach the overview frame (JPEG) to each read.
-    pub overview: bool,
-    /// Overview frames wider than this are scaled down.
-    pub overview_max_width: u32,
-    /// Attach the plate crop (JPEG) to each read.
-    pub plate_crop: bool,
-    pub jpeg_quality: u8,
-}
-
-impl Default for ImageConfig {
-    fn default() -> Self {
-        Self { overview: true, overview_max_width: 1280, plate_crop: true, jpeg_quality: 85 }
     }
 }
 

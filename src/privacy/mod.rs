@@ -4,19 +4,19 @@
 //! `policy` decides (pure) which fields and images leave for a hit, a non-hit and an
 //! allow-listed read; `blur` makes the non-hit overview unreadable where plates are;
 //! `pseudonym` replaces a non-hit plate by a keyed hash that rotates; `retention` deletes what
-//! the unit stores once it is older than the configured age; `report` prints the privacy sheet
-//! from the same decisions, so the sheet cannot say something the code does not do.
+//! the unit stores once it is older than the configured age. The privacy sheet
+//! (`crate::privacy_sheet`) is printed from the same decisions, so the sheet cannot say
+//! something the code does not do.
 
 pub mod blur;
 pub mod policy;
 pub mod pseudonym;
-pub mod report;
 pub mod retention;
 
 use serde::{Deserialize, Serialize};
 
 pub use blur::BlurConfig;
-pub use policy::{release, Release};
+pub use policy::{release, PublishedPlate, Release};
 pub use pseudonym::{KeyedHashConfig, Pseudonymiser};
 pub use retention::RetentionConfig;
 

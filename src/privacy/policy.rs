@@ -13,14 +13,32 @@
 //! and whose values serve only someone checking a reading against an image of the plate — which
 //! a non-hit does not carry.
 
-use super::pseudonym::Pseudonymiser;
+use super::pseudonym::{Pseudonym, Pseudonymiser};
 use super::{Disposition, PlateTreatment, PrivacyConfig};
 use crate::hotlist::HotlistMatch;
-use crate::pipeline::ImageConfig;
-use crate::read_record::PublishedPlate;
+use crate::imaging::ImageConfig;
+use crate::ocr::RegionGuess;
 use crate::recognizer::PlateText;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::SystemTime;
+
+/// The plate as it leaves the device: in clear for a hit, minimised for the others as
+/// `[privacy]` says (see `privacy::policy` for what each field reveals).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PublishedPlate {
+    /// The plate as reported (country formats applied), or null when hashed or dropped.
+    pub text: Option<String>,
+    /// The keyed, rotating hash of the plate when `non_hit_plate = "keyed_hash"`, else null.
+    pub pseudonym: Option<Pseudonym>,
+    /// What the OCR read before the formats, or null unless the plate is in clear.
+    pub ocr_text: Option<String>,
+    /// Mean of the per-character probabilities.
+    pub confidence: f32,
+    /// Per-character probabilities, or null unless the plate is in clear.
+    pub char_confidences: Option<Vec<f32>>,
+    pub format: Option<String>,
+    pub region: Option<RegionGuess>,
+}
 
 /// How the overview frame leaves the device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

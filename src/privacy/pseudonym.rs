@@ -154,7 +154,7 @@ impl Pseudonymiser {
         Pseudonym {
             algorithm: "hmac-sha256".into(),
             value: value.iter().map(|b| format!("{b:02x}")).collect(),
-            period_start: crate::read_record::rfc3339_ms(
+            period_start: crate::time_format::rfc3339_ms(
                 UNIX_EPOCH + Duration::from_secs(index * period_secs),
             ),
         }

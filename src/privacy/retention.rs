@@ -190,7 +190,7 @@ impl SweepReport {
     pub fn status(&self, now: SystemTime) -> serde_json::Value {
         let oldest = self.oldest();
         serde_json::json!({
-            "oldest_item": oldest.map(crate::read_record::rfc3339_ms),
+            "oldest_item": oldest.map(crate::time_format::rfc3339_ms),
             "oldest_item_age_s": oldest.map(|o| now.duration_since(o).unwrap_or_default().as_secs()),
             "stores": self.stores,
         })
@@ -199,7 +199,7 @@ impl SweepReport {
 
 fn time_or_null<S: serde::Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
     match t {
-        Some(t) => s.serialize_str(&crate::read_record::rfc3339_ms(*t)),
+        Some(t) => s.serialize_str(&crate::time_format::rfc3339_ms(*t)),
         None => s.serialize_none(),
     }
 }

@@ -209,7 +209,7 @@ fn status_payload(
     let mut status = serde_json::json!({ "device_id": device_id, "state": state });
     if let Some(map) = status.as_object_mut() {
         if timed {
-            map.insert("time".into(), crate::read_record::rfc3339_ms(SystemTime::now()).into());
+            map.insert("time".into(), crate::time_format::rfc3339_ms(SystemTime::now()).into());
         }
         if let serde_json::Value::Object(fields) = fields {
             map.extend(fields.clone());

@@ -6,8 +6,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// (topic, payload, retained) of each message, in arrival order.
+type Received = Arc<Mutex<Vec<(String, Vec<u8>, bool)>>>;
+
 pub struct Subscriber {
-    received: Arc<Mutex<Vec<(String, Vec<u8>, bool)>>>,
+    received: Received,
     stop: Arc<AtomicBool>,
     connected: Arc<AtomicBool>,
     /// Subscriptions acknowledged so far: a test waits for one more after restarting a broker.

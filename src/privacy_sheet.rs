@@ -1,15 +1,16 @@
-//! The privacy sheet: from the effective configuration, what leaves the device for a hit, a
+//! The privacy sheet (`anpr-edge privacy-report`): from the effective configuration, what leaves the device for a hit, a
 //! non-hit and an allow-listed read, how long what it stores is kept, and why it reads plates —
-//! the page a data-protection officer attaches to a DPIA.
+//! the page a data-protection officer attaches to a DPIA. It reads the whole configuration, so it
+//! sits above `config`, beside the daemon, not inside the `privacy` stage.
 //!
 //! Design: nothing here decides. Each disposition's line comes from [`policy::release`] and its
 //! plate fields from running [`policy::publish_plate`] on a sample plate, the very functions the
 //! pipeline runs; so the sheet cannot drift from what the code does.
 
-use super::policy::{self, OverviewRelease, Release};
-use super::pseudonym::KeySource;
-use super::{Disposition, PlateTreatment};
 use crate::config::{Config, OutputKind};
+use crate::privacy::policy::{self, OverviewRelease, Release};
+use crate::privacy::pseudonym::KeySource;
+use crate::privacy::{Disposition, PlateTreatment};
 use crate::recognizer::PlateText;
 use serde::Serialize;
 use std::fmt::Write;
@@ -77,7 +78,10 @@ fn sample_plate() -> PlateText {
 fn plate_fields(release: &Release) -> Vec<String> {
     // The pseudonym field is filled whenever a key exists; the sheet shows it for the
     // configured treatment with a key made for the purpose (never the unit's own key).
-    let key = super::Pseudonymiser::from_secret(&[0u8; 32], &super::KeyedHashConfig::default());
+    let key = crate::privacy::Pseudonymiser::from_secret(
+        &[0u8; 32],
+        &crate::privacy::KeyedHashConfig::default(),
+    );
     let published =
         policy::publish_plate(release, &sample_plate(), Some(&key), SystemTime::UNIX_EPOCH);
     match serde_json::to_value(&published) {
