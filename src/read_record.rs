@@ -1,6 +1,6 @@
 //! The read record: what the unit says about one vehicle, as it leaves the device.
 //!
-//! Versioned (`schema`), documented in the README and in `schema/read.schema.json`; a test
+//! Versioned (`schema`), documented in docs/read-record.md and in `schema/read.schema.json`; a test
 //! checks that every record the code builds validates against that file, so the two cannot
 //! drift apart.
 

@@ -59,6 +59,7 @@ fn the_package_installs_binary_unit_config_models_and_runtime() {
         ),
         (" usr/share/anpr-edge/models/cct_xs_v2_global.onnx", "-rw-r--r--"),
         (" usr/share/doc/anpr-edge/README.md", "-rw-r--r--"),
+        (" usr/share/doc/anpr-edge/docs/daemon.md", "-rw-r--r--"),
     ] {
         let line = contents
             .lines()

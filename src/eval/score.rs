@@ -1,6 +1,6 @@
 //! Scoring reads against ground truth. Pure.
 //!
-//! Definitions (also in the README):
+//! Definitions (also in docs/accuracy-and-speed.md):
 //! - a truth plate is *read exactly* when any read of its image has the same text, letter O and
 //!   digit 0 counted as equal (the reference annotations mix them);
 //! - a truth plate is *detected* when a detection (read or unread) has IoU ≥ 0.5 with its box;
