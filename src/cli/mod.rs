@@ -1,5 +1,6 @@
 //! Command-line interface: argument parsing and one function per subcommand.
 
+mod command_cmd;
 mod daemon_cmd;
 mod eval_cmd;
 mod hotlist_cmd;
@@ -102,6 +103,9 @@ enum Command {
     /// Check a hotlist, or wrap it into the MQTT envelope.
     #[command(subcommand)]
     Hotlist(hotlist_cmd::HotlistCommand),
+    /// Make, wrap or check a signed command for a unit or the fleet.
+    #[command(subcommand, name = "command")]
+    Control(command_cmd::CommandCommand),
 }
 
 pub fn main() -> ExitCode {
@@ -127,6 +131,7 @@ pub fn main() -> ExitCode {
         Command::PrivacyReport(args) => privacy_cmd::run(args),
         Command::Verify(args) => verify_cmd::run(args),
         Command::Hotlist(command) => hotlist_cmd::run(command),
+        Command::Control(command) => command_cmd::run(command),
     };
     match result {
         Ok(code) => code,
