@@ -24,47 +24,6 @@ use std::time::{Duration, Instant};
 /// Bounds waiting on the network (a broker that never answers), not speed.
 const PATIENCE: Duration = Duration::from_secs(20);
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let status = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .stderr(Stdio::null())
-        .status()
-        .expect("openssl");
-    assert!(status.success(), "openssl {args:?}");
-}
-
-/// A client certificate with `cn`, signed by the CA `Certificates::make` made in `dir`.
-fn client_certificate(dir: &Path, cn: &str) -> (PathBuf, PathBuf) {
-    let (key, csr, pem) = (format!("{cn}.key"), format!("{cn}.csr"), format!("{cn}.pem"));
-    let subject = format!("/CN={cn}");
-    openssl(
-        dir,
-        &["req", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &csr, "-subj", &subject],
-    );
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            &pem,
-            "-days",
-            "2",
-            "-extfile",
-            "client.ext",
-        ],
-    );
-    (dir.join(pem), dir.join(key))
-}
-
 /// The shipped configuration with this test's paths and port: every other line as shipped.
 fn shipped_config(dir: &Path, port: u16, certs: &Certificates) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/mosquitto");
@@ -218,7 +177,9 @@ fn fleet() -> Fleet {
         assert!(Instant::now() < deadline, "mosquitto never listened on {port}");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let peer = |cn: &str| Peer::connect(port, &certs.ca, &client_certificate(dir.path(), cn), cn);
+    let peer = |cn: &str| {
+        Peer::connect(port, &certs.ca, &Certificates::issue(dir.path(), cn, cn, "client.ext"), cn)
+    };
     let (unit_a, unit_b, centre) = (peer("unit-a"), peer("unit-b"), peer("anpr-centre"));
     Fleet { _broker: broker, _dir: dir, unit_a, unit_b, centre }
 }

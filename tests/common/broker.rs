@@ -65,49 +65,8 @@ impl Certificates {
         )
         .expect("ext");
         std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").expect("ext");
-        for (name, cn) in [("server", "localhost"), ("client", client_name)] {
-            let (key, csr, pem, ext) = (
-                format!("{name}.key"),
-                format!("{name}.csr"),
-                format!("{name}.pem"),
-                format!("{name}.ext"),
-            );
-            openssl(
-                dir,
-                &[
-                    "req",
-                    "-newkey",
-                    "rsa:2048",
-                    "-nodes",
-                    "-keyout",
-                    &key,
-                    "-out",
-                    &csr,
-                    "-subj",
-                    &format!("/CN={cn}"),
-                ],
-            );
-            openssl(
-                dir,
-                &[
-                    "x509",
-                    "-req",
-                    "-in",
-                    &csr,
-                    "-CA",
-                    "ca.pem",
-                    "-CAkey",
-                    "ca.key",
-                    "-CAcreateserial",
-                    "-out",
-                    &pem,
-                    "-days",
-                    "2",
-                    "-extfile",
-                    &ext,
-                ],
-            );
-        }
+        Self::issue(dir, "server", "localhost", "server.ext");
+        Self::issue(dir, "client", client_name, "client.ext");
         Self {
             ca: dir.join("ca.pem"),
             server_cert: dir.join("server.pem"),
@@ -115,6 +74,48 @@ impl Certificates {
             client_cert: dir.join("client.pem"),
             client_key: dir.join("client.key"),
         }
+    }
+
+    /// A certificate for `cn` signed by the CA in `dir`, as `name`.pem and `name`.key, with the
+    /// extensions of `ext` (`server.ext` or `client.ext`, written by [`Certificates::make`]).
+    pub fn issue(dir: &Path, name: &str, cn: &str, ext: &str) -> (PathBuf, PathBuf) {
+        let (key, csr, pem) = (format!("{name}.key"), format!("{name}.csr"), format!("{name}.pem"));
+        openssl(
+            dir,
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                &key,
+                "-out",
+                &csr,
+                "-subj",
+                &format!("/CN={cn}"),
+            ],
+        );
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &pem,
+                "-days",
+                "2",
+                "-extfile",
+                ext,
+            ],
+        );
+        (dir.join(pem), dir.join(key))
     }
 }
 
