@@ -83,10 +83,8 @@ pub fn run(command: &CommandCommand) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("{}: cannot read the command", file.display()))?;
             serde_json::from_str::<Command>(&body)
                 .with_context(|| format!("{}: not a command", file.display()))?;
-            let sig = file.with_extension(match file.extension() {
-                Some(e) => format!("{}.sig", e.to_string_lossy()),
-                None => "sig".into(),
-            });
+            // FILE.sig beside it, as for hotlists.
+            let sig = anpr_edge::hotlist::live::signature_path(file);
             let signature = std::fs::read_to_string(&sig)
                 .with_context(|| format!("{}: no signature beside the command", sig.display()))?;
             let envelope = Envelope { body, signature: Some(signature.trim().to_string()) };
