@@ -4,7 +4,7 @@
 //! set TMPDIR to measure another). Run: `cargo bench --bench spool`.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test or bench is its failure
 
-use anpr_edge::publish::{Class, Message};
+use anpr_edge::message::{Class, Message};
 use anpr_edge::spool::record::Removal;
 use anpr_edge::spool::{FsyncPolicy, Spool, SpoolConfig};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};

@@ -7,8 +7,8 @@
 use crate::config::{Config, OutputKind, SourceConfig};
 use crate::hotlist::live::Updater;
 use crate::hotlist::{HotlistConfig, LiveHotlist};
+use crate::outgoing::ReadSink;
 use crate::pipeline::sink::StdoutSink;
-use crate::pipeline::ReadSink;
 use crate::pipeline::{self, PipelineStats, ReadStages, ReadStamp};
 use crate::position::PositionProvider;
 use crate::privacy::retention::{SweepReport, Sweeper};

@@ -10,7 +10,7 @@
 //!
 //! Keys and signatures are `signing.rs`'s: this module only decides what is signed.
 
-use crate::pipeline::{Outgoing, ReadSink};
+use crate::outgoing::{Outgoing, ReadSink};
 use crate::read_record::{ReadRecord, ReadSignature};
 use crate::signing::{self, SignatureError, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};

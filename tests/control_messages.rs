@@ -5,7 +5,8 @@
 
 mod common;
 
-use anpr_edge::publish::{Class, ControlHandler, Message, MqttConfig, MqttSink, Setup, Topics};
+use anpr_edge::message::{Class, Message};
+use anpr_edge::publish::{ControlHandler, MqttConfig, MqttSink, Setup, Topics};
 use common::broker::Broker;
 use common::subscriber::Subscriber;
 use proptest::prelude::*;

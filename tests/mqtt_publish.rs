@@ -13,9 +13,8 @@
 
 mod common;
 
-use anpr_edge::publish::{
-    Class, Message, MqttConfig, MqttError, MqttSink, StatusSource, TlsFiles, Topics,
-};
+use anpr_edge::message::{Class, Message};
+use anpr_edge::publish::{MqttConfig, MqttError, MqttSink, StatusSource, TlsFiles, Topics};
 use common::broker::{free_port, Broker, Certificates};
 use common::gate::Gate;
 use rumqttc::{Client, Event, MqttOptions, Packet, QoS};

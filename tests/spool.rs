@@ -13,7 +13,7 @@
 
 mod common;
 
-use anpr_edge::publish::{Class, Message};
+use anpr_edge::message::{Class, Message};
 use anpr_edge::spool::{Spool, SpoolConfig};
 use common::broker::{free_port, Broker};
 use common::gate::Gate;

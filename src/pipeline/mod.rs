@@ -10,8 +10,8 @@ pub mod frame_queue;
 pub mod sink;
 pub mod stamp;
 
+use crate::outgoing::{Outgoing, OutgoingImage, ReadSink};
 pub use frame_queue::{FrameQueue, Pop};
-pub use sink::{Outgoing, OutgoingImage, ReadSink};
 pub use stamp::ReadStamp;
 
 use crate::digest::sha256_hex;

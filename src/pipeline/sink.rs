@@ -1,30 +1,7 @@
-//! Where finished reads go: the MQTT publisher on a unit, standard output for a replay.
+//! Standard output as a destination for reads: the replay default.
 
-use crate::read_record::ReadRecord;
+use crate::outgoing::{Outgoing, ReadSink};
 use std::io::Write;
-
-/// An image that travels with a read.
-#[derive(Debug, Clone)]
-pub struct OutgoingImage {
-    pub kind: &'static str,
-    pub topic: String,
-    pub jpeg: Vec<u8>,
-}
-
-/// A finished read and its images.
-#[derive(Debug, Clone)]
-pub struct Outgoing {
-    pub record: ReadRecord,
-    pub images: Vec<OutgoingImage>,
-}
-
-/// A destination for reads. `deliver` must not block on a network: a sink that cannot send
-/// now keeps the read (bounded, with its own documented policy) and sends it later.
-pub trait ReadSink {
-    fn deliver(&mut self, read: Outgoing);
-    /// Where the image `kind` of read `read_id` will be found.
-    fn image_topic(&self, read_id: &str, kind: &str) -> String;
-}
 
 /// Writes one JSON record per line to standard output (the replay default); images are not
 /// written, their references are.

@@ -1,19 +1,27 @@
 //! The last stage of the data flow: delivering reads to the central MQTT broker, losing nothing
 //! while it is away.
 //!
-//! `outbox` decides (what to send, what to drop, what to send again) without any I/O; `mqtt`
-//! is the rumqttc edge; `config` and `tls` check the `[mqtt]` section and the unit's
-//! certificates; `topics` names where everything goes.
+//! Decisions without I/O: `outbox` (what to send, drop, send again), `durable` (the outbox and
+//! the spool kept equal), `messages` (a read's messages), `status` (the status messages),
+//! `topics` (where everything goes). I/O: `driver` (the thread on rumqttc's event loop) and
+//! `mqtt` (the handle the unit holds). `config` and `tls` check the `[mqtt]` section and the
+//! unit's certificates.
 
 pub mod config;
+pub mod driver;
+pub mod durable;
+pub mod messages;
 pub mod mqtt;
 pub mod outbox;
-mod tls;
+pub mod status;
+pub mod tls;
 pub mod topics;
 
 pub use config::{MqttConfig, MqttConfigError, TlsFiles};
-pub use mqtt::{ControlHandler, MqttError, MqttSink, Setup, ShutdownReport, StatusSource};
-pub use outbox::{Class, Message, Outbox, OutboxStats, SubmitOutcome};
+pub use driver::ControlHandler;
+pub use mqtt::{MqttError, MqttSink, Setup, ShutdownReport};
+pub use outbox::{Outbox, OutboxStats, SubmitOutcome};
+pub use status::StatusSource;
 pub use topics::Topics;
 
 /// Largest message the unit accepts from the broker (a hotlist update), in bytes.

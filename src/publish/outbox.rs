@@ -53,34 +53,21 @@
 
 use std::collections::VecDeque;
 
-/// What a message is, which decides its priority and its place in the drop order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Class {
-    Hit = 0,
-    Read = 1,
-    Image = 2,
-    /// An image of a hit: the control room's evidence, sent before every read, but still an
-    /// image, dropped before any read.
-    HitImage = 3,
-}
-
-impl Class {
-    /// Every class, for the code that must know them all (the spool's decoder).
-    pub const ALL: [Class; 4] = SEND_ORDER;
-}
+pub use crate::message::{Class, Message};
 
 /// From the first sent to the last.
 const SEND_ORDER: [Class; 4] = [Class::Hit, Class::HitImage, Class::Read, Class::Image];
 /// From the first dropped to the last.
 const DROP_ORDER: [Class; 4] = [Class::Image, Class::HitImage, Class::Read, Class::Hit];
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Message {
-    /// Stable across retries: the read id (and image kind), what consumers deduplicate by.
-    pub id: String,
-    pub topic: String,
-    pub payload: Vec<u8>,
-    pub class: Class,
+/// Where a class's pending queue is in `Outbox::pending`.
+fn slot(class: Class) -> usize {
+    match class {
+        Class::Hit => 0,
+        Class::HitImage => 1,
+        Class::Read => 2,
+        Class::Image => 3,
+    }
 }
 
 /// What became of a pushed message.
@@ -148,7 +135,7 @@ impl Outbox {
     fn over_bound(&self) -> bool {
         let is_image = |class: Class| matches!(class, Class::Image | Class::HitImage);
         let images_pending =
-            [Class::Image, Class::HitImage].iter().any(|c| !self.pending[*c as usize].is_empty());
+            [Class::Image, Class::HitImage].iter().any(|c| !self.pending[slot(*c)].is_empty());
         let (mut messages, mut bytes) = (self.held(), self.bytes);
         if !images_pending {
             for flying in self.in_flight.iter().filter(|f| is_image(f.message.class)) {
@@ -175,7 +162,7 @@ impl Outbox {
             self.count_drop(message.class);
             return SubmitOutcome { held: false, dropped: vec![message] };
         }
-        let class = message.class as usize;
+        let class = slot(message.class);
         // Where the new message stands in its queue; drops from the front move it up.
         let mut position = self.pending[class].len();
         self.bytes += message.payload.len();
@@ -183,7 +170,7 @@ impl Outbox {
         let mut outcome = SubmitOutcome { held: true, dropped: Vec::new() };
         while self.over_bound() {
             let Some(dropped) = self.drop_one() else { break };
-            if dropped.class as usize == class {
+            if slot(dropped.class) == class {
                 if position == 0 {
                     outcome.held = false;
                 } else {
@@ -197,8 +184,8 @@ impl Outbox {
 
     /// Drops the oldest pending message of the lowest class there is.
     fn drop_one(&mut self) -> Option<Message> {
-        let class = *DROP_ORDER.iter().find(|c| !self.pending[**c as usize].is_empty())?;
-        let message = self.pending[class as usize].pop_front()?;
+        let class = *DROP_ORDER.iter().find(|c| !self.pending[slot(**c)].is_empty())?;
+        let message = self.pending[slot(class)].pop_front()?;
         self.bytes -= message.payload.len();
         self.count_drop(class);
         Some(message)
@@ -210,16 +197,16 @@ impl Outbox {
         if self.in_flight.len() >= max_in_flight {
             return None;
         }
-        SEND_ORDER.iter().find_map(|c| self.pending[*c as usize].front())
+        SEND_ORDER.iter().find_map(|c| self.pending[slot(*c)].front())
     }
 
     /// The client took the message [`Self::next_to_send`] returned: it is in flight now.
     /// Returns false (and changes nothing) when `id` is not that message.
     pub fn mark_sent(&mut self, id: &str) -> bool {
-        let Some(class) = SEND_ORDER.iter().find(|c| !self.pending[**c as usize].is_empty()) else {
+        let Some(class) = SEND_ORDER.iter().find(|c| !self.pending[slot(**c)].is_empty()) else {
             return false;
         };
-        let queue = &mut self.pending[*class as usize];
+        let queue = &mut self.pending[slot(*class)];
         if queue.front().is_none_or(|m| m.id != id) {
             return false;
         }
@@ -257,7 +244,7 @@ impl Outbox {
     pub fn on_session_lost(&mut self) {
         while let Some(f) = self.in_flight.pop_back() {
             self.stats.republished += 1;
-            self.pending[f.message.class as usize].push_front(f.message);
+            self.pending[slot(f.message.class)].push_front(f.message);
         }
     }
 

@@ -14,7 +14,8 @@
 //!   (`record.rs`). Acknowledgements arrive out of order (hits overtake reads, a PUBACK per
 //!   packet), so a removal is a record of its own rather than a moving read pointer; a segment
 //!   file is deleted once it and every older one hold no live message, and when the files
-//!   exceed `max_bytes` the oldest live segment's messages are written again at the head.
+//!   exceed `max_bytes` the oldest live segment's messages are written again at the head; both
+//!   at the periodic [`Spool::tick`], never inside a put or a remove.
 //! - Records go to the file with one `write` each, never through a user-space buffer: a killed
 //!   process loses nothing written; the fsync policy decides what a power cut can lose.
 //! - At start every segment is scanned; a torn or corrupt tail is truncated and a corrupt
@@ -29,7 +30,7 @@ pub use config::{FsyncPolicy, SpoolConfig};
 use policy::SegmentUse;
 use record::{Record, Removal};
 
-use crate::publish::{Class, Message};
+use crate::message::{Class, Message};
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -308,7 +309,6 @@ impl Spool {
         if full {
             self.rotate();
         }
-        self.compact();
     }
 
     fn rotate(&mut self) {
@@ -329,15 +329,22 @@ impl Spool {
         }
     }
 
-    /// Deletes dead segments and copies the oldest live one forward when over the byte bound.
+    /// Deletes dead segments and copies the oldest live ones forward until the files are
+    /// within the byte bound (each round moves one segment; at most one round per segment).
     fn compact(&mut self) {
-        let uses: Vec<SegmentUse> = self.segments.values().copied().collect();
-        let plan = policy::compaction(&uses, self.config.max_bytes);
-        for number in plan.delete {
-            self.delete_segment(number);
-        }
-        if let Some(number) = plan.copy_forward {
-            self.copy_forward(number);
+        for _ in 0..=self.segments.len() {
+            let uses: Vec<SegmentUse> = self.segments.values().copied().collect();
+            let plan = policy::compaction(&uses, self.config.max_bytes);
+            if plan.delete.is_empty() && plan.copy_forward.is_none() {
+                return;
+            }
+            for number in plan.delete {
+                self.delete_segment(number);
+            }
+            match plan.copy_forward {
+                Some(number) if self.copy_forward(number) => {}
+                _ => return,
+            }
         }
     }
 
@@ -356,13 +363,14 @@ impl Spool {
         }
     }
 
-    fn copy_forward(&mut self, number: u64) {
+    /// False when the segment could not be moved (it stays; the next tick tries again).
+    fn copy_forward(&mut self, number: u64) -> bool {
         let path = segment_path(&self.config.dir, number);
         let bytes = match std::fs::read(&path) {
             Ok(bytes) => bytes,
             Err(error) => {
                 tracing::warn!(%error, segment = %path.display(), "cannot read a spool segment to compact it");
-                return;
+                return false;
             }
         };
         let mut moved = Vec::new();
@@ -375,7 +383,7 @@ impl Spool {
             let Some(frame) = r.encode() else { continue };
             if let Err(error) = self.append(&frame) {
                 tracing::warn!(%error, "cannot compact the spool (disk full?); segment kept");
-                return;
+                return false;
             }
             moved.push(id.clone());
         }
@@ -395,12 +403,16 @@ impl Spool {
         }
         // Its remove records may refer to older segments, all dead (it was the oldest live one).
         self.delete_segment(number);
+        true
     }
 
-    /// Periodic work: the fsync schedule, and the ids that are now too old to keep (the caller
-    /// removes them from the outbox and then from here, as drops).
+    /// Periodic work: the fsync schedule, compaction, and the ids that are now too old to keep
+    /// (the caller removes them from the outbox and then from here, as drops). Compaction runs
+    /// here and not after each write, so that a put or a remove never copies and fsyncs a
+    /// segment: between two ticks the files may pass `max_bytes` by what was written since.
     pub fn tick(&mut self) -> Vec<String> {
         self.sync_if_due();
+        self.compact();
         let max_age_ms = self.config.max_age_s.saturating_mul(1000);
         let hit_max_age_ms = self.config.hit_max_age_s.map(|s| s.saturating_mul(1000));
         policy::expired(
@@ -526,7 +538,11 @@ mod tests {
             let id = format!("r{i}");
             spool.put(&msg(&id, Class::Read, 4000)).expect("put");
             spool.remove(&id, Removal::Acknowledged);
-            assert!(spool.stats().bytes <= 1 << 20, "after {i}: {:?}", spool.stats());
+            // The ticks compact: between two of them the files grow by what was written.
+            if i % 25 == 24 {
+                spool.tick();
+                assert!(spool.stats().bytes <= 1 << 20, "after {i}: {:?}", spool.stats());
+            }
         }
         let files = std::fs::read_dir(dir.path()).expect("ls").count();
         assert!(files <= 20, "{files} segment files");

@@ -5,7 +5,7 @@
 //! spool's I/O (`mod.rs`) only carries them out.
 
 use super::config::FsyncPolicy;
-use crate::publish::Class;
+use crate::message::Class;
 use std::time::{Duration, Instant};
 
 /// Whether written records must be flushed to the disk now.
@@ -68,8 +68,8 @@ pub struct Compaction {
 /// Only a prefix of dead segments is deleted: a remove record in a segment refers to a put in
 /// that segment or an older one, so deleting a dead segment while an older one lives would
 /// bring the messages it removed back at the next start. When the files exceed `max_bytes`,
-/// the oldest live segment is copied forward (one per call, so a put never waits for more
-/// than one segment's worth of copying).
+/// the oldest live segment is copied forward (one per call: the spool's periodic tick calls
+/// again until the files are within the bound).
 pub fn compaction(segments: &[SegmentUse], max_bytes: u64) -> Compaction {
     let Some((_head, older)) = segments.split_last() else { return Compaction::default() };
     let dead = older.iter().take_while(|s| s.live == 0).count();

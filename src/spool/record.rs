@@ -6,6 +6,10 @@
 //! `u16 id length` · id · `u16 topic length` · topic · payload (the rest); or kind `2`
 //! (remove) · `u8 reason` · id (the rest).
 //!
+//! Class codes (fixed: spools written by earlier versions use them; a new class takes a new
+//! code, never a used one): `0` hit · `1` read · `2` image · `3` image of a hit.
+//! Removal reasons: `1` acknowledged · `2` dropped. Integers are little-endian.
+//!
 //! Design: pure functions over byte slices, so framing and recovery are tested (and
 //! property-tested) without files. The scan never fails: a frame whose CRC does not match, or
 //! whose length runs past the end, is skipped by searching forward byte by byte for the next
@@ -14,7 +18,7 @@
 //! caller truncates it). A 32-bit CRC over a frame whose magic and length also fit makes a
 //! false resynchronisation on garbage vanishingly rare.
 
-use crate::publish::Class;
+use crate::message::Class;
 
 const MAGIC: [u8; 2] = *b"SP";
 pub const HEADER: usize = 10;
@@ -37,12 +41,19 @@ pub enum Record {
     Remove { reason: Removal, id: String },
 }
 
+/// The class code table of the module documentation; an exhaustive match, so a new class
+/// cannot be written without a code of its own.
 fn class_byte(class: Class) -> u8 {
-    class as u8
+    match class {
+        Class::Hit => 0,
+        Class::Read => 1,
+        Class::Image => 2,
+        Class::HitImage => 3,
+    }
 }
 
 fn class_of(byte: u8) -> Option<Class> {
-    Class::ALL.into_iter().find(|c| *c as u8 == byte)
+    Class::ALL.into_iter().find(|c| class_byte(*c) == byte)
 }
 
 fn push_short(out: &mut Vec<u8>, text: &str) -> Option<()> {
@@ -227,6 +238,54 @@ mod tests {
             s,
             Scan { records, corrupt_stretches: 0, corrupt_bytes: 0, valid_len: bytes.len() }
         );
+    }
+
+    /// The bytes on disk, pinned: a change here misreads every spool already written.
+    #[test]
+    fn the_format_is_fixed_to_the_byte() {
+        let put = Record::Put {
+            seq: 0x0102,
+            class: Class::HitImage,
+            created_ms: 0x0A0B,
+            id: "r1".into(),
+            topic: "t/x".into(),
+            payload: b"{}".to_vec(),
+        };
+        let body: Vec<u8> = [
+            &[1][..],                        // put
+            &[0x02, 0x01, 0, 0, 0, 0, 0, 0], // seq
+            &[3],                            // class: image of a hit
+            &[0x0B, 0x0A, 0, 0, 0, 0, 0, 0], // created
+            &[2, 0],
+            b"r1",
+            &[3, 0],
+            b"t/x",
+            b"{}",
+        ]
+        .concat();
+        let frame = put.encode().expect("encodable");
+        assert_eq!(&frame[..2], b"SP");
+        assert_eq!(frame[2..6], (body.len() as u32).to_le_bytes());
+        assert_eq!(frame[6..10], crc32c::crc32c(&body).to_le_bytes());
+        assert_eq!(frame[10..], body[..]);
+        let codes: Vec<u8> = [Class::Hit, Class::Read, Class::Image, Class::HitImage]
+            .map(|class| {
+                let r = Record::Put {
+                    seq: 0,
+                    class,
+                    created_ms: 0,
+                    id: "r".into(),
+                    topic: "t".into(),
+                    payload: Vec::new(),
+                };
+                r.encode().expect("encodable")[HEADER + 9]
+            })
+            .to_vec();
+        assert_eq!(codes, [0, 1, 2, 3]);
+        let remove = Record::Remove { reason: Removal::Dropped, id: "r1".into() };
+        assert_eq!(remove.encode().expect("encodable")[HEADER..], [2, 2, b'r', b'1']);
+        let acked = Record::Remove { reason: Removal::Acknowledged, id: "r1".into() };
+        assert_eq!(acked.encode().expect("encodable")[HEADER + 1], 1);
     }
 
     #[test]

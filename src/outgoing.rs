@@ -1,0 +1,27 @@
+//! A finished read on its way out of the pipeline, and the trait of every place it can go (the
+//! MQTT publisher on a unit, standard output for a replay, the signing wrapper around either).
+
+use crate::read_record::ReadRecord;
+
+/// An image that travels with a read.
+#[derive(Debug, Clone)]
+pub struct OutgoingImage {
+    pub kind: &'static str,
+    pub topic: String,
+    pub jpeg: Vec<u8>,
+}
+
+/// A finished read and its images.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub record: ReadRecord,
+    pub images: Vec<OutgoingImage>,
+}
+
+/// A destination for reads. `deliver` must not block on a network: a sink that cannot send
+/// now keeps the read (bounded, with its own documented policy) and sends it later.
+pub trait ReadSink {
+    fn deliver(&mut self, read: Outgoing);
+    /// Where the image `kind` of read `read_id` will be found.
+    fn image_topic(&self, read_id: &str, kind: &str) -> String;
+}

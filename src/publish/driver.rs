@@ -1,0 +1,389 @@
+//! The publisher's thread: drives rumqttc's event loop and does all of the publisher's I/O and
+//! timing. Every decision it acts on is made elsewhere: what to send, drop or send again by the
+//! [`DurableOutbox`], the status by `status.rs`, the waits by `backoff.rs`.
+//!
+//! - Only this thread hands messages to rumqttc (`try_publish`, never the blocking `publish`).
+//!   One producer on rumqttc's request channel is what the packet-id mapping relies on
+//!   (`outbox.rs`), and nothing is handed over while disconnected, where rumqttc would hold it
+//!   out of reach of the outbox's drop policy.
+//! - It drives the async `EventLoop` on a single-threaded runtime and never drops a `poll`
+//!   halfway. The synchronous `Connection::recv_timeout` does, at each timeout, and a poll
+//!   dropped while it writes a publish to a congested socket loses that publish from the wire
+//!   although rumqttc counts it in flight: measured with rumqttc 0.25.1, after a 2 s freeze of
+//!   the broker 4 of 12 large messages were never sent and never acknowledged on a connection
+//!   that stayed up. Submits, the heartbeat and a stop are served while the poll is pending.
+//! - After every connection loss the events rumqttc had queued are handled first, its
+//!   retransmission queue is emptied ([`forget_connection`]), and the outbox publishes
+//!   everything unacknowledged again (`outbox.rs` says why that keeps packet ids right).
+//! - rumqttc retries a lost connection at once, forever: the thread waits between attempts,
+//!   doubling from `backoff_min_ms` to `backoff_max_ms`.
+//! - Status on `<prefix>/<device>/status`, retained: `online` with the heartbeat at every
+//!   connection and every `status_interval_s`, `offline` at a clean stop, both QoS 0 so that
+//!   they take no packet id; the Last Will, QoS 1, says `offline` when the unit vanishes.
+
+use super::durable::DurableOutbox;
+use super::status::{status_payload, StatusSource};
+use super::topics::Topics;
+use crate::backoff::Backoff;
+use crate::sync::lock;
+use rumqttc::{
+    AsyncClient, ConnectionError, Event, EventLoop, Outgoing as Out, Packet, QoS,
+    SubscribeReasonCode,
+};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+
+/// Receives (topic, payload) of every message arriving on a subscribed topic (the control
+/// topic, the hotlists), on the publisher's thread: it must not block.
+pub type ControlHandler = Arc<dyn Fn(&str, &[u8]) + Send + Sync>;
+
+/// How long a stopping publisher waits for its DISCONNECT to leave once the flush is over.
+const DISCONNECT_GRACE: Duration = Duration::from_secs(1);
+
+/// What the owner asks of the publisher's thread.
+#[derive(Debug, Clone, Copy)]
+pub enum Order {
+    Run,
+    /// Deliver what is held until `until`, then say offline and disconnect.
+    Flush {
+        until: Instant,
+    },
+    /// Stop at once without a DISCONNECT, so that the broker publishes the Last Will.
+    Abandon,
+}
+
+/// What the handle and the thread share: one lock for the messages, so a submit and a PUBACK
+/// see the outbox and the spool change together.
+pub struct Shared {
+    outbox: Mutex<DurableOutbox>,
+    connected: AtomicBool,
+    order: Mutex<Order>,
+    wake: Notify,
+}
+
+impl Shared {
+    pub fn new(outbox: DurableOutbox) -> Self {
+        Self {
+            outbox: Mutex::new(outbox),
+            connected: AtomicBool::new(false),
+            order: Mutex::new(Order::Run),
+            wake: Notify::new(),
+        }
+    }
+
+    pub fn outbox(&self) -> MutexGuard<'_, DurableOutbox> {
+        lock(&self.outbox)
+    }
+
+    fn order(&self) -> Order {
+        *lock(&self.order)
+    }
+
+    /// Tells the thread what to do and wakes it.
+    pub fn command(&self, order: Order) {
+        *lock(&self.order) = order;
+        self.wake.notify_one();
+    }
+
+    /// Wakes the thread to hand over what the outbox now holds.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    pub fn connected(&self) -> bool {
+        self.connected.load(Ordering::Relaxed)
+    }
+}
+
+/// rumqttc's state that outlives a connection, put right after a connection loss. Reaches
+/// into rumqttc's public fields: read against rumqttc 0.25.1 (`eventloop.rs`, `state.rs`),
+/// which Cargo.toml pins exactly, so an upgrade is a decision that rereads this.
+/// - `state.events`: events queued before the failure would be handed out after the next
+///   ConnAck, among the new connection's; they belong to the old one and are returned to be
+///   handled now.
+/// - `pending`: what rumqttc saved to retransmit. It is all in the outbox, which sends it
+///   again; nothing may come before the outbox's messages in the next connection, or packet
+///   ids no longer follow hand-over order (`outbox.rs`).
+/// - `state.collision`: a publish parked on an id collision is in `pending`'s position too.
+fn forget_connection(eventloop: &mut EventLoop) -> Vec<Event> {
+    let queued = eventloop.state.events.drain(..).collect();
+    eventloop.pending.clear();
+    eventloop.state.collision = None;
+    queued
+}
+
+enum Step {
+    Event(Result<Event, ConnectionError>),
+    Finish,
+}
+
+/// What the thread is set up with, besides the client and the shared state.
+pub struct Plan {
+    pub topics: Topics,
+    pub device_id: String,
+    /// In every status message (the stated purpose).
+    pub status_fields: serde_json::Value,
+    pub status: StatusSource,
+    pub control: ControlHandler,
+    /// The control topic and the extra ones, subscribed at every connection.
+    pub subscriptions: Vec<String>,
+    pub backoff: Backoff,
+    pub status_every: Duration,
+    pub max_in_flight: usize,
+}
+
+/// The publisher's thread: owns the client side of rumqttc and all timing.
+pub struct Io {
+    client: AsyncClient,
+    shared: Arc<Shared>,
+    plan: Plan,
+    started: Instant,
+    next_status: Instant,
+    /// When the outbox's periodic work (the spool's fsync schedule, compaction and age limit)
+    /// is next done.
+    next_tick: Instant,
+    /// Set once the offline status and the DISCONNECT are handed over: when to stop waiting
+    /// for the DISCONNECT to leave.
+    closing: Option<Instant>,
+    /// Failed attempts since the last connection.
+    failures: u64,
+}
+
+impl Io {
+    pub fn new(client: AsyncClient, shared: Arc<Shared>, plan: Plan) -> Self {
+        let now = Instant::now();
+        Self {
+            client,
+            shared,
+            plan,
+            started: now,
+            next_status: now,
+            next_tick: now,
+            closing: None,
+            failures: 0,
+        }
+    }
+
+    pub async fn run(mut self, mut eventloop: EventLoop) {
+        loop {
+            match self.poll(&mut eventloop).await {
+                Step::Finish => return,
+                Step::Event(Ok(event)) => {
+                    if self.on_event(event) {
+                        return;
+                    }
+                }
+                Step::Event(Err(error)) => {
+                    self.on_connection_lost(&mut eventloop);
+                    if self.closing.is_some() || !self.wait_to_reconnect(&error).await {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// One poll of the event loop, raced against our own work and dropped only to finish.
+    async fn poll(&mut self, eventloop: &mut EventLoop) -> Step {
+        let poll = eventloop.poll();
+        tokio::pin!(poll);
+        loop {
+            if self.should_finish() {
+                return Step::Finish;
+            }
+            let timer = tokio::time::Instant::from_std(self.next_timer());
+            tokio::select! {
+                result = &mut poll => return Step::Event(result),
+                () = self.shared.wake.notified() => self.pump(),
+                () = tokio::time::sleep_until(timer) => self.on_timer(),
+            }
+        }
+    }
+
+    /// Waits before the next connection attempt; false when the publisher is to stop instead.
+    async fn wait_to_reconnect(&mut self, error: &ConnectionError) -> bool {
+        let wait = self.plan.backoff.next_wait();
+        // One line per outage and then one every 10 attempts, not one per retry.
+        if self.failures == 1 || self.failures.is_multiple_of(10) {
+            let held = self.shared.outbox().stats();
+            tracing::warn!(%error, attempt = self.failures, retry_in_ms = wait.as_millis() as u64, held = held.pending + held.in_flight, "broker unreachable; reads are kept");
+        }
+        let retry_at = Instant::now() + wait;
+        loop {
+            if self.should_finish() {
+                return false;
+            }
+            if Instant::now() >= retry_at {
+                return true;
+            }
+            let timer = tokio::time::Instant::from_std(self.next_timer().min(retry_at));
+            tokio::select! {
+                () = self.shared.wake.notified() => {}
+                () = tokio::time::sleep_until(timer) => self.tick(),
+            }
+        }
+    }
+
+    /// Whether to stop now; starts the closing (offline status, DISCONNECT) when it is time.
+    fn should_finish(&mut self) -> bool {
+        match self.shared.order() {
+            Order::Run => false,
+            Order::Abandon => true,
+            Order::Flush { until } => {
+                if let Some(give_up) = self.closing {
+                    return Instant::now() >= give_up;
+                }
+                if !self.shared.outbox().is_empty() && Instant::now() < until {
+                    return false;
+                }
+                if !self.shared.connected() {
+                    return true;
+                }
+                let outbox = serde_json::to_value(self.shared.outbox().stats()).unwrap_or_default();
+                self.publish_status(
+                    "offline",
+                    serde_json::json!({ "reason": "stopped", "outbox": outbox }),
+                );
+                // The DISCONNECT follows the status on the same channel, so the broker reads the
+                // status first, and discards the Last Will.
+                if self.client.try_disconnect().is_err() {
+                    tracing::warn!("could not ask for a clean disconnection; the broker will publish the Last Will");
+                }
+                self.closing = Some(Instant::now() + DISCONNECT_GRACE);
+                false
+            }
+        }
+    }
+
+    fn next_timer(&self) -> Instant {
+        let mut next = Instant::now() + Duration::from_secs(3600);
+        if self.shared.connected() {
+            next = next.min(self.next_status);
+        }
+        if let Order::Flush { until } = self.shared.order() {
+            next = next.min(self.closing.unwrap_or(until));
+        }
+        if self.shared.outbox().tick_every().is_some() {
+            next = next.min(self.next_tick);
+        }
+        next
+    }
+
+    fn on_timer(&mut self) {
+        if self.shared.connected() && self.closing.is_none() && Instant::now() >= self.next_status {
+            self.heartbeat();
+        }
+        self.tick();
+    }
+
+    /// The outbox's periodic work, off the path of submits and PUBACKs.
+    fn tick(&mut self) {
+        if Instant::now() < self.next_tick {
+            return;
+        }
+        let mut outbox = self.shared.outbox();
+        let Some(every) = outbox.tick_every() else { return };
+        self.next_tick = Instant::now() + every;
+        outbox.tick();
+    }
+
+    /// Hands rumqttc every message it may take now.
+    fn pump(&self) {
+        if !self.shared.connected() || self.closing.is_some() {
+            return;
+        }
+        let mut outbox = self.shared.outbox();
+        while let Some(message) = outbox.next_to_send(self.plan.max_in_flight) {
+            let id = message.id.clone();
+            if self
+                .client
+                .try_publish(
+                    message.topic.clone(),
+                    QoS::AtLeastOnce,
+                    false,
+                    message.payload.clone(),
+                )
+                .is_err()
+            {
+                // The request channel is full: the message stays first in line.
+                return;
+            }
+            outbox.mark_sent(&id);
+        }
+    }
+
+    fn heartbeat(&mut self) {
+        let mut extra = (self.plan.status)();
+        if let serde_json::Value::Object(map) = &mut extra {
+            map.insert("uptime_s".into(), self.started.elapsed().as_secs().into());
+            map.extend(self.shared.outbox().figures());
+        }
+        self.publish_status("online", extra);
+        self.next_status = Instant::now() + self.plan.status_every;
+    }
+
+    fn publish_status(&self, state: &str, extra: serde_json::Value) {
+        let payload =
+            status_payload(&self.plan.device_id, &self.plan.status_fields, state, extra, true);
+        if self
+            .client
+            .try_publish(self.plan.topics.status.clone(), QoS::AtMostOnce, true, payload)
+            .is_err()
+        {
+            tracing::debug!(state, "status not sent: the request channel is full");
+        }
+    }
+
+    /// Returns true when the publisher is done: its DISCONNECT has left.
+    fn on_event(&mut self, event: Event) -> bool {
+        match event {
+            Event::Incoming(Packet::ConnAck(ack)) => {
+                tracing::info!(
+                    session_present = ack.session_present,
+                    after_attempts = self.failures,
+                    "connected to the broker"
+                );
+                self.shared.connected.store(true, Ordering::Relaxed);
+                self.plan.backoff.reset();
+                self.failures = 0;
+                // A broker that lost the session forgot the subscription: subscribe every time.
+                for topic in &self.plan.subscriptions {
+                    if self.client.try_subscribe(topic.clone(), QoS::AtLeastOnce).is_err() {
+                        tracing::warn!(%topic, "could not subscribe: the request channel is full");
+                    }
+                }
+                self.heartbeat();
+                self.pump();
+            }
+            Event::Incoming(Packet::PubAck(ack)) => {
+                self.shared.outbox().on_puback(ack.pkid);
+                self.pump();
+            }
+            Event::Incoming(Packet::SubAck(ack))
+                if ack.return_codes.iter().any(|c| matches!(c, SubscribeReasonCode::Failure)) =>
+            {
+                tracing::warn!(topics = ?self.plan.subscriptions, "the broker refused a subscription");
+            }
+            Event::Incoming(Packet::Publish(publish)) => {
+                (self.plan.control)(&publish.topic, &publish.payload)
+            }
+            Event::Outgoing(Out::Publish(pkid)) => self.shared.outbox().on_pkid_assigned(pkid),
+            Event::Outgoing(Out::Disconnect) => return self.closing.is_some(),
+            _ => {}
+        }
+        false
+    }
+
+    fn on_connection_lost(&mut self, eventloop: &mut EventLoop) {
+        if self.shared.connected.swap(false, Ordering::Relaxed) {
+            tracing::info!("connection to the broker lost");
+        }
+        self.failures += 1;
+        for event in forget_connection(eventloop) {
+            self.on_event(event);
+        }
+        self.shared.outbox().on_session_lost();
+    }
+}
