@@ -2,6 +2,7 @@
 //! `systemd/anpr-edge.toml`. Unknown keys are errors, so a typo never silently falls back to a
 //! default; every error names the file, the key and what to write instead.
 
+use crate::config_issue::{under, ConfigIssue};
 use crate::fuse::FusionConfig;
 use crate::health::HealthConfig;
 use crate::hotlist::HotlistConfig;
@@ -126,10 +127,70 @@ pub enum OutputKind {
 pub enum ConfigError {
     #[error("{path}: cannot read the configuration: {source}")]
     Read { path: PathBuf, source: std::io::Error },
-    #[error("{path}: {message}")]
-    Parse { path: PathBuf, message: String },
-    #[error("{path}: {key}: {problem}")]
-    Invalid { path: PathBuf, key: String, problem: String },
+    /// Not TOML, or not the shape of a configuration: serde stops at the first such mistake.
+    #[error("{path}: {issue}")]
+    Parse { path: PathBuf, issue: ConfigIssue },
+    /// Every value that is wrong, each under its full key.
+    #[error("{path}: {}", list(issues))]
+    Invalid { path: PathBuf, issues: Vec<ConfigIssue> },
+}
+
+fn list(issues: &[ConfigIssue]) -> String {
+    match issues {
+        [one] => one.to_string(),
+        many => format!(
+            "{} problems:\n{}",
+            many.len(),
+            many.iter().map(|i| format!("  {i}")).collect::<Vec<_>>().join("\n")
+        ),
+    }
+}
+
+impl ConfigError {
+    /// The issues found, whatever the kind of error (none for an unreadable file).
+    pub fn issues(&self) -> Vec<ConfigIssue> {
+        match self {
+            ConfigError::Read { .. } => Vec::new(),
+            ConfigError::Parse { issue, .. } => vec![issue.clone()],
+            ConfigError::Invalid { issues, .. } => issues.clone(),
+        }
+    }
+}
+
+/// serde's complaint as an issue under the full key: a missing key is named by its own path
+/// (`device.site`), not by the table that lacks it.
+fn parse_issue(error: serde_path_to_error::Error<toml::de::Error>) -> ConfigIssue {
+    let path = error.path().to_string();
+    let path = if path == "." { String::new() } else { path };
+    let message = error.inner().message().to_string();
+    let join =
+        |field: &str| if path.is_empty() { field.to_string() } else { format!("{path}.{field}") };
+    let field = |rest: &str| rest.split('`').nth(1).map(str::to_string);
+    if let Some(name) = message.strip_prefix("missing field ").and_then(field) {
+        return ConfigIssue::new(
+            join(&name),
+            "is missing",
+            "add it (every key is described in systemd/anpr-edge.toml)",
+        );
+    }
+    if let Some(name) = message.strip_prefix("unknown field ").and_then(field) {
+        let expected = message
+            .split_once(", expected ")
+            .map_or(String::new(), |(_, e)| format!("expected {e}"));
+        // serde_path_to_error's path already ends with the unknown key.
+        let known = path == name || path.ends_with(&format!(".{name}"));
+        let key = if known { path.clone() } else { join(&name) };
+        return ConfigIssue::new(
+            key,
+            "is not a known key",
+            format!("correct the spelling: {expected}"),
+        );
+    }
+    if path.is_empty() {
+        // Not TOML at all: toml's own text says where.
+        return ConfigIssue::new("", error.inner().to_string().trim_end(), "");
+    }
+    ConfigIssue::new(path, message, "")
 }
 
 impl Config {
@@ -139,11 +200,14 @@ impl Config {
         Self::parse(&text, path)
     }
 
-    /// Parses and validates; `path` is only for messages.
+    /// Parses and checks every section; `path` is only for messages.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let mut config: Config = toml::from_str(text)
-            .map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
-        config.validate(path)?;
+        let mut config: Config = serde_path_to_error::deserialize(toml::Deserializer::new(text))
+            .map_err(|e| ConfigError::Parse { path: path.to_path_buf(), issue: parse_issue(e) })?;
+        let issues = config.issues();
+        if !issues.is_empty() {
+            return Err(ConfigError::Invalid { path: path.to_path_buf(), issues });
+        }
         config.follow_retention();
         Ok(config)
     }
@@ -156,164 +220,186 @@ impl Config {
         }
     }
 
-    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
-        let invalid = |key: &str, problem: String| ConfigError::Invalid {
-            path: path.to_path_buf(),
-            key: key.into(),
-            problem,
+    /// Every issue of every section, under its full key.
+    pub fn issues(&self) -> Vec<ConfigIssue> {
+        let mut issues = self.device_issues();
+        issues.extend(self.source_issues());
+        let mut issue = |key: &str, problem: String, fix: &str| {
+            issues.push(ConfigIssue::new(key, problem, fix));
         };
+        if let Some(0) = self.runtime.threads {
+            issue(
+                "runtime.threads",
+                "is 0".into(),
+                "give at least 1, or leave it out for one per core",
+            );
+        }
+        if self.pipeline.frame_queue == 0 {
+            issue("pipeline.frame_queue", "is 0".into(), "must be at least 1");
+        }
+        if !(0.0..=1.0).contains(&self.recognition.detector.min_score) {
+            issue(
+                "recognition.detector.min_score",
+                format!("{} is outside 0..1", self.recognition.detector.min_score),
+                "give a score between 0 and 1",
+            );
+        }
+        if !(1..=100).contains(&self.images.jpeg_quality) {
+            issue(
+                "images.jpeg_quality",
+                format!("{} is outside 1..100", self.images.jpeg_quality),
+                "give 1 to 100",
+            );
+        }
+        if self.health.metrics_port == Some(0) {
+            issue(
+                "health.metrics_port",
+                "is 0".into(),
+                "give a TCP port from 1, or leave it out for no metrics endpoint",
+            );
+        }
+        issues.extend(under("fusion", self.fusion.issues()));
+        issues.extend(under("privacy", self.privacy.issues()));
+        issues.extend(under("hotlist", self.hotlist.issues()));
+        issues.extend(under("position", self.position.issues()));
+        issues.extend(self.output_issues());
+        issues.extend(self.spool_issues());
+        if let Some(signing) = &self.signing {
+            if let Err(e) = crate::signing::load_signing_key(&signing.key_file) {
+                issues.push(ConfigIssue::new("signing.key_file", e.to_string(), ""));
+            }
+        }
+        issues
+    }
+
+    fn device_issues(&self) -> Vec<ConfigIssue> {
+        let mut issues = Vec::new();
         let id_ok = |s: &str| {
             !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         };
         if !id_ok(&self.device.id) {
-            return Err(invalid(
+            issues.push(ConfigIssue::new(
                 "device.id",
-                format!(
-                    "`{}` must be non-empty letters, digits, - or _ (it is part of MQTT topics)",
-                    self.device.id
-                ),
+                format!("`{}` is not a topic-safe id (it is part of MQTT topics)", self.device.id),
+                "use non-empty letters, digits, - or _",
+            ));
+        } else if self.device.id == crate::publish::topics::FLEET {
+            issues.push(ConfigIssue::new(
+                "device.id",
+                format!("`{}` is reserved for the fleet-wide topics", self.device.id),
+                "choose another id",
             ));
         }
         if !id_ok(&self.device.camera_id) {
-            return Err(invalid(
+            issues.push(ConfigIssue::new(
                 "device.camera_id",
-                format!("`{}` must be non-empty letters, digits, - or _", self.device.camera_id),
+                format!("`{}` is not a valid id", self.device.camera_id),
+                "use non-empty letters, digits, - or _",
             ));
         }
-        if let Some(lat) = self.device.site.latitude {
-            if !(-90.0..=90.0).contains(&lat) {
-                return Err(invalid("device.site.latitude", format!("{lat} is outside -90..90")));
-            }
-        }
-        if let Some(lon) = self.device.site.longitude {
-            if !(-180.0..=180.0).contains(&lon) {
-                return Err(invalid(
-                    "device.site.longitude",
-                    format!("{lon} is outside -180..180"),
-                ));
-            }
-        }
-        match &self.source {
-            SourceConfig::File { path: source } if !source.exists() => {
-                return Err(invalid(
-                    "source.path",
-                    format!(
-                        "{} does not exist; give a video file, an image or a folder of images",
-                        source.display()
-                    ),
-                ));
-            }
-            SourceConfig::File { .. } => {}
-            SourceConfig::Rtsp { url, .. }
-                if !(url.starts_with("rtsp://") || url.starts_with("rtsps://")) =>
-            {
-                return Err(invalid(
-                    "source.url",
-                    format!("`{}` is not an rtsp:// URL", crate::source::stream::redact(url)),
-                ));
-            }
-            SourceConfig::Rtsp { stream, .. }
-                if stream.reconnect_min_ms == 0
-                    || stream.reconnect_min_ms > stream.reconnect_max_ms =>
-            {
-                return Err(invalid(
-                    "source.stream.reconnect_min_ms",
-                    "must be above 0 and at most source.stream.reconnect_max_ms".into(),
-                ));
-            }
-            SourceConfig::Rtsp { .. } => {}
-            SourceConfig::Camera { camera, .. } => {
-                camera.validate().map_err(|(key, problem)| {
-                    invalid(&key.replace("source.", "source.camera."), problem)
-                })?;
-            }
-        }
-        if let Some(0) = self.runtime.threads {
-            return Err(invalid(
-                "runtime.threads",
-                "must be at least 1 (or left out for one per core)".into(),
+        let site = &self.device.site;
+        if let Some(lat) = site.latitude.filter(|l| !(-90.0..=90.0).contains(l)) {
+            issues.push(ConfigIssue::new(
+                "device.site.latitude",
+                format!("{lat} is outside -90..90"),
+                "give degrees north, -90 to 90",
             ));
         }
-        if self.pipeline.frame_queue == 0 {
-            return Err(invalid("pipeline.frame_queue", "must be at least 1".into()));
-        }
-        if !(0.0..=1.0).contains(&self.recognition.detector.min_score) {
-            return Err(invalid(
-                "recognition.detector.min_score",
-                format!("{} is outside 0..1", self.recognition.detector.min_score),
+        if let Some(lon) = site.longitude.filter(|l| !(-180.0..=180.0).contains(l)) {
+            issues.push(ConfigIssue::new(
+                "device.site.longitude",
+                format!("{lon} is outside -180..180"),
+                "give degrees east, -180 to 180",
             ));
         }
-        if !(1..=100).contains(&self.images.jpeg_quality) {
-            return Err(invalid(
-                "images.jpeg_quality",
-                format!("{} is outside 1..100", self.images.jpeg_quality),
-            ));
-        }
-        self.fusion.validate().map_err(|problem| invalid("fusion", problem))?;
-        self.privacy.validate().map_err(|(key, problem)| invalid(&key, problem))?;
-        self.hotlist.validate().map_err(|(key, problem)| invalid(key, problem))?;
-        if self.device.id == crate::publish::topics::FLEET {
-            return Err(invalid(
-                "device.id",
-                format!(
-                    "`{}` is reserved for the fleet-wide topics; choose another id",
-                    self.device.id
-                ),
-            ));
-        }
-        self.position.validate().map_err(|(key, problem)| invalid(key, problem))?;
         if self.position.source == PositionKind::Config
-            && (self.device.site.latitude.is_none() != self.device.site.longitude.is_none())
+            && (site.latitude.is_none() != site.longitude.is_none())
         {
-            return Err(invalid(
+            issues.push(ConfigIssue::new(
                 "device.site",
-                "give both latitude and longitude, or neither (position.source = \"config\")"
-                    .into(),
+                "has only one of latitude and longitude",
+                "give both, or neither (position.source = \"config\")",
             ));
         }
-        if self.health.metrics_port == Some(0) {
-            return Err(invalid(
-                "health.metrics_port",
-                "must be a TCP port from 1 (or left out: no metrics endpoint)".into(),
-            ));
+        issues
+    }
+
+    fn source_issues(&self) -> Vec<ConfigIssue> {
+        match &self.source {
+            SourceConfig::File { path } if !path.exists() => vec![ConfigIssue::new(
+                "source.path",
+                format!("{} does not exist", path.display()),
+                "give a video file, an image or a folder of images",
+            )],
+            SourceConfig::File { .. } => Vec::new(),
+            SourceConfig::Rtsp { url, stream } => {
+                let mut issues = Vec::new();
+                if !(url.starts_with("rtsp://") || url.starts_with("rtsps://")) {
+                    issues.push(ConfigIssue::new(
+                        "source.url",
+                        format!("`{}` is not an rtsp:// URL", crate::source::stream::redact(url)),
+                        "give rtsp://host/path or rtsps://host/path",
+                    ));
+                }
+                if stream.reconnect_min_ms == 0 || stream.reconnect_min_ms > stream.reconnect_max_ms
+                {
+                    issues.push(ConfigIssue::new(
+                        "source.stream.reconnect_min_ms",
+                        "is 0 or above source.stream.reconnect_max_ms",
+                        "must be above 0 and at most source.stream.reconnect_max_ms",
+                    ));
+                }
+                issues
+            }
+            SourceConfig::Camera { camera, .. } => {
+                under("source.camera", camera.issues()).collect()
+            }
         }
+    }
+
+    fn output_issues(&self) -> Vec<ConfigIssue> {
         match (&self.output.kind, &self.mqtt) {
-            (OutputKind::Mqtt, None) => {
-                return Err(invalid(
-                    "mqtt",
-                    "output.kind is \"mqtt\" but there is no [mqtt] section".into(),
-                ))
+            (OutputKind::Mqtt, None) => vec![ConfigIssue::new(
+                "mqtt",
+                "is missing: output.kind is \"mqtt\" but there is no [mqtt] section",
+                "add [mqtt] with the broker, or set output.kind = \"stdout\"",
+            )],
+            (_, Some(mqtt)) => {
+                let mut issues: Vec<ConfigIssue> = under("mqtt", mqtt.issues()).collect();
+                if let Err(issue) = mqtt.client_tls() {
+                    issues.push(issue.under("mqtt"));
+                }
+                issues
             }
-            (_, Some(mqtt)) => mqtt.check().map_err(|e| invalid(&e.key(), e.problem()))?,
-            (OutputKind::Stdout, None) => {}
+            (OutputKind::Stdout, None) => Vec::new(),
         }
-        if let Some(spool) = &self.spool {
-            let outbox_bytes = self
-                .mqtt
-                .as_ref()
-                .map_or(crate::publish::MqttConfig::default_outbox_bytes(), |m| m.outbox_bytes);
-            spool.check(outbox_bytes).map_err(|(key, problem)| invalid(key, problem))?;
-            let retention = self.privacy.retention.policy();
-            let retention_s = retention.max_age.as_secs();
-            if spool.max_age_s > retention_s {
-                return Err(invalid(
-                    "spool.max_age_s",
-                    format!("{} s keeps reads longer than privacy.retention.days ({} days = {retention_s} s); lower it", spool.max_age_s, self.privacy.retention.days),
-                ));
-            }
-            let hit_retention_s = retention.hit_max_age.as_secs();
-            if let Some(hit_max_age_s) = spool.hit_max_age_s.filter(|&s| s > hit_retention_s) {
-                return Err(invalid(
-                    "spool.hit_max_age_s",
-                    format!("{hit_max_age_s} s keeps hits longer than privacy.retention allows for hits ({hit_retention_s} s, from hit_days or else days); lower it or leave it out"),
-                ));
-            }
+    }
+
+    fn spool_issues(&self) -> Vec<ConfigIssue> {
+        let Some(spool) = &self.spool else { return Vec::new() };
+        let outbox_bytes = self
+            .mqtt
+            .as_ref()
+            .map_or(crate::publish::MqttConfig::default_outbox_bytes(), |m| m.outbox_bytes);
+        let mut issues: Vec<ConfigIssue> = under("spool", spool.issues(outbox_bytes)).collect();
+        let retention = self.privacy.retention.policy();
+        let retention_s = retention.max_age.as_secs();
+        if spool.max_age_s > retention_s {
+            issues.push(ConfigIssue::new(
+                "spool.max_age_s",
+                format!("{} s keeps reads longer than privacy.retention.days ({} days = {retention_s} s)", spool.max_age_s, self.privacy.retention.days),
+                "lower it",
+            ));
         }
-        if let Some(signing) = &self.signing {
-            crate::signing::load_signing_key(&signing.key_file)
-                .map_err(|e| invalid("signing.key_file", e.to_string()))?;
+        let hit_retention_s = retention.hit_max_age.as_secs();
+        if let Some(hit_max_age_s) = spool.hit_max_age_s.filter(|&s| s > hit_retention_s) {
+            issues.push(ConfigIssue::new(
+                "spool.hit_max_age_s",
+                format!("{hit_max_age_s} s keeps hits longer than privacy.retention allows for hits ({hit_retention_s} s, from hit_days or else days)"),
+                "lower it or leave it out",
+            ));
         }
-        Ok(())
+        issues
     }
 
     pub fn identity(&self) -> Identity {
@@ -390,6 +476,19 @@ mod tests {
         let rtsp = "[device]\nid = \"a\"\n[device.site]\nname = \"x\"\n[privacy]\npurpose = \"test\"\n[source]\nkind = \"rtsp\"\nurl = \"rtsp://cam/1\"\n[source.stream]\nreconect_min_ms = 5\n";
         let e = parse(rtsp).expect_err("typo").to_string();
         assert!(e.contains("reconect_min_ms"), "{e}");
+    }
+
+    #[test]
+    fn every_issue_is_reported_and_a_missing_key_by_its_full_path() {
+        let e = parse(&minimal("[pipeline]\nframe_queue = 0\n[fusion]\nmax_tracks = 0\n"))
+            .expect_err("two mistakes");
+        let keys: Vec<String> = e.issues().into_iter().map(|i| i.key).collect();
+        assert_eq!(keys, ["pipeline.frame_queue", "fusion.max_tracks"], "{e}");
+        let e = parse("[device]\nid = \"a\"\n[source]\nkind = \"file\"\npath = \"/\"\n")
+            .expect_err("no site");
+        assert_eq!(e.issues()[0].key, "device.site", "{e}");
+        let e = parse(&minimal("[fusion]\nmax_trax = 1\n")).expect_err("typo");
+        assert_eq!(e.issues()[0].key, "fusion.max_trax", "{e}");
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! sent anywhere, so every policy here (association, when to emit, memory bound) is unit-tested
 //! frame by frame. The caller owns the clock and the I/O.
 
+use crate::config_issue::ConfigIssue;
 use crate::geometry::BoundingBox;
 use crate::plate_text::{edit_distance, fold};
 use crate::recognizer::PlateRead;
@@ -47,17 +48,27 @@ impl Default for FusionConfig {
 }
 
 impl FusionConfig {
-    pub fn validate(&self) -> Result<(), String> {
-        if self.leave_after_ms == 0 || self.max_delay_ms == 0 {
-            return Err("fusion.leave_after_ms and fusion.max_delay_ms must be above 0".into());
+    /// What is wrong with `[fusion]`, keys relative to it.
+    pub fn issues(&self) -> Vec<ConfigIssue> {
+        let mut issues = Vec::new();
+        for (key, value) in
+            [("leave_after_ms", self.leave_after_ms), ("max_delay_ms", self.max_delay_ms)]
+        {
+            if value == 0 {
+                issues.push(ConfigIssue::new(key, "is 0", "give a wait above 0 ms"));
+            }
         }
         if self.max_tracks == 0 {
-            return Err("fusion.max_tracks must be at least 1".into());
+            issues.push(ConfigIssue::new("max_tracks", "is 0", "give at least 1"));
         }
         if !(0.0..=1.0).contains(&self.min_box_iou) {
-            return Err(format!("fusion.min_box_iou {} is outside 0..1", self.min_box_iou));
+            issues.push(ConfigIssue::new(
+                "min_box_iou",
+                format!("{} is outside 0..1", self.min_box_iou),
+                "give an overlap between 0 and 1",
+            ));
         }
-        Ok(())
+        issues
     }
 }
 
@@ -497,7 +508,8 @@ mod tests {
     #[test]
     fn config_validation_names_the_key() {
         let bad = FusionConfig { max_tracks: 0, ..FusionConfig::default() };
-        assert!(bad.validate().expect_err("invalid").contains("fusion.max_tracks"));
-        assert!(FusionConfig::default().validate().is_ok());
+        let keys: Vec<String> = bad.issues().into_iter().map(|i| i.key).collect();
+        assert_eq!(keys, ["max_tracks"]);
+        assert!(FusionConfig::default().issues().is_empty());
     }
 }

@@ -16,6 +16,7 @@
 pub mod backoff;
 pub mod clock;
 pub mod config;
+pub mod config_issue;
 pub mod control;
 pub mod daemon;
 pub mod detect;

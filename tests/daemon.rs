@@ -131,6 +131,47 @@ fn check_config_prints_the_effective_configuration() {
 }
 
 #[test]
+fn check_config_reports_every_mistake_at_once_each_with_its_key_and_fix() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Three independent mistakes in three sections.
+    let extra =
+        "[pipeline]\nframe_queue = 0\n[images]\njpeg_quality = 0\n[position]\ngpsd_port = 0\n";
+    let path = config(dir.path(), dir.path(), extra);
+    let output = Command::new(env!("CARGO_BIN_EXE_anpr-edge"))
+        .arg("check-config")
+        .arg(&path)
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "accepted: {stderr}");
+    assert!(stderr.contains("3 problems"), "{stderr}");
+    for line in [
+        "pipeline.frame_queue: is 0; must be at least 1",
+        "images.jpeg_quality: 0 is outside 1..100; give 1 to 100",
+        "position.gpsd_port: is 0; give gpsd's TCP port",
+    ] {
+        assert!(stderr.contains(line), "missing {line:?} in {stderr}");
+    }
+
+    // A required key left out is named by its own full path, with the fix.
+    let text = std::fs::read_to_string(&path).expect("read");
+    let without_site: String = {
+        let start = text.find("[device.site]").expect("a site table");
+        let end = text[start + 1..].find("\n[").map_or(text.len(), |i| start + 1 + i + 1);
+        format!("{}{}", &text[..start], &text[end..])
+    };
+    std::fs::write(&path, without_site).expect("write");
+    let output = Command::new(env!("CARGO_BIN_EXE_anpr-edge"))
+        .arg("check-config")
+        .arg(&path)
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("device.site: is missing; add it"), "{stderr}");
+}
+
+#[test]
 fn a_camera_path_that_is_not_a_v4l2_device_is_one_clear_error() {
     let dir = tempfile::tempdir().expect("tempdir");
     let regular = dir.path().join("video0");

@@ -1,5 +1,6 @@
 //! The `[hotlist]` section of the configuration.
 
+use crate::config_issue::ConfigIssue;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -38,41 +39,47 @@ impl Default for HotlistConfig {
 }
 
 impl HotlistConfig {
-    /// (key, problem) of the first thing wrong.
-    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+    /// What is wrong with `[hotlist]`, keys relative to it. The list is loaded whole,
+    /// signature included, so that check-config says what the start would.
+    pub fn issues(&self) -> Vec<ConfigIssue> {
+        let mut issues = Vec::new();
         if self.fuzzy_tolerance > MAX_TOLERANCE {
-            return Err(("hotlist.fuzzy_tolerance", format!("{} is above {MAX_TOLERANCE}; 1 allows one confusable or missing character, 0 exact only", self.fuzzy_tolerance)));
-        }
-        if !(1..=3600).contains(&self.poll_interval_s) {
-            return Err((
-                "hotlist.poll_interval_s",
-                format!("{} is outside 1..3600 seconds", self.poll_interval_s),
+            issues.push(ConfigIssue::new(
+                "fuzzy_tolerance",
+                format!("{} is above {MAX_TOLERANCE}", self.fuzzy_tolerance),
+                "1 allows one confusable or missing character, 0 exact only",
             ));
         }
-        if let Some(file) = &self.file {
-            if !file.is_file() {
-                return Err((
-                    "hotlist.file",
-                    format!(
-                        "{} is not a file; give the hotlist (CSV or .json) or leave the key out",
-                        file.display()
-                    ),
-                ));
+        if !(1..=3600).contains(&self.poll_interval_s) {
+            issues.push(ConfigIssue::new(
+                "poll_interval_s",
+                format!("{} is outside 1..3600 seconds", self.poll_interval_s),
+                "give 1 to 3600",
+            ));
+        }
+        let key = match self.public_key.as_deref().map(crate::signing::load_verifying_key) {
+            None => Ok(None),
+            Some(Ok(key)) => Ok(Some(key)),
+            Some(Err(e)) => {
+                issues.push(ConfigIssue::new("public_key", e.to_string(), ""));
+                Err(())
             }
-        }
-        let key = match &self.public_key {
-            Some(path) => Some(
-                crate::signing::load_verifying_key(path)
-                    .map_err(|e| ("hotlist.public_key", e.to_string()))?,
-            ),
-            None => None,
         };
-        if let Some(file) = &self.file {
-            // The whole list, signature included, so that check-config says what the start would.
-            super::LiveHotlist::new(key, self.fuzzy_tolerance)
-                .load_file(file, std::time::SystemTime::now())
-                .map_err(|e| ("hotlist.file", e.to_string()))?;
+        match (&self.file, key) {
+            (Some(file), _) if !file.is_file() => issues.push(ConfigIssue::new(
+                "file",
+                format!("{} is not a file", file.display()),
+                "give the hotlist (CSV or .json) or leave the key out",
+            )),
+            (Some(file), Ok(key)) => {
+                if let Err(e) = super::LiveHotlist::new(key, self.fuzzy_tolerance)
+                    .load_file(file, std::time::SystemTime::now())
+                {
+                    issues.push(ConfigIssue::new("file", e.to_string(), ""));
+                }
+            }
+            _ => {}
         }
-        Ok(())
+        issues
     }
 }

@@ -9,6 +9,7 @@ pub mod fix;
 pub mod gpsd_client;
 pub mod gpsd_json;
 
+use crate::config_issue::ConfigIssue;
 use fix::{FixPolicy, FixTracker};
 use gpsd_client::{GpsdClient, GpsdEndpoint};
 use serde::{Deserialize, Serialize};
@@ -46,33 +47,41 @@ impl Default for PositionConfig {
 }
 
 impl PositionConfig {
-    /// The key at fault and what is wrong with it.
-    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+    /// What is wrong with `[position]`, keys relative to it.
+    pub fn issues(&self) -> Vec<ConfigIssue> {
+        let mut issues = Vec::new();
         if self.gpsd_host.trim().is_empty() {
-            return Err((
-                "position.gpsd_host",
-                "must name gpsd's host (normally 127.0.0.1)".into(),
+            issues.push(ConfigIssue::new(
+                "gpsd_host",
+                "is empty",
+                "name gpsd's host (normally 127.0.0.1)",
             ));
         }
         if self.gpsd_port == 0 {
-            return Err(("position.gpsd_port", "must be a TCP port (gpsd listens on 2947)".into()));
+            issues.push(ConfigIssue::new(
+                "gpsd_port",
+                "is 0",
+                "give gpsd's TCP port (it listens on 2947)",
+            ));
         }
         if self.max_fix_age_s == 0 {
-            return Err(("position.max_fix_age_s", "must be at least 1".into()));
+            issues.push(ConfigIssue::new("max_fix_age_s", "is 0", "must be at least 1"));
         }
         if !(self.moving_speed_mps.is_finite() && self.moving_speed_mps >= 0.0) {
-            return Err((
-                "position.moving_speed_mps",
-                format!("{} must be a speed of 0 or more (m/s)", self.moving_speed_mps),
+            issues.push(ConfigIssue::new(
+                "moving_speed_mps",
+                format!("{} is not a speed", self.moving_speed_mps),
+                "give 0 or more (m/s)",
             ));
         }
         if self.reconnect_min_ms == 0 || self.reconnect_min_ms > self.reconnect_max_ms {
-            return Err((
-                "position.reconnect_min_ms",
-                "must be above 0 and at most position.reconnect_max_ms".into(),
+            issues.push(ConfigIssue::new(
+                "reconnect_min_ms",
+                "is 0 or above position.reconnect_max_ms",
+                "must be above 0 and at most position.reconnect_max_ms",
             ));
         }
-        Ok(())
+        issues
     }
 }
 
@@ -207,7 +216,7 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_key() {
-        let bad = |c: PositionConfig| c.validate().expect_err("invalid").0;
+        let bad = |c: PositionConfig| c.issues()[0].clone().under("position").key;
         assert_eq!(
             bad(PositionConfig { gpsd_port: 0, ..PositionConfig::default() }),
             "position.gpsd_port"
@@ -224,6 +233,6 @@ mod tests {
             bad(PositionConfig { reconnect_min_ms: 20_000, ..PositionConfig::default() }),
             "position.reconnect_min_ms"
         );
-        assert!(PositionConfig::default().validate().is_ok());
+        assert!(PositionConfig::default().issues().is_empty());
     }
 }

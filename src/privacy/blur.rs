@@ -15,6 +15,7 @@
 //! widths above the plate. The region used is generous (3.4 widths wide, 0.5 to 2.8 widths
 //! above), and still wrong for lorries, buses, steep or side views: it is a best effort.
 
+use crate::config_issue::ConfigIssue;
 use crate::geometry::BoundingBox;
 use image::RgbImage;
 use opencv::core::{Mat, Rect, Size, Vec3b};
@@ -38,17 +39,16 @@ impl Default for BlurConfig {
 }
 
 impl BlurConfig {
-    pub fn validate(&self) -> Result<(), (String, String)> {
+    pub fn issues(&self) -> Vec<ConfigIssue> {
+        let mut issues = Vec::new();
         if !(0.1..=2.0).contains(&self.margin) {
-            return Err((
-                "margin".into(),
-                format!(
-                    "{} is outside 0.1..2 (a fraction of the plate box's longer side)",
-                    self.margin
-                ),
+            issues.push(ConfigIssue::new(
+                "margin",
+                format!("{} is outside 0.1..2", self.margin),
+                "give a fraction of the plate box's longer side, 0.1 to 2",
             ));
         }
-        Ok(())
+        issues
     }
 }
 

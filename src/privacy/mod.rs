@@ -13,6 +13,7 @@ pub mod policy;
 pub mod pseudonym;
 pub mod retention;
 
+use crate::config_issue::{under, ConfigIssue};
 use serde::{Deserialize, Serialize};
 
 pub use blur::BlurConfig;
@@ -80,24 +81,27 @@ pub struct PrivacyConfig {
 }
 
 impl PrivacyConfig {
-    /// Checks every key; the error is `(key, problem)`.
-    pub fn validate(&self) -> Result<(), (String, String)> {
-        let invalid =
-            |key: &str, problem: &str| Err((format!("privacy.{key}"), problem.to_string()));
+    /// What is wrong with `[privacy]` and its sub-tables, keys relative to it.
+    pub fn issues(&self) -> Vec<ConfigIssue> {
+        let mut issues = Vec::new();
         if self.purpose.trim().len() < 3 {
-            return invalid("purpose", "must state why this unit reads plates (e.g. \"enforcement of the Brussels low-emission zone\"); it is published with every read");
+            issues.push(ConfigIssue::new(
+                "purpose",
+                "must state why this unit reads plates; it is published with every read",
+                "e.g. purpose = \"enforcement of the Brussels low-emission zone\"",
+            ));
         }
         if self.non_hit_plate_crop && self.non_hit_plate != PlateTreatment::Clear {
-            return invalid("non_hit_plate_crop", "a plate crop shows the plate that non_hit_plate hides: set it to false, or non_hit_plate = \"clear\"");
+            issues.push(ConfigIssue::new(
+                "non_hit_plate_crop",
+                "a plate crop shows the plate that non_hit_plate hides",
+                "set it to false, or non_hit_plate = \"clear\"",
+            ));
         }
-        self.blur.validate().map_err(|(key, problem)| (format!("privacy.blur.{key}"), problem))?;
-        self.keyed_hash
-            .validate()
-            .map_err(|(key, problem)| (format!("privacy.keyed_hash.{key}"), problem))?;
-        self.retention
-            .validate()
-            .map_err(|(key, problem)| (format!("privacy.retention.{key}"), problem))?;
-        Ok(())
+        issues.extend(under("blur", self.blur.issues()));
+        issues.extend(under("keyed_hash", self.keyed_hash.issues()));
+        issues.extend(under("retention", self.retention.issues()));
+        issues
     }
 
     /// A configuration with `purpose` and every default: for tests and benches.

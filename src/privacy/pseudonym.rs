@@ -12,6 +12,7 @@
 //! 00:00 UTC on every unit of the fleet at once). The secret and the period keys are never
 //! logged or published: `Debug` prints neither, and no record or status carries them.
 
+use crate::config_issue::ConfigIssue;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -41,17 +42,18 @@ impl Default for KeyedHashConfig {
 }
 
 impl KeyedHashConfig {
-    pub fn validate(&self) -> Result<(), (String, String)> {
+    pub fn issues(&self) -> Vec<ConfigIssue> {
+        let mut issues = Vec::new();
         let h = self.period_hours;
         if h == 0 || !(24u32.is_multiple_of(h) || h.is_multiple_of(24)) {
-            return Err(("period_hours".into(), format!("{h} must be a divisor of 24 (1, 2, 3, 4, 6, 8, 12) or a multiple of 24, so periods start at 00:00 UTC")));
+            issues.push(ConfigIssue::new("period_hours", format!("{h} does not divide a day"), "give a divisor of 24 (1, 2, 3, 4, 6, 8, 12) or a multiple of 24, so periods start at 00:00 UTC"));
         }
         if let Some(file) = &self.key_file {
             if !file.is_file() {
-                return Err(("key_file".into(), format!("{} is not a readable file; make one with `openssl rand -hex 32 > {}` (mode 0400) or leave key_file out for a random in-memory key", file.display(), file.display())));
+                issues.push(ConfigIssue::new("key_file", format!("{} is not a readable file", file.display()), format!("make one with `openssl rand -hex 32 > {}` (mode 0400) or leave key_file out for a random in-memory key", file.display())));
             }
         }
-        Ok(())
+        issues
     }
 
     fn period(&self) -> Duration {
@@ -268,11 +270,14 @@ mod tests {
             without.pseudonym("A1", at(0)),
             "a trailing newline does not change the key"
         );
-        assert!(KeyedHashConfig { key_file: None, period_hours: 5 }.validate().is_err());
-        assert!(KeyedHashConfig { key_file: None, period_hours: 48 }.validate().is_ok());
-        assert!(KeyedHashConfig { key_file: Some(dir.path().join("absent")), period_hours: 24 }
-            .validate()
-            .is_err());
+        assert!(KeyedHashConfig { key_file: None, period_hours: 5 }.issues().len() == 1);
+        assert!(KeyedHashConfig { key_file: None, period_hours: 48 }.issues().is_empty());
+        assert!(
+            KeyedHashConfig { key_file: Some(dir.path().join("absent")), period_hours: 24 }
+                .issues()
+                .len()
+                == 1
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! whose time lies in the future (a clock set back) is kept and counted as new: deleting on a
 //! wrong clock would lose evidence, and the next sweep after the clock is right catches it.
 
+use crate::config_issue::ConfigIssue;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -36,28 +37,29 @@ impl Default for RetentionConfig {
 }
 
 impl RetentionConfig {
-    pub fn validate(&self) -> Result<(), (String, String)> {
+    pub fn issues(&self) -> Vec<ConfigIssue> {
+        let mut issues = Vec::new();
         if self.days == 0 {
-            return Err(("days".into(), "must be at least 1".into()));
+            issues.push(ConfigIssue::new("days", "is 0", "must be at least 1"));
         }
         if self.hit_days == Some(0) {
-            return Err((
-                "hit_days".into(),
-                "must be at least 1 (or left out to follow days)".into(),
+            issues.push(ConfigIssue::new(
+                "hit_days",
+                "is 0",
+                "must be at least 1 (or left out to follow days)",
             ));
         }
         if self.sweep_interval_s == 0 {
-            return Err(("sweep_interval_s".into(), "must be at least 1".into()));
+            issues.push(ConfigIssue::new("sweep_interval_s", "is 0", "must be at least 1"));
         }
-        for dir in &self.directories {
-            if !dir.is_absolute() {
-                return Err((
-                    "directories".into(),
-                    format!("{} must be an absolute path", dir.display()),
-                ));
-            }
+        for dir in self.directories.iter().filter(|d| !d.is_absolute()) {
+            issues.push(ConfigIssue::new(
+                "directories",
+                format!("{} is a relative path", dir.display()),
+                "give an absolute path",
+            ));
         }
-        Ok(())
+        issues
     }
 
     pub fn policy(&self) -> Policy {
@@ -327,15 +329,15 @@ mod tests {
 
     #[test]
     fn bad_values_are_refused() {
-        assert!(RetentionConfig { days: 0, ..RetentionConfig::default() }.validate().is_err());
-        assert!(RetentionConfig { hit_days: Some(0), ..RetentionConfig::default() }
-            .validate()
-            .is_err());
-        assert!(RetentionConfig {
-            directories: vec!["relative".into()],
-            ..RetentionConfig::default()
-        }
-        .validate()
-        .is_err());
+        assert!(RetentionConfig { days: 0, ..RetentionConfig::default() }.issues().len() == 1);
+        assert!(
+            RetentionConfig { hit_days: Some(0), ..RetentionConfig::default() }.issues().len() == 1
+        );
+        assert!(
+            RetentionConfig { directories: vec!["relative".into()], ..RetentionConfig::default() }
+                .issues()
+                .len()
+                == 1
+        );
     }
 }

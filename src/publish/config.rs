@@ -1,8 +1,10 @@
 //! Configuration of the MQTT publisher (`[mqtt]` in the configuration file) and its checks.
 
+pub use super::tls::TlsFiles;
 use super::topics::is_topic_level;
+use crate::config_issue::{under, ConfigIssue};
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,16 +41,6 @@ pub struct MqttConfig {
     pub status_interval_s: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TlsFiles {
-    /// PEM file of the CA that signed the broker's certificate.
-    pub ca_file: PathBuf,
-    /// PEM certificate and key of this unit (the broker authenticates the unit with them).
-    pub client_cert_file: PathBuf,
-    pub client_key_file: PathBuf,
-}
-
 mod defaults {
     pub fn keep_alive_s() -> u64 {
         30
@@ -83,51 +75,15 @@ impl MqttConfig {
     }
 }
 
-/// What is wrong with `[mqtt]`: each message starts with the key and says how to fix it.
+/// What is wrong with `[mqtt]`: every issue, each under its full key (`mqtt.…`).
 #[derive(Debug, thiserror::Error)]
-pub enum MqttConfigError {
-    #[error("mqtt.host: is empty; give the broker's name or address")]
-    EmptyHost,
-    #[error(
-        "mqtt.tls: is missing: reads must cross the network encrypted. Give [mqtt.tls] with ca_file, \
-         client_cert_file and client_key_file, or set mqtt.insecure_dev = true for a bench broker"
-    )]
-    TlsMissing,
-    #[error("mqtt.tls.{key}: {} does not exist; install the unit's {what} there or correct the path", path.display())]
-    TlsFileMissing { key: &'static str, what: &'static str, path: PathBuf },
-    #[error("mqtt.tls.{key}: {}: cannot read: {source}", path.display())]
-    TlsFileUnreadable { key: &'static str, path: PathBuf, source: std::io::Error },
-    #[error("mqtt.tls.{key}: {}: {problem}", path.display())]
-    TlsFileInvalid { key: &'static str, path: PathBuf, problem: String },
-    /// rustls refused the files together (a key that does not fit the certificate).
-    #[error("mqtt.tls: {problem}")]
-    TlsRejected { problem: String },
-    #[error("mqtt.{key}: {problem}")]
-    Invalid { key: &'static str, problem: String },
-}
+#[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+pub struct MqttConfigError(pub Vec<ConfigIssue>);
 
 impl MqttConfigError {
-    /// The key at fault, `mqtt.…`.
+    /// The key of the first issue.
     pub fn key(&self) -> String {
-        match self {
-            Self::EmptyHost => "mqtt.host".into(),
-            Self::TlsMissing | Self::TlsRejected { .. } => "mqtt.tls".into(),
-            Self::TlsFileMissing { key, .. }
-            | Self::TlsFileUnreadable { key, .. }
-            | Self::TlsFileInvalid { key, .. } => {
-                format!("mqtt.tls.{key}")
-            }
-            Self::Invalid { key, .. } => format!("mqtt.{key}"),
-        }
-    }
-
-    /// The message without its leading key.
-    pub fn problem(&self) -> String {
-        let text = self.to_string();
-        match text.strip_prefix(&format!("{}: ", self.key())) {
-            Some(problem) => problem.to_string(),
-            None => text,
-        }
+        self.0.first().map(|issue| issue.key.clone()).unwrap_or_default()
     }
 }
 
@@ -136,68 +92,91 @@ impl MqttConfig {
         self.port.unwrap_or(if self.tls.is_some() { 8883 } else { 1883 })
     }
 
-    /// Checks what can be checked before connecting, the TLS files included (read and parsed).
-    pub fn check(&self) -> Result<(), MqttConfigError> {
-        let invalid =
-            |key: &'static str, problem: String| Err(MqttConfigError::Invalid { key, problem });
+    /// What is wrong with the section short of reading the TLS files; keys relative to
+    /// `[mqtt]`.
+    pub fn issues(&self) -> Vec<ConfigIssue> {
+        let mut issues = Vec::new();
+        let mut issue = |key: &str, problem: String, fix: &str| {
+            issues.push(ConfigIssue::new(key, problem, fix));
+        };
         if self.host.trim().is_empty() {
-            return Err(MqttConfigError::EmptyHost);
+            issue("host", "is empty".into(), "give the broker's name or address");
         }
-        match &self.tls {
-            None if !self.insecure_dev => return Err(MqttConfigError::TlsMissing),
-            Some(files) => {
-                super::tls::client_config(files)?;
-            }
-            None => {}
+        if self.tls.is_none() && !self.insecure_dev {
+            issue(
+                "tls",
+                "is missing: reads must cross the network encrypted".into(),
+                "give [mqtt.tls] with ca_file, client_cert_file and client_key_file, or set mqtt.insecure_dev = true for a bench broker",
+            );
         }
-        if let Some(id) = &self.client_id {
-            // rumqttc refuses an empty id with a persistent session, by panicking.
-            if id.trim().is_empty() {
-                return invalid(
-                    "client_id",
-                    "is empty; leave it out for `anpr-edge-<device id>`".into(),
-                );
-            }
+        // rumqttc refuses an empty id with a persistent session, by panicking.
+        if self.client_id.as_deref().is_some_and(|id| id.trim().is_empty()) {
+            issue("client_id", "is empty".into(), "leave it out for `anpr-edge-<device id>`");
         }
         if !is_topic_level(&self.topic_prefix) {
-            return invalid(
+            issue(
                 "topic_prefix",
-                format!("`{}` must be one topic level, without + # or /", self.topic_prefix),
+                format!("`{}` is not one topic level", self.topic_prefix),
+                "give one level, without + # or /",
             );
         }
         if !(5..=u64::from(u16::MAX)).contains(&self.keep_alive_s) {
-            return invalid(
+            issue(
                 "keep_alive_s",
-                format!("{} is outside 5..65535 (MQTT carries it in 16 bits)", self.keep_alive_s),
+                format!("{} is outside 5..65535", self.keep_alive_s),
+                "give 5 to 65535 (MQTT carries it in 16 bits)",
             );
         }
         if self.outbox_bytes < 1024 {
-            return invalid(
+            issue(
                 "outbox_bytes",
-                "must be at least 1024: the outbox needs room for a read".into(),
+                format!("{} is below 1024", self.outbox_bytes),
+                "give at least 1024: the outbox needs room for a read",
             );
         }
         if self.max_in_flight == 0 {
-            return invalid("max_in_flight", "must be at least 1".into());
-        }
-        if self.outbox_messages < 2 * usize::from(self.max_in_flight) {
+            issue("max_in_flight", "is 0".into(), "must be at least 1");
+        } else if self.outbox_messages < 2 * usize::from(self.max_in_flight) {
             // Messages in flight cannot be dropped for room; the rest of the outbox must be
             // large enough for the drop policy to have something to choose from.
-            return invalid(
+            issue(
                 "outbox_messages",
-                format!("must be at least twice mqtt.max_in_flight ({})", self.max_in_flight),
+                format!(
+                    "{} is below twice mqtt.max_in_flight ({})",
+                    self.outbox_messages, self.max_in_flight
+                ),
+                "raise it or lower mqtt.max_in_flight",
             );
         }
         if self.backoff_min_ms == 0 || self.backoff_min_ms > self.backoff_max_ms {
-            return invalid(
+            issue(
                 "backoff_min_ms",
-                "must be above 0 and at most mqtt.backoff_max_ms".into(),
+                "is 0 or above mqtt.backoff_max_ms".into(),
+                "must be above 0 and at most mqtt.backoff_max_ms",
             );
         }
         if self.status_interval_s == 0 {
-            return invalid("status_interval_s", "must be at least 1".into());
+            issue("status_interval_s", "is 0".into(), "must be at least 1");
         }
-        Ok(())
+        issues
+    }
+
+    /// The TLS client configuration made from `[mqtt.tls]`, reading each file once; `None`
+    /// for plain TCP. The issue's key is relative to `[mqtt]`.
+    pub fn client_tls(&self) -> Result<Option<Arc<rustls::ClientConfig>>, ConfigIssue> {
+        match &self.tls {
+            None => Ok(None),
+            Some(files) => super::tls::client_config(files).map(Some).map_err(|i| i.under("tls")),
+        }
+    }
+
+    /// Every issue of the section, then the TLS files: what the publisher starts with.
+    pub fn check(&self) -> Result<Option<Arc<rustls::ClientConfig>>, MqttConfigError> {
+        let issues: Vec<ConfigIssue> = under("mqtt", self.issues()).collect();
+        if !issues.is_empty() {
+            return Err(MqttConfigError(issues));
+        }
+        self.client_tls().map_err(|issue| MqttConfigError(vec![issue.under("mqtt")]))
     }
 }
 
@@ -259,7 +238,7 @@ mod tests {
             let error = config.check().expect_err(text);
             assert_eq!(error.key(), *key, "{text}");
             assert!(error.to_string().starts_with(&format!("{key}: ")), "{error}");
-            assert!(!error.problem().starts_with("mqtt."), "{}", error.problem());
+            assert!(!error.0[0].problem.starts_with("mqtt."), "{}", error.0[0].problem);
         }
     }
 

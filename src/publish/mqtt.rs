@@ -113,7 +113,7 @@ impl MqttSink {
         setup: Setup,
     ) -> Result<Self, MqttError> {
         let Setup { status, status_fields: fields, control, subscriptions, spool } = setup;
-        config.check()?;
+        let tls = config.check()?;
         if !is_topic_level(device_id) {
             return Err(MqttError::DeviceId(device_id.to_string()));
         }
@@ -137,10 +137,8 @@ impl MqttSink {
             // ≈ 5 MB); a larger packet would make rumqttc drop the connection at every retry.
             .set_max_packet_size(super::MAX_INCOMING_BYTES, 16 << 20)
             .set_last_will(LastWill::new(topics.status.clone(), will, QoS::AtLeastOnce, true));
-        if let Some(files) = &config.tls {
-            options.set_transport(Transport::Tls(TlsConfiguration::Rustls(
-                super::tls::client_config(files)?,
-            )));
+        if let Some(tls) = tls {
+            options.set_transport(Transport::Tls(TlsConfiguration::Rustls(tls)));
         }
         let max_in_flight = usize::from(config.max_in_flight);
         // Room for every message in flight plus the status and the subscription: a full

@@ -1,6 +1,7 @@
 //! The `[spool]` section: where the durable spool lives, how often it reaches the disk, and
 //! its bounds.
 
+use crate::config_issue::ConfigIssue;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -50,45 +51,51 @@ impl Default for SpoolConfig {
 
 impl SpoolConfig {
     /// Checks the section on its own and against the outbox it backs (which holds the same
-    /// messages in RAM, so its byte bound is the spool's bound of live data): `(key, problem)`.
-    pub fn check(&self, outbox_bytes: usize) -> Result<(), (&'static str, String)> {
+    /// messages in RAM, so its byte bound is the spool's bound of live data); keys relative
+    /// to `[spool]`.
+    pub fn issues(&self, outbox_bytes: usize) -> Vec<ConfigIssue> {
+        let mut issues = Vec::new();
         if self.dir.as_os_str().is_empty() {
-            return Err((
-                "spool.dir",
-                "is empty; give a folder the daemon may write (default /var/lib/anpr-edge/spool)"
-                    .into(),
+            issues.push(ConfigIssue::new(
+                "dir",
+                "is empty",
+                "give a folder the daemon may write (default /var/lib/anpr-edge/spool)",
             ));
         }
         if self.fsync == FsyncPolicy::Interval && !(1..=60_000).contains(&self.fsync_interval_ms) {
-            return Err((
-                "spool.fsync_interval_ms",
+            issues.push(ConfigIssue::new(
+                "fsync_interval_ms",
                 format!("{} is outside 1..60000", self.fsync_interval_ms),
+                "give 1 to 60000 ms",
             ));
         }
         if self.segment_bytes < 64 << 10 {
-            return Err(("spool.segment_bytes", format!("{} is below 65536", self.segment_bytes)));
+            issues.push(ConfigIssue::new(
+                "segment_bytes",
+                format!("{} is below 65536", self.segment_bytes),
+                "give at least 65536",
+            ));
         }
         if self.max_age_s == 0 {
-            return Err(("spool.max_age_s", "must be at least 1".into()));
+            issues.push(ConfigIssue::new("max_age_s", "is 0", "must be at least 1"));
         }
         if self.hit_max_age_s == Some(0) {
-            return Err((
-                "spool.hit_max_age_s",
-                "must be at least 1 (or left out to follow privacy.retention)".into(),
+            issues.push(ConfigIssue::new(
+                "hit_max_age_s",
+                "is 0",
+                "must be at least 1 (or left out to follow privacy.retention)",
             ));
         }
         // Live data (at most the outbox's bytes, plus framing) must fit twice, with a segment
         // being written and one being copied forward, or compaction could never catch up.
         let least = 2 * (outbox_bytes as u64 + self.segment_bytes);
         if self.max_bytes < least {
-            return Err((
-                "spool.max_bytes",
-                format!(
-                    "{} is below {least}: at least 2 × (mqtt.outbox_bytes + spool.segment_bytes)",
-                    self.max_bytes
-                ),
+            issues.push(ConfigIssue::new(
+                "max_bytes",
+                format!("{} is below {least}", self.max_bytes),
+                "give at least 2 × (mqtt.outbox_bytes + spool.segment_bytes)",
             ));
         }
-        Ok(())
+        issues
     }
 }

@@ -13,6 +13,7 @@ mod timeline;
 
 use super::{FrameError, FrameSource, OpenError};
 use crate::backoff::Backoff;
+use crate::config_issue::ConfigIssue;
 use crate::frame::Frame;
 use device::Capture;
 use negotiate::{FourCc, Interval, Mode};
@@ -54,30 +55,43 @@ impl Default for CameraConfig {
 }
 
 impl CameraConfig {
-    /// Checks the values; an error is the key (as `source.KEY`) and what is wrong with it.
-    pub fn validate(&self) -> Result<(), (String, String)> {
-        let problem = |key: &str, text: &str| Err((format!("source.{key}"), text.to_string()));
+    /// What is wrong with `[source.camera]`, keys relative to it.
+    pub fn issues(&self) -> Vec<ConfigIssue> {
+        let mut issues = Vec::new();
         for (key, value) in [("width", self.width), ("height", self.height), ("fps", self.fps)] {
             if value == 0 {
-                return problem(key, "must be above 0");
+                issues.push(ConfigIssue::new(key, "is 0", "must be above 0"));
             }
         }
         if self.formats.is_empty() {
-            return problem("formats", "list at least one of MJPG, YUYV, RGB3");
+            issues.push(ConfigIssue::new(
+                "formats",
+                "is empty",
+                "list at least one of MJPG, YUYV, RGB3",
+            ));
         }
-        if let Some(bad) = self.formats.iter().find(|f| FourCc::parse(f).is_none()) {
-            return Err((
-                "source.formats".into(),
-                format!("`{bad}` is not a four-character V4L2 format code such as MJPG or YUYV"),
+        for bad in self.formats.iter().filter(|f| FourCc::parse(f).is_none()) {
+            issues.push(ConfigIssue::new(
+                "formats",
+                format!("`{bad}` is not a four-character V4L2 format code"),
+                "use codes such as MJPG or YUYV",
             ));
         }
         if !(2..=32).contains(&self.buffers) {
-            return problem("buffers", "must be 2 to 32");
+            issues.push(ConfigIssue::new(
+                "buffers",
+                format!("{} is outside 2..32", self.buffers),
+                "must be 2 to 32",
+            ));
         }
         if self.reopen_min_ms == 0 || self.reopen_min_ms > self.reopen_max_ms {
-            return problem("reopen_min_ms", "must be above 0 and at most reopen_max_ms");
+            issues.push(ConfigIssue::new(
+                "reopen_min_ms",
+                "is 0 or above reopen_max_ms",
+                "must be above 0 and at most reopen_max_ms",
+            ));
         }
-        Ok(())
+        issues
     }
 }
 
@@ -109,7 +123,9 @@ impl CameraSource {
     /// Opens the camera; a path that is not a capture device is an error here, at start.
     pub fn open(path: &Path, config: CameraConfig) -> Result<Self, OpenError> {
         let open_error = |detail: String| OpenError::Camera { path: path.to_path_buf(), detail };
-        config.validate().map_err(|(key, problem)| open_error(format!("{key}: {problem}")))?;
+        if let Some(issue) = config.issues().into_iter().next() {
+            return Err(open_error(issue.under("source.camera").to_string()));
+        }
         let capture = Capture::open(path, &config).map_err(|e| open_error(e.to_string()))?;
         Ok(Self {
             path: path.to_path_buf(),
@@ -221,7 +237,7 @@ mod tests {
 
     #[test]
     fn each_bad_value_names_its_key() {
-        let key = |c: CameraConfig| c.validate().expect_err("invalid").0;
+        let key = |c: CameraConfig| c.issues()[0].clone().under("source").key;
         assert_eq!(key(CameraConfig { fps: 0, ..CameraConfig::default() }), "source.fps");
         assert_eq!(key(CameraConfig { height: 0, ..CameraConfig::default() }), "source.height");
         assert_eq!(
@@ -233,7 +249,7 @@ mod tests {
             key(CameraConfig { reopen_min_ms: 20_000, ..CameraConfig::default() }),
             "source.reopen_min_ms"
         );
-        assert!(CameraConfig::default().validate().is_ok());
+        assert!(CameraConfig::default().issues().is_empty());
     }
 
     #[test]
