@@ -7,15 +7,15 @@
 
 use anpr_edge::hotlist::LiveHotlist;
 use anpr_edge::imaging::ImageConfig;
-use anpr_edge::pipeline::{self, PipelineConfig, PipelineStats, ReadStages, ReadStamp};
+use anpr_edge::pipeline::{self, PipelineConfig, PipelineStats, ReadStages, ReadStamp, Run};
 use anpr_edge::privacy::{Privacy, PrivacyConfig};
 use anpr_edge::publish::MqttSink;
 use anpr_edge::read_record::{Identity, Site};
 use anpr_edge::recognizer::{RecognitionConfig, Recognizer};
 use anpr_edge::runtime::{self, RuntimeOptions};
+use anpr_edge::shutdown::Shutdown;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -81,8 +81,11 @@ fn daemon_with_mqtt(c: &mut Criterion) {
         images: &image_config,
         privacy: &privacy,
     };
-    let stop = Arc::new(AtomicBool::new(false));
+    let shutdown = Shutdown::new();
     let stats = Arc::new(PipelineStats::default());
+    let fusion = anpr_edge::fuse::FusionConfig::default();
+    let config = PipelineConfig::default();
+    let run = Run { config: &config, fusion: &fusion, stats: &stats, shutdown: &shutdown };
     let mut runs = 0u64;
 
     let mut group = c.benchmark_group("daemon");
@@ -97,17 +100,8 @@ fn daemon_with_mqtt(c: &mut Criterion) {
                 let mut sink =
                     MqttSink::start(&mqtt, &identity.device_id, Arc::new(|| serde_json::json!({})))
                         .expect("mqtt");
-                pipeline::run(
-                    source,
-                    &mut recognizer,
-                    &stages,
-                    &PipelineConfig::default(),
-                    &anpr_edge::fuse::FusionConfig::default(),
-                    &mut sink,
-                    &stop,
-                    &stats,
-                    || {},
-                );
+                pipeline::run(source, &mut recognizer, &stages, &mut sink, run, || {})
+                    .expect("the pipeline ran");
                 let report = sink.shutdown(Duration::from_secs(10));
                 assert!(report.unacknowledged.is_empty());
                 runs += 1;
@@ -139,17 +133,9 @@ fn daemon_with_mqtt(c: &mut Criterion) {
             }
             arrivals
         });
-        pipeline::run(
-            source,
-            &mut recognizer,
-            &stages,
-            &realtime,
-            &Default::default(),
-            &mut sink,
-            &stop,
-            &stats,
-            || {},
-        );
+        let run = Run { config: &realtime, ..run };
+        pipeline::run(source, &mut recognizer, &stages, &mut sink, run, || {})
+            .expect("the pipeline ran");
         handle.join().expect("watcher")
     });
     sink.shutdown(Duration::from_secs(5));

@@ -9,7 +9,7 @@ use crate::hotlist::live::Updater;
 use crate::hotlist::{HotlistConfig, LiveHotlist};
 use crate::outgoing::ReadSink;
 use crate::pipeline::sink::StdoutSink;
-use crate::pipeline::{self, PipelineStats, ReadStages, ReadStamp};
+use crate::pipeline::{self, PipelineStats, ReadStages, ReadStamp, Run};
 use crate::position::PositionProvider;
 use crate::privacy::retention::{SweepReport, Sweeper};
 use crate::privacy::Privacy;
@@ -17,9 +17,11 @@ use crate::publish::{ControlHandler, MqttSink, Setup, StatusSource, Topics};
 use crate::read_signing::SigningSink;
 use crate::recognizer::Recognizer;
 use crate::runtime::{self, RuntimeOptions};
+use crate::shutdown::Shutdown;
 use crate::spool::Spool;
+use crate::worker::Worker;
 use anyhow::Context;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -167,11 +169,8 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
         ),
         None => None,
     };
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        signal_hook::flag::register(signal, Arc::clone(&stop))
-            .context("installing the signal handlers")?;
-    }
+    let shutdown = Shutdown::new();
+    let (_signals, signals_handle) = watch_signals(&shutdown)?;
     let stats = Arc::new(PipelineStats::default());
     let identity = config.identity();
     let hotlist = Arc::new(load_hotlist(&config.hotlist)?);
@@ -185,9 +184,9 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
     // restart and the first heartbeat already reports what the unit holds.
     let sweeper = Sweeper::from_config(&config.privacy.retention);
     let retention = Arc::new(std::sync::Mutex::new(sweeper.sweep(SystemTime::now())));
-    let sweeping = Arc::new(AtomicBool::new(false));
     let sweeper =
-        spawn_sweeper(sweeper, config.privacy.retention.sweep_interval_s, &sweeping, &retention);
+        spawn_sweeper(sweeper, config.privacy.retention.sweep_interval_s, &shutdown, &retention)
+            .context("starting the retention sweeper")?;
     let position = PositionProvider::start(
         &config.position,
         config.device.site.latitude,
@@ -231,29 +230,22 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
         images: &config.images,
         privacy: &privacy,
     };
+    let run = Run {
+        config: &config.pipeline,
+        fusion: &config.fusion,
+        stats: &stats,
+        shutdown: &shutdown,
+    };
     let run_pipeline = |sink: &mut dyn ReadSink| match &key {
         Some(key) => pipeline::run(
             source,
             &mut recognizer,
             &stages,
-            &config.pipeline,
-            &config.fusion,
             &mut SigningSink::new(sink, key),
-            &stop,
-            &stats,
+            run,
             alive,
         ),
-        None => pipeline::run(
-            source,
-            &mut recognizer,
-            &stages,
-            &config.pipeline,
-            &config.fusion,
-            sink,
-            &stop,
-            &stats,
-            alive,
-        ),
+        None => pipeline::run(source, &mut recognizer, &stages, sink, run, alive),
     };
     match (config.output.kind, &config.mqtt) {
         (OutputKind::Mqtt, Some(mqtt)) => {
@@ -293,8 +285,10 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
                 .context("starting the MQTT publisher")?;
             // Set once, here, so it cannot already hold a value.
             let _ = publisher_figures.set(sink.figures_source());
-            run_pipeline(&mut sink);
+            let ran = run_pipeline(&mut sink);
+            // What was fused before an error still goes out: flush whatever happened.
             let report = sink.shutdown(SHUTDOWN_FLUSH);
+            ran?;
             if report.unacknowledged.is_empty() {
                 tracing::info!(
                     acked = report.stats.acked,
@@ -330,53 +324,53 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
         (OutputKind::Stdout, _) => {
             let stdout = std::io::stdout();
             let mut sink = StdoutSink::new(stdout.lock());
-            run_pipeline(&mut sink);
-            anyhow::ensure!(
-                !sink.failed(),
-                "standard output was closed; reads after that were not written"
-            );
+            run_pipeline(&mut sink)?;
         }
     }
-    sweeping.store(true, Ordering::Relaxed);
-    if sweeper.join().is_err() {
-        tracing::error!("the retention sweeper panicked");
-    }
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
-    tracing::info!(stats = %stats.snapshot(), stopped_by_signal = stop.load(Ordering::Relaxed), "stopped");
+    tracing::info!(stats = %stats.snapshot(), stopped_by = shutdown.reason().unwrap_or_else(|| "the end of the source".into()), "stopped");
+    shutdown.trigger("the daemon stopped");
+    signals_handle.close();
+    sweeper.join().context("the retention sweeper")?;
     Ok(())
 }
 
-/// Sweeps every `interval_s` until `stop` is set; each report replaces the last one
-/// the status heartbeat shows.
+/// SIGTERM and SIGINT trigger the shutdown, from a thread of their own (a signal handler may
+/// not wake other threads); the handle ends that thread.
+fn watch_signals(shutdown: &Shutdown) -> anyhow::Result<(Worker, signal_hook::iterator::Handle)> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])
+        .context("installing the signal handlers")?;
+    let handle = signals.handle();
+    let shutdown = shutdown.clone();
+    let worker = Worker::spawn("signals", move || {
+        if let Some(signal) = signals.forever().next() {
+            let name = if signal == SIGINT { "SIGINT" } else { "SIGTERM" };
+            tracing::info!(signal = name, "stopping");
+            shutdown.trigger(name);
+        }
+    })
+    .context("starting the signal thread")?;
+    Ok((worker, handle))
+}
+
+/// Sweeps every `interval_s` until the shutdown; each report replaces the last one the
+/// status heartbeat shows. A unit that cannot start it does not start: retention not enforced
+/// would be a privacy fault.
 fn spawn_sweeper(
     sweeper: Sweeper,
     interval_s: u64,
-    stop: &Arc<AtomicBool>,
+    shutdown: &Shutdown,
     report: &Arc<std::sync::Mutex<SweepReport>>,
-) -> std::thread::JoinHandle<()> {
-    let stop = Arc::clone(stop);
-    let report = Arc::clone(report);
+) -> std::io::Result<Worker> {
+    let (shutdown, report) = (shutdown.clone(), Arc::clone(report));
     let interval = Duration::from_secs(interval_s);
-    std::thread::Builder::new()
-        .name("retention".into())
-        .spawn(move || {
-            let mut last = Instant::now();
-            while !stop.load(Ordering::Relaxed) {
-                if last.elapsed() >= interval {
-                    let swept = sweeper.sweep(std::time::SystemTime::now());
-                    if let Ok(mut held) = report.lock() {
-                        *held = swept;
-                    }
-                    last = Instant::now();
-                }
-                std::thread::sleep(Duration::from_millis(200));
-            }
-        })
-        .unwrap_or_else(|e| {
-            // Retention not enforced is a privacy fault, not a reason to stop reading: loud.
-            tracing::error!(error = %e, "cannot start the retention sweeper: stored items are not being deleted");
-            std::thread::spawn(|| {})
-        })
+    Worker::spawn("retention", move || {
+        while !shutdown.wait(interval) {
+            let swept = sweeper.sweep(std::time::SystemTime::now());
+            *crate::sync::lock(&report) = swept;
+        }
+    })
 }
 
 #[cfg(test)]

@@ -18,10 +18,16 @@ pub struct Outgoing {
     pub images: Vec<OutgoingImage>,
 }
 
+/// A sink that cannot take reads any more (standard output closed): the pipeline stops.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SinkFailed(pub String);
+
 /// A destination for reads. `deliver` must not block on a network: a sink that cannot send
-/// now keeps the read (bounded, with its own documented policy) and sends it later.
+/// now keeps the read (bounded, with its own documented policy) and sends it later; an error
+/// means it never will, and stops the pipeline.
 pub trait ReadSink {
-    fn deliver(&mut self, read: Outgoing);
+    fn deliver(&mut self, read: Outgoing) -> Result<(), SinkFailed>;
     /// Where the image `kind` of read `read_id` will be found.
     fn image_topic(&self, read_id: &str, kind: &str) -> String;
 }

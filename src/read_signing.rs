@@ -10,7 +10,7 @@
 //!
 //! Keys and signatures are `signing.rs`'s: this module only decides what is signed.
 
-use crate::outgoing::{Outgoing, ReadSink};
+use crate::outgoing::{Outgoing, ReadSink, SinkFailed};
 use crate::read_record::{ReadRecord, ReadSignature};
 use crate::signing::{self, SignatureError, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
@@ -126,12 +126,12 @@ impl<'a> SigningSink<'a> {
 }
 
 impl ReadSink for SigningSink<'_> {
-    fn deliver(&mut self, mut read: Outgoing) {
+    fn deliver(&mut self, mut read: Outgoing) -> Result<(), SinkFailed> {
         if let Err(error) = sign_record(&mut read.record, self.key) {
             // A read that cannot be serialised cannot be published either; the sink says so.
             tracing::error!(read_id = %read.record.read_id, %error, "read not signable");
         }
-        self.inner.deliver(read);
+        self.inner.deliver(read)
     }
 
     fn image_topic(&self, read_id: &str, kind: &str) -> String {

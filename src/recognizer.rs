@@ -64,6 +64,19 @@ pub struct Recognition {
     pub times: StageTimes,
 }
 
+/// What the pipeline needs of recognition: one frame in, every plate read. The models'
+/// [`Recognizer`] is the one the unit runs; the pipeline's own tests drive its loop frame by
+/// frame with a scripted one.
+pub trait Recognise {
+    fn recognize(&mut self, image: &RgbImage) -> Result<Recognition, RecognizeError>;
+}
+
+impl Recognise for Recognizer {
+    fn recognize(&mut self, image: &RgbImage) -> Result<Recognition, RecognizeError> {
+        Recognizer::recognize(self, image)
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RecognizeError {
     #[error(transparent)]

@@ -2,31 +2,31 @@
 //!
 //! Capture runs on its own thread and never waits (the [`FrameQueue`] drops its oldest frame
 //! when recognition falls behind); recognition, fusion and record building run on the calling
-//! thread; the sink (MQTT, or stdout) must not block either. Shutdown is a flag checked between
-//! frames: capture stops, the queue drains, fusion flushes its tracks, so no read already seen
-//! is lost on a clean stop.
+//! thread; the sink (MQTT, or stdout) must not block either. One [`Shutdown`] token stops it:
+//! capture stops (a backoff wait in a source ends at once), the queue drains, fusion flushes its
+//! tracks, so no read already seen is lost on a clean stop. A capture thread that dies, or a
+//! sink that fails, stops the pipeline with an error instead of leaving it waiting for frames
+//! that will never come (and feeding the watchdog meanwhile).
 
+pub mod assemble;
 pub mod frame_queue;
 pub mod sink;
 pub mod stamp;
 
-use crate::outgoing::{Outgoing, OutgoingImage, ReadSink};
+pub use assemble::{Evidence, ReadStages};
 pub use frame_queue::{FrameQueue, Pop};
 pub use stamp::ReadStamp;
 
-use crate::digest::sha256_hex;
-use crate::frame::Frame;
 use crate::fuse::{FusedRead, Fuser, FusionConfig};
 use crate::geometry::BoundingBox;
-use crate::hotlist::{LiveHotlist, Verdict};
-use crate::imaging::{encode_jpeg, ImageConfig};
-use crate::privacy::policy::{publish_match, publish_plate, OverviewRelease};
-use crate::privacy::{Disposition, Privacy};
-use crate::read_record::{new_read_id, FrameTimes, Identity, ImageRef, Images, ReadRecord};
-use crate::recognizer::{PlateRead, Recognizer};
+use crate::hotlist::Verdict;
+use crate::outgoing::{ReadSink, SinkFailed};
+use crate::recognizer::{PlateRead, Recognise};
+use crate::shutdown::Shutdown;
 use crate::source::FrameSource;
+use crate::worker::{Died, Worker};
 use serde::{Deserialize, Serialize};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -87,165 +87,175 @@ impl PipelineStats {
     }
 }
 
-/// What turns a fused read into what leaves the device, in the order applied: the hotlist's
-/// verdict, the privacy policy for it (plate, images, blur), who and where the unit is, and the
-/// position and clock stamp.
+/// How the pipeline runs, besides what it reads from and delivers to.
 #[derive(Clone, Copy)]
-pub struct ReadStages<'a> {
-    pub identity: &'a Identity,
-    pub hotlist: &'a LiveHotlist,
-    pub stamp: &'a ReadStamp,
-    pub images: &'a ImageConfig,
-    pub privacy: &'a Privacy,
+pub struct Run<'a> {
+    pub config: &'a PipelineConfig,
+    pub fusion: &'a FusionConfig,
+    pub stats: &'a Arc<PipelineStats>,
+    pub shutdown: &'a Shutdown,
 }
 
-/// What the best frame of a track carries until its read is emitted: the frame, and every
-/// plate detected on it (read or not), so that all of them can be blurred.
-#[derive(Debug, Clone)]
-pub struct Evidence {
-    pub frame: Arc<Frame>,
-    pub plates: Arc<[BoundingBox]>,
+/// Why the pipeline stopped other than by its source ending or a shutdown.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("cannot start the capture thread: {0}")]
+    CaptureThread(std::io::Error),
+    #[error("capture stopped for good: {0}")]
+    CaptureDied(#[from] Died),
+    #[error("the reads cannot be delivered: {0}")]
+    Sink(#[from] SinkFailed),
 }
 
-/// Runs `source` through the pipeline until the source ends or `stop` is set. `alive` is called
-/// at least every `tick` while the pipeline makes progress (the systemd watchdog is fed from it,
-/// so a hung recognition stops the feeding). Every read gets the `hotlist`'s verdict.
-#[allow(clippy::too_many_arguments)]
+/// How long the recognition loop waits for a frame before it lets time pass for fusion (and
+/// calls `alive`).
+const TICK: Duration = Duration::from_millis(200);
+
+/// Runs `source` through the pipeline until the source ends or the shutdown comes. `alive` is
+/// called at least every [`TICK`] while the pipeline makes progress (the systemd watchdog is
+/// fed from it, so a hung recognition stops the feeding). Every read gets the hotlist's
+/// verdict. Reads already fused are delivered before it returns, an error included.
 pub fn run(
     source: Box<dyn FrameSource>,
-    recognizer: &mut Recognizer,
+    recognizer: &mut dyn Recognise,
     stages: &ReadStages,
-    config: &PipelineConfig,
-    fusion: &FusionConfig,
     sink: &mut dyn ReadSink,
-    stop: &Arc<AtomicBool>,
-    stats: &Arc<PipelineStats>,
+    run: Run<'_>,
     mut alive: impl FnMut(),
-) {
+) -> Result<(), PipelineError> {
+    let Run { config, fusion, stats, shutdown } = run;
     let queue = Arc::new(FrameQueue::new(config.frame_queue));
-    let capture = spawn_capture(
-        source,
-        Arc::clone(&queue),
-        Arc::clone(stop),
-        Arc::clone(stats),
-        config.realtime,
-    );
+    let capture = spawn_capture(source, &queue, shutdown, stats, config.realtime)
+        .map_err(PipelineError::CaptureThread)?;
     let mut fuser: Fuser<Evidence> = Fuser::new(fusion.clone());
-    let tick = Duration::from_millis(200);
     let started = Instant::now();
     let mut last_monotonic = Duration::ZERO;
     let mut last_frame_at = Instant::now();
-    loop {
+    let mut delivered = Ok(());
+    while delivered.is_ok() {
         alive();
-        match queue.pop(tick) {
+        let due = match queue.pop(TICK) {
             Pop::Frame(frame) => {
                 last_monotonic = frame.monotonic;
                 last_frame_at = Instant::now();
                 let frame = Arc::new(frame);
-                let recognition_started = Instant::now();
-                let recognised = recognizer.recognize(&frame.image);
-                let micros = recognition_started.elapsed().as_micros() as u64;
-                stats.inference_us_total.fetch_add(micros, Ordering::Relaxed);
-                stats.inference_us_last.store(micros, Ordering::Relaxed);
-                let recognition = match recognised {
-                    Ok(recognition) => recognition,
-                    Err(error) => {
-                        stats.recognition_errors.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(origin = %frame.origin, frame = frame.seq, %error, "recognition failed, frame skipped");
-                        Default::default()
-                    }
-                };
-                stats.frames_recognised.fetch_add(1, Ordering::Relaxed);
-                let plates: Arc<[BoundingBox]> = recognition
-                    .reads
-                    .iter()
-                    .map(|r| r.bbox)
-                    .chain(recognition.unread.iter().map(|d| d.bbox))
-                    .collect();
-                let evidence = Evidence { frame: Arc::clone(&frame), plates };
-                let observations: Vec<(PlateRead, Evidence)> =
-                    recognition.reads.into_iter().map(|r| (r, evidence.clone())).collect();
-                let due = fuser.observe(frame.monotonic, frame.seq, observations);
-                emit(due, stages, sink, stats);
+                let observations = recognise(recognizer, &frame, stats);
+                fuser.observe(frame.monotonic, frame.seq, observations)
             }
-            Pop::Timeout => {
-                // No frame: time still passes for the vehicles being tracked (source time runs
-                // on from the last frame at the wall clock's pace).
-                let now = last_monotonic + last_frame_at.elapsed();
-                emit(fuser.tick(now), stages, sink, stats);
-            }
+            // No frame: time still passes for the vehicles being tracked (source time runs on
+            // from the last frame at the wall clock's pace).
+            Pop::Timeout => fuser.tick(last_monotonic + last_frame_at.elapsed()),
             Pop::Closed => break,
-        }
+        };
+        delivered = emit(due, stages, sink, stats);
         let queue_stats = queue.stats();
         stats.frames_dropped.store(queue_stats.dropped_oldest, Ordering::Relaxed);
         stats.queue_depth.store(queue_stats.depth as u64, Ordering::Relaxed);
         stats.active_tracks.store(fuser.active_tracks() as u64, Ordering::Relaxed);
     }
-    emit(fuser.flush(), stages, sink, stats);
-    if capture.join().is_err() {
-        tracing::error!("the capture thread panicked");
+    if delivered.is_err() {
+        // The sink is gone: capture has nothing to feed.
+        shutdown.trigger("the read sink failed");
     }
+    let flushed = emit(fuser.flush(), stages, sink, stats);
+    let captured = capture.join();
     tracing::info!(seconds = started.elapsed().as_secs_f64(), "pipeline stopped");
+    delivered?;
+    flushed?;
+    captured?;
+    Ok(())
+}
+
+/// One frame through recognition: its reads, each with the evidence fusion keeps for it.
+fn recognise(
+    recognizer: &mut dyn Recognise,
+    frame: &Arc<crate::frame::Frame>,
+    stats: &PipelineStats,
+) -> Vec<(PlateRead, Evidence)> {
+    let recognition_started = Instant::now();
+    let recognised = recognizer.recognize(&frame.image);
+    let micros = recognition_started.elapsed().as_micros() as u64;
+    stats.inference_us_total.fetch_add(micros, Ordering::Relaxed);
+    stats.inference_us_last.store(micros, Ordering::Relaxed);
+    stats.frames_recognised.fetch_add(1, Ordering::Relaxed);
+    let recognition = match recognised {
+        Ok(recognition) => recognition,
+        Err(error) => {
+            stats.recognition_errors.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(origin = %frame.origin, frame = frame.seq, %error, "recognition failed, frame skipped");
+            return Vec::new();
+        }
+    };
+    let plates: Arc<[BoundingBox]> = recognition
+        .reads
+        .iter()
+        .map(|r| r.bbox)
+        .chain(recognition.unread.iter().map(|d| d.bbox))
+        .collect();
+    let evidence = Evidence { frame: Arc::clone(frame), plates };
+    recognition.reads.into_iter().map(|r| (r, evidence.clone())).collect()
+}
+
+/// Closes the queue when the capture thread ends, however it ends (a panic included), so the
+/// recognition loop sees `Closed` instead of waiting for frames that will never come.
+struct CloseOnExit(Arc<FrameQueue>);
+
+impl Drop for CloseOnExit {
+    fn drop(&mut self) {
+        self.0.close();
+    }
 }
 
 fn spawn_capture(
     mut source: Box<dyn FrameSource>,
-    queue: Arc<FrameQueue>,
-    stop: Arc<AtomicBool>,
-    stats: Arc<PipelineStats>,
+    queue: &Arc<FrameQueue>,
+    shutdown: &Shutdown,
+    stats: &Arc<PipelineStats>,
     realtime: bool,
-) -> std::thread::JoinHandle<()> {
-    std::thread::Builder::new()
-        .name("capture".into())
-        .spawn(move || {
-            // A recording replayed as fast as possible must not lose frames to its own speed.
-            let live = source.is_live() || realtime;
-            let started = Instant::now();
-            let mut first_media_time = None;
-            while !stop.load(Ordering::Relaxed) {
-                match source.next_frame() {
-                    Some(Ok(frame)) => {
-                        if realtime {
-                            if let Some(media_time) = frame.media_time {
-                                let offset = *first_media_time.get_or_insert(media_time);
-                                let due = media_time.saturating_sub(offset);
-                                if let Some(wait) = due.checked_sub(started.elapsed()) {
-                                    std::thread::sleep(wait);
+) -> std::io::Result<Worker> {
+    let (queue, shutdown, stats) = (Arc::clone(queue), shutdown.clone(), Arc::clone(stats));
+    source.watch(&shutdown);
+    Worker::spawn("capture", move || {
+        let _close = CloseOnExit(Arc::clone(&queue));
+        // A recording replayed as fast as possible must not lose frames to its own speed.
+        let live = source.is_live() || realtime;
+        let started = Instant::now();
+        let mut first_media_time = None;
+        while !shutdown.is_triggered() {
+            match source.next_frame() {
+                Some(Ok(frame)) => {
+                    if realtime {
+                        if let Some(media_time) = frame.media_time {
+                            let offset = *first_media_time.get_or_insert(media_time);
+                            let due = media_time.saturating_sub(offset);
+                            if let Some(wait) = due.checked_sub(started.elapsed()) {
+                                if shutdown.wait(wait) {
+                                    break;
                                 }
                             }
                         }
-                        stats.frames_captured.fetch_add(1, Ordering::Relaxed);
-                        if live {
-                            queue.push(frame);
-                        } else if queue
-                            .push_wait(
-                                frame,
-                                || stop.load(Ordering::Relaxed),
-                                Duration::from_millis(100),
-                            )
-                            .is_err()
-                        {
-                            break;
-                        }
                     }
-                    Some(Err(error)) => {
-                        stats.frames_failed.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(%error, "frame lost");
-                    }
-                    None => {
-                        tracing::info!(source = source.describe(), "source ended");
+                    stats.frames_captured.fetch_add(1, Ordering::Relaxed);
+                    if live {
+                        queue.push(frame);
+                    } else if queue
+                        .push_wait(frame, || shutdown.is_triggered(), Duration::from_millis(100))
+                        .is_err()
+                    {
                         break;
                     }
                 }
+                Some(Err(error)) => {
+                    stats.frames_failed.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(%error, "frame lost");
+                }
+                None => {
+                    tracing::info!(source = source.describe(), "source ended");
+                    break;
+                }
             }
-            queue.close();
-        })
-        .unwrap_or_else(|e| {
-            // Without a capture thread nothing can be read: make that loud, then let the
-            // pipeline see a closed queue and stop.
-            tracing::error!(error = %e, "cannot start the capture thread");
-            std::thread::spawn(|| {})
-        })
+        }
+    })
 }
 
 fn emit(
@@ -253,261 +263,226 @@ fn emit(
     stages: &ReadStages,
     sink: &mut dyn ReadSink,
     stats: &PipelineStats,
-) {
+) -> Result<(), SinkFailed> {
     for fused in due {
         let verdict = stages.hotlist.check(&fused.best.plate.text, std::time::SystemTime::now());
         if let Verdict::Alert(hit) = &verdict {
             stats.hits.fetch_add(1, Ordering::Relaxed);
             tracing::info!(plate = %fused.best.plate.text, list = %hit.list, category = %hit.category, match_kind = ?hit.match_kind, distance = hit.distance, "hotlist hit");
         }
-        let outgoing = build_outgoing(&fused, &verdict, stages, sink, stats);
+        let outgoing = assemble::build_outgoing(&fused, &verdict, stages, sink, stats);
         stats.reads_emitted.fetch_add(1, Ordering::Relaxed);
-        sink.deliver(outgoing);
+        sink.deliver(outgoing)?;
     }
-}
-
-/// The record and its images, as `privacy::policy` lets them out for the hotlist's verdict. A
-/// failed image encoding (or blurring) costs the image, never the read; a non-hit overview that
-/// could not be blurred is not sent.
-fn build_outgoing(
-    fused: &FusedRead<Evidence>,
-    verdict: &Verdict,
-    stages: &ReadStages,
-    sink: &dyn ReadSink,
-    stats: &PipelineStats,
-) -> Outgoing {
-    let ReadStages { identity, stamp, images: config, privacy, .. } = *stages;
-    let read_id = new_read_id();
-    let disposition = Disposition::of(verdict);
-    let release = crate::privacy::release(&privacy.config, config, disposition);
-    let frame = &fused.best_payload.frame;
-    let mut attached = Vec::new();
-    let mut refs = Images::default();
-    let mut encode = |kind: &'static str,
-                      image: &image::RgbImage,
-                      rect: Option<(u32, u32, u32, u32)>,
-                      max_width: u32|
-     -> Option<ImageRef> {
-        let rect = rect?;
-        match encode_jpeg(image, rect, max_width, config.jpeg_quality) {
-            Ok((jpeg, width, height)) => {
-                let topic = sink.image_topic(&read_id, kind);
-                let reference = ImageRef {
-                    topic: topic.clone(),
-                    sha256: sha256_hex(&jpeg),
-                    bytes: jpeg.len(),
-                    width,
-                    height,
-                };
-                attached.push(OutgoingImage { kind, topic, jpeg });
-                Some(reference)
-            }
-            Err(error) => {
-                stats.image_errors.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(%read_id, kind, %error, "image not encoded; the read goes without it");
-                None
-            }
-        }
-    };
-    let (w, h) = (frame.image.width(), frame.image.height());
-    let whole = Some((0, 0, w, h));
-    match release.overview {
-        OverviewRelease::None => {}
-        OverviewRelease::Clear => {
-            refs.overview = encode("overview", &frame.image, whole, config.overview_max_width)
-        }
-        OverviewRelease::Blurred { windscreen } => {
-            match crate::privacy::blur::blurred(
-                &frame.image,
-                &fused.best_payload.plates,
-                &privacy.config.blur,
-                windscreen,
-            ) {
-                Ok(blurred) => {
-                    refs.overview = encode("overview", &blurred, whole, config.overview_max_width)
-                }
-                Err(error) => {
-                    stats.image_errors.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(%read_id, %error, "overview not blurred, so not sent; the read goes without it");
-                }
-            }
-        }
-    }
-    if release.plate_crop {
-        refs.plate = encode("plate", &frame.image, fused.best.bbox.pixel_rect(w, h), u32::MAX);
-    }
-    let times = FrameTimes { captured_at: frame.captured_at, monotonic: frame.monotonic };
-    let plate = publish_plate(
-        &release,
-        &fused.best.plate,
-        privacy.pseudonymiser.as_ref(),
-        frame.captured_at,
-    );
-    let mut record = ReadRecord::new(read_id, identity, fused, times, plate, disposition, refs);
-    record.hotlist = verdict.matched().map(|listed| publish_match(listed, &record.plate));
-    // Where and with which clock the read was made, before anything derives from the record.
-    stamp.apply(&mut record);
-    Outgoing { record, images: attached }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fuse::EmitReason;
-    use crate::hotlist::{Action, HotlistMatch, MatchKind};
-    use crate::privacy::PrivacyConfig;
-    use crate::read_record::Site;
-    use crate::recognizer::PlateText;
+    use crate::frame::Frame;
+    use crate::hotlist::LiveHotlist;
+    use crate::imaging::ImageConfig;
+    use crate::outgoing::Outgoing;
+    use crate::privacy::{Privacy, PrivacyConfig};
+    use crate::read_record::{Identity, Site};
+    use crate::recognizer::{PlateText, Recognition, RecognizeError};
+    use crate::source::FrameError;
+    use std::sync::mpsc;
     use std::time::SystemTime;
 
-    fn identity() -> Identity {
-        Identity {
-            device_id: "t".into(),
-            camera_id: "c".into(),
-            site: Site { name: "s".into(), latitude: None, longitude: None },
-            purpose: "test".into(),
-        }
+    /// What the scripted source does once its frames are out.
+    #[derive(Clone, Copy)]
+    enum Then {
+        End,
+        Panic,
+        /// As a camera that went away: a 60 s backoff before each reopening attempt.
+        Backoff,
+        /// Frames for ever.
+        Endless,
     }
 
-    /// A noisy frame (every pixel differs from its neighbours) with two plates on it; the read
-    /// is about the first.
-    fn fused() -> FusedRead<Evidence> {
-        let mut state = 7u32;
-        let image = image::RgbImage::from_fn(320, 240, |_, _| {
-            state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
-            let v = (state >> 16) as u8;
-            image::Rgb([v, v, v])
-        });
-        let frame = Arc::new(Frame {
-            seq: 3,
-            media_time: None,
-            captured_at: SystemTime::now(),
-            monotonic: Duration::ZERO,
-            origin: "test".into(),
-            image,
-        });
-        let plates: Arc<[BoundingBox]> = Arc::from(vec![
-            BoundingBox::from_xywh(40.0, 150.0, 80.0, 20.0),
-            BoundingBox::from_xywh(200.0, 60.0, 80.0, 20.0),
-        ]);
-        let plate = PlateText {
-            text: "1ABC234".into(),
-            ocr_text: "1ABC234".into(),
-            confidence: 0.9,
-            char_confidences: vec![0.9; 7],
-            format: None,
-            region: None,
-        };
-        FusedRead {
-            best: PlateRead { plate, bbox: plates[0], detection_score: 0.9 },
-            best_frame: 3,
-            best_payload: Evidence { frame, plates },
-            agreeing_frames: 1,
-            frames: 1,
-            first_seen: Duration::ZERO,
-            last_seen: Duration::ZERO,
-            direction: None,
-            reason: EmitReason::Flush,
-        }
+    struct Scripted {
+        frames: u64,
+        next: u64,
+        then: Then,
+        shutdown: Shutdown,
     }
 
-    /// Mean step between horizontal neighbours inside `b` of the JPEG `kind` sent.
-    fn detail(out: &Outgoing, kind: &str, b: BoundingBox) -> f64 {
-        let jpeg = &out.images.iter().find(|i| i.kind == kind).expect("image sent").jpeg;
-        let img = image::load_from_memory(jpeg).expect("jpeg").to_luma8();
-        let (x0, y0, w, h) = b.pixel_rect(img.width(), img.height()).expect("inside");
-        let mut sum = 0u64;
-        for y in y0..y0 + h {
-            for x in x0..x0 + w - 1 {
-                sum += u64::from(img.get_pixel(x, y)[0].abs_diff(img.get_pixel(x + 1, y)[0]));
+    impl Scripted {
+        fn new(frames: u64, then: Then) -> Box<Self> {
+            Box::new(Self { frames, next: 0, then, shutdown: Shutdown::new() })
+        }
+
+        fn frame(&mut self) -> Frame {
+            let seq = self.next;
+            self.next += 1;
+            Frame {
+                seq,
+                media_time: None,
+                captured_at: SystemTime::now(),
+                monotonic: Duration::from_millis(40 * seq),
+                origin: "scripted".into(),
+                image: image::RgbImage::new(64, 48),
             }
         }
-        sum as f64 / f64::from((w - 1) * h)
     }
 
-    fn listed(action: Action) -> HotlistMatch {
-        HotlistMatch {
-            list: "l".into(),
-            category: "lez-exempt".into(),
-            action,
-            plate: Some("1ABC234".into()),
-            match_kind: MatchKind::Exact,
-            distance: 0,
-            note: Some("permit 17".into()),
-            list_version: "v1".into(),
+    impl FrameSource for Scripted {
+        fn describe(&self) -> &str {
+            "scripted"
+        }
+        fn len_hint(&self) -> Option<u64> {
+            None
+        }
+        fn is_live(&self) -> bool {
+            matches!(self.then, Then::Backoff | Then::Endless)
+        }
+        fn watch(&mut self, shutdown: &Shutdown) {
+            self.shutdown = shutdown.clone();
+        }
+        fn next_frame(&mut self) -> Option<Result<Frame, FrameError>> {
+            if self.next < self.frames {
+                return Some(Ok(self.frame()));
+            }
+            match self.then {
+                Then::End => None,
+                Then::Panic => panic!("the decoder fell over"),
+                Then::Backoff => {
+                    if self.shutdown.wait(Duration::from_secs(60)) {
+                        return None;
+                    }
+                    Some(Err(FrameError {
+                        origin: "scripted".into(),
+                        seq: self.next,
+                        reason: "away".into(),
+                    }))
+                }
+                Then::Endless => {
+                    std::thread::sleep(Duration::from_millis(5));
+                    Some(Ok(self.frame()))
+                }
+            }
         }
     }
 
-    fn outgoing(disposition: Disposition) -> Outgoing {
-        let verdict = match disposition {
-            Disposition::Hit => Verdict::Alert(listed(Action::Alert)),
-            Disposition::Allowed => Verdict::Allow(listed(Action::Allow)),
-            Disposition::NonHit => Verdict::NoMatch,
-        };
-        let privacy = Privacy::start(&PrivacyConfig::with_purpose("test")).expect("privacy");
-        let sink = sink::StdoutSink::new(Vec::new());
-        let (identity, hotlist, stamp, images) =
-            (identity(), LiveHotlist::new(None, 1), ReadStamp::unplaced(), ImageConfig::default());
-        let stages = ReadStages {
-            identity: &identity,
-            hotlist: &hotlist,
-            stamp: &stamp,
-            images: &images,
-            privacy: &privacy,
-        };
-        build_outgoing(&fused(), &verdict, &stages, &sink, &PipelineStats::default())
-    }
+    /// Reads the same plate on every frame, as the models would on a parked car.
+    struct OnePlate;
 
-    #[test]
-    fn a_hit_leaves_whole_and_unblurred() {
-        let out = outgoing(Disposition::Hit);
-        assert_eq!(out.record.plate.text.as_deref(), Some("1ABC234"));
-        assert!(out.record.hit && out.record.images.plate.is_some());
-        assert_eq!(
-            out.record.hotlist,
-            Some(listed(Action::Alert)),
-            "the control room sees the listing in full"
-        );
-        let f = fused();
-        assert!(
-            detail(&out, "overview", f.best_payload.plates[1]) > 30.0,
-            "a hit's overview keeps its detail"
-        );
-    }
-
-    #[test]
-    fn a_non_hit_leaves_with_every_plate_blurred_and_no_plate_or_crop() {
-        let out = outgoing(Disposition::NonHit);
-        assert_eq!(
-            (out.record.plate.text.as_ref(), out.record.images.plate.as_ref()),
-            (None, None)
-        );
-        assert_eq!(out.images.len(), 1);
-        for (i, plate) in fused().best_payload.plates.iter().enumerate() {
-            let d = detail(&out, "overview", *plate);
-            assert!(
-                d < 3.0,
-                "plate {i} (the read's own and the other car's) is blurred: detail {d}"
-            );
+    impl Recognise for OnePlate {
+        fn recognize(&mut self, _: &image::RgbImage) -> Result<Recognition, RecognizeError> {
+            let plate = PlateText {
+                text: "1ABC234".into(),
+                ocr_text: "1ABC234".into(),
+                confidence: 0.9,
+                char_confidences: vec![0.9; 7],
+                format: None,
+                region: None,
+            };
+            let bbox = BoundingBox::from_xywh(10.0, 10.0, 30.0, 8.0);
+            Ok(Recognition {
+                reads: vec![PlateRead { plate, bbox, detection_score: 0.9 }],
+                ..Recognition::default()
+            })
         }
-        assert_eq!(out.record.purpose, "test");
+    }
+
+    /// Keeps what it is given; fails from the `fail_from`-th read on.
+    struct Collect {
+        reads: Vec<Outgoing>,
+        fail_from: usize,
+    }
+
+    impl ReadSink for Collect {
+        fn deliver(&mut self, read: Outgoing) -> Result<(), SinkFailed> {
+            if self.reads.len() >= self.fail_from {
+                return Err(SinkFailed("closed".into()));
+            }
+            self.reads.push(read);
+            Ok(())
+        }
+        fn image_topic(&self, read_id: &str, kind: &str) -> String {
+            format!("test/{read_id}/{kind}")
+        }
+    }
+
+    struct Outcome {
+        result: Result<(), PipelineError>,
+        reads: Vec<Outgoing>,
+        stats: Arc<PipelineStats>,
+    }
+
+    /// Runs the pipeline on its own thread, so that a pipeline that never stops fails the test
+    /// after a minute instead of hanging it.
+    fn run_scripted(source: Box<Scripted>, fail_from: usize, shutdown: &Shutdown) -> Outcome {
+        let (done, outcome) = mpsc::channel();
+        let shutdown = shutdown.clone();
+        std::thread::spawn(move || {
+            let identity = Identity {
+                device_id: "t".into(),
+                camera_id: "c".into(),
+                site: Site { name: "s".into(), latitude: None, longitude: None },
+                purpose: "test".into(),
+            };
+            let privacy = Privacy::start(&PrivacyConfig::with_purpose("test")).expect("privacy");
+            let (hotlist, stamp, images) =
+                (LiveHotlist::new(None, 1), ReadStamp::unplaced(), ImageConfig::default());
+            let stages = ReadStages {
+                identity: &identity,
+                hotlist: &hotlist,
+                stamp: &stamp,
+                images: &images,
+                privacy: &privacy,
+            };
+            let stats = Arc::new(PipelineStats::default());
+            let (config, fusion) = (PipelineConfig::default(), FusionConfig::default());
+            let run = Run { config: &config, fusion: &fusion, stats: &stats, shutdown: &shutdown };
+            let mut sink = Collect { reads: Vec::new(), fail_from };
+            let result = super::run(source, &mut OnePlate, &stages, &mut sink, run, || {});
+            let _ = done.send(Outcome { result, reads: sink.reads, stats });
+        });
+        outcome.recv_timeout(Duration::from_secs(60)).expect("the pipeline stopped")
     }
 
     #[test]
-    fn an_allowed_read_leaves_without_any_image() {
-        let out = outgoing(Disposition::Allowed);
-        assert!(
-            out.images.is_empty()
-                && out.record.images.overview.is_none()
-                && out.record.images.plate.is_none()
-        );
-        assert_eq!(out.record.disposition, Disposition::Allowed);
-        let published = out.record.hotlist.expect("the exemption that applied is named");
-        assert_eq!(
-            (published.plate, published.note),
-            (None, None),
-            "a withheld plate is not given away by its listing"
-        );
-        assert_eq!(published.category, "lez-exempt");
+    fn the_frames_of_one_vehicle_become_one_read() {
+        let outcome = run_scripted(Scripted::new(5, Then::End), usize::MAX, &Shutdown::new());
+        assert!(outcome.result.is_ok());
+        assert_eq!(outcome.reads.len(), 1);
+        assert_eq!(outcome.reads[0].record.frames, 5);
+        assert_eq!(outcome.stats.frames_recognised.load(Ordering::Relaxed), 5);
+    }
+
+    #[test]
+    fn a_capture_thread_that_dies_stops_the_pipeline_with_its_reason_and_keeps_the_reads() {
+        let outcome = run_scripted(Scripted::new(3, Then::Panic), usize::MAX, &Shutdown::new());
+        let error = outcome.result.expect_err("a dead capture is an error").to_string();
+        assert!(error.contains("capture") && error.contains("the decoder fell over"), "{error}");
+        assert_eq!(outcome.reads.len(), 1, "the vehicle seen before is delivered");
+    }
+
+    #[test]
+    fn a_stop_during_a_long_backoff_ends_the_pipeline_at_once() {
+        let shutdown = Shutdown::new();
+        let trigger = shutdown.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            trigger.trigger("SIGTERM");
+        });
+        let started = std::time::Instant::now();
+        let outcome = run_scripted(Scripted::new(2, Then::Backoff), usize::MAX, &shutdown);
+        assert!(outcome.result.is_ok(), "a stop is not an error");
+        assert!(started.elapsed() < Duration::from_secs(30), "it did not wait out the 60 s");
+        assert_eq!(outcome.reads.len(), 1, "fusion flushed the vehicle it was following");
+    }
+
+    #[test]
+    fn a_sink_that_fails_stops_the_pipeline_and_the_capture() {
+        let shutdown = Shutdown::new();
+        // An endless source: only the sink's failure can stop this run.
+        let outcome = run_scripted(Scripted::new(0, Then::Endless), 0, &shutdown);
+        let error = outcome.result.expect_err("a failed sink is an error").to_string();
+        assert!(error.contains("closed"), "{error}");
+        assert!(shutdown.is_triggered());
     }
 }

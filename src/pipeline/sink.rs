@@ -1,38 +1,28 @@
 //! Standard output as a destination for reads: the replay default.
 
-use crate::outgoing::{Outgoing, ReadSink};
+use crate::outgoing::{Outgoing, ReadSink, SinkFailed};
 use std::io::Write;
 
 /// Writes one JSON record per line to standard output (the replay default); images are not
 /// written, their references are.
 pub struct StdoutSink<W: Write> {
     out: W,
-    failed: bool,
 }
 
 impl<W: Write> StdoutSink<W> {
     pub fn new(out: W) -> Self {
-        Self { out, failed: false }
-    }
-
-    /// Whether a write failed (a closed pipe): the caller stops the pipeline.
-    pub fn failed(&self) -> bool {
-        self.failed
+        Self { out }
     }
 }
 
 impl<W: Write> ReadSink for StdoutSink<W> {
-    fn deliver(&mut self, read: Outgoing) {
-        let written = serde_json::to_writer(&mut self.out, &read.record)
+    /// A write that fails (a closed pipe) stops the pipeline: nobody reads the records any more.
+    fn deliver(&mut self, read: Outgoing) -> Result<(), SinkFailed> {
+        serde_json::to_writer(&mut self.out, &read.record)
             .map_err(std::io::Error::other)
             .and_then(|()| writeln!(self.out))
-            .and_then(|()| self.out.flush());
-        if let Err(error) = written {
-            if !self.failed {
-                tracing::error!(%error, "cannot write reads to standard output");
-            }
-            self.failed = true;
-        }
+            .and_then(|()| self.out.flush())
+            .map_err(|error| SinkFailed(format!("cannot write reads to standard output: {error}")))
     }
 
     fn image_topic(&self, read_id: &str, kind: &str) -> String {

@@ -8,13 +8,13 @@
 //! unit's certificates.
 
 pub mod config;
-pub mod driver;
-pub mod durable;
-pub mod messages;
-pub mod mqtt;
+mod driver;
+mod durable;
+mod messages;
+mod mqtt;
 pub mod outbox;
-pub mod status;
-pub mod tls;
+mod status;
+mod tls;
 pub mod topics;
 
 pub use config::{MqttConfig, MqttConfigError, TlsFiles};

@@ -15,7 +15,7 @@ use super::status::{status_payload, StatusSource};
 use super::topics::{is_topic_level, Topics};
 use crate::backoff::Backoff;
 use crate::message::Message;
-use crate::outgoing::{Outgoing, ReadSink};
+use crate::outgoing::{Outgoing, ReadSink, SinkFailed};
 use crate::spool::Spool;
 use rumqttc::{AsyncClient, LastWill, MqttOptions, QoS, TlsConfiguration, Transport};
 use std::path::PathBuf;
@@ -245,7 +245,8 @@ impl Drop for MqttSink {
 }
 
 impl ReadSink for MqttSink {
-    fn deliver(&mut self, read: Outgoing) {
+    /// Never fails: what the broker does not take now waits in the outbox (and the spool).
+    fn deliver(&mut self, read: Outgoing) -> Result<(), SinkFailed> {
         let read_id = read.record.read_id.clone();
         match messages(read, &self.topics) {
             Ok(messages) => {
@@ -255,6 +256,7 @@ impl ReadSink for MqttSink {
             }
             Err(error) => tracing::error!(%read_id, %error, "read not serialisable; not sent"),
         }
+        Ok(())
     }
 
     fn image_topic(&self, read_id: &str, kind: &str) -> String {

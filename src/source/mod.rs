@@ -5,6 +5,7 @@
 //! stages after it never know where pictures come from.
 
 pub mod camera;
+mod reconnect;
 mod still;
 pub mod stream;
 mod video;
@@ -15,6 +16,7 @@ pub use stream::{RtspStream, StreamConfig};
 pub use video::VideoFile;
 
 use crate::frame::Frame;
+use crate::shutdown::Shutdown;
 use std::path::{Path, PathBuf};
 
 /// Why a source could not be opened: nothing can be read from it at all.
@@ -62,8 +64,12 @@ pub trait FrameSource: Send {
         false
     }
 
-    /// The next frame; `None` once the source is exhausted.
+    /// The next frame; `None` once the source is exhausted (or, for a live source, once the
+    /// unit stops).
     fn next_frame(&mut self) -> Option<Result<Frame, FrameError>>;
+
+    /// A live source's waits between reconnection attempts end when `shutdown` comes.
+    fn watch(&mut self, _shutdown: &Shutdown) {}
 }
 
 /// File name endings treated as stills; anything else that is a file is tried as a video.

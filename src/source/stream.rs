@@ -1,9 +1,10 @@
 //! A live network stream (RTSP) decoded by OpenCV's FFmpeg backend, reconnected when it drops.
 
+use super::reconnect::Reconnect;
 use super::{FrameError, FrameSource, OpenError};
-use crate::backoff::Backoff;
 use crate::frame::Frame;
 use crate::imaging::rgb_from_bgr_mat;
+use crate::shutdown::Shutdown;
 use opencv::core::{Mat, Vector};
 use opencv::prelude::*;
 use opencv::videoio::{self, VideoCapture};
@@ -35,7 +36,7 @@ pub struct RtspStream {
     buffer: Mat,
     next_seq: u64,
     started: Instant,
-    backoff: Backoff,
+    reconnect: Reconnect,
 }
 
 /// `rtsp://user:secret@host/path` → `rtsp://host/path`: passwords stay out of logs and records.
@@ -55,7 +56,7 @@ impl RtspStream {
         let mut stream = Self {
             url: url.to_string(),
             description: redact(url),
-            backoff: Backoff::new(config.reconnect_min_ms, config.reconnect_max_ms),
+            reconnect: Reconnect::new(config.reconnect_min_ms, config.reconnect_max_ms),
             config,
             capture: None,
             buffer: Mat::default(),
@@ -106,13 +107,19 @@ impl FrameSource for RtspStream {
         true
     }
 
-    /// Never ends: a dropped stream yields one error per reconnection attempt, each after a
-    /// backoff that doubles up to `reconnect_max_ms`, so a call blocks at most that long plus
-    /// the open timeout.
+    fn watch(&mut self, shutdown: &Shutdown) {
+        self.reconnect.watch(shutdown);
+    }
+
+    /// Ends only when the unit stops: a dropped stream yields one error per reconnection
+    /// attempt, each after a backoff that doubles up to `reconnect_max_ms` (cut short by a
+    /// stop), so a call blocks at most that long plus the open timeout.
     fn next_frame(&mut self) -> Option<Result<Frame, FrameError>> {
         let seq = self.next_seq;
         if self.capture.is_none() {
-            std::thread::sleep(self.backoff.next_wait());
+            if !self.reconnect.wait() {
+                return None;
+            }
             match self.connect() {
                 Ok(capture) => {
                     tracing::info!(stream = %self.description, "stream reconnected");
@@ -134,7 +141,7 @@ impl FrameSource for RtspStream {
             Err(e) => return self.lost(seq, format!("decoding failed: {e}; reconnecting")),
         }
         self.next_seq += 1;
-        self.backoff.reset();
+        self.reconnect.reset();
         match rgb_from_bgr_mat(&self.buffer) {
             Ok(image) => Some(Ok(Frame {
                 seq,

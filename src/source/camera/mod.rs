@@ -11,10 +11,11 @@ mod mjpeg;
 pub mod negotiate;
 mod timeline;
 
+use super::reconnect::Reconnect;
 use super::{FrameError, FrameSource, OpenError};
-use crate::backoff::Backoff;
 use crate::config_issue::ConfigIssue;
 use crate::frame::Frame;
+use crate::shutdown::Shutdown;
 use device::Capture;
 use negotiate::{FourCc, Interval, Mode};
 use serde::{Deserialize, Serialize};
@@ -116,7 +117,7 @@ pub struct CameraSource {
     config: CameraConfig,
     capture: Option<Capture>,
     timeline: Timeline,
-    backoff: Backoff,
+    reconnect: Reconnect,
 }
 
 impl CameraSource {
@@ -130,7 +131,7 @@ impl CameraSource {
         Ok(Self {
             path: path.to_path_buf(),
             description: path.display().to_string(),
-            backoff: Backoff::new(config.reopen_min_ms, config.reopen_max_ms),
+            reconnect: Reconnect::new(config.reopen_min_ms, config.reopen_max_ms),
             config,
             capture: Some(capture),
             timeline: Timeline::new(monotonic_now()),
@@ -152,7 +153,6 @@ impl CameraSource {
     }
 
     fn reopen(&mut self) -> Result<(), String> {
-        std::thread::sleep(self.backoff.next_wait());
         let capture = Capture::open(&self.path, &self.config)
             .map_err(|e| format!("the camera is away, reopening failed: {e}"))?;
         tracing::info!(camera = %self.description, "camera reopened");
@@ -175,10 +175,17 @@ impl FrameSource for CameraSource {
         true
     }
 
-    /// Never ends; see the reopening policy on [`CameraSource`]. An error that happens before
+    fn watch(&mut self, shutdown: &Shutdown) {
+        self.reconnect.watch(shutdown);
+    }
+
+    /// Ends only when the unit stops; see the reopening policy on [`CameraSource`]. An error that happens before
     /// the driver numbered a frame carries the number the next frame will get.
     fn next_frame(&mut self) -> Option<Result<Frame, FrameError>> {
         if self.capture.is_none() {
+            if !self.reconnect.wait() {
+                return None;
+            }
             if let Err(reason) = self.reopen() {
                 return self.error(self.timeline.next_seq(), reason);
             }
@@ -198,7 +205,7 @@ impl FrameSource for CameraSource {
                 return self.error(self.timeline.next_seq(), reason);
             }
         };
-        self.backoff.reset();
+        self.reconnect.reset();
         let seq = self.timeline.number(buffer.sequence);
         let (monotonic, captured_at) =
             self.timeline.time(buffer.timestamp, monotonic_now(), SystemTime::now());

@@ -1,0 +1,286 @@
+//! Record assembly: a fused read, the hotlist's verdict and the privacy policy for it become
+//! the record and the images that leave the device. Pure but for the clock of the read id and
+//! the JPEG encoder; unit-tested frame in, record out.
+
+use super::stamp::ReadStamp;
+use super::PipelineStats;
+use crate::digest::sha256_hex;
+use crate::frame::Frame;
+use crate::fuse::FusedRead;
+use crate::geometry::BoundingBox;
+use crate::hotlist::{LiveHotlist, Verdict};
+use crate::imaging::{encode_jpeg, ImageConfig};
+use crate::outgoing::{Outgoing, OutgoingImage, ReadSink};
+use crate::privacy::policy::{publish_match, publish_plate, OverviewRelease};
+use crate::privacy::{Disposition, Privacy};
+use crate::read_record::{new_read_id, FrameTimes, Identity, ImageRef, Images, ReadRecord};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// What turns a fused read into what leaves the device, in the order applied: the hotlist's
+/// verdict, the privacy policy for it (plate, images, blur), who and where the unit is, and the
+/// position and clock stamp.
+#[derive(Clone, Copy)]
+pub struct ReadStages<'a> {
+    pub identity: &'a Identity,
+    pub hotlist: &'a LiveHotlist,
+    pub stamp: &'a ReadStamp,
+    pub images: &'a ImageConfig,
+    pub privacy: &'a Privacy,
+}
+
+/// What the best frame of a track carries until its read is emitted: the frame, and every
+/// plate detected on it (read or not), so that all of them can be blurred.
+#[derive(Debug, Clone)]
+pub struct Evidence {
+    pub frame: Arc<Frame>,
+    pub plates: Arc<[BoundingBox]>,
+}
+
+/// The record and its images, as `privacy::policy` lets them out for the hotlist's verdict. A
+/// failed image encoding (or blurring) costs the image, never the read; a non-hit overview that
+/// could not be blurred is not sent.
+pub fn build_outgoing(
+    fused: &FusedRead<Evidence>,
+    verdict: &Verdict,
+    stages: &ReadStages,
+    sink: &dyn ReadSink,
+    stats: &PipelineStats,
+) -> Outgoing {
+    let ReadStages { identity, stamp, images: config, privacy, .. } = *stages;
+    let read_id = new_read_id();
+    let disposition = Disposition::of(verdict);
+    let release = crate::privacy::release(&privacy.config, config, disposition);
+    let frame = &fused.best_payload.frame;
+    let mut attached = Vec::new();
+    let mut refs = Images::default();
+    let mut encode = |kind: &'static str,
+                      image: &image::RgbImage,
+                      rect: Option<(u32, u32, u32, u32)>,
+                      max_width: u32|
+     -> Option<ImageRef> {
+        let rect = rect?;
+        match encode_jpeg(image, rect, max_width, config.jpeg_quality) {
+            Ok((jpeg, width, height)) => {
+                let topic = sink.image_topic(&read_id, kind);
+                let reference = ImageRef {
+                    topic: topic.clone(),
+                    sha256: sha256_hex(&jpeg),
+                    bytes: jpeg.len(),
+                    width,
+                    height,
+                };
+                attached.push(OutgoingImage { kind, topic, jpeg });
+                Some(reference)
+            }
+            Err(error) => {
+                stats.image_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(%read_id, kind, %error, "image not encoded; the read goes without it");
+                None
+            }
+        }
+    };
+    let (w, h) = (frame.image.width(), frame.image.height());
+    let whole = Some((0, 0, w, h));
+    match release.overview {
+        OverviewRelease::None => {}
+        OverviewRelease::Clear => {
+            refs.overview = encode("overview", &frame.image, whole, config.overview_max_width)
+        }
+        OverviewRelease::Blurred { windscreen } => {
+            match crate::privacy::blur::blurred(
+                &frame.image,
+                &fused.best_payload.plates,
+                &privacy.config.blur,
+                windscreen,
+            ) {
+                Ok(blurred) => {
+                    refs.overview = encode("overview", &blurred, whole, config.overview_max_width)
+                }
+                Err(error) => {
+                    stats.image_errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(%read_id, %error, "overview not blurred, so not sent; the read goes without it");
+                }
+            }
+        }
+    }
+    if release.plate_crop {
+        refs.plate = encode("plate", &frame.image, fused.best.bbox.pixel_rect(w, h), u32::MAX);
+    }
+    let times = FrameTimes { captured_at: frame.captured_at, monotonic: frame.monotonic };
+    let plate = publish_plate(
+        &release,
+        &fused.best.plate,
+        privacy.pseudonymiser.as_ref(),
+        frame.captured_at,
+    );
+    let mut record = ReadRecord::new(read_id, identity, fused, times, plate, disposition, refs);
+    record.hotlist = verdict.matched().map(|listed| publish_match(listed, &record.plate));
+    // Where and with which clock the read was made, before anything derives from the record.
+    stamp.apply(&mut record);
+    Outgoing { record, images: attached }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fuse::EmitReason;
+    use crate::hotlist::{Action, HotlistMatch, MatchKind};
+    use crate::privacy::PrivacyConfig;
+    use crate::read_record::Site;
+    use crate::recognizer::PlateRead;
+    use crate::recognizer::PlateText;
+    use std::time::Duration;
+    use std::time::SystemTime;
+
+    fn identity() -> Identity {
+        Identity {
+            device_id: "t".into(),
+            camera_id: "c".into(),
+            site: Site { name: "s".into(), latitude: None, longitude: None },
+            purpose: "test".into(),
+        }
+    }
+
+    /// A noisy frame (every pixel differs from its neighbours) with two plates on it; the read
+    /// is about the first.
+    fn fused() -> FusedRead<Evidence> {
+        let mut state = 7u32;
+        let image = image::RgbImage::from_fn(320, 240, |_, _| {
+            state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            let v = (state >> 16) as u8;
+            image::Rgb([v, v, v])
+        });
+        let frame = Arc::new(Frame {
+            seq: 3,
+            media_time: None,
+            captured_at: SystemTime::now(),
+            monotonic: Duration::ZERO,
+            origin: "test".into(),
+            image,
+        });
+        let plates: Arc<[BoundingBox]> = Arc::from(vec![
+            BoundingBox::from_xywh(40.0, 150.0, 80.0, 20.0),
+            BoundingBox::from_xywh(200.0, 60.0, 80.0, 20.0),
+        ]);
+        let plate = PlateText {
+            text: "1ABC234".into(),
+            ocr_text: "1ABC234".into(),
+            confidence: 0.9,
+            char_confidences: vec![0.9; 7],
+            format: None,
+            region: None,
+        };
+        FusedRead {
+            best: PlateRead { plate, bbox: plates[0], detection_score: 0.9 },
+            best_frame: 3,
+            best_payload: Evidence { frame, plates },
+            agreeing_frames: 1,
+            frames: 1,
+            first_seen: Duration::ZERO,
+            last_seen: Duration::ZERO,
+            direction: None,
+            reason: EmitReason::Flush,
+        }
+    }
+
+    /// Mean step between horizontal neighbours inside `b` of the JPEG `kind` sent.
+    fn detail(out: &Outgoing, kind: &str, b: BoundingBox) -> f64 {
+        let jpeg = &out.images.iter().find(|i| i.kind == kind).expect("image sent").jpeg;
+        let img = image::load_from_memory(jpeg).expect("jpeg").to_luma8();
+        let (x0, y0, w, h) = b.pixel_rect(img.width(), img.height()).expect("inside");
+        let mut sum = 0u64;
+        for y in y0..y0 + h {
+            for x in x0..x0 + w - 1 {
+                sum += u64::from(img.get_pixel(x, y)[0].abs_diff(img.get_pixel(x + 1, y)[0]));
+            }
+        }
+        sum as f64 / f64::from((w - 1) * h)
+    }
+
+    fn listed(action: Action) -> HotlistMatch {
+        HotlistMatch {
+            list: "l".into(),
+            category: "lez-exempt".into(),
+            action,
+            plate: Some("1ABC234".into()),
+            match_kind: MatchKind::Exact,
+            distance: 0,
+            note: Some("permit 17".into()),
+            list_version: "v1".into(),
+        }
+    }
+
+    fn outgoing(disposition: Disposition) -> Outgoing {
+        let verdict = match disposition {
+            Disposition::Hit => Verdict::Alert(listed(Action::Alert)),
+            Disposition::Allowed => Verdict::Allow(listed(Action::Allow)),
+            Disposition::NonHit => Verdict::NoMatch,
+        };
+        let privacy = Privacy::start(&PrivacyConfig::with_purpose("test")).expect("privacy");
+        let sink = super::super::sink::StdoutSink::new(Vec::new());
+        let (identity, hotlist, stamp, images) =
+            (identity(), LiveHotlist::new(None, 1), ReadStamp::unplaced(), ImageConfig::default());
+        let stages = ReadStages {
+            identity: &identity,
+            hotlist: &hotlist,
+            stamp: &stamp,
+            images: &images,
+            privacy: &privacy,
+        };
+        build_outgoing(&fused(), &verdict, &stages, &sink, &PipelineStats::default())
+    }
+
+    #[test]
+    fn a_hit_leaves_whole_and_unblurred() {
+        let out = outgoing(Disposition::Hit);
+        assert_eq!(out.record.plate.text.as_deref(), Some("1ABC234"));
+        assert!(out.record.hit && out.record.images.plate.is_some());
+        assert_eq!(
+            out.record.hotlist,
+            Some(listed(Action::Alert)),
+            "the control room sees the listing in full"
+        );
+        let f = fused();
+        assert!(
+            detail(&out, "overview", f.best_payload.plates[1]) > 30.0,
+            "a hit's overview keeps its detail"
+        );
+    }
+
+    #[test]
+    fn a_non_hit_leaves_with_every_plate_blurred_and_no_plate_or_crop() {
+        let out = outgoing(Disposition::NonHit);
+        assert_eq!(
+            (out.record.plate.text.as_ref(), out.record.images.plate.as_ref()),
+            (None, None)
+        );
+        assert_eq!(out.images.len(), 1);
+        for (i, plate) in fused().best_payload.plates.iter().enumerate() {
+            let d = detail(&out, "overview", *plate);
+            assert!(
+                d < 3.0,
+                "plate {i} (the read's own and the other car's) is blurred: detail {d}"
+            );
+        }
+        assert_eq!(out.record.purpose, "test");
+    }
+
+    #[test]
+    fn an_allowed_read_leaves_without_any_image() {
+        let out = outgoing(Disposition::Allowed);
+        assert!(
+            out.images.is_empty()
+                && out.record.images.overview.is_none()
+                && out.record.images.plate.is_none()
+        );
+        assert_eq!(out.record.disposition, Disposition::Allowed);
+        let published = out.record.hotlist.expect("the exemption that applied is named");
+        assert_eq!(
+            (published.plate, published.note),
+            (None, None),
+            "a withheld plate is not given away by its listing"
+        );
+        assert_eq!(published.category, "lez-exempt");
+    }
+}
