@@ -170,7 +170,7 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
         None => None,
     };
     let shutdown = Shutdown::new();
-    let (_signals, signals_handle) = watch_signals(&shutdown)?;
+    let mut threads = Threads::new(&shutdown)?;
     let stats = Arc::new(PipelineStats::default());
     let identity = config.identity();
     let hotlist = Arc::new(load_hotlist(&config.hotlist)?);
@@ -184,9 +184,10 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
     // restart and the first heartbeat already reports what the unit holds.
     let sweeper = Sweeper::from_config(&config.privacy.retention);
     let retention = Arc::new(std::sync::Mutex::new(sweeper.sweep(SystemTime::now())));
-    let sweeper =
+    threads.workers.push(
         spawn_sweeper(sweeper, config.privacy.retention.sweep_interval_s, &shutdown, &retention)
-            .context("starting the retention sweeper")?;
+            .context("starting the retention sweeper")?,
+    );
     let position = PositionProvider::start(
         &config.position,
         config.device.site.latitude,
@@ -329,29 +330,58 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
     }
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     tracing::info!(stats = %stats.snapshot(), stopped_by = shutdown.reason().unwrap_or_else(|| "the end of the source".into()), "stopped");
-    shutdown.trigger("the daemon stopped");
-    signals_handle.close();
-    sweeper.join().context("the retention sweeper")?;
-    Ok(())
+    threads.stop()
 }
 
-/// SIGTERM and SIGINT trigger the shutdown, from a thread of their own (a signal handler may
-/// not wake other threads); the handle ends that thread.
-fn watch_signals(shutdown: &Shutdown) -> anyhow::Result<(Worker, signal_hook::iterator::Handle)> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])
-        .context("installing the signal handlers")?;
-    let handle = signals.handle();
-    let shutdown = shutdown.clone();
-    let worker = Worker::spawn("signals", move || {
-        if let Some(signal) = signals.forever().next() {
-            let name = if signal == SIGINT { "SIGINT" } else { "SIGTERM" };
-            tracing::info!(signal = name, "stopping");
-            shutdown.trigger(name);
+/// The daemon's own threads (the signal watcher, the retention sweeper), stopped and joined
+/// however `run` ends, an error included: the shutdown is triggered and the signal thread
+/// released first, so no join waits for a thread that was never told to stop.
+struct Threads {
+    shutdown: Shutdown,
+    signals: signal_hook::iterator::Handle,
+    workers: Vec<Worker>,
+}
+
+impl Threads {
+    /// SIGTERM and SIGINT trigger the shutdown, from a thread of their own (a signal handler
+    /// may not wake other threads).
+    fn new(shutdown: &Shutdown) -> anyhow::Result<Self> {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])
+            .context("installing the signal handlers")?;
+        let handle = signals.handle();
+        let trigger = shutdown.clone();
+        let worker = Worker::spawn("signals", move || {
+            if let Some(signal) = signals.forever().next() {
+                let name = if signal == SIGINT { "SIGINT" } else { "SIGTERM" };
+                tracing::info!(signal = name, "stopping");
+                trigger.trigger(name);
+            }
+        })
+        .context("starting the signal thread")?;
+        Ok(Self { shutdown: shutdown.clone(), signals: handle, workers: vec![worker] })
+    }
+
+    /// Stops and joins every thread; a thread that died is the error.
+    fn stop(mut self) -> anyhow::Result<()> {
+        self.release();
+        for worker in std::mem::take(&mut self.workers) {
+            worker.join()?;
         }
-    })
-    .context("starting the signal thread")?;
-    Ok((worker, handle))
+        Ok(())
+    }
+
+    fn release(&self) {
+        self.shutdown.trigger("the daemon stopped");
+        self.signals.close();
+    }
+}
+
+impl Drop for Threads {
+    fn drop(&mut self) {
+        // The workers are joined when the field is dropped, after this.
+        self.release();
+    }
 }
 
 /// Sweeps every `interval_s` until the shutdown; each report replaces the last one the

@@ -44,14 +44,20 @@ fn arbitrary_control_messages_reach_the_handler_unchanged_and_reads_keep_flowing
     setup.control = control;
     let sink = MqttSink::start_with(&config, "box", setup).expect("start");
     assert!(wait_for(Duration::from_secs(10), || sink.is_connected()), "the publisher connected");
-    // The subscription to the control topic follows the connection: give it its SUBACK.
-    std::thread::sleep(Duration::from_millis(300));
-
     let mut options = MqttOptions::new("control-sender", "127.0.0.1", broker.port);
     options.set_max_packet_size(1 << 20, 1 << 20);
     let (client, mut connection) = Client::new(options, 16);
     std::thread::spawn(move || for _ in connection.iter() {});
     let topic = Topics::new("anpr", "box").control;
+    // The subscription to the control topic follows the connection: probe until a message
+    // gets through, rather than guess how long the SUBACK takes.
+    let subscribed = wait_for(Duration::from_secs(10), || {
+        client.publish(topic.as_str(), QoS::AtLeastOnce, false, b"probe".to_vec()).expect("probe");
+        wait_for(Duration::from_millis(200), || !seen.lock().expect("lock").is_empty())
+    });
+    assert!(subscribed, "the control subscription never took effect");
+    // A later probe may still land among the cases: each case looks only at what arrived
+    // after it started, and ignores probes.
 
     let mut runner = TestRunner::new(Config { cases: 48, ..Config::default() });
     let n = std::sync::atomic::AtomicUsize::new(0);
@@ -67,7 +73,10 @@ fn arbitrary_control_messages_reach_the_handler_unchanged_and_reads_keep_flowing
                 .publish(topic.as_str(), QoS::AtLeastOnce, false, payload.clone())
                 .expect("publish");
             let arrived = wait_for(Duration::from_secs(5), || {
-                seen.lock().expect("lock").get(before) == Some(&payload)
+                let seen = seen.lock().expect("lock");
+                let mut after =
+                    seen[before.min(seen.len())..].iter().filter(|p| p.as_slice() != b"probe");
+                after.next() == Some(&payload) || (payload == b"probe" && seen.len() > before)
             });
             prop_assert!(
                 arrived,

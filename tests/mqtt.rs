@@ -6,6 +6,7 @@
 mod common;
 
 use common::broker::{free_port, Broker, Certificates};
+use common::metrics;
 use common::subscriber::Subscriber;
 use std::time::Duration;
 
@@ -161,31 +162,48 @@ fn an_unreachable_broker_does_not_stop_the_unit_from_reading() {
 }
 
 /// The daemon itself, replaying in real time, while the broker freezes, dies and comes back.
+/// The fault is timed by what the unit holds, read from its metrics, not by sleeps: it must
+/// hit a read in flight (frozen broker) or a read held while the broker is away.
 fn replay_through_a_broker_fault(persistence: bool) {
     let Some(folder) = common::eval_images() else { return };
     let dir = tempfile::tempdir().expect("tempdir");
     let mut broker = Broker::start(persistence);
     let subscriber = Subscriber::start(broker.port, "anpr/box/reads");
+    let status = Subscriber::start(broker.port, "anpr/box/status");
     let (video, expected) = common::road_video(&folder, dir.path());
     let mqtt = format!("host = \"127.0.0.1\"\nport = {}\ninsecure_dev = true\nbackoff_min_ms = 1000\nbackoff_max_ms = 1000\n", broker.port);
-    let config = daemon_config(dir.path(), &video, &mqtt, "[pipeline]\nrealtime = true\n");
+    let metrics_port = free_port();
+    let extra = format!("[pipeline]\nrealtime = true\n[health]\nmetrics_port = {metrics_port}\n");
+    let config = daemon_config(dir.path(), &video, &mqtt, &extra);
     let mut daemon = common::binary()
         .args(["run", "--config"])
         .arg(config)
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("start");
-    // The first car is emitted about 1.5 s in: freeze the broker before, so its read stays
-    // unacknowledged, then kill and restart the broker while the replay goes on.
-    std::thread::sleep(Duration::from_millis(1000));
+    let online = status.wait_until(Duration::from_secs(30), |r| {
+        statuses(r).iter().any(|s| s["state"] == "online")
+    });
+    assert!(statuses(&online).iter().any(|s| s["state"] == "online"), "the unit never connected");
+    let within = Duration::from_secs(30);
     if persistence {
         broker.stop();
+        let held =
+            metrics::wait_for(metrics_port, "anpr_edge_outbox_pending", within, |n| n >= 1.0);
+        assert!(
+            held.is_some_and(|n| n >= 1.0),
+            "no read was held while the broker was away: {held:?}"
+        );
     } else {
         broker.freeze();
-        std::thread::sleep(Duration::from_millis(1500));
+        let flying =
+            metrics::wait_for(metrics_port, "anpr_edge_outbox_in_flight", within, |n| n >= 1.0);
+        assert!(
+            flying.is_some_and(|n| n >= 1.0),
+            "no read was in flight when the broker froze: {flying:?}"
+        );
         broker.kill();
     }
-    std::thread::sleep(Duration::from_millis(500));
     broker.resume();
     subscriber.wait_subscribed(Duration::from_secs(10));
     let status = daemon.wait().expect("daemon");

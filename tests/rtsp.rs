@@ -6,6 +6,7 @@
 mod common;
 
 use anpr_edge::source::decode_still;
+use common::broker::free_port;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -18,10 +19,6 @@ impl Drop for Server {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
 fn start_server(video: &std::path::Path, port: u16) -> Server {
@@ -42,10 +39,13 @@ fn start_server(video: &std::path::Path, port: u16) -> Server {
 
 /// Lines of the daemon's stdout, as they come.
 fn lines_of(child: &mut Child) -> mpsc::Receiver<String> {
+    lines(child.stdout.take().expect("stdout"))
+}
+
+fn lines(output: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
-    let stdout = child.stdout.take().expect("stdout");
     std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        for line in BufReader::new(output).lines().map_while(Result::ok) {
             if tx.send(line).is_err() {
                 break;
             }
@@ -109,13 +109,24 @@ fn reads_come_from_an_rtsp_stream_that_drops_and_returns() {
         expected
     );
 
-    // The camera goes away and comes back on the same address.
+    // The camera goes away and comes back on the same address. Only a read of a frame
+    // captured after the return counts: one fused before may still be on its way out.
     drop(server);
     std::thread::sleep(Duration::from_secs(2));
-    while rx.try_recv().is_ok() {}
+    let returned = anpr_edge::time_format::rfc3339_ms(std::time::SystemTime::now());
     let _server = start_server(&video, port);
-    let after = wait_for_reads(&rx, 1, Duration::from_secs(30));
-    assert_eq!(after.len(), 1, "no read after the stream came back");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut after = Vec::new();
+    while after.is_empty() && Instant::now() < deadline {
+        let reads = wait_for_reads(&rx, 1, deadline.saturating_duration_since(Instant::now()));
+        // RFC 3339 times in UTC with fixed digits order as text.
+        after.extend(
+            reads
+                .into_iter()
+                .filter(|r| r["captured_at"].as_str().is_some_and(|t| t >= returned.as_str())),
+        );
+    }
+    assert_eq!(after.len(), 1, "no read of a frame captured after the stream came back");
 
     let status =
         Command::new("kill").arg("-TERM").arg(daemon.id().to_string()).status().expect("kill");
@@ -133,4 +144,64 @@ fn reads_come_from_an_rtsp_stream_that_drops_and_returns() {
         .expect("stderr");
     assert!(exit.success(), "exit {exit:?}: {stderr}");
     assert!(!stderr.contains("secret"), "the stream password leaked into the logs: {stderr}");
+}
+
+#[test]
+fn sigterm_during_a_long_reconnection_backoff_stops_the_daemon_at_once() {
+    let Some(folder) = common::eval_images() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let car = decode_still(&folder.join("eu3.jpg")).expect("decode");
+    let video = dir.path().join("camera.mp4");
+    common::write_video_frames(&video, &[car], &[100], 640, 480, 10.0);
+    let port = free_port();
+    let server = start_server(&video, port);
+    let config = dir.path().join("anpr-edge.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[device]\nid = \"rtsp-box\"\n[device.site]\nname = \"test\"\n[privacy]\npurpose = \"test\"\n[source]\nkind = \"rtsp\"\n\
+             url = \"rtsp://127.0.0.1:{port}/cam\"\n[source.stream]\nreconnect_min_ms = 10000\nreconnect_max_ms = 10000\ntimeout_ms = 3000\n"
+        ),
+    )
+    .expect("config");
+    let mut daemon = common::binary()
+        .env("ANPR_LOG", "info")
+        .args(["run", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start anpr-edge");
+    let log = lines(daemon.stderr.take().expect("stderr"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    // Waits for a line containing `what`; the lines seen on the way, for the failure message.
+    let wait_for_line = |what: &str| {
+        let mut seen = String::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = log.recv_timeout(left).unwrap_or_else(|_| panic!("no {what:?} in: {seen}"));
+            if line.contains(what) {
+                return;
+            }
+            seen.push_str(&line);
+            seen.push('\n');
+        }
+    };
+    wait_for_line("started");
+    // The camera goes away: the daemon says so and waits 10 s before it tries again.
+    drop(server);
+    wait_for_line("reconnecting");
+    let status =
+        Command::new("kill").arg("-TERM").arg(daemon.id().to_string()).status().expect("kill");
+    assert!(status.success());
+    let signalled = Instant::now();
+    let exit = loop {
+        if let Some(exit) = daemon.try_wait().expect("wait") {
+            break exit;
+        }
+        // Well short of the backoff: a stop that waited it out would take 10 s.
+        assert!(signalled.elapsed() < Duration::from_secs(7), "SIGTERM waited for the backoff");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "exit {exit:?}");
 }

@@ -15,17 +15,18 @@
 #
 # Exits with the driver's status; 1 when the VM did not report; 77 when QEMU cannot run here
 # at all (not installed and not installable); 2 when something it needs is missing here.
-# For the watchdog check only, a drop-in sets WatchdogSec=$SYSTEMD_VM_WATCHDOG_S (the shipped
-# unit keeps 30 s): see driver.sh. Environment:
+# For the watchdog checks only, a drop-in sets WatchdogSec=$SYSTEMD_VM_WATCHDOG_S while the
+# driver measures how long frames take in this VM, then one derived from that measurement for
+# the freeze (the shipped unit keeps 30 s): see driver.sh. Environment:
 #   SYSTEMD_VM_BINARY=FILE    the daemon (default target/release/anpr-edge)
 #   SYSTEMD_VM_IMAGES=DIR     the photographs (default ../shared/data/openalpr-eu-dev)
 #   ANPR_MODELS_DIR=DIR       the models (default /usr/local/share/anpr-edge/models)
 #   ORT_DYLIB_PATH=FILE       ONNX Runtime (default /usr/local/lib/anpr-edge/libonnxruntime.so)
 #   SYSTEMD_VM_DETECTOR=f32-320  recognition.detector.model in the VM (see below)
-#   SYSTEMD_VM_WATCHDOG_S=20  WatchdogSec of the drop-in
+#   SYSTEMD_VM_WATCHDOG_S=300 WatchdogSec of the drop-in while the timing is measured
 #   SYSTEMD_VM_ACCEL=auto     QEMU accelerator: auto (kvm when it boots a kernel, else tcg),
 #                             kvm or tcg (scripts/vm/lib.sh, vm_accel)
-#   SYSTEMD_VM_TIMEOUT=420    seconds before the VM is killed
+#   SYSTEMD_VM_TIMEOUT=600    seconds before the VM is killed
 #   SYSTEMD_VM_CACHE=DIR      the cache (default target/systemd-vm/): the kernel package
 #                             (unpacked, not installed), the initramfs, the sample video, the
 #                             payload of the last run and console.log, its console
@@ -50,7 +51,7 @@ ORT=$(realpath "${ORT_DYLIB_PATH:-/usr/local/lib/anpr-edge/libonnxruntime.so}")
 # the watchdog between frames, and drains its queue (1 frame here) at a stop: slow frames
 # lengthen both, hence a watchdog of 20 s rather than a few seconds.
 DETECTOR=${SYSTEMD_VM_DETECTOR:-f32-320}
-WATCHDOG_S=${SYSTEMD_VM_WATCHDOG_S:-20}
+WATCHDOG_S=${SYSTEMD_VM_WATCHDOG_S:-300}
 # The cars of tests/common's road video: each shown 4 s, then 2 s of empty road.
 PHOTOS=(eu3.jpg eu7.jpg test_004.jpg)
 
@@ -184,8 +185,8 @@ awk -v edits="$EDITS" '
 ' "$ROOT/systemd/anpr-edge.toml" > "$PAYLOAD/anpr-edge.toml"
 
 cat > "$PAYLOAD/test-watchdog.conf" <<EOF
-# The systemd VM test only: a shorter watchdog, so that a frozen daemon is restarted soon.
-# The shipped unit keeps WatchdogSec=30s.
+# The systemd VM test only: a long watchdog while the driver measures this VM's frame cost;
+# it then writes one derived from it (driver.sh). The shipped unit keeps WatchdogSec=30s.
 [Service]
 WatchdogSec=${WATCHDOG_S}s
 EOF
@@ -250,4 +251,4 @@ EOF
 
 ACCEL=$(vm_accel "${SYSTEMD_VM_ACCEL:-auto}")
 APPEND="console=ttyS0 quiet panic=-1 payload=$PAYLOAD systemd.unit=anpr-test.target"
-vm_run "SYSTEMDTEST|SYSTEMDJOURNAL" "${SYSTEMD_VM_TIMEOUT:-420}" 2048 "SYSTEMDTEST|SYSTEMDJOURNAL|Kernel panic"
+vm_run "SYSTEMDTEST|SYSTEMDJOURNAL" "${SYSTEMD_VM_TIMEOUT:-600}" 2048 "SYSTEMDTEST|SYSTEMDJOURNAL|Kernel panic"

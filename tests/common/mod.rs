@@ -111,6 +111,7 @@ pub fn write_video_frames(
 pub mod broker;
 pub mod gate;
 pub mod gpsd;
+pub mod metrics;
 pub mod subscriber;
 
 /// The first annotated plate of a photograph of the eval set, as annotated.

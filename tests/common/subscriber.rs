@@ -19,7 +19,11 @@ pub struct Subscriber {
 
 impl Subscriber {
     pub fn start(port: u16, filter: &str) -> Self {
-        let id = format!("test-sub-{}", std::process::id());
+        // Unique per subscriber: a second client with the same id would take the first one's
+        // connection over.
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let id =
+            format!("test-sub-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
         let mut options = MqttOptions::new(id, "127.0.0.1", port);
         options.set_keep_alive(Duration::from_secs(5)).set_max_packet_size(16 << 20, 1 << 20);
         let (client, mut connection) = Client::new(options, 64);
