@@ -674,7 +674,7 @@ mod tests {
     #[test]
     fn packet_ids_map_to_their_messages_through_collisions_and_connection_losses() {
         for seed in 1..=200u64 {
-            let mut choices = Choices(seed * 0x9e37_79b9_7f4a_7c15);
+            let mut choices = Choices(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
             let max_inflight = 1 + choices.below(6) as u16;
             let mut model = Model { max_inflight, ..Model::default() };
             let mut outbox = Outbox::new(1000, 1 << 20);

@@ -1,5 +1,5 @@
 //! The wait before a live source tries to reach its device again (a camera reopened, a stream
-//! reconnected): one policy for both, a doubling backoff that a shutdown cuts short, so a stop
+//! reconnected): one policy for both, a jittered doubling backoff (`backoff.rs`) that a shutdown cuts short, so a stop
 //! never waits for a 10-second backoff to run out.
 
 use crate::backoff::Backoff;

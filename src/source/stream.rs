@@ -14,7 +14,8 @@ use std::time::{Instant, SystemTime};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StreamConfig {
-    /// First wait before reconnecting a dropped stream; doubles up to `reconnect_max_ms`.
+    /// Floor of the wait before reconnecting a dropped stream; grows (jittered) up to
+    /// `reconnect_max_ms`.
     pub reconnect_min_ms: u64,
     pub reconnect_max_ms: u64,
     /// How long opening or reading may stall before the stream counts as dropped.
@@ -112,7 +113,7 @@ impl FrameSource for RtspStream {
     }
 
     /// Ends only when the unit stops: a dropped stream yields one error per reconnection
-    /// attempt, each after a backoff that doubles up to `reconnect_max_ms` (cut short by a
+    /// attempt, each after a jittered backoff that grows up to `reconnect_max_ms` (cut short by a
     /// stop), so a call blocks at most that long plus the open timeout.
     fn next_frame(&mut self) -> Option<Result<Frame, FrameError>> {
         let seq = self.next_seq;

@@ -35,8 +35,8 @@ pub struct CameraConfig {
     pub formats: Vec<String>,
     /// Driver buffers (memory-mapped) between the camera and us.
     pub buffers: u32,
-    /// Wait before reopening a camera that went away; doubles with each failed attempt up to
-    /// `reopen_max_ms`.
+    /// Floor of the wait before reopening a camera that went away; the wait's ceiling doubles
+    /// with each failed attempt up to `reopen_max_ms`, each wait drawn at random under it.
     pub reopen_min_ms: u64,
     pub reopen_max_ms: u64,
 }
@@ -107,8 +107,8 @@ fn monotonic_now() -> Duration {
 /// Reopening policy: when capturing fails (the device is gone: ENODEV, EIO; or it delivered
 /// nothing for several frame intervals), that call returns an error and the device is closed.
 /// Each later call waits, then makes ONE attempt to open it again and returns an error if that
-/// fails; the wait starts at `reopen_min_ms` and doubles up to `reopen_max_ms`, and goes back
-/// to the minimum once a frame arrives. So a call never blocks longer than `reopen_max_ms` plus
+/// fails; the wait (jittered, `backoff.rs`) starts at `reopen_min_ms` and grows up to
+/// `reopen_max_ms`, and goes back to the minimum once a frame arrives. So a call never blocks longer than `reopen_max_ms` plus
 /// one open, or the stall timeout while streaming, and the caller sees every failed attempt
 /// (and may stop).
 pub struct CameraSource {
