@@ -311,10 +311,9 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
                     "the broker did not acknowledge these messages before the stop, and the spool does not hold them (no [spool], or the disk refused them): they are lost"
                 );
                 anyhow::bail!(
-                    "{} messages (reads and images) were not acknowledged by the broker {}:{} before the stop and are lost ({} kept in the spool)",
+                    "{} messages (reads and images) were not acknowledged by the broker ({}) before the stop and are lost ({} kept in the spool)",
                     report.lost.len(),
-                    mqtt.host,
-                    mqtt.port(),
+                    mqtt.brokers_text(),
                     report.unacknowledged.len() - report.lost.len()
                 );
             }

@@ -145,9 +145,8 @@ pub fn sheet(config: &Config) -> Sheet {
     });
     let destination = match (config.output.kind, &config.mqtt) {
         (OutputKind::Mqtt, Some(mqtt)) => format!(
-            "MQTT broker {}:{} (topics {}/{}/…)",
-            mqtt.host,
-            mqtt.port(),
+            "MQTT broker {} (topics {}/{}/…)",
+            mqtt.brokers_text(),
             mqtt.topic_prefix,
             config.device.id
         ),

@@ -1,6 +1,7 @@
 //! The publisher (`anpr_edge::publish`) against a real Mosquitto, message by message: delivery,
 //! status and Last Will, mutual TLS, a broker down at start, frozen then killed and restarted
-//! (without and with persistence), frozen then thawed, and a full outbox.
+//! (without and with persistence), frozen then thawed, a full outbox, and a unit with two
+//! brokers that loses one.
 //!
 //! How "every message arrived" is made a sound check: a subscriber sees what a broker accepts
 //! only while it is subscribed there, and a restarted broker without persistence has forgotten
@@ -454,6 +455,57 @@ fn nothing_is_lost_when_a_frozen_broker_without_persistence_is_killed_and_restar
 #[test]
 fn nothing_is_lost_when_a_frozen_persistent_broker_is_killed_and_restarted() {
     freeze_kill_restart(true);
+}
+
+/// Two brokers that share nothing (two Mosquittos, as a standby would be): the one the unit
+/// publishes to freezes with messages in flight and is killed; the unit moves to the other
+/// with the same outbox and publishes there what the first never acknowledged. Every message
+/// arrives on one of them; duplicates only under the same id.
+#[test]
+fn when_its_broker_dies_the_unit_moves_to_the_next_and_loses_nothing() {
+    let mut first = Broker::start(false);
+    let second_port = free_port();
+    let on_first = Watcher::start(first.port, "anpr/box/#", true);
+    let text = format!(
+        "hosts = [\"127.0.0.1:{}\", \"127.0.0.1:{second_port}\"]\ninsecure_dev = true\nbackoff_min_ms = 100\nbackoff_max_ms = 500\nstatus_interval_s = 1\nkeep_alive_s = 5\n",
+        first.port
+    );
+    let config: MqttConfig = toml::from_str(&text).expect("mqtt config");
+    // Whichever of the two the unit tries first, only the first broker is up until the freeze.
+    let sink = MqttSink::start(&config, DEVICE, no_status()).expect("start");
+    let sent: Vec<Message> = (0..300).map(read).collect();
+    let mut second = None;
+    for (i, m) in sent.iter().enumerate() {
+        if i == 100 {
+            assert!(wait_for(Duration::from_secs(10), || sink.stats().acked == 100
+                && distinct(&on_first.received()) == 100));
+            let broker = Broker::start_on(second_port, false, None);
+            second = Some((Watcher::start(second_port, "anpr/box/#", true), broker));
+            first.freeze();
+        }
+        if i == 200 {
+            let stats = sink.stats();
+            assert!(
+                stats.in_flight > 0 && stats.acked == 100,
+                "messages are in flight, unacknowledged by the first broker: {stats:?}"
+            );
+            first.kill();
+        }
+        submit(&sink, m.clone());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let (on_second, _second_broker) = second.expect("the second broker was started");
+    let both = || [on_first.received(), on_second.received()].concat();
+    assert!(wait_for(Duration::from_secs(20), || distinct(&both()) >= 300), "{:?}", sink.stats());
+    assert_all_arrived(&both(), &sent);
+    assert!(
+        distinct(&on_second.received()) >= 100,
+        "the second broker got at least what was submitted after the freeze"
+    );
+    let stats = sink.stats();
+    assert!(stats.republished > 0, "what the first never acknowledged went again: {stats:?}");
+    let report = sink.shutdown(Duration::from_secs(5));
+    assert!(report.unacknowledged.is_empty(), "{report:?}");
 }
 
 #[test]

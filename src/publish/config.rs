@@ -9,8 +9,15 @@ use std::sync::Arc;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MqttConfig {
+    /// The broker's name or address; or give `hosts` instead.
+    #[serde(default)]
     pub host: String,
-    /// Default: 8883 with TLS, 1883 without.
+    /// Several brokers (the nodes of a cluster, or a standby), each `name` or `name:port`: the
+    /// unit moves to the next one whenever a connection fails.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// For `host`, and for each of `hosts` given without one. Default: 8883 with TLS, 1883
+    /// without.
     pub port: Option<u16>,
     /// Default: `anpr-edge-<device id>`.
     pub client_id: Option<String>,
@@ -31,7 +38,8 @@ pub struct MqttConfig {
     /// Publishes awaiting their PUBACK at once.
     #[serde(default = "defaults::max_in_flight")]
     pub max_in_flight: u16,
-    /// Wait before the first reconnection attempt, doubled after each failure up to the maximum.
+    /// Floor of the wait before a reconnection attempt; its ceiling doubles after each failure
+    /// up to the maximum, and each wait is drawn at random under it (`backoff.rs`).
     #[serde(default = "defaults::backoff_min_ms")]
     pub backoff_min_ms: u64,
     #[serde(default = "defaults::backoff_max_ms")]
@@ -92,6 +100,22 @@ impl MqttConfig {
         self.port.unwrap_or(if self.tls.is_some() { 8883 } else { 1883 })
     }
 
+    /// Every broker as (name, port), in the configured order; an entry of `hosts` that does
+    /// not parse is left out (`issues` names it).
+    pub fn brokers(&self) -> Vec<(String, u16)> {
+        if self.hosts.is_empty() {
+            return vec![(self.host.clone(), self.port())];
+        }
+        self.hosts.iter().filter_map(|entry| broker_address(entry, self.port()).ok()).collect()
+    }
+
+    /// The brokers as one line for messages: `a:8883, b:8883`.
+    pub fn brokers_text(&self) -> String {
+        let brokers: Vec<String> =
+            self.brokers().iter().map(|(host, port)| format!("{host}:{port}")).collect();
+        brokers.join(", ")
+    }
+
     /// What is wrong with the section short of reading the TLS files; keys relative to
     /// `[mqtt]`.
     pub fn issues(&self) -> Vec<ConfigIssue> {
@@ -99,8 +123,23 @@ impl MqttConfig {
         let mut issue = |key: &str, problem: String, fix: &str| {
             issues.push(ConfigIssue::new(key, problem, fix));
         };
-        if self.host.trim().is_empty() {
-            issue("host", "is empty".into(), "give the broker's name or address");
+        match (self.host.trim().is_empty(), self.hosts.is_empty()) {
+            (true, true) => issue(
+                "host",
+                "is empty or missing".into(),
+                "give the broker's name or address, or mqtt.hosts for several brokers",
+            ),
+            (false, false) => issue(
+                "hosts",
+                "is given besides mqtt.host".into(),
+                "keep one of them: mqtt.host for one broker, mqtt.hosts for several",
+            ),
+            _ => {}
+        }
+        for (i, entry) in self.hosts.iter().enumerate() {
+            if let Err(problem) = broker_address(entry, self.port()) {
+                issue(&format!("hosts[{i}]"), problem, "give `name` or `name:port`");
+            }
         }
         if self.tls.is_none() && !self.insecure_dev {
             issue(
@@ -180,6 +219,33 @@ impl MqttConfig {
     }
 }
 
+/// `name`, `name:port`, `[v6 address]:port` or a bare IPv6 address.
+fn broker_address(entry: &str, default_port: u16) -> Result<(String, u16), String> {
+    let entry = entry.trim();
+    let (host, port) = match entry.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((host, "")) => (host, None),
+            Some((host, port)) => (host, Some(port.strip_prefix(':').unwrap_or(port))),
+            None => return Err(format!("`{entry}` opens [ without closing it")),
+        },
+        None => match entry.split_once(':') {
+            Some((host, port)) if !port.contains(':') => (host, Some(port)),
+            _ => (entry, None),
+        },
+    };
+    if host.is_empty() {
+        return Err(format!("`{entry}` names no broker"));
+    }
+    let port = match port {
+        None => default_port,
+        Some(port) => match port.parse::<u16>() {
+            Ok(port) if port > 0 => port,
+            _ => return Err(format!("`{entry}`: `{port}` is not a port (1 to 65535)")),
+        },
+    };
+    Ok((host.to_string(), port))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,6 +274,21 @@ mod tests {
     }
 
     #[test]
+    fn several_brokers_take_the_port_of_the_section_unless_they_name_one() {
+        let c: MqttConfig = toml::from_str(
+            "hosts = [\"a\", \"b:1884\", \"[::1]:1885\", \"[fe80::1]\", \"::1\"]\nport = 2000\ninsecure_dev = true",
+        )
+        .expect("config");
+        assert!(c.check().is_ok());
+        let expected = [("a", 2000), ("b", 1884), ("::1", 1885), ("fe80::1", 2000), ("::1", 2000)];
+        let expected: Vec<(String, u16)> =
+            expected.iter().map(|(h, p)| (h.to_string(), *p)).collect();
+        assert_eq!(c.brokers(), expected);
+        assert_eq!(parse("").brokers(), [("broker.example".to_string(), 1883)]);
+        assert_eq!(parse("").brokers_text(), "broker.example:1883");
+    }
+
+    #[test]
     fn unknown_keys_are_refused() {
         let error =
             toml::from_str::<MqttConfig>("host = \"h\"\ninsecure_dev = true\noutbox_size = 3\n")
@@ -219,6 +300,11 @@ mod tests {
     fn every_error_names_its_key() {
         let cases: &[(&str, &str)] = &[
             ("host = \"\"\ninsecure_dev = true", "mqtt.host"),
+            ("insecure_dev = true", "mqtt.host"),
+            ("host = \"a\"\nhosts = [\"b\"]\ninsecure_dev = true", "mqtt.hosts"),
+            ("hosts = [\"a:1\", \"b:x\"]\ninsecure_dev = true", "mqtt.hosts[1]"),
+            ("hosts = [\":8883\"]\ninsecure_dev = true", "mqtt.hosts[0]"),
+            ("hosts = [\"a:0\"]\ninsecure_dev = true", "mqtt.hosts[0]"),
             ("host = \"h\"", "mqtt.tls"),
             ("host = \"h\"\ninsecure_dev = false", "mqtt.tls"),
             ("host = \"h\"\n[tls]\nca_file = \"/nonexistent/ca.pem\"\nclient_cert_file = \"/x\"\nclient_key_file = \"/y\"", "mqtt.tls.ca_file"),

@@ -15,8 +15,11 @@
 //! - After every connection loss the events rumqttc had queued are handled first, its
 //!   retransmission queue is emptied ([`forget_connection`]), and the outbox publishes
 //!   everything unacknowledged again (`outbox.rs` says why that keeps packet ids right).
-//! - rumqttc retries a lost connection at once, forever: the thread waits between attempts,
-//!   doubling from `backoff_min_ms` to `backoff_max_ms`.
+//! - rumqttc retries a lost connection at once, forever: the thread waits between attempts
+//!   (`backoff.rs`: jittered, so a fleet that lost the broker together does not come back in
+//!   lockstep). With several brokers (`mqtt.hosts`) each failed attempt moves to the next one,
+//!   with the same session settings, outbox, spool and subscriptions; what the lost node had
+//!   not acknowledged is published again on the new one, under the same ids.
 //! - Status on `<prefix>/<device>/status`, retained: `online` with the heartbeat at every
 //!   connection and every `status_interval_s`, `offline` at a clean stop, both QoS 0 so that
 //!   they take no packet id; the Last Will, QoS 1, says `offline` when the unit vanishes.
@@ -27,7 +30,7 @@ use super::topics::Topics;
 use crate::backoff::Backoff;
 use crate::sync::lock;
 use rumqttc::{
-    AsyncClient, ConnectionError, Event, EventLoop, Outgoing as Out, Packet, QoS,
+    AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Outgoing as Out, Packet, QoS,
     SubscribeReasonCode,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -130,6 +133,10 @@ pub struct Plan {
     /// The control topic and the extra ones, subscribed at every connection.
     pub subscriptions: Vec<String>,
     pub backoff: Backoff,
+    /// rumqttc's options for each broker, in the configured order.
+    pub brokers: Vec<MqttOptions>,
+    /// The one the event loop is set up for.
+    pub broker: usize,
     pub status_every: Duration,
     pub max_in_flight: usize,
 }
@@ -340,7 +347,9 @@ impl Io {
     fn on_event(&mut self, event: Event) -> bool {
         match event {
             Event::Incoming(Packet::ConnAck(ack)) => {
+                let (host, port) = self.broker_address();
                 tracing::info!(
+                    broker = %format!("{host}:{port}"),
                     session_present = ack.session_present,
                     after_attempts = self.failures,
                     "connected to the broker"
@@ -385,5 +394,26 @@ impl Io {
             self.on_event(event);
         }
         self.shared.outbox().on_session_lost();
+        self.next_broker(eventloop);
+    }
+
+    fn broker_address(&self) -> (String, u16) {
+        self.plan.brokers.get(self.plan.broker).map(MqttOptions::broker_address).unwrap_or_default()
+    }
+
+    /// Sets the event loop up for the next broker, when there are several. rumqttc reads its
+    /// options at every connection attempt and keeps no other trace of the address.
+    fn next_broker(&mut self, eventloop: &mut EventLoop) {
+        if self.plan.brokers.len() < 2 {
+            return;
+        }
+        self.plan.broker = (self.plan.broker + 1) % self.plan.brokers.len();
+        if let Some(options) = self.plan.brokers.get(self.plan.broker) {
+            eventloop.mqtt_options = options.clone();
+        }
+        if self.failures == 1 {
+            let (host, port) = self.broker_address();
+            tracing::info!(next = %format!("{host}:{port}"), "moving to the next broker");
+        }
     }
 }

@@ -95,6 +95,41 @@ impl Setup {
     }
 }
 
+/// rumqttc's options for one broker; every broker gets the same session, will and limits.
+fn options(
+    config: &MqttConfig,
+    client_id: &str,
+    host: String,
+    port: u16,
+    will: &LastWill,
+    tls: Option<&Arc<rustls::ClientConfig>>,
+) -> MqttOptions {
+    let mut options = MqttOptions::new(client_id, host, port);
+    options
+        .set_keep_alive(Duration::from_secs(config.keep_alive_s))
+        // The broker keeps the control subscription and its queued messages while away.
+        .set_clean_session(false)
+        .set_inflight(config.max_in_flight)
+        // Incoming: a whole hotlist arrives as one retained message (100 000 CSV entries are
+        // ≈ 5 MB); a larger packet would make rumqttc drop the connection at every retry.
+        .set_max_packet_size(super::MAX_INCOMING_BYTES, 16 << 20)
+        .set_last_will(will.clone());
+    if let Some(tls) = tls {
+        options.set_transport(Transport::Tls(TlsConfiguration::Rustls(Arc::clone(tls))));
+    }
+    options
+}
+
+/// Which of `count` brokers a unit tries first: fixed by its client id (FNV-1a), so a fleet
+/// sharing one configuration spreads over the nodes instead of all starting on the first, and
+/// one unit comes back to the same node after a restart.
+fn first_broker(client_id: &str, count: usize) -> usize {
+    let hash = client_id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    (hash % count.max(1) as u64) as usize
+}
+
 impl MqttSink {
     /// Starts the publisher with [`Setup::new`]'s defaults.
     pub fn start(
@@ -120,7 +155,6 @@ impl MqttSink {
         let topics = Topics::new(&config.topic_prefix, device_id);
         let client_id =
             config.client_id.clone().unwrap_or_else(|| format!("anpr-edge-{device_id}"));
-        let mut options = MqttOptions::new(client_id, config.host.clone(), config.port());
         let will = status_payload(
             device_id,
             &fields,
@@ -128,22 +162,17 @@ impl MqttSink {
             serde_json::json!({"reason": "connection lost"}),
             false,
         );
-        options
-            .set_keep_alive(Duration::from_secs(config.keep_alive_s))
-            // The broker keeps the control subscription and its queued messages while away.
-            .set_clean_session(false)
-            .set_inflight(config.max_in_flight)
-            // Incoming: a whole hotlist arrives as one retained message (100 000 CSV entries are
-            // ≈ 5 MB); a larger packet would make rumqttc drop the connection at every retry.
-            .set_max_packet_size(super::MAX_INCOMING_BYTES, 16 << 20)
-            .set_last_will(LastWill::new(topics.status.clone(), will, QoS::AtLeastOnce, true));
-        if let Some(tls) = tls {
-            options.set_transport(Transport::Tls(TlsConfiguration::Rustls(tls)));
-        }
+        let will = LastWill::new(topics.status.clone(), will, QoS::AtLeastOnce, true);
+        let brokers: Vec<MqttOptions> = config
+            .brokers()
+            .into_iter()
+            .map(|(host, port)| options(config, &client_id, host, port, &will, tls.as_ref()))
+            .collect();
+        let first = first_broker(&client_id, brokers.len());
         let max_in_flight = usize::from(config.max_in_flight);
         // Room for every message in flight plus the status and the subscription: a full
         // channel only means "try again at the next wake-up".
-        let (client, eventloop) = AsyncClient::new(options, max_in_flight * 2 + 16);
+        let (client, eventloop) = AsyncClient::new(brokers[first].clone(), max_in_flight * 2 + 16);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -158,6 +187,8 @@ impl MqttSink {
             subscriptions: std::iter::once(topics.control.clone()).chain(subscriptions).collect(),
             control,
             backoff: Backoff::new(config.backoff_min_ms, config.backoff_max_ms),
+            brokers,
+            broker: first,
             status_every: Duration::from_secs(config.status_interval_s),
             max_in_flight,
         };
@@ -268,6 +299,17 @@ impl ReadSink for MqttSink {
 mod tests {
     use super::*;
     use crate::message::Class;
+
+    #[test]
+    fn a_fleet_sharing_one_configuration_starts_spread_over_the_brokers() {
+        let mut per_broker = [0u32; 3];
+        for unit in 0..3000 {
+            per_broker[first_broker(&format!("anpr-edge-cam-{unit:05}"), 3)] += 1;
+        }
+        assert!(per_broker.iter().all(|&n| (800..=1200).contains(&n)), "{per_broker:?}");
+        assert_eq!(first_broker("anpr-edge-x", 1), 0);
+        assert_eq!(first_broker("anpr-edge-x", 3), first_broker("anpr-edge-x", 3));
+    }
 
     #[test]
     fn the_figures_source_sees_what_the_outbox_holds() {
