@@ -3,6 +3,7 @@
 //! default; every error names the file, the key and what to write instead.
 
 use crate::config_issue::{under, ConfigIssue};
+use crate::control::ControlConfig;
 use crate::fuse::FusionConfig;
 use crate::health::HealthConfig;
 use crate::hotlist::HotlistConfig;
@@ -52,6 +53,8 @@ pub struct Config {
     pub position: PositionConfig,
     #[serde(default)]
     pub health: HealthConfig,
+    /// Signed commands from the centre; without it every command is refused (and answered).
+    pub control: Option<ControlConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -264,6 +267,9 @@ impl Config {
         issues.extend(under("position", self.position.issues()));
         issues.extend(self.output_issues());
         issues.extend(self.spool_issues());
+        if let Some(control) = &self.control {
+            issues.extend(under("control", control.issues()));
+        }
         if let Some(signing) = &self.signing {
             if let Err(e) = crate::signing::load_signing_key(&signing.key_file) {
                 issues.push(ConfigIssue::new("signing.key_file", e.to_string(), ""));

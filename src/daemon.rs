@@ -3,8 +3,12 @@
 //! Startup checks everything that can be checked before the first frame (configuration,
 //! runtime, models, source) and fails with one clear message; once running, faults of a frame,
 //! an image or the network cost that frame, image or delay, never the reads already made.
+//! A signed command may end a run to apply a new configuration ([`Ending::Restart`]);
+//! `service` starts the next one.
 
 use crate::config::{Config, OutputKind, SourceConfig};
+use crate::control::Arrival;
+use crate::control_agent::{Mailbox, Restart};
 use crate::hotlist::live::Updater;
 use crate::hotlist::{HotlistConfig, LiveHotlist};
 use crate::outgoing::ReadSink;
@@ -112,15 +116,23 @@ fn load_hotlist(config: &HotlistConfig) -> anyhow::Result<LiveHotlist> {
     Ok(live)
 }
 
-/// Hotlist messages go to the updater's mailbox; anything else on the control topic is logged.
-fn control_handler(hotlist_topics: Vec<String>, updater: &Updater) -> ControlHandler {
+/// Where messages on the subscribed topics go: hotlists to the updater's mailbox, commands
+/// (the unit's control topic, the fleet's) to the control agent's.
+fn control_handler(
+    hotlist_topics: Vec<String>,
+    updater: &Updater,
+    commands: [(String, Arrival); 2],
+    agent: Mailbox,
+) -> ControlHandler {
     let mailbox = updater.mailbox();
     Arc::new(move |topic: &str, payload: &[u8]| {
-        if !hotlist_topics.iter().any(|t| t == topic) {
+        if let Some((_, arrival)) = commands.iter().find(|(t, _)| t == topic) {
+            agent.put(*arrival, payload);
+        } else if !hotlist_topics.iter().any(|t| t == topic) {
             tracing::info!(
                 topic,
                 bytes = payload.len(),
-                "control message received (no handler for it)"
+                "message on a topic the unit does not use"
             );
         } else if payload.is_empty() {
             // An empty retained message is how a retained message is cleared.
@@ -134,7 +146,37 @@ fn control_handler(hotlist_topics: Vec<String>, updater: &Updater) -> ControlHan
     })
 }
 
-pub fn run(config: &Config) -> anyhow::Result<()> {
+/// How one run of the unit ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// The source ended, or a signal stopped the unit.
+    Stopped,
+    /// A command changed the configuration (or it was rolled back): start again.
+    Restart,
+}
+
+/// A run that failed, and whether its pipeline had started (a configuration on probation that
+/// fails before is rolled back).
+#[derive(Debug)]
+pub struct Failed {
+    pub started: bool,
+    pub error: anyhow::Error,
+}
+
+/// Runs the unit on `config` once: until the source ends, a signal, or a command that asks for
+/// a restart (`service::serve` starts it again).
+pub fn run(config: &Config) -> Result<Ending, Failed> {
+    let mut started = false;
+    let restart = Restart::default();
+    match run_unit(config, &restart, &mut started) {
+        Ok(()) if restart.asked() => Ok(Ending::Restart),
+        Ok(()) => Ok(Ending::Stopped),
+        Err(error) => Err(Failed { started, error }),
+    }
+}
+
+/// One run of the unit; `started` is set once its pipeline runs.
+fn run_unit(config: &Config, restart: &Restart, started: &mut bool) -> anyhow::Result<()> {
     let options = RuntimeOptions {
         library: config.runtime.ort_library.clone(),
         threads: config.runtime.threads.unwrap_or_else(runtime::default_threads),
@@ -260,8 +302,20 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
             .collect();
             let mut setup = Setup::new(status_source(config, &stats, &hotlist, &retention, &stamp));
             setup.status_fields = serde_json::json!({ "purpose": config.privacy.purpose });
-            setup.control = control_handler(hotlist_topics.clone(), &updater);
+            let (agent_mailbox, agent_inbox) = crate::control_agent::mailbox();
+            setup.control = control_handler(
+                hotlist_topics.clone(),
+                &updater,
+                [
+                    (topics.control.clone(), Arrival::Unit),
+                    (topics.fleet_control.clone(), Arrival::Fleet),
+                ],
+                agent_mailbox,
+            );
             setup.subscriptions = hotlist_topics;
+            if config.control.is_some() {
+                setup.subscriptions.push(topics.fleet_control.clone());
+            }
             if let Some(spool) = &config.spool {
                 let (spool, recovered) = Spool::open(spool).context("opening the spool")?;
                 let found = spool.stats();
@@ -286,6 +340,14 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
                 .context("starting the MQTT publisher")?;
             // Set once, here, so it cannot already hold a value.
             let _ = publisher_figures.set(sink.figures_source());
+            threads.workers.push(crate::control_agent::start(
+                config,
+                sink.control_link(),
+                agent_inbox,
+                &shutdown,
+                restart,
+            )?);
+            *started = true;
             let ran = run_pipeline(&mut sink);
             // What was fused before an error still goes out: flush whatever happened.
             let report = sink.shutdown(SHUTDOWN_FLUSH);
@@ -324,6 +386,7 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
         (OutputKind::Stdout, _) => {
             let stdout = std::io::stdout();
             let mut sink = StdoutSink::new(stdout.lock());
+            *started = true;
             run_pipeline(&mut sink)?;
         }
     }

@@ -11,13 +11,15 @@
 //! Around them: `read_record` (what leaves the device), `read_signing` and `signing` (tamper
 //! evidence), `position` and `clock` (where and when a read was made), `health` (metrics);
 //! `runtime` and `models` load ONNX Runtime and the model files; `replay` and `eval` drive the
-//! stages over recorded material.
+//! stages over recorded material; `control` decides on the centre's signed commands and
+//! `control_agent` carries them out.
 
 pub mod backoff;
 pub mod clock;
 pub mod config;
 pub mod config_issue;
 pub mod control;
+pub mod control_agent;
 pub mod daemon;
 pub mod detect;
 pub mod digest;
@@ -44,6 +46,7 @@ pub mod read_signing;
 pub mod recognizer;
 pub mod replay;
 pub mod runtime;
+pub mod service;
 pub mod shutdown;
 pub mod signing;
 pub mod small_file;

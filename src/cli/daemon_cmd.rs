@@ -23,8 +23,7 @@ pub struct CheckConfigArgs {
 }
 
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
-    let config = Config::load(&args.config)?;
-    anpr_edge::daemon::run(&config)?;
+    anpr_edge::service::serve(&args.config)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -67,6 +67,7 @@ pub enum Refusal {
 /// A refusal, with what could be read of the command for the result message.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Refused {
+    /// Before the signature is verified, the id the body claims (never trusted, only echoed).
     pub id: Option<String>,
     pub action: Option<Action>,
     pub reason: Refusal,
@@ -84,6 +85,18 @@ impl CommandGate {
         Self { key, device_id: device_id.to_string(), taken: BTreeMap::new() }
     }
 
+    /// Remembers the ids taken before a restart: a broker keeping the unit's session delivers
+    /// its queued commands again, and the restart must not make them new.
+    pub fn with_taken(mut self, taken: BTreeMap<String, SystemTime>) -> Self {
+        self.taken = taken;
+        self
+    }
+
+    /// The ids taken and still unexpired, with their command's expiry (what to keep on disk).
+    pub fn taken(&self) -> &BTreeMap<String, SystemTime> {
+        &self.taken
+    }
+
     /// The command in `payload` if this unit takes it now; taking it remembers its id.
     pub fn admit(
         &mut self,
@@ -98,6 +111,10 @@ impl CommandGate {
         }
         let envelope: Envelope = serde_json::from_slice(payload)
             .map_err(|e| refuse(Refusal::NotAnEnvelope(e.to_string())))?;
+        // Until the signature holds, only the id the body claims is read, so that the operator
+        // can match the refusal to what was sent; nothing else of it is used.
+        let claimed = claimed_id(&envelope.body);
+        let refuse = |reason| Refused { id: claimed.clone(), action: None, reason };
         let signature = envelope.signature.as_deref().ok_or_else(|| refuse(Refusal::Unsigned))?;
         crate::signing::verify(key, envelope.body.as_bytes(), signature)
             .map_err(|e| refuse(Refusal::Signature(e)))?;
@@ -146,6 +163,12 @@ impl CommandGate {
         self.taken.insert(command.id.clone(), expires);
         Ok(command)
     }
+}
+
+/// The `id` an unverified body claims, when it is a short string.
+fn claimed_id(body: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(body).ok()?;
+    value["id"].as_str().filter(|id| id.len() <= 128).map(str::to_string)
 }
 
 #[cfg(test)]
@@ -215,6 +238,8 @@ mod tests {
         })
         .expect("json");
         assert_eq!(refusal(&mut g, Arrival::Unit, &unsigned, 10), Refusal::Unsigned);
+        let refused = g.admit(Arrival::Unit, &unsigned, at(10)).expect_err("unsigned");
+        assert_eq!(refused.id.as_deref(), Some(own.id.as_str()), "the claimed id, to match it");
         let mut forged = command(Target::Unit("unit-a".into()), Action::Status);
         let mut envelope = Envelope::signed(&forged, &SigningKey::from_bytes(&[9; 32])).expect("s");
         assert!(matches!(
@@ -266,6 +291,18 @@ mod tests {
         assert_eq!(
             refusal(&mut g, Arrival::Unit, &signed(&garbled), 10),
             Refusal::BadTime { field: "expires_at", value: "tomorrow".into() }
+        );
+    }
+
+    #[test]
+    fn ids_taken_before_a_restart_stay_taken() {
+        let mut before = gate();
+        let own = command(Target::Unit("unit-a".into()), Action::Status);
+        assert!(before.admit(Arrival::Unit, &signed(&own), at(10)).is_ok());
+        let mut after = gate().with_taken(before.taken().clone());
+        assert_eq!(
+            refusal(&mut after, Arrival::Unit, &signed(&own), 20),
+            Refusal::Replayed { id: own.id.clone() }
         );
     }
 

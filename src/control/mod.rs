@@ -9,7 +9,9 @@
 //! command, taken or refused, gets a [`Outcome`] on `<prefix>/<device>/control/result`.
 
 pub mod command;
+pub mod config;
 pub mod gate;
 
 pub use command::{Action, Command, Envelope, Outcome, Target};
+pub use config::ControlConfig;
 pub use gate::{Arrival, CommandGate, Refusal, Refused};

@@ -33,6 +33,7 @@ use rumqttc::{
     AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Outgoing as Out, Packet, QoS,
     SubscribeReasonCode,
 };
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -41,6 +42,10 @@ use tokio::sync::Notify;
 /// Receives (topic, payload) of every message arriving on a subscribed topic (the control
 /// topic, the hotlists), on the publisher's thread: it must not block.
 pub type ControlHandler = Arc<dyn Fn(&str, &[u8]) + Send + Sync>;
+
+/// Notices (answers to commands) held while disconnected; past it the oldest is dropped, since
+/// the newest says most about the unit's state.
+const MAX_NOTICES: usize = 64;
 
 /// How long a stopping publisher waits for its DISCONNECT to leave once the flush is over.
 const DISCONNECT_GRACE: Duration = Duration::from_secs(1);
@@ -64,6 +69,10 @@ pub struct Shared {
     connected: AtomicBool,
     order: Mutex<Order>,
     wake: Notify,
+    /// QoS 0 messages outside the outbox (topic, payload): they take no packet id, so they
+    /// cannot disturb the outbox's mapping of ids to reads.
+    notices: Mutex<VecDeque<(String, Vec<u8>)>>,
+    heartbeat_asked: AtomicBool,
 }
 
 impl Shared {
@@ -73,7 +82,28 @@ impl Shared {
             connected: AtomicBool::new(false),
             order: Mutex::new(Order::Run),
             wake: Notify::new(),
+            notices: Mutex::new(VecDeque::new()),
+            heartbeat_asked: AtomicBool::new(false),
         }
+    }
+
+    /// Queues a QoS 0 message, sent as soon as the unit is connected.
+    pub fn notice(&self, topic: String, payload: Vec<u8>) {
+        let mut notices = lock(&self.notices);
+        if notices.len() >= MAX_NOTICES {
+            if let Some((topic, _)) = notices.pop_front() {
+                tracing::warn!(%topic, "notice dropped: {MAX_NOTICES} wait for the broker");
+            }
+        }
+        notices.push_back((topic, payload));
+        drop(notices);
+        self.wake.notify_one();
+    }
+
+    /// Asks for a status heartbeat now (it goes at the next connection when there is none).
+    pub fn ask_heartbeat(&self) {
+        self.heartbeat_asked.store(true, Ordering::Relaxed);
+        self.wake.notify_one();
     }
 
     pub fn outbox(&self) -> MutexGuard<'_, DurableOutbox> {
@@ -203,7 +233,7 @@ impl Io {
             let timer = tokio::time::Instant::from_std(self.next_timer());
             tokio::select! {
                 result = &mut poll => return Step::Event(result),
-                () = self.shared.wake.notified() => self.pump(),
+                () = self.shared.wake.notified() => self.on_wake(),
                 () = tokio::time::sleep_until(timer) => self.on_timer(),
             }
         }
@@ -248,6 +278,8 @@ impl Io {
                 if !self.shared.connected() {
                     return true;
                 }
+                // Answers to commands (the one that restarts the unit among them) go first.
+                self.send_notices();
                 let outbox = serde_json::to_value(self.shared.outbox().stats()).unwrap_or_default();
                 self.publish_status(
                     "offline",
@@ -296,11 +328,22 @@ impl Io {
         outbox.tick();
     }
 
-    /// Hands rumqttc every message it may take now.
+    fn on_wake(&mut self) {
+        if self.shared.connected()
+            && self.closing.is_none()
+            && self.shared.heartbeat_asked.swap(false, Ordering::Relaxed)
+        {
+            self.heartbeat();
+        }
+        self.pump();
+    }
+
+    /// Hands rumqttc the notices, then every message it may take now.
     fn pump(&self) {
         if !self.shared.connected() || self.closing.is_some() {
             return;
         }
+        self.send_notices();
         let mut outbox = self.shared.outbox();
         while let Some(message) = outbox.next_to_send(self.plan.max_in_flight) {
             let id = message.id.clone();
@@ -318,6 +361,21 @@ impl Io {
                 return;
             }
             outbox.mark_sent(&id);
+        }
+    }
+
+    fn send_notices(&self) {
+        let mut notices = lock(&self.shared.notices);
+        while let Some((topic, payload)) = notices.front() {
+            if self
+                .client
+                .try_publish(topic.clone(), QoS::AtMostOnce, false, payload.clone())
+                .is_err()
+            {
+                // The request channel is full: first in line at the next wake-up.
+                return;
+            }
+            notices.pop_front();
         }
     }
 
@@ -355,6 +413,7 @@ impl Io {
                     "connected to the broker"
                 );
                 self.shared.connected.store(true, Ordering::Relaxed);
+                self.shared.heartbeat_asked.store(false, Ordering::Relaxed);
                 self.plan.backoff.reset();
                 self.failures = 0;
                 // A broker that lost the session forgot the subscription: subscribe every time.

@@ -19,7 +19,7 @@ pub mod topics;
 
 pub use config::{MqttConfig, MqttConfigError, TlsFiles};
 pub use driver::ControlHandler;
-pub use mqtt::{MqttError, MqttSink, Setup, ShutdownReport};
+pub use mqtt::{ControlLink, MqttError, MqttSink, Setup, ShutdownReport};
 pub use outbox::{Outbox, OutboxStats, SubmitOutcome};
 pub use status::StatusSource;
 pub use topics::Topics;

@@ -60,6 +60,29 @@ pub struct ShutdownReport {
     pub lost: Vec<String>,
 }
 
+/// The control plane's hold on the publisher: answers to commands, a heartbeat on demand,
+/// whether the broker is reached. Usable after the publisher stopped (then nothing is sent).
+#[derive(Clone)]
+pub struct ControlLink {
+    shared: Arc<Shared>,
+    result_topic: String,
+}
+
+impl ControlLink {
+    /// Publishes an answer on `<prefix>/<device>/control/result` (QoS 0), as soon as connected.
+    pub fn answer(&self, payload: Vec<u8>) {
+        self.shared.notice(self.result_topic.clone(), payload);
+    }
+
+    pub fn heartbeat_now(&self) {
+        self.shared.ask_heartbeat();
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.shared.connected()
+    }
+}
+
 /// What the publisher starts with besides the broker's section: where its status comes from,
 /// what it does with incoming messages, and the spool behind its outbox.
 pub struct Setup {
@@ -228,6 +251,14 @@ impl MqttSink {
 
     pub fn is_connected(&self) -> bool {
         self.shared.connected()
+    }
+
+    /// What the control plane needs of the publisher, for a thread of its own.
+    pub fn control_link(&self) -> ControlLink {
+        ControlLink {
+            shared: Arc::clone(&self.shared),
+            result_topic: self.topics.control_result.clone(),
+        }
     }
 
     /// Adds a message to the outbox and wakes the publisher's thread. Never blocks on the

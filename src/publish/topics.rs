@@ -7,7 +7,9 @@
 ///   the outbox is full; the read names them with their SHA-256;
 /// - `status`: retained; `online` with a periodic heartbeat, `offline` at a clean stop and,
 ///   as the Last Will, when the unit vanishes;
-/// - `control`: subscribed on every connection; what arrives is handed to the control hook.
+/// - `control`: subscribed on every connection; what arrives is handed to the control hook;
+///   `fleet_control` (`<prefix>/fleet/control`) likewise when the unit takes commands, and
+///   `control_result` carries the unit's answer to each command (QoS 0, not retained).
 /// - `hotlist`, and `fleet_hotlist` (`<prefix>/fleet/hotlist`, shared by every unit): retained
 ///   hotlist updates, subscribed on every connection when the `[hotlist]` section says so.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +18,8 @@ pub struct Topics {
     pub hits: String,
     pub status: String,
     pub control: String,
+    pub control_result: String,
+    pub fleet_control: String,
     pub hotlist: String,
     pub fleet_hotlist: String,
     images: String,
@@ -33,6 +37,8 @@ impl Topics {
             hits: format!("{base}/hits"),
             status: format!("{base}/status"),
             control: format!("{base}/control"),
+            control_result: format!("{base}/control/result"),
+            fleet_control: format!("{prefix}/{FLEET}/control"),
             hotlist: format!("{base}/hotlist"),
             fleet_hotlist: format!("{prefix}/{FLEET}/hotlist"),
             images: format!("{base}/images"),
