@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Runs every test of anpr-edge: sets up what they need (scripts/setup.sh, idempotent), then the
-# style gates (rustfmt, clippy), the unit and integration tests against the real models, real
-# images and real brokers, then the fuzz targets for a bounded time.
+# Runs every test of anpr-edge: sets up what they need (scripts/setup.sh and scripts/cluster.sh,
+# idempotent), then the style gates (rustfmt, clippy), the unit and integration tests against
+# the real models, real images and real brokers, then the fuzz targets for a bounded time.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 "$ROOT/scripts/setup.sh"
+# The clustered broker of the fleet tests (Redis and Aedes nodes), for the tests only.
+"$ROOT/scripts/cluster.sh"
 cd "$ROOT"
 # Style first, so a run fails in seconds on what a reviewer would reject: formatting, then
 # clippy with the [lints] of Cargo.toml (release, so it reuses the setup's build of the

@@ -109,6 +109,7 @@ pub fn write_video_frames(
 }
 
 pub mod broker;
+pub mod cluster;
 pub mod gate;
 pub mod gpsd;
 pub mod metrics;

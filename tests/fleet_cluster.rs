@@ -1,0 +1,118 @@
+//! A unit of the fleet on a real clustered broker: three Aedes nodes sharing messages and
+//! sessions through Redis (`tests/cluster/`). The unit is given every node (`mqtt.hosts`); the
+//! node it is on freezes with reads in flight and is killed; the unit moves to the next node
+//! with the same outbox and session, and a consumer on a third node receives every read, the
+//! unacknowledged ones published again under the same id.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test or bench is its failure
+
+mod common;
+
+use anpr_edge::message::{Class, Message};
+use anpr_edge::publish::{MqttConfig, MqttSink, Topics};
+use common::cluster::Cluster;
+use common::subscriber::Subscriber;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const UNIT: &str = "unit-a";
+
+fn wait_for(within: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    while !done() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
+}
+
+fn read(i: usize) -> Message {
+    let id = format!("read-{i:04}");
+    let payload = serde_json::json!({ "read_id": id, "plate": "1ABC234", "pad": "x".repeat(900) });
+    Message {
+        id,
+        topic: Topics::new("anpr", UNIT).reads,
+        payload: payload.to_string().into_bytes(),
+        class: Class::Read,
+    }
+}
+
+/// Each read id received, with the payloads it came with.
+fn by_id(consumer: &Subscriber) -> BTreeMap<String, Vec<Vec<u8>>> {
+    let mut seen: BTreeMap<String, Vec<Vec<u8>>> = BTreeMap::new();
+    for (_, payload, _) in consumer.received() {
+        let json: serde_json::Value = serde_json::from_slice(&payload).unwrap_or_default();
+        if let Some(id) = json["read_id"].as_str() {
+            seen.entry(id.to_string()).or_default().push(payload);
+        }
+    }
+    seen
+}
+
+#[test]
+fn a_unit_loses_its_node_and_every_read_reaches_a_consumer_on_another() {
+    let mut cluster = Cluster::start(3);
+    let hosts: Vec<String> = cluster.ports.iter().map(|p| format!("\"127.0.0.1:{p}\"")).collect();
+    let config: MqttConfig = toml::from_str(&format!(
+        "hosts = [{}]\ninsecure_dev = true\nbackoff_min_ms = 100\nbackoff_max_ms = 500\nkeep_alive_s = 5\n",
+        hosts.join(", ")
+    ))
+    .expect("mqtt config");
+    let sink = MqttSink::start(&config, UNIT, Arc::new(|| serde_json::json!({}))).expect("start");
+    let client_id = format!("anpr-edge-{UNIT}");
+    assert!(wait_for(Duration::from_secs(20), || sink.is_connected()), "the unit never connected");
+    let on = cluster.nodes_of(&client_id);
+    assert_eq!(on.len(), 1, "the unit is on one node: {on:?}");
+    let first = on[0];
+    // The unit moves to the next node in its list; the consumer is on the third.
+    let consumer = Subscriber::start(cluster.ports[(first + 2) % 3], &format!("anpr/{UNIT}/reads"));
+    let sent: Vec<Message> = (0..300).map(read).collect();
+    for (i, message) in sent.iter().enumerate() {
+        if i == 100 {
+            assert!(
+                wait_for(Duration::from_secs(20), || sink.stats().acked == 100
+                    && by_id(&consumer).len() == 100),
+                "before the fault: {:?}, {} received",
+                sink.stats(),
+                by_id(&consumer).len()
+            );
+            cluster.freeze(first);
+        }
+        if i == 200 {
+            let stats = sink.stats();
+            assert!(stats.in_flight > 0, "reads are in flight on the frozen node: {stats:?}");
+            cluster.kill(first);
+        }
+        sink.submit(message.clone());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let arrived = wait_for(Duration::from_secs(30), || by_id(&consumer).len() >= sent.len());
+    let received = by_id(&consumer);
+    let missing: Vec<&str> =
+        sent.iter().map(|m| m.id.as_str()).filter(|id| !received.contains_key(*id)).collect();
+    assert!(
+        arrived && missing.is_empty(),
+        "{} lost: {:?}",
+        missing.len(),
+        &missing[..missing.len().min(10)]
+    );
+    let originals: BTreeMap<&str, &Vec<u8>> =
+        sent.iter().map(|m| (m.id.as_str(), &m.payload)).collect();
+    for (id, copies) in &received {
+        assert!(copies.iter().all(|c| Some(&c) == originals.get(id.as_str())), "{id} changed");
+    }
+    let duplicates: usize = received.values().map(|c| c.len() - 1).sum();
+    let stats = sink.stats();
+    eprintln!("300 sent, {duplicates} duplicates (same id, same bytes), {stats:?}");
+    assert!(stats.republished > 0, "what the lost node never acknowledged went again: {stats:?}");
+    let now_on: Vec<usize> =
+        cluster.nodes_of(&client_id).into_iter().filter(|&n| n != first).collect();
+    assert_eq!(now_on, [(first + 1) % 3], "the unit moved to the next node of its list");
+    // The killed node comes back and takes connections again.
+    cluster.resume(first);
+    let distinct: BTreeSet<&String> = received.keys().collect();
+    assert_eq!(distinct.len(), 300);
+    assert!(sink.shutdown(Duration::from_secs(5)).unacknowledged.is_empty());
+}
