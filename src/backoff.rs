@@ -16,7 +16,7 @@ pub struct Backoff {
     min: Duration,
     max: Duration,
     ceiling: Duration,
-    /// `None`: the plain doubling (what the tests compare the jitter with).
+    /// `None`: the plain doubling (what the tests and the fleet bench compare the jitter with).
     jitter: Option<SplitMix64>,
 }
 

@@ -209,7 +209,11 @@ impl MqttSink {
             status,
             subscriptions: std::iter::once(topics.control.clone()).chain(subscriptions).collect(),
             control,
-            backoff: Backoff::new(config.backoff_min_ms, config.backoff_max_ms),
+            backoff: if config.backoff_jitter {
+                Backoff::new(config.backoff_min_ms, config.backoff_max_ms)
+            } else {
+                Backoff::without_jitter(config.backoff_min_ms, config.backoff_max_ms)
+            },
             brokers,
             broker: first,
             status_every: Duration::from_secs(config.status_interval_s),

@@ -4,8 +4,8 @@
 //
 //   node node.mjs <mqtt port> <redis port>
 //
-// Prints `listening <port>` once it accepts connections, and `client <id>` for every client
-// that connects (a test finds which node a unit is on from it).
+// Prints `listening <port>` once it accepts connections, and `client <id> <ms since the epoch>`
+// for every client that connects (which node a unit is on, and when it came).
 import net from 'node:net'
 import { Aedes } from 'aedes'
 import mqemitterRedis from 'mqemitter-redis'
@@ -24,6 +24,6 @@ const broker = await Aedes.createBroker({
   // A frozen or vanished unit must not stall delivery to every other client.
   drainTimeout: 30000
 })
-broker.on('client', (client) => console.log(`client ${client.id}`))
+broker.on('client', (client) => console.log(`client ${client.id} ${Date.now()}`))
 const server = net.createServer(broker.handle)
 server.listen(port, '127.0.0.1', () => console.log(`listening ${port}`))

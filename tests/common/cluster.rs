@@ -1,8 +1,8 @@
 //! A real clustered MQTT broker on loopback: one Redis and Aedes nodes (`tests/cluster/`,
 //! installed by `scripts/cluster.sh`) sharing messages and sessions through it. Each node can
-//! be frozen, killed and started again on its port.
+//! be frozen, killed and started again on its port. Included alone by `benches/fleet.rs`.
+#![allow(dead_code)] // each includer uses its own subset
 
-use super::broker::free_port;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -13,6 +13,11 @@ pub struct Cluster {
     redis_port: u16,
     pub ports: Vec<u16>,
     nodes: Vec<Option<Child>>,
+}
+
+// Its own, so that a bench can include this file alone.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
 fn cluster_dir() -> PathBuf {
@@ -57,15 +62,27 @@ impl Cluster {
         self.dir.path().join(format!("node-{node}.log"))
     }
 
-    /// What node `node` printed: `listening <port>`, `client <id>` per connection, errors.
+    /// What node `node` printed: `listening <port>`, `client <id> <ms>` per connection, errors.
     pub fn log(&self, node: usize) -> String {
         std::fs::read_to_string(self.log_path(node)).unwrap_or_default()
     }
 
+    /// Every connection node `node` took since it started: (client id, ms since the epoch).
+    pub fn connections(&self, node: usize) -> Vec<(String, u64)> {
+        self.log(node)
+            .lines()
+            .filter_map(|line| {
+                let mut words = line.strip_prefix("client ")?.split(' ');
+                Some((words.next()?.to_string(), words.next()?.parse().ok()?))
+            })
+            .collect()
+    }
+
     /// The nodes a client has connected to since each started, by its id.
     pub fn nodes_of(&self, client_id: &str) -> Vec<usize> {
-        let line = format!("client {client_id}");
-        (0..self.ports.len()).filter(|&n| self.log(n).lines().any(|l| l == line)).collect()
+        (0..self.ports.len())
+            .filter(|&n| self.connections(n).iter().any(|(id, _)| id == client_id))
+            .collect()
     }
 
     /// (Re)starts node `node` on its port.
