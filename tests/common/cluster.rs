@@ -42,7 +42,12 @@ impl Cluster {
         let redis_port = free_port();
         let redis = Command::new("redis-server")
             .args(["--port", &redis_port.to_string(), "--bind", "127.0.0.1", "--save", ""])
-            .args(["--appendonly", "no", "--dir"])
+            .args(["--appendonly", "no"])
+            // Redis drops a pub/sub subscriber whose output buffer passes 8 MB for a minute or
+            // 32 MB at once (its default), and with it every message between the nodes in that
+            // window: a node busy fanning a 4 MB hotlist out to hundreds of units must not lose
+            // the reads routed to it meanwhile. A real deployment sizes this with its nodes.
+            .args(["--client-output-buffer-limit", "pubsub 0 0 0", "--dir"])
             .arg(dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
