@@ -85,7 +85,13 @@ fn daemon_with_mqtt(c: &mut Criterion) {
     let stats = Arc::new(PipelineStats::default());
     let fusion = anpr_edge::fuse::FusionConfig::default();
     let config = PipelineConfig::default();
-    let run = Run { config: &config, fusion: &fusion, stats: &stats, shutdown: &shutdown };
+    let run = Run {
+        config: &config,
+        fusion: &fusion,
+        stats: &stats,
+        shutdown: &shutdown,
+        snapshots: None,
+    };
     let mut runs = 0u64;
 
     let mut group = c.benchmark_group("daemon");

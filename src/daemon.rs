@@ -13,7 +13,7 @@ use crate::hotlist::live::Updater;
 use crate::hotlist::{HotlistConfig, LiveHotlist};
 use crate::outgoing::ReadSink;
 use crate::pipeline::sink::StdoutSink;
-use crate::pipeline::{self, PipelineStats, ReadStages, ReadStamp, Run};
+use crate::pipeline::{self, PipelineStats, ReadStages, ReadStamp, Run, Snapshots};
 use crate::position::PositionProvider;
 use crate::privacy::retention::{SweepReport, Sweeper};
 use crate::privacy::Privacy;
@@ -273,11 +273,13 @@ fn run_unit(config: &Config, restart: &Restart, started: &mut bool) -> anyhow::R
         images: &config.images,
         privacy: &privacy,
     };
+    let snapshots = Arc::new(Snapshots::default());
     let run = Run {
         config: &config.pipeline,
         fusion: &config.fusion,
         stats: &stats,
         shutdown: &shutdown,
+        snapshots: Some(&snapshots),
     };
     let run_pipeline = |sink: &mut dyn ReadSink| match &key {
         Some(key) => pipeline::run(
@@ -343,6 +345,7 @@ fn run_unit(config: &Config, restart: &Restart, started: &mut bool) -> anyhow::R
             threads.workers.push(crate::control_agent::start(
                 config,
                 sink.control_link(),
+                Arc::clone(&snapshots),
                 agent_inbox,
                 &shutdown,
                 restart,

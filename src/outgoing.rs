@@ -30,4 +30,10 @@ pub trait ReadSink {
     fn deliver(&mut self, read: Outgoing) -> Result<(), SinkFailed>;
     /// Where the image `kind` of read `read_id` will be found.
     fn image_topic(&self, read_id: &str, kind: &str) -> String;
+
+    /// Sends a snapshot (already blurred) asked by command `id`; where it went, or `None` for
+    /// a sink that takes none (standard output).
+    fn snapshot(&mut self, _id: &str, _jpeg: Vec<u8>) -> Option<String> {
+        None
+    }
 }

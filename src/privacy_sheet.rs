@@ -59,6 +59,8 @@ pub struct Sheet {
     pub record_fields: Vec<String>,
     pub reads: Vec<DispositionSheet>,
     pub pseudonym: Option<String>,
+    /// What a `snapshot` command sends, when the unit takes commands.
+    pub snapshot: Option<String>,
     pub blur: String,
     pub retention: RetentionSheet,
     pub status_fields: Vec<String>,
@@ -94,18 +96,21 @@ fn plate_fields(release: &Release) -> Vec<String> {
     }
 }
 
-fn images(release: &Release) -> Vec<String> {
-    let mut out = Vec::new();
-    match release.overview {
-        OverviewRelease::None => {}
-        OverviewRelease::Clear => out.push("overview (unblurred)".to_string()),
+fn overview(release: OverviewRelease) -> Option<String> {
+    match release {
+        OverviewRelease::None => None,
+        OverviewRelease::Clear => Some("overview (unblurred)".to_string()),
         OverviewRelease::Blurred { windscreen: false } => {
-            out.push("overview, every detected plate blurred".to_string())
+            Some("overview, every detected plate blurred".to_string())
         }
-        OverviewRelease::Blurred { windscreen: true } => out.push(
-            "overview, every detected plate and the estimated windscreen blurred".to_string(),
-        ),
+        OverviewRelease::Blurred { windscreen: true } => {
+            Some("overview, every detected plate and the estimated windscreen blurred".to_string())
+        }
     }
+}
+
+fn images(release: &Release) -> Vec<String> {
+    let mut out: Vec<String> = overview(release.overview).into_iter().collect();
     if release.plate_crop {
         out.push("plate crop (unblurred)".to_string());
     }
@@ -152,6 +157,15 @@ pub fn sheet(config: &Config) -> Sheet {
         ),
         _ => "standard output (no network)".into(),
     };
+    let snapshot = match (&config.control, config.output.kind) {
+        (Some(control), OutputKind::Mqtt) => overview(policy::snapshot(privacy)).map(|frame| {
+            format!(
+                "one frame on each `snapshot` command signed by the key in {} (for aiming the camera): {frame}; not stored on the unit",
+                control.public_key.display()
+            )
+        }),
+        _ => None,
+    };
     let retention = &privacy.retention;
     let mut stores: Vec<String> = retention
         .directories
@@ -188,6 +202,7 @@ pub fn sheet(config: &Config) -> Sheet {
         record_fields: record_fields(),
         reads,
         pseudonym,
+        snapshot,
         blur: format!(
             "every detected plate pixelated into cells of a quarter of the region, the cells blurred into each other (irreversible); margin {} of the plate box's longer side; windscreen {}",
             privacy.blur.margin,
@@ -246,6 +261,9 @@ pub fn render_text(sheet: &Sheet) -> String {
     }
     if let Some(pseudonym) = &sheet.pseudonym {
         let _ = writeln!(out, "\nPseudonymisation: {pseudonym}");
+    }
+    if let Some(snapshot) = &sheet.snapshot {
+        let _ = writeln!(out, "\nSnapshots: {snapshot}");
     }
     let _ = writeln!(out, "\nBlurring: {}", sheet.blur);
     let r = &sheet.retention;

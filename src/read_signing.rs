@@ -137,6 +137,11 @@ impl ReadSink for SigningSink<'_> {
     fn image_topic(&self, read_id: &str, kind: &str) -> String {
         self.inner.image_topic(read_id, kind)
     }
+
+    /// A snapshot is not a read: it goes unsigned, as it was given.
+    fn snapshot(&mut self, id: &str, jpeg: Vec<u8>) -> Option<String> {
+        self.inner.snapshot(id, jpeg)
+    }
 }
 
 #[cfg(test)]

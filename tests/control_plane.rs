@@ -1,6 +1,6 @@
 //! The control plane end to end: the daemon, a real Mosquitto, and commands made the way an
 //! operator makes them (`anpr-edge command sign` with an openssl key). A command for this unit
-//! and one for the fleet are taken and answered; a replay (also after a restart of the
+//! and one for the fleet are taken and answered, a snapshot arrives as a JPEG; a replay (also after a restart of the
 //! process), a forged signature and another unit's configuration are refused with their
 //! reason; a new configuration is applied by a restart in the same process and confirmed once
 //! it reaches the broker; one that cannot reach the broker is rolled back after its probation.
@@ -193,6 +193,21 @@ fn signed_commands_are_taken_answered_and_a_bad_configuration_is_rolled_back() {
     let replay = &wait_answers(&results, &id_of(&heartbeat), 2, &unit)[1];
     assert_eq!(replay["accepted"], false, "{replay}");
     assert!(replay["detail"].as_str().unwrap().contains("replay"), "{replay}");
+
+    // A snapshot: the next frame, blurred as a non-hit's overview, as a JPEG on its own topic.
+    let frames = Subscriber::start(unit.broker.port, &format!("anpr/{UNIT}/snapshot"));
+    let snapshot = unit.sign(&unit.operator, UNIT, "snapshot", None);
+    send(&own_topic, &snapshot);
+    let answer = &wait_answers(&results, &id_of(&snapshot), 1, &unit)[0];
+    assert_eq!(answer["accepted"], true, "{answer}");
+    assert!(
+        answer["detail"].as_str().unwrap().contains(&format!("anpr/{UNIT}/snapshot")),
+        "{answer}"
+    );
+    let jpeg = frames.wait_until(Duration::from_secs(20), |r| !r.is_empty());
+    let picture = image::load_from_memory(&jpeg.first().expect("a snapshot arrived").1)
+        .expect("the snapshot is a JPEG");
+    assert_eq!((picture.width(), picture.height()), (320, 240), "the whole frame");
 
     let fleet = unit.sign(&unit.operator, "fleet", "status", None);
     send("anpr/fleet/control", &fleet);

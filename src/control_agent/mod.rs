@@ -9,7 +9,9 @@
 //!   in this process ([`Restart`]; `service::serve` does it). It is on probation until it
 //!   reaches the broker: a start that fails, or no broker within `control.probation_s`, brings
 //!   back the configuration before it, and the answer says so.
-//! - `snapshot` is refused with its reason: this version does not take one yet.
+//! - `snapshot`: the next frame recognised leaves on `<prefix>/<device>/snapshot`, every plate
+//!   detected on it blurred (`pipeline/snapshot.rs`); answered once it left, or refused when no
+//!   frame came within [`SNAPSHOT_WAIT`].
 //!
 //! Commands wait in a bounded mailbox ([`MAILBOX`]): the publisher's thread never blocks on
 //! one, and a flood beyond it is dropped with a log line (a command that matters is sent again
@@ -19,6 +21,7 @@ pub mod state;
 
 use crate::config::Config;
 use crate::control::{Action, Arrival, Command, CommandGate, Outcome, Target};
+use crate::pipeline::Snapshots;
 use crate::publish::ControlLink;
 use crate::shutdown::Shutdown;
 use crate::time_format::rfc3339_ms;
@@ -32,6 +35,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 /// Commands waiting for the agent at once.
 pub const MAILBOX: usize = 16;
+
+/// How long a snapshot waits for a frame (a camera gone, a source ended).
+pub const SNAPSHOT_WAIT: Duration = Duration::from_secs(10);
 
 /// Where the publisher's thread leaves commands: never blocks.
 #[derive(Clone)]
@@ -70,12 +76,16 @@ struct Agent {
     restart: Restart,
     /// The configuration on probation: its command id and when it must have reached the broker.
     probation: Option<(String, Instant)>,
+    snapshots: Arc<Snapshots>,
+    /// The snapshot command waiting for its frame, and until when.
+    snapshot: Option<(Command, Instant)>,
 }
 
 /// Starts the agent for the unit configured by `config`, answering through `link`.
 pub fn start(
     config: &Config,
     link: ControlLink,
+    snapshots: Arc<Snapshots>,
     inbox: Receiver<(Arrival, Vec<u8>)>,
     shutdown: &Shutdown,
     restart: &Restart,
@@ -107,6 +117,8 @@ pub fn start(
         shutdown: shutdown.clone(),
         restart: restart.clone(),
         probation,
+        snapshots,
+        snapshot: None,
     };
     Ok(Worker::spawn("control", move || agent.run(&inbox))?)
 }
@@ -121,6 +133,7 @@ impl Agent {
         }
         while !self.shutdown.is_triggered() {
             self.watch_probation();
+            self.watch_snapshot();
             match inbox.recv_timeout(Duration::from_millis(200)) {
                 Ok((arrival, payload)) => self.on_command(arrival, &payload),
                 Err(RecvTimeoutError::Timeout) => {}
@@ -174,6 +187,31 @@ impl Agent {
         }
     }
 
+    /// Answers the snapshot command once its frame left, or once it waited too long.
+    fn watch_snapshot(&mut self) {
+        let Some(deadline) = self.snapshot.as_ref().map(|(_, deadline)| *deadline) else {
+            return;
+        };
+        let (accepted, detail) = match self.snapshots.collect() {
+            Some((_, Ok(taken))) => (
+                true,
+                format!(
+                    "published on {} ({} bytes, {} plates blurred)",
+                    taken.topic, taken.bytes, taken.plates_blurred
+                ),
+            ),
+            Some((_, Err(why))) => (false, why),
+            None if Instant::now() >= deadline => {
+                self.snapshots.cancel();
+                (false, format!("no frame was recognised within {} s", SNAPSHOT_WAIT.as_secs()))
+            }
+            None => return,
+        };
+        if let Some((command, _)) = self.snapshot.take() {
+            self.reply(&command, accepted, detail);
+        }
+    }
+
     fn restart(&self, why: &str) {
         self.restart.0.store(true, Ordering::Relaxed);
         self.shutdown.trigger(why);
@@ -204,7 +242,15 @@ impl Agent {
                 self.reply(&command, true, "heartbeat published");
             }
             Action::Snapshot => {
-                self.reply(&command, false, "this version of anpr-edge takes no snapshot yet")
+                if self.snapshot.is_some() || !self.snapshots.ask(&command.id) {
+                    self.reply(
+                        &command,
+                        false,
+                        "a snapshot is already being taken; ask again once it is answered",
+                    );
+                } else {
+                    self.snapshot = Some((command, Instant::now() + SNAPSHOT_WAIT));
+                }
             }
             Action::Config => match self.review(&command) {
                 Err(why) => self.reply(&command, false, why),

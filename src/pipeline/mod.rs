@@ -11,10 +11,12 @@
 pub mod assemble;
 pub mod frame_queue;
 pub mod sink;
+pub mod snapshot;
 pub mod stamp;
 
 pub use assemble::{Evidence, ReadStages};
 pub use frame_queue::{FrameQueue, Pop};
+pub use snapshot::Snapshots;
 pub use stamp::ReadStamp;
 
 use crate::fuse::{FusedRead, Fuser, FusionConfig};
@@ -94,6 +96,8 @@ pub struct Run<'a> {
     pub fusion: &'a FusionConfig,
     pub stats: &'a Arc<PipelineStats>,
     pub shutdown: &'a Shutdown,
+    /// Where a snapshot is asked for (the control plane); `None`: never.
+    pub snapshots: Option<&'a Snapshots>,
 }
 
 /// Why the pipeline stopped other than by its source ending or a shutdown.
@@ -123,7 +127,7 @@ pub fn run(
     run: Run<'_>,
     mut alive: impl FnMut(),
 ) -> Result<(), PipelineError> {
-    let Run { config, fusion, stats, shutdown } = run;
+    let Run { config, fusion, stats, shutdown, snapshots } = run;
     let queue = Arc::new(FrameQueue::new(config.frame_queue));
     let capture = spawn_capture(source, &queue, shutdown, stats, config.realtime)
         .map_err(PipelineError::CaptureThread)?;
@@ -139,7 +143,10 @@ pub fn run(
                 last_monotonic = frame.monotonic;
                 last_frame_at = Instant::now();
                 let frame = Arc::new(frame);
-                let observations = recognise(recognizer, &frame, stats);
+                let (observations, plates) = recognise(recognizer, &frame, stats);
+                if let Some(snapshots) = snapshots {
+                    snapshots.serve(&frame.image, &plates, stages.images, stages.privacy, sink);
+                }
                 fuser.observe(frame.monotonic, frame.seq, observations)
             }
             // No frame: time still passes for the vehicles being tracked (source time runs on
@@ -166,12 +173,13 @@ pub fn run(
     Ok(())
 }
 
-/// One frame through recognition: its reads, each with the evidence fusion keeps for it.
+/// One frame through recognition: its reads, each with the evidence fusion keeps for it, and
+/// every plate detected on it (read or not).
 fn recognise(
     recognizer: &mut dyn Recognise,
     frame: &Arc<crate::frame::Frame>,
     stats: &PipelineStats,
-) -> Vec<(PlateRead, Evidence)> {
+) -> (Vec<(PlateRead, Evidence)>, Arc<[BoundingBox]>) {
     let recognition_started = Instant::now();
     let recognised = recognizer.recognize(&frame.image);
     let micros = recognition_started.elapsed().as_micros() as u64;
@@ -183,7 +191,7 @@ fn recognise(
         Err(error) => {
             stats.recognition_errors.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(origin = %frame.origin, frame = frame.seq, %error, "recognition failed, frame skipped");
-            return Vec::new();
+            return (Vec::new(), Arc::from([]));
         }
     };
     let plates: Arc<[BoundingBox]> = recognition
@@ -192,8 +200,8 @@ fn recognise(
         .map(|r| r.bbox)
         .chain(recognition.unread.iter().map(|d| d.bbox))
         .collect();
-    let evidence = Evidence { frame: Arc::clone(frame), plates };
-    recognition.reads.into_iter().map(|r| (r, evidence.clone())).collect()
+    let evidence = Evidence { frame: Arc::clone(frame), plates: Arc::clone(&plates) };
+    (recognition.reads.into_iter().map(|r| (r, evidence.clone())).collect(), plates)
 }
 
 /// Closes the queue when the capture thread ends, however it ends (a panic included), so the
@@ -436,7 +444,13 @@ mod tests {
             };
             let stats = Arc::new(PipelineStats::default());
             let (config, fusion) = (PipelineConfig::default(), FusionConfig::default());
-            let run = Run { config: &config, fusion: &fusion, stats: &stats, shutdown: &shutdown };
+            let run = Run {
+                config: &config,
+                fusion: &fusion,
+                stats: &stats,
+                shutdown: &shutdown,
+                snapshots: None,
+            };
             let mut sink = Collect { reads: Vec::new(), fail_from };
             let result = super::run(source, &mut OnePlate, &stages, &mut sink, run, || {});
             let _ = done.send(Outcome { result, reads: sink.reads, stats });

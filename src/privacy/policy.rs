@@ -63,6 +63,12 @@ pub struct Release {
     pub plate_crop: bool,
 }
 
+/// A snapshot asked by the centre (for aiming the camera) is nobody's offence: its frame leaves
+/// as a non-hit's overview does, every plate on it blurred, whatever `images.overview` says.
+pub fn snapshot(privacy: &PrivacyConfig) -> OverviewRelease {
+    OverviewRelease::Blurred { windscreen: privacy.blur.windscreen }
+}
+
 pub fn release(privacy: &PrivacyConfig, images: &ImageConfig, disposition: Disposition) -> Release {
     match disposition {
         Disposition::Hit => Release {

@@ -14,7 +14,7 @@ use super::outbox::{Outbox, OutboxStats, SubmitOutcome};
 use super::status::{status_payload, StatusSource};
 use super::topics::{is_topic_level, Topics};
 use crate::backoff::Backoff;
-use crate::message::Message;
+use crate::message::{Class, Message};
 use crate::outgoing::{Outgoing, ReadSink, SinkFailed};
 use crate::spool::Spool;
 use rumqttc::{AsyncClient, LastWill, MqttOptions, QoS, TlsConfiguration, Transport};
@@ -328,12 +328,23 @@ impl ReadSink for MqttSink {
     fn image_topic(&self, read_id: &str, kind: &str) -> String {
         self.topics.image(read_id, kind)
     }
+
+    /// As an image: the first thing the outbox drops under pressure, never a read.
+    fn snapshot(&mut self, id: &str, jpeg: Vec<u8>) -> Option<String> {
+        let topic = self.topics.snapshot.clone();
+        let message = Message {
+            id: format!("snapshot-{id}"),
+            topic: topic.clone(),
+            payload: jpeg,
+            class: Class::Image,
+        };
+        self.submit(message).held.then_some(topic)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::Class;
 
     #[test]
     fn a_fleet_sharing_one_configuration_starts_spread_over_the_brokers() {

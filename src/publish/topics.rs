@@ -22,6 +22,8 @@ pub struct Topics {
     pub fleet_control: String,
     pub hotlist: String,
     pub fleet_hotlist: String,
+    /// A blurred overview asked by a `snapshot` command (QoS 1, not retained).
+    pub snapshot: String,
     images: String,
 }
 
@@ -41,6 +43,7 @@ impl Topics {
             fleet_control: format!("{prefix}/{FLEET}/control"),
             hotlist: format!("{base}/hotlist"),
             fleet_hotlist: format!("{prefix}/{FLEET}/hotlist"),
+            snapshot: format!("{base}/snapshot"),
             images: format!("{base}/images"),
         }
     }
