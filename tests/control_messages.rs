@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::wait_for;
+
 use anpr_edge::message::{Class, Message};
 use anpr_edge::publish::{ControlHandler, MqttConfig, MqttSink, Setup, Topics};
 use common::broker::Broker;
@@ -13,18 +15,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use rumqttc::{Client, MqttOptions, QoS};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-fn wait_for(within: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    while !done() {
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    true
-}
+use std::time::Duration;
 
 #[test]
 fn arbitrary_control_messages_reach_the_handler_unchanged_and_reads_keep_flowing() {

@@ -7,26 +7,17 @@
 
 mod common;
 
+use common::wait_for;
+
 use anpr_edge::message::{Class, Message};
 use anpr_edge::publish::{MqttConfig, MqttSink, Topics};
 use common::cluster::Cluster;
 use common::subscriber::Subscriber;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const UNIT: &str = "unit-a";
-
-fn wait_for(within: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    while !done() {
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    true
-}
 
 fn read(i: usize) -> Message {
     let id = format!("read-{i:04}");

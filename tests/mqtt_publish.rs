@@ -14,6 +14,8 @@
 
 mod common;
 
+use common::wait_for;
+
 use anpr_edge::message::{Class, Message};
 use anpr_edge::publish::{MqttConfig, MqttError, MqttSink, StatusSource, TlsFiles, Topics};
 use common::broker::{free_port, Broker, Certificates};
@@ -69,17 +71,6 @@ fn submit(sink: &MqttSink, message: Message) -> anpr_edge::publish::SubmitOutcom
         started.elapsed()
     );
     outcome
-}
-
-fn wait_for(within: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    while !done() {
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    true
 }
 
 #[derive(Debug, Clone)]

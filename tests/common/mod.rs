@@ -108,6 +108,18 @@ pub fn write_video_frames(
     codec
 }
 
+/// Polls `done` every 10 ms until it holds (true) or `within` passes (false).
+pub fn wait_for(within: std::time::Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + within;
+    while !done() {
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    true
+}
+
 pub mod broker;
 pub mod cluster;
 pub mod gate;
