@@ -6,7 +6,8 @@
 //! `SECONDS`; one consumer on node 0 (a persistent session) receives them. A third of the way
 //! in, node 1 is killed and started again 5 s later; two thirds in, a retained fleet hotlist of
 //! `HOTLIST_ENTRIES` (100,000) entries is published. `JITTER=0` gives every unit the plain
-//! doubling backoff instead of the jittered one.
+//! doubling backoff instead of the jittered one; `SPOOL=1` puts each unit's outbox on a durable
+//! spool of its own (in a temporary folder; `fsync` every 200 ms, the default).
 //!
 //! Run by `benches/fleet/run.sh`; prints one JSON object as its last line.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test or bench is its failure
@@ -114,6 +115,8 @@ fn main() {
     let images = env("IMAGES", 0) == 1;
     let jitter = env("JITTER", 1) == 1;
     let entries: usize = env("HOTLIST_ENTRIES", 100_000);
+    let spool = env("SPOOL", 0) == 1;
+    let spools = tempfile::tempdir().expect("a folder for the spools");
 
     let mut cluster = Cluster::start(3);
     let received = Arc::new(Mutex::new(Received::default()));
@@ -149,6 +152,15 @@ fn main() {
             }
         });
         setup.control = control;
+        if spool {
+            let config = anpr_edge::spool::SpoolConfig {
+                dir: spools.path().join(&name),
+                max_bytes: 16 << 20,
+                segment_bytes: 1 << 20,
+                ..anpr_edge::spool::SpoolConfig::default()
+            };
+            setup.spool = Some(anpr_edge::spool::Spool::open(&config).expect("a unit's spool"));
+        }
         sinks.push(MqttSink::start_with(&config, &name, setup).expect("a simulated unit"));
         names.push((name, topics));
     }
@@ -288,6 +300,7 @@ fn main() {
         "rate": rate,
         "images": images,
         "jitter": jitter,
+        "spool": spool,
         "reads_sent": reads_sent,
         "reads_acked": acked_reads,
         "reads_dropped": dropped_reads,

@@ -5,7 +5,8 @@
 # last line.
 #
 # Environment: UNITS (1000), SECONDS (60), RATE (reads/s per unit, 1), IMAGES (0/1),
-# JITTER (1; 0 for the plain doubling backoff), HOTLIST_ENTRIES (100000).
+# JITTER (1; 0 for the plain doubling backoff), HOTLIST_ENTRIES (100000), SPOOL (0; 1 gives
+# each unit a durable spool).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 "$ROOT/scripts/cluster.sh"
