@@ -3,10 +3,31 @@
 # Redis, Node.js and npm, and the pinned Aedes packages of tests/cluster/package-lock.json.
 # A dependency of the tests only: scripts/test.sh runs it, the README's first command does not.
 # Safe to run again: each step is skipped when already done.
+#
+# --rmqtt: instead, builds rmqttd 0.24.0 (the Raft-clustered broker the fleet bench can run on
+# with ENGINE=rmqtt) into target/rmqttd and prints the binary's path. It needs protoc and cmake,
+# and its cold build takes ≈13 minutes on 2 cores: the bench's, never the test command's.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
+
+if [ "${1:-}" = --rmqtt ]; then
+  binary="$ROOT/target/rmqttd/bin/rmqttd"
+  if [ ! -x "$binary" ]; then
+    need=()
+    command -v protoc >/dev/null || need+=(protobuf-compiler)
+    command -v cmake >/dev/null || need+=(cmake)
+    if [ ${#need[@]} -gt 0 ]; then
+      $SUDO apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
+    fi
+    printf '\n== building rmqttd 0.24.0 (about 13 minutes on 2 cores)\n' >&2
+    cargo install --locked --root "$ROOT/target/rmqttd" rmqttd@0.24.0 >&2
+  fi
+  echo "$binary"
+  exit 0
+fi
 
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)

@@ -6,10 +6,15 @@
 #
 # Environment: UNITS (1000), SECONDS (60), RATE (reads/s per unit, 1), IMAGES (0/1),
 # JITTER (1; 0 for the plain doubling backoff), HOTLIST_ENTRIES (100000), SPOOL (0; 1 gives
-# each unit a durable spool).
+# each unit a durable spool), ENGINE (aedes; rmqtt builds rmqttd first, ≈13 min the first time).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-"$ROOT/scripts/cluster.sh"
+if [ "${ENGINE:-aedes}" = rmqtt ]; then
+  RMQTTD=$("$ROOT/scripts/cluster.sh" --rmqtt)
+  export RMQTTD
+else
+  "$ROOT/scripts/cluster.sh"
+fi
 cd "$ROOT"
 # Each simulated unit holds a socket and its runtime's descriptors.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
