@@ -84,6 +84,9 @@ pub enum Direction {
 /// the best frame (its image, for the overview and crop); fusion never looks inside it.
 #[derive(Debug, Clone)]
 pub struct FusedRead<P> {
+    /// The vehicle this read is about, unique within one [`Fuser`]: a hit alert raised on one
+    /// of its frames before fusion ended carries the same id, so the two records link.
+    pub vehicle: u64,
     /// The read of the frame that read the winning text most confidently.
     pub best: PlateRead,
     pub best_frame: u64,
@@ -123,6 +126,7 @@ struct Candidate<P> {
 
 #[derive(Debug)]
 struct Track<P> {
+    vehicle: u64,
     candidates: heapless::Vec<Candidate<P>, MAX_TEXTS_PER_TRACK>,
     first_seen: Duration,
     last_seen: Duration,
@@ -133,8 +137,9 @@ struct Track<P> {
 }
 
 impl<P: Clone> Track<P> {
-    fn new(read: PlateRead, frame: u64, at: Duration, payload: P) -> Self {
+    fn new(vehicle: u64, read: PlateRead, frame: u64, at: Duration, payload: P) -> Self {
         let mut track = Track {
+            vehicle,
             candidates: heapless::Vec::new(),
             first_seen: at,
             last_seen: at,
@@ -228,6 +233,7 @@ impl<P: Clone> Track<P> {
             None
         };
         Some(FusedRead {
+            vehicle: self.vehicle,
             best: winner.best.clone(),
             best_frame: winner.best_frame,
             best_payload: winner.best_payload.clone(),
@@ -245,11 +251,21 @@ impl<P: Clone> Track<P> {
 pub struct Fuser<P> {
     config: FusionConfig,
     tracks: Vec<Track<P>>,
+    next_vehicle: u64,
+}
+
+/// What one frame's reads did to the fusion state.
+#[derive(Debug)]
+pub struct Observed<P> {
+    /// Reads due now (vehicles that left, or past the max delay).
+    pub due: Vec<FusedRead<P>>,
+    /// The vehicle each of the frame's reads was given to, in the order they came.
+    pub vehicles: Vec<u64>,
 }
 
 impl<P: Clone> Fuser<P> {
     pub fn new(config: FusionConfig) -> Self {
-        Self { config, tracks: Vec::new() }
+        Self { config, tracks: Vec::new(), next_vehicle: 1 }
     }
 
     /// Tracks being followed now.
@@ -257,17 +273,14 @@ impl<P: Clone> Fuser<P> {
         self.tracks.len()
     }
 
-    /// Adds the reads of one frame seen at `at` and returns the reads that are due.
+    /// Adds the reads of one frame seen at `at`: the reads that are due, and the vehicle each
+    /// read was given to.
     ///
     /// Each read joins the best-matching track not already given a read of this frame (two
     /// plates on one frame are two vehicles), or starts a new one.
-    pub fn observe(
-        &mut self,
-        at: Duration,
-        frame: u64,
-        reads: Vec<(PlateRead, P)>,
-    ) -> Vec<FusedRead<P>> {
+    pub fn observe(&mut self, at: Duration, frame: u64, reads: Vec<(PlateRead, P)>) -> Observed<P> {
         let mut out = self.tick(at);
+        let mut vehicles = Vec::with_capacity(reads.len());
         let mut taken = vec![false; self.tracks.len()];
         for (read, payload) in reads {
             let best = self
@@ -280,6 +293,7 @@ impl<P: Clone> Fuser<P> {
             match best {
                 Some((i, _)) => {
                     taken[i] = true;
+                    vehicles.push(self.tracks[i].vehicle);
                     self.tracks[i].add(read, frame, at, payload);
                 }
                 None => {
@@ -287,12 +301,15 @@ impl<P: Clone> Fuser<P> {
                         out.extend(self.evict_oldest());
                         taken.pop();
                     }
-                    self.tracks.push(Track::new(read, frame, at, payload));
+                    let vehicle = self.next_vehicle;
+                    self.next_vehicle += 1;
+                    vehicles.push(vehicle);
+                    self.tracks.push(Track::new(vehicle, read, frame, at, payload));
                     taken.push(true);
                 }
             }
         }
-        out
+        Observed { due: out, vehicles }
     }
 
     fn evict_oldest(&mut self) -> Option<FusedRead<P>> {
@@ -376,11 +393,14 @@ mod tests {
         let texts = ["1ABC238", "1ABC238", "1ABC23B", "1ABC238", "1ABC238"];
         for (i, text) in texts.iter().enumerate() {
             let confidence = if *text == "1ABC23B" { 0.99 } else { 0.9 };
-            out.extend(f.observe(
-                ms(40 * i as u64),
-                i as u64,
-                vec![(read(text, confidence, 100.0 + 5.0 * i as f32, 100.0), i as u64)],
-            ));
+            out.extend(
+                f.observe(
+                    ms(40 * i as u64),
+                    i as u64,
+                    vec![(read(text, confidence, 100.0 + 5.0 * i as f32, 100.0), i as u64)],
+                )
+                .due,
+            );
         }
         assert!(out.is_empty(), "nothing due while the car is in view");
         out.extend(f.tick(ms(40 * 4 + 701)));
@@ -399,7 +419,7 @@ mod tests {
         let mut f = fuser();
         let mut out = Vec::new();
         for i in 0..100u64 {
-            out.extend(f.observe(ms(40 * i), i, vec![(read("AB123CD", 0.9, 100.0, 100.0), i)]));
+            out.extend(f.observe(ms(40 * i), i, vec![(read("AB123CD", 0.9, 100.0, 100.0), i)]).due);
         }
         out.extend(f.tick(ms(40 * 99 + 701)));
         assert_eq!(out.len(), 1, "one read per vehicle");
@@ -428,6 +448,29 @@ mod tests {
     }
 
     #[test]
+    fn each_read_is_told_its_vehicle_and_the_fused_read_carries_it() {
+        let mut f = fuser();
+        let first = f.observe(
+            ms(0),
+            0,
+            vec![(read("AB123CD", 0.9, 100.0, 100.0), 0), (read("XY987ZW", 0.9, 600.0, 100.0), 0)],
+        );
+        let second = f.observe(
+            ms(40),
+            1,
+            vec![(read("XY987ZW", 0.9, 602.0, 100.0), 1), (read("AB123CD", 0.9, 102.0, 100.0), 1)],
+        );
+        let [a, x] = first.vehicles[..] else { panic!("two vehicles: {:?}", first.vehicles) };
+        assert_ne!(a, x);
+        assert_eq!(second.vehicles, [x, a], "the same cars keep their ids");
+        let out = f.flush();
+        let by_text = |t: &str| out.iter().find(|r| r.best.plate.text == t).map(|r| r.vehicle);
+        assert_eq!((by_text("AB123CD"), by_text("XY987ZW")), (Some(a), Some(x)));
+        let later = f.observe(ms(5000), 2, vec![(read("AB123CD", 0.9, 100.0, 100.0), 2)]);
+        assert!(!later.vehicles.contains(&a), "a vehicle seen again after it left is a new one");
+    }
+
+    #[test]
     fn a_different_plate_elsewhere_starts_a_new_track() {
         let mut f = fuser();
         f.observe(ms(0), 0, vec![(read("AB123CD", 0.9, 100.0, 100.0), 0)]);
@@ -438,8 +481,8 @@ mod tests {
     #[test]
     fn the_same_text_after_the_vehicle_left_is_a_new_read() {
         let mut f = fuser();
-        let mut out = f.observe(ms(0), 0, vec![(read("AB123CD", 0.9, 100.0, 100.0), 0)]);
-        out.extend(f.observe(ms(2000), 50, vec![(read("AB123CD", 0.9, 100.0, 100.0), 50)]));
+        let mut out = f.observe(ms(0), 0, vec![(read("AB123CD", 0.9, 100.0, 100.0), 0)]).due;
+        out.extend(f.observe(ms(2000), 50, vec![(read("AB123CD", 0.9, 100.0, 100.0), 50)]).due);
         out.extend(f.flush());
         assert_eq!(out.len(), 2);
     }
@@ -479,9 +522,9 @@ mod tests {
     #[test]
     fn the_track_count_is_bounded_and_the_oldest_is_emitted_first() {
         let mut f = Fuser::new(FusionConfig { max_tracks: 2, ..FusionConfig::default() });
-        let mut out = f.observe(ms(0), 0, vec![(read("AAA111", 0.9, 0.0, 50.0), 0)]);
-        out.extend(f.observe(ms(10), 1, vec![(read("BBB222", 0.9, 200.0, 50.0), 1)]));
-        out.extend(f.observe(ms(20), 2, vec![(read("CCC333", 0.9, 400.0, 50.0), 2)]));
+        let mut out = f.observe(ms(0), 0, vec![(read("AAA111", 0.9, 0.0, 50.0), 0)]).due;
+        out.extend(f.observe(ms(10), 1, vec![(read("BBB222", 0.9, 200.0, 50.0), 1)]).due);
+        out.extend(f.observe(ms(20), 2, vec![(read("CCC333", 0.9, 400.0, 50.0), 2)]).due);
         assert_eq!(f.active_tracks(), 2);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].best.plate.text, "AAA111");

@@ -172,6 +172,7 @@ mod tests {
             region: None,
         };
         FusedRead {
+            vehicle: 1,
             best: PlateRead { plate, bbox: plates[0], detection_score: 0.9 },
             best_frame: 3,
             best_payload: Evidence { frame, plates },

@@ -147,7 +147,7 @@ pub fn run(
                 if let Some(snapshots) = snapshots {
                     snapshots.serve(&frame.image, &plates, stages.images, stages.privacy, sink);
                 }
-                fuser.observe(frame.monotonic, frame.seq, observations)
+                fuser.observe(frame.monotonic, frame.seq, observations).due
             }
             // No frame: time still passes for the vehicles being tracked (source time runs on
             // from the last frame at the wall clock's pace).
