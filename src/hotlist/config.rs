@@ -1,6 +1,7 @@
 //! The `[hotlist]` section of the configuration.
 
-use crate::config_issue::ConfigIssue;
+use super::alert::AlertPolicy;
+use crate::config_issue::{under, ConfigIssue};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -23,6 +24,8 @@ pub struct HotlistConfig {
     pub mqtt_device_topic: bool,
     /// Take lists from the retained `<prefix>/fleet/hotlist` message.
     pub mqtt_fleet_topic: bool,
+    /// `[hotlist.alert]`: the evidence a match needs to be a confirmed hit.
+    pub alert: AlertPolicy,
 }
 
 impl Default for HotlistConfig {
@@ -34,6 +37,7 @@ impl Default for HotlistConfig {
             poll_interval_s: 5,
             mqtt_device_topic: true,
             mqtt_fleet_topic: true,
+            alert: AlertPolicy::default(),
         }
     }
 }
@@ -42,7 +46,7 @@ impl HotlistConfig {
     /// What is wrong with `[hotlist]`, keys relative to it. The list is loaded whole,
     /// signature included, so that check-config says what the start would.
     pub fn issues(&self) -> Vec<ConfigIssue> {
-        let mut issues = Vec::new();
+        let mut issues: Vec<ConfigIssue> = under("alert", self.alert.issues()).collect();
         if self.fuzzy_tolerance > MAX_TOLERANCE {
             issues.push(ConfigIssue::new(
                 "fuzzy_tolerance",

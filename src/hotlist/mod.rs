@@ -4,13 +4,16 @@
 //! `list` parses and validates a list (CSV or JSON, optionally Ed25519-signed); `matcher` is the
 //! pure, indexed matching with OCR error margins; `live` holds the current list behind an atomic
 //! swap and replaces it from a watched file or from a retained MQTT message; `config` is the
-//! `[hotlist]` section.
+//! `[hotlist]` section; `alert` grades a match (confirmed or possible) and raises a vehicle's
+//! alert early, from its frames, when the evidence is there.
 
+pub mod alert;
 pub mod config;
 pub mod list;
 pub mod live;
 pub mod matcher;
 
+pub use alert::{AlertDesk, AlertLevel, AlertPolicy};
 pub use config::HotlistConfig;
 pub use list::{Action, Entry, Format, Hotlist, ListError};
 pub use live::{Envelope, LiveHotlist, UpdateSource};
