@@ -80,6 +80,7 @@ fn daemon_with_mqtt(c: &mut Criterion) {
         stamp: &stamp,
         images: &image_config,
         privacy: &privacy,
+        alerts: &anpr_edge::hotlist::AlertPolicy::default(),
     };
     let shutdown = Shutdown::new();
     let stats = Arc::new(PipelineStats::default());

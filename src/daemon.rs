@@ -272,6 +272,7 @@ fn run_unit(config: &Config, restart: &Restart, started: &mut bool) -> anyhow::R
         stamp: &stamp,
         images: &config.images,
         privacy: &privacy,
+        alerts: &config.hotlist.alert,
     };
     let snapshots = Arc::new(Snapshots::default());
     let run = Run {

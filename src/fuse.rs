@@ -105,6 +105,8 @@ pub struct FusedRead<P> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EmitReason {
+    /// Not emitted by fusion: a hit alert raised from the frames so far (`hotlist::alert`).
+    Alert,
     Left,
     MaxDelay,
     TooManyTracks,

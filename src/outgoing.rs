@@ -3,10 +3,13 @@
 
 use crate::read_record::ReadRecord;
 
+/// The kind of a hit's context frame starts with this (`context-0`, `context-1`, …).
+pub const CONTEXT: &str = "context";
+
 /// An image that travels with a read.
 #[derive(Debug, Clone)]
 pub struct OutgoingImage {
-    pub kind: &'static str,
+    pub kind: String,
     pub topic: String,
     pub jpeg: Vec<u8>,
 }

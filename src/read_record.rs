@@ -6,13 +6,14 @@
 
 use crate::fuse::{Direction, FusedRead};
 use crate::geometry::BoundingBox;
+use crate::hotlist::AlertLevel;
 use crate::position::Position;
 use crate::privacy::{Disposition, PublishedPlate};
 use crate::time_format::rfc3339_ms;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, SystemTime};
 
-pub const SCHEMA: &str = "anpr-edge/read/2";
+pub const SCHEMA: &str = "anpr-edge/read/3";
 
 /// The JSON Schema of [`ReadRecord`], shipped with the binary.
 pub const JSON_SCHEMA: &str = include_str!("../schema/read.schema.json");
@@ -41,6 +42,29 @@ pub struct ImageRef {
 pub struct Images {
     pub overview: Option<ImageRef>,
     pub plate: Option<ImageRef>,
+    /// A hit's context: frames from before and after its best one, oldest first.
+    #[serde(default)]
+    pub context: Vec<ContextImageRef>,
+}
+
+/// A context frame of a hit, and when it was taken relative to the best frame.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContextImageRef {
+    /// Milliseconds from the best frame (negative: before it).
+    pub offset_ms: i64,
+    #[serde(flatten)]
+    pub image: ImageRef,
+}
+
+/// What a record reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Report {
+    /// A confirmed hit raised from the frames of a vehicle still in view, ahead of fusion; the
+    /// vehicle's own read follows with the same `vehicle_id`.
+    Alert,
+    /// One vehicle, fused over every frame it was read on.
+    Vehicle,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,6 +72,10 @@ pub struct ReadRecord {
     pub schema: String,
     /// Unique, and the same on every retry of this read: consumers deduplicate by it.
     pub read_id: String,
+    /// `alert` (early, from the frames so far) or `vehicle` (the fused read).
+    pub report: Report,
+    /// The vehicle the record is about: an alert and its vehicle's read share it.
+    pub vehicle_id: String,
     pub device_id: String,
     pub camera_id: String,
     pub site: Site,
@@ -72,6 +100,11 @@ pub struct ReadRecord {
     pub hit: bool,
     /// The hotlist entry the read matched (alert or allow), or null.
     pub hotlist: Option<crate::hotlist::HotlistMatch>,
+    /// A hit's grade under the alert policy (`confirmed` or `possible`), or null.
+    pub alert_level: Option<AlertLevel>,
+    /// On a vehicle's read: the `read_id` of the alert it raised earlier, or null. A vehicle
+    /// with an alert raises no second one: its read is not sent on the hits topic again.
+    pub alert_id: Option<String>,
     pub images: Images,
     /// Where the unit was when the read was made (gpsd, or the configured site), or null.
     pub position: Option<Position>,
@@ -82,6 +115,15 @@ pub struct ReadRecord {
     /// unit has a `[signing]` key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<ReadSignature>,
+}
+
+/// What a record reports, and the records it links to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Link {
+    pub report: Report,
+    pub vehicle_id: String,
+    /// On a vehicle's read: the alert the vehicle raised earlier.
+    pub alert_id: Option<String>,
 }
 
 /// Who signed a read, and the signature (base64) over its canonical form.
@@ -123,19 +165,22 @@ fn wall_time(anchor: FrameTimes, monotonic: Duration) -> SystemTime {
 
 impl ReadRecord {
     /// `plate` is what `privacy::policy` let out of `fused.best.plate` for `disposition`.
+    /// The record's images are added by the caller, once encoded under this id.
     pub fn new<P>(
         read_id: String,
+        link: Link,
         identity: &Identity,
         fused: &FusedRead<P>,
         times: FrameTimes,
         plate: PublishedPlate,
         disposition: Disposition,
-        images: Images,
     ) -> Self {
         let best = &fused.best;
         Self {
             schema: SCHEMA.to_string(),
             read_id,
+            report: link.report,
+            vehicle_id: link.vehicle_id,
             device_id: identity.device_id.clone(),
             camera_id: identity.camera_id.clone(),
             site: identity.site.clone(),
@@ -152,7 +197,9 @@ impl ReadRecord {
             disposition,
             hit: disposition == Disposition::Hit,
             hotlist: None,
-            images,
+            alert_level: None,
+            alert_id: link.alert_id,
+            images: Images::default(),
             position: None,
             clock_synchronised: false,
             signature: None,

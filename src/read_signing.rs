@@ -10,7 +10,7 @@
 //!
 //! Keys and signatures are `signing.rs`'s: this module only decides what is signed.
 
-use crate::outgoing::{Outgoing, ReadSink, SinkFailed};
+use crate::outgoing::{Outgoing, ReadSink, SinkFailed, CONTEXT};
 use crate::read_record::{ReadRecord, ReadSignature};
 use crate::signing::{self, SignatureError, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
@@ -62,8 +62,8 @@ pub enum VerifyError {
     OtherKey { signed_by: String, given: String },
     #[error("the read was changed after it was signed (or the signature was): {0}")]
     Signature(SignatureError),
-    #[error("image {path}: its SHA-256 {sha256} is not one the read names (overview {overview}, plate {plate}): it is not this read's image, or it was changed")]
-    Image { path: PathBuf, sha256: String, overview: String, plate: String },
+    #[error("image {path}: its SHA-256 {sha256} is not one the read names ({named}): it is not this read's image, or it was changed")]
+    Image { path: PathBuf, sha256: String, named: String },
 }
 
 /// What a successful check established.
@@ -71,8 +71,9 @@ pub enum VerifyError {
 pub struct Verified {
     pub read_id: String,
     pub key_id: String,
-    /// For each image given: which of the read's images it is (`overview` or `plate`).
-    pub images: Vec<(PathBuf, &'static str)>,
+    /// For each image given: which of the read's images it is (`overview`, `plate`, or a
+    /// hit's context frame `context-<i>`).
+    pub images: Vec<(PathBuf, String)>,
 }
 
 /// Checks a read (its bytes as received) and the images given with it against `key`.
@@ -97,18 +98,27 @@ pub fn verify_read(
     let named = |image: &Option<crate::read_record::ImageRef>| {
         image.as_ref().map_or_else(|| "none".to_string(), |i| i.sha256.clone())
     };
-    let (overview, plate) = (named(&record.images.overview), named(&record.images.plate));
+    let mut kinds = vec![
+        ("overview".to_string(), named(&record.images.overview)),
+        ("plate".to_string(), named(&record.images.plate)),
+    ];
+    kinds.extend(
+        record
+            .images
+            .context
+            .iter()
+            .enumerate()
+            .map(|(i, context)| (format!("{CONTEXT}-{i}"), context.image.sha256.clone())),
+    );
     let mut checked = Vec::new();
     for (path, bytes) in images {
         let sha256 = crate::digest::sha256_hex(bytes);
-        let kind = if sha256 == overview {
-            "overview"
-        } else if sha256 == plate {
-            "plate"
-        } else {
-            return Err(VerifyError::Image { path: path.clone(), sha256, overview, plate });
+        let Some((kind, _)) = kinds.iter().find(|(_, named)| *named == sha256) else {
+            let named = kinds.iter().map(|(k, s)| format!("{k} {s}")).collect::<Vec<_>>();
+            let named = named.join(", ");
+            return Err(VerifyError::Image { path: path.clone(), sha256, named });
         };
-        checked.push((path.clone(), kind));
+        checked.push((path.clone(), kind.clone()));
     }
     Ok(Verified { read_id: record.read_id, key_id: given, images: checked })
 }
@@ -149,11 +159,11 @@ mod tests {
     use super::*;
 
     fn record() -> ReadRecord {
-        let text = r#"{"schema":"anpr-edge/read/2","read_id":"0190aaaa-0000-7000-8000-000000000001","device_id":"box","camera_id":"cam0",
+        let text = r#"{"schema":"anpr-edge/read/3","read_id":"0190aaaa-0000-7000-8000-000000000001","report":"vehicle","vehicle_id":"v1","device_id":"box","camera_id":"cam0",
             "site":{"name":"E40"},"purpose":"test","captured_at":"2026-01-01T00:00:00.000Z","first_seen":"2026-01-01T00:00:00.000Z","last_seen":"2026-01-01T00:00:00.500Z",
             "plate":{"text":"1ABC234","pseudonym":null,"ocr_text":"1ABC234","confidence":0.93,"char_confidences":[0.9,0.95,0.1,0.333],"format":"BE","region":null},
-            "bbox":{"x1":1.5,"y1":2.0,"x2":30.25,"y2":12.0},"frame":7,"frames":3,"agreeing_frames":2,"direction":null,"disposition":"non_hit","hit":false,"hotlist":null,"position":null,"clock_synchronised":true,
-            "images":{"overview":{"topic":"anpr/box/images/x/overview","sha256":"OVERVIEW","bytes":5,"width":1,"height":1},"plate":null}}"#;
+            "bbox":{"x1":1.5,"y1":2.0,"x2":30.25,"y2":12.0},"frame":7,"frames":3,"agreeing_frames":2,"direction":null,"disposition":"non_hit","hit":false,"hotlist":null,"alert_level":null,"alert_id":null,"position":null,"clock_synchronised":true,
+            "images":{"overview":{"topic":"anpr/box/images/x/overview","sha256":"OVERVIEW","bytes":5,"width":1,"height":1},"plate":null,"context":[]}}"#;
         let mut record: ReadRecord = serde_json::from_str(text).expect("record");
         record.images.overview.as_mut().expect("overview").sha256 =
             crate::digest::sha256_hex(b"jpeg!");
@@ -172,7 +182,7 @@ mod tests {
         let public = key(1).verifying_key();
         let jpeg = vec![(PathBuf::from("overview.jpg"), b"jpeg!".to_vec())];
         let ok = verify_read(&published, &public, &jpeg).expect("verifies");
-        assert_eq!(ok.images, [(PathBuf::from("overview.jpg"), "overview")]);
+        assert_eq!(ok.images, [(PathBuf::from("overview.jpg"), "overview".to_string())]);
         // Pretty-printed or with its keys in another order, it is the same read.
         let value: serde_json::Value = serde_json::from_slice(&published).expect("json");
         assert!(verify_read(

@@ -332,7 +332,7 @@ fn under_the_defaults_the_daemon_sends_no_plate_no_crop_and_a_blurred_overview()
     assert_eq!(records.len(), expected.len(), "one read per vehicle still: {output}");
     for record in &records {
         assert_valid(record);
-        assert_eq!(record["schema"], "anpr-edge/read/2");
+        assert_eq!(record["schema"], "anpr-edge/read/3");
         assert_eq!(record["purpose"], "Traffic counting");
         assert_eq!(
             (record["disposition"].as_str(), record["hit"].as_bool()),

@@ -131,8 +131,8 @@ wait_for 150 has_read
 rc=$?
 first=$(grep -m1 -o '"text":"[^"]*"' "$T/reads")
 verdict $rc reads "$(grep -c . "$T/reads") read records on anpr/box-001/reads $(since "$t_ready") s after READY (first $first; expected one of: $EXPECTED)"
-grep -m1 ' {' "$T/reads" | grep -q '"schema":"anpr-edge/read/2"' && grep -q '/images/.*/overview [0-9]\{4,\}$' "$T/all"
-verdict $? read-record "schema anpr-edge/read/2, overview image published: $(grep -c '/images/' "$T/all") image messages"
+grep -m1 ' {' "$T/reads" | grep -q '"schema":"anpr-edge/read/3"' && grep -q '/images/.*/overview [0-9]\{4,\}$' "$T/all"
+verdict $? read-record "schema anpr-edge/read/3, overview image published: $(grep -c '/images/' "$T/all") image messages"
 grep -q '"state":"online"' "$T/status" && ! grep -q '"clock":{"state":"unknown"' "$T/status"
 verdict $? clock-adjtimex "status heartbeat $(grep -m1 -o '"clock":{[^}]*}' "$T/status") (not unknown: adjtimex passed the filter)"
 

@@ -32,6 +32,8 @@ pub const COUNTERS: &[&str] = &[
     "pipeline.reads_emitted",
     "pipeline.image_errors",
     "pipeline.hits",
+    "pipeline.alerts",
+    "pipeline.possible_hits",
     "outbox.acked",
     "outbox.republished",
     "outbox.dropped_hits",

@@ -166,18 +166,23 @@ impl AlertDesk {
         &mut self.followed[at]
     }
 
-    /// One frame's read of `vehicle` matched `found`. Returns true when the vehicle is now a
-    /// confirmed hit and has raised no alert yet: the caller sends the alert now and then calls
-    /// [`AlertDesk::sent`].
-    pub fn observe(&mut self, vehicle: u64, found: &HotlistMatch, frame: FrameEvidence) -> bool {
+    /// One frame's read of `vehicle` matched `found`. When the vehicle is now a confirmed hit
+    /// and has raised no alert yet, the frames that confirm it: the caller sends the alert now
+    /// and then calls [`AlertDesk::sent`].
+    pub fn observe(
+        &mut self,
+        vehicle: u64,
+        found: &HotlistMatch,
+        frame: FrameEvidence,
+    ) -> Option<u32> {
         if !self.policy.early || found.match_kind != MatchKind::Exact {
-            return false;
+            return None;
         }
         let counts = self.policy.frame_counts(&frame);
         let min_frames = self.policy.min_frames;
         let followed = self.follow(vehicle);
         if followed.alert.is_some() || !counts {
-            return false;
+            return None;
         }
         // Frames count only while they agree on one listing: two plates of the list read
         // alternately on one vehicle are doubt, not evidence.
@@ -186,7 +191,7 @@ impl AlertDesk {
             followed.exact_frames = 0;
         }
         followed.exact_frames += 1;
-        followed.exact_frames >= min_frames
+        (followed.exact_frames >= min_frames).then_some(followed.exact_frames)
     }
 
     /// The alert `alert_id` was sent for `vehicle`.
@@ -227,11 +232,11 @@ mod tests {
     fn an_exact_match_alerts_on_the_frame_that_completes_the_evidence_and_only_once() {
         let mut desk = AlertDesk::new(AlertPolicy::default());
         let hit = found("1ABC234", MatchKind::Exact);
-        assert!(!desk.observe(7, &hit, SURE), "one frame is not enough by default");
-        assert!(!desk.observe(7, &hit, UNSURE), "an unsure frame does not count");
-        assert!(desk.observe(7, &hit, SURE), "the second sure frame confirms");
+        assert_eq!(None, desk.observe(7, &hit, SURE), "one frame is not enough by default");
+        assert_eq!(None, desk.observe(7, &hit, UNSURE), "an unsure frame does not count");
+        assert_eq!(desk.observe(7, &hit, SURE), Some(2), "the second sure frame confirms");
         desk.sent(7, "alert-1".into());
-        assert!(!desk.observe(7, &hit, SURE), "no second alert for the same vehicle");
+        assert_eq!(None, desk.observe(7, &hit, SURE), "no second alert for the same vehicle");
         assert_eq!(desk.settle(7).as_deref(), Some("alert-1"));
         assert_eq!(desk.settle(7), None, "settled vehicles are forgotten");
     }
@@ -239,25 +244,25 @@ mod tests {
     #[test]
     fn fuzzy_matches_never_alert_early_and_vehicles_are_kept_apart() {
         let mut desk = AlertDesk::new(AlertPolicy { min_frames: 1, ..AlertPolicy::default() });
-        assert!(!desk.observe(1, &found("1ABC234", MatchKind::Fuzzy), SURE));
-        assert!(!desk.observe(1, &found("1ABC234", MatchKind::Fuzzy), SURE));
-        assert!(desk.observe(2, &found("1ABC234", MatchKind::Exact), SURE));
+        assert_eq!(None, desk.observe(1, &found("1ABC234", MatchKind::Fuzzy), SURE));
+        assert_eq!(None, desk.observe(1, &found("1ABC234", MatchKind::Fuzzy), SURE));
+        assert_eq!(desk.observe(2, &found("1ABC234", MatchKind::Exact), SURE), Some(1));
         assert_eq!(desk.settle(1), None);
     }
 
     #[test]
     fn frames_count_only_while_they_agree_on_one_listing() {
         let mut desk = AlertDesk::new(AlertPolicy { min_frames: 2, ..AlertPolicy::default() });
-        assert!(!desk.observe(1, &found("1ABC234", MatchKind::Exact), SURE));
-        assert!(!desk.observe(1, &found("1ABC284", MatchKind::Exact), SURE));
-        assert!(desk.observe(1, &found("1ABC284", MatchKind::Exact), SURE));
+        assert_eq!(None, desk.observe(1, &found("1ABC234", MatchKind::Exact), SURE));
+        assert_eq!(None, desk.observe(1, &found("1ABC284", MatchKind::Exact), SURE));
+        assert_eq!(desk.observe(1, &found("1ABC284", MatchKind::Exact), SURE), Some(2));
     }
 
     #[test]
     fn with_early_alerts_off_nothing_alerts_before_fusion() {
         let mut desk = AlertDesk::new(AlertPolicy { early: false, ..AlertPolicy::default() });
         for _ in 0..5 {
-            assert!(!desk.observe(1, &found("1ABC234", MatchKind::Exact), SURE));
+            assert_eq!(None, desk.observe(1, &found("1ABC234", MatchKind::Exact), SURE));
         }
     }
 

@@ -8,12 +8,13 @@ use crate::digest::sha256_hex;
 use crate::frame::Frame;
 use crate::fuse::FusedRead;
 use crate::geometry::BoundingBox;
-use crate::hotlist::{LiveHotlist, Verdict};
+use crate::hotlist::alert::{level_of, FrameEvidence, FusedEvidence};
+use crate::hotlist::{AlertPolicy, LiveHotlist, Verdict};
 use crate::imaging::{encode_jpeg, ImageConfig};
 use crate::outgoing::{Outgoing, OutgoingImage, ReadSink};
 use crate::privacy::policy::{publish_match, publish_plate, OverviewRelease};
 use crate::privacy::{Disposition, Privacy};
-use crate::read_record::{new_read_id, FrameTimes, Identity, ImageRef, Images, ReadRecord};
+use crate::read_record::{new_read_id, FrameTimes, Identity, ImageRef, Images, Link, ReadRecord};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -27,6 +28,8 @@ pub struct ReadStages<'a> {
     pub stamp: &'a ReadStamp,
     pub images: &'a ImageConfig,
     pub privacy: &'a Privacy,
+    /// How sure a hit is, and when it alerts before fusion (`[hotlist.alert]`).
+    pub alerts: &'a AlertPolicy,
 }
 
 /// What the best frame of a track carries until its read is emitted: the frame, and every
@@ -43,11 +46,12 @@ pub struct Evidence {
 pub fn build_outgoing(
     fused: &FusedRead<Evidence>,
     verdict: &Verdict,
+    link: Link,
     stages: &ReadStages,
     sink: &dyn ReadSink,
     stats: &PipelineStats,
 ) -> Outgoing {
-    let ReadStages { identity, stamp, images: config, privacy, .. } = *stages;
+    let ReadStages { identity, stamp, images: config, privacy, alerts, .. } = *stages;
     let read_id = new_read_id();
     let disposition = Disposition::of(verdict);
     let release = crate::privacy::release(&privacy.config, config, disposition);
@@ -70,7 +74,7 @@ pub fn build_outgoing(
                     width,
                     height,
                 };
-                attached.push(OutgoingImage { kind, topic, jpeg });
+                attached.push(OutgoingImage { kind: kind.to_string(), topic, jpeg });
                 Some(reference)
             }
             Err(error) => {
@@ -114,8 +118,17 @@ pub fn build_outgoing(
         privacy.pseudonymiser.as_ref(),
         frame.captured_at,
     );
-    let mut record = ReadRecord::new(read_id, identity, fused, times, plate, disposition, refs);
+    let mut record = ReadRecord::new(read_id, link, identity, fused, times, plate, disposition);
+    record.images = refs;
     record.hotlist = verdict.matched().map(|listed| publish_match(listed, &record.plate));
+    if let Verdict::Alert(found) = verdict {
+        let best = FrameEvidence {
+            confidence: fused.best.plate.confidence,
+            detection_score: fused.best.detection_score,
+        };
+        let evidence = FusedEvidence { agreeing_frames: fused.agreeing_frames, best };
+        record.alert_level = Some(level_of(alerts, found, evidence, false));
+    }
     // Where and with which clock the read was made, before anything derives from the record.
     stamp.apply(&mut record);
     Outgoing { record, images: attached }
@@ -228,8 +241,14 @@ mod tests {
             stamp: &stamp,
             images: &images,
             privacy: &privacy,
+            alerts: &crate::hotlist::AlertPolicy::default(),
         };
-        build_outgoing(&fused(), &verdict, &stages, &sink, &PipelineStats::default())
+        let link = Link {
+            report: crate::read_record::Report::Vehicle,
+            vehicle_id: "v-1".into(),
+            alert_id: None,
+        };
+        build_outgoing(&fused(), &verdict, link, &stages, &sink, &PipelineStats::default())
     }
 
     #[test]

@@ -10,18 +10,20 @@
 
 pub mod assemble;
 pub mod frame_queue;
+pub mod hit_path;
 pub mod sink;
 pub mod snapshot;
 pub mod stamp;
 
 pub use assemble::{Evidence, ReadStages};
 pub use frame_queue::{FrameQueue, Pop};
+pub use hit_path::HitPath;
 pub use snapshot::Snapshots;
 pub use stamp::ReadStamp;
 
 use crate::fuse::{FusedRead, Fuser, FusionConfig};
 use crate::geometry::BoundingBox;
-use crate::hotlist::Verdict;
+use crate::hotlist::{AlertLevel, Verdict};
 use crate::outgoing::{ReadSink, SinkFailed};
 use crate::recognizer::{PlateRead, Recognise};
 use crate::shutdown::Shutdown;
@@ -57,8 +59,12 @@ pub struct PipelineStats {
     pub frames_recognised: AtomicU64,
     pub recognition_errors: AtomicU64,
     pub reads_emitted: AtomicU64,
-    /// Reads that matched an `alert` entry of the hotlist.
+    /// Vehicles' reads that matched an `alert` entry of the hotlist.
     pub hits: AtomicU64,
+    /// Alerts raised from a vehicle's frames before fusion ended it (each a confirmed hit).
+    pub alerts: AtomicU64,
+    /// Vehicles' hits graded `possible` (fuzzy, or too little evidence): an officer must look.
+    pub possible_hits: AtomicU64,
     pub image_errors: AtomicU64,
     /// Frames waiting for recognition right now.
     pub queue_depth: AtomicU64,
@@ -80,6 +86,8 @@ impl PipelineStats {
             "recognition_errors": get(&self.recognition_errors),
             "reads_emitted": get(&self.reads_emitted),
             "hits": get(&self.hits),
+            "alerts": get(&self.alerts),
+            "possible_hits": get(&self.possible_hits),
             "image_errors": get(&self.image_errors),
             "queue_depth": get(&self.queue_depth),
             "active_tracks": get(&self.active_tracks),
@@ -132,6 +140,7 @@ pub fn run(
     let capture = spawn_capture(source, &queue, shutdown, stats, config.realtime)
         .map_err(PipelineError::CaptureThread)?;
     let mut fuser: Fuser<Evidence> = Fuser::new(fusion.clone());
+    let mut hits = HitPath::new(stages);
     let started = Instant::now();
     let mut last_monotonic = Duration::ZERO;
     let mut last_frame_at = Instant::now();
@@ -147,14 +156,22 @@ pub fn run(
                 if let Some(snapshots) = snapshots {
                     snapshots.serve(&frame.image, &plates, stages.images, stages.privacy, sink);
                 }
-                fuser.observe(frame.monotonic, frame.seq, observations).due
+                let matches = hits.matches(&observations, stages, frame.captured_at);
+                let observed = fuser.observe(frame.monotonic, frame.seq, observations);
+                let raised =
+                    hits.raise(matches, &observed.vehicles, frame.monotonic, stages, sink, stats);
+                if let Err(failed) = raised {
+                    delivered = Err(failed);
+                    break;
+                }
+                observed.due
             }
             // No frame: time still passes for the vehicles being tracked (source time runs on
             // from the last frame at the wall clock's pace).
             Pop::Timeout => fuser.tick(last_monotonic + last_frame_at.elapsed()),
             Pop::Closed => break,
         };
-        delivered = emit(due, stages, sink, stats);
+        delivered = emit(due, &mut hits, stages, sink, stats);
         let queue_stats = queue.stats();
         stats.frames_dropped.store(queue_stats.dropped_oldest, Ordering::Relaxed);
         stats.queue_depth.store(queue_stats.depth as u64, Ordering::Relaxed);
@@ -164,7 +181,7 @@ pub fn run(
         // The sink is gone: capture has nothing to feed.
         shutdown.trigger("the read sink failed");
     }
-    let flushed = emit(fuser.flush(), stages, sink, stats);
+    let flushed = emit(fuser.flush(), &mut hits, stages, sink, stats);
     let captured = capture.join();
     tracing::info!(seconds = started.elapsed().as_secs_f64(), "pipeline stopped");
     delivered?;
@@ -268,6 +285,7 @@ fn spawn_capture(
 
 fn emit(
     due: Vec<FusedRead<Evidence>>,
+    hits: &mut HitPath,
     stages: &ReadStages,
     sink: &mut dyn ReadSink,
     stats: &PipelineStats,
@@ -278,7 +296,11 @@ fn emit(
             stats.hits.fetch_add(1, Ordering::Relaxed);
             tracing::info!(plate = %fused.best.plate.text, list = %hit.list, category = %hit.category, match_kind = ?hit.match_kind, distance = hit.distance, "hotlist hit");
         }
-        let outgoing = assemble::build_outgoing(&fused, &verdict, stages, sink, stats);
+        let link = hits.link(fused.vehicle);
+        let outgoing = assemble::build_outgoing(&fused, &verdict, link, stages, sink, stats);
+        if outgoing.record.alert_level == Some(AlertLevel::Possible) {
+            stats.possible_hits.fetch_add(1, Ordering::Relaxed);
+        }
         stats.reads_emitted.fetch_add(1, Ordering::Relaxed);
         sink.deliver(outgoing)?;
     }
@@ -293,7 +315,7 @@ mod tests {
     use crate::imaging::ImageConfig;
     use crate::outgoing::Outgoing;
     use crate::privacy::{Privacy, PrivacyConfig};
-    use crate::read_record::{Identity, Site};
+    use crate::read_record::{Identity, Report, Site};
     use crate::recognizer::{PlateText, Recognition, RecognizeError};
     use crate::source::FrameError;
     use std::sync::mpsc;
@@ -423,6 +445,16 @@ mod tests {
     /// Runs the pipeline on its own thread, so that a pipeline that never stops fails the test
     /// after a minute instead of hanging it.
     fn run_scripted(source: Box<Scripted>, fail_from: usize, shutdown: &Shutdown) -> Outcome {
+        run_listing(source, fail_from, shutdown, None)
+    }
+
+    /// As [`run_scripted`], with the hotlist holding `listed` (CSV lines) when given.
+    fn run_listing(
+        source: Box<Scripted>,
+        fail_from: usize,
+        shutdown: &Shutdown,
+        listed: Option<&'static str>,
+    ) -> Outcome {
         let (done, outcome) = mpsc::channel();
         let shutdown = shutdown.clone();
         std::thread::spawn(move || {
@@ -435,12 +467,20 @@ mod tests {
             let privacy = Privacy::start(&PrivacyConfig::with_purpose("test")).expect("privacy");
             let (hotlist, stamp, images) =
                 (LiveHotlist::new(None, 1), ReadStamp::unplaced(), ImageConfig::default());
+            let dir = tempfile::tempdir().expect("tempdir");
+            if let Some(listed) = listed {
+                let file = dir.path().join("hotlist.csv");
+                let csv = format!("version,1\nplate,list,category,action,expires,note\n{listed}\n");
+                std::fs::write(&file, csv).expect("hotlist");
+                hotlist.load_file(&file, SystemTime::now()).expect("hotlist loads");
+            }
             let stages = ReadStages {
                 identity: &identity,
                 hotlist: &hotlist,
                 stamp: &stamp,
                 images: &images,
                 privacy: &privacy,
+                alerts: &crate::hotlist::AlertPolicy::default(),
             };
             let stats = Arc::new(PipelineStats::default());
             let (config, fusion) = (PipelineConfig::default(), FusionConfig::default());
@@ -465,6 +505,33 @@ mod tests {
         assert_eq!(outcome.reads.len(), 1);
         assert_eq!(outcome.reads[0].record.frames, 5);
         assert_eq!(outcome.stats.frames_recognised.load(Ordering::Relaxed), 5);
+    }
+
+    #[test]
+    fn a_listed_vehicle_alerts_from_its_frames_once_and_its_read_links_to_the_alert() {
+        let listed = Some("1ABC234,police,stolen,alert,,");
+        let outcome =
+            run_listing(Scripted::new(5, Then::End), usize::MAX, &Shutdown::new(), listed);
+        assert!(outcome.result.is_ok());
+        let reports: Vec<_> = outcome.reads.iter().map(|r| &r.record).collect();
+        assert_eq!(reports.len(), 2, "one alert, then the vehicle's read");
+        let (alert, vehicle) = (reports[0], reports[1]);
+        assert_eq!((alert.report, vehicle.report), (Report::Alert, Report::Vehicle));
+        assert_eq!(alert.frame, 1, "raised on the second frame, the default evidence");
+        assert_eq!(alert.alert_level, Some(AlertLevel::Confirmed));
+        assert_eq!(alert.vehicle_id, vehicle.vehicle_id);
+        assert_eq!(vehicle.alert_id.as_deref(), Some(alert.read_id.as_str()));
+        assert_eq!((vehicle.frames, vehicle.alert_level), (5, Some(AlertLevel::Confirmed)));
+        assert_eq!(outcome.stats.alerts.load(Ordering::Relaxed), 1);
+        assert_eq!(outcome.stats.hits.load(Ordering::Relaxed), 1);
+
+        let fuzzy = Some("1A8C234,police,stolen,alert,,");
+        let outcome = run_listing(Scripted::new(5, Then::End), usize::MAX, &Shutdown::new(), fuzzy);
+        let reports: Vec<_> = outcome.reads.iter().map(|r| &r.record).collect();
+        assert_eq!(reports.len(), 1, "a fuzzy match waits for fusion");
+        assert_eq!(reports[0].alert_level, Some(AlertLevel::Possible));
+        assert_eq!(reports[0].alert_id, None);
+        assert_eq!(outcome.stats.possible_hits.load(Ordering::Relaxed), 1);
     }
 
     #[test]

@@ -4,17 +4,22 @@
 
 use super::topics::Topics;
 use crate::message::{Class, Message};
-use crate::outgoing::Outgoing;
+use crate::outgoing::{Outgoing, CONTEXT};
+use crate::read_record::Report;
 
 /// The messages of one read. A hit goes on the hits topic as well as on reads, as
 /// [`Class::Hit`] (ahead of every queued non-hit, dropped last), and its images as
 /// [`Class::HitImage`] (before every read, but dropped before any read), so the control room
-/// gets the alert with its evidence first.
+/// gets the alert with its evidence first. An early alert (`report: alert`) goes on the hits
+/// topic only (it is not a vehicle: its vehicle's read follows), and a vehicle's read that
+/// raised one (`alert_id`) on reads only, so the control room hears of a vehicle once. A hit's
+/// context frames go as [`Class::Image`]: after every read, and dropped first.
 pub fn messages(read: Outgoing, topics: &Topics) -> Result<Vec<Message>, serde_json::Error> {
     let record = &read.record;
     let payload = serde_json::to_vec(record)?;
     let mut out = Vec::with_capacity(2 + read.images.len());
-    if record.hit {
+    let alert = record.report == Report::Alert;
+    if record.hit && record.alert_id.is_none() {
         out.push(Message {
             id: format!("{}/hit", record.read_id),
             topic: topics.hits.clone(),
@@ -24,18 +29,21 @@ pub fn messages(read: Outgoing, topics: &Topics) -> Result<Vec<Message>, serde_j
     }
     let (read_class, image_class) =
         if record.hit { (Class::Hit, Class::HitImage) } else { (Class::Read, Class::Image) };
-    out.push(Message {
-        id: record.read_id.clone(),
-        topic: topics.reads.clone(),
-        payload,
-        class: read_class,
-    });
+    if !alert {
+        out.push(Message {
+            id: record.read_id.clone(),
+            topic: topics.reads.clone(),
+            payload,
+            class: read_class,
+        });
+    }
     for image in read.images {
+        let class = if image.kind.starts_with(CONTEXT) { Class::Image } else { image_class };
         out.push(Message {
             id: format!("{}/{}", record.read_id, image.kind),
             topic: image.topic,
             payload: image.jpeg,
-            class: image_class,
+            class,
         });
     }
     Ok(out)
@@ -50,16 +58,16 @@ mod tests {
 
     fn outgoing(hit: bool) -> Outgoing {
         let record: ReadRecord = serde_json::from_value(serde_json::json!({
-            "schema": crate::read_record::SCHEMA, "read_id": "r1", "device_id": "box", "camera_id": "cam0",
+            "schema": crate::read_record::SCHEMA, "read_id": "r1", "report": "vehicle", "vehicle_id": "v1", "device_id": "box", "camera_id": "cam0",
             "site": {"name": "s"}, "purpose": "test", "captured_at": "2026-12-01T07:00:00.000Z", "first_seen": "2026-12-01T07:00:00.000Z",
             "last_seen": "2026-12-01T07:00:00.000Z",
             "plate": {"text": "AB12", "pseudonym": null, "ocr_text": "AB12", "confidence": 0.9, "char_confidences": [0.9], "format": null, "region": null},
             "bbox": {"x1": 0.0, "y1": 0.0, "x2": 1.0, "y2": 1.0}, "frame": 0, "frames": 1, "agreeing_frames": 1, "direction": null,
-            "disposition": if hit { "hit" } else { "non_hit" }, "hit": hit, "hotlist": null, "position": null, "clock_synchronised": true, "images": {"overview": null, "plate": null}
+            "disposition": if hit { "hit" } else { "non_hit" }, "hit": hit, "hotlist": null, "alert_level": null, "alert_id": null, "position": null, "clock_synchronised": true, "images": {"overview": null, "plate": null, "context": []}
         }))
         .expect("record");
         let images = ["overview", "plate"].map(|kind| OutgoingImage {
-            kind,
+            kind: kind.into(),
             topic: format!("anpr/box/images/r1/{kind}"),
             jpeg: vec![0xff, 0xd8],
         });

@@ -1,0 +1,124 @@
+//! The hit path: every frame's reads are checked against the hotlist as they come, so a vehicle
+//! that `hotlist::alert` confirms raises its alert at once, ahead of everything queued, instead
+//! of waiting for fusion to end the vehicle. The vehicle's fused read follows through
+//! [`HitPath::link`], which names the alert it raised so no second one goes out.
+
+use super::assemble::{build_outgoing, Evidence, ReadStages};
+use super::PipelineStats;
+use crate::fuse::{EmitReason, FusedRead};
+use crate::hotlist::alert::FrameEvidence;
+use crate::hotlist::{AlertDesk, HotlistMatch, Verdict};
+use crate::outgoing::{ReadSink, SinkFailed};
+use crate::read_record::{new_read_id, Link, Report};
+use crate::recognizer::PlateRead;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime};
+
+/// A read of a frame that matched an alert entry, kept until fusion says whose vehicle it is.
+pub struct FrameMatch {
+    /// Its place among the frame's reads.
+    index: usize,
+    read: PlateRead,
+    evidence: Evidence,
+    found: HotlistMatch,
+}
+
+/// The early alerts of one pipeline run.
+pub struct HitPath {
+    desk: AlertDesk,
+    /// Makes vehicle ids unique across runs (fusion counts from 1 on every start).
+    run: String,
+}
+
+impl HitPath {
+    pub fn new(stages: &ReadStages) -> Self {
+        Self { desk: AlertDesk::new(stages.alerts.clone()), run: new_read_id() }
+    }
+
+    pub fn vehicle_id(&self, vehicle: u64) -> String {
+        format!("{}-{vehicle}", self.run)
+    }
+
+    /// The reads of a frame that match an alert entry (none while early alerts are off).
+    pub fn matches(
+        &self,
+        reads: &[(PlateRead, Evidence)],
+        stages: &ReadStages,
+        now: SystemTime,
+    ) -> Vec<FrameMatch> {
+        if !self.desk.policy().early {
+            return Vec::new();
+        }
+        reads
+            .iter()
+            .enumerate()
+            .filter_map(|(index, (read, evidence))| {
+                match stages.hotlist.check(&read.plate.text, now) {
+                    Verdict::Alert(found) => Some(FrameMatch {
+                        index,
+                        read: read.clone(),
+                        evidence: evidence.clone(),
+                        found,
+                    }),
+                    Verdict::NoMatch | Verdict::Allow(_) => None,
+                }
+            })
+            .collect()
+    }
+
+    /// Fusion gave the frame's reads to `vehicles`: sends the alert of every vehicle the
+    /// frame confirmed.
+    pub fn raise(
+        &mut self,
+        matches: Vec<FrameMatch>,
+        vehicles: &[u64],
+        at: Duration,
+        stages: &ReadStages,
+        sink: &mut dyn ReadSink,
+        stats: &PipelineStats,
+    ) -> Result<(), SinkFailed> {
+        for FrameMatch { index, read, evidence, found } in matches {
+            let Some(&vehicle) = vehicles.get(index) else { continue };
+            let frame = FrameEvidence {
+                confidence: read.plate.confidence,
+                detection_score: read.detection_score,
+            };
+            let Some(agreeing_frames) = self.desk.observe(vehicle, &found, frame) else {
+                continue;
+            };
+            let so_far = FusedRead {
+                vehicle,
+                best_frame: evidence.frame.seq,
+                best: read,
+                best_payload: evidence,
+                agreeing_frames,
+                frames: agreeing_frames,
+                first_seen: at,
+                last_seen: at,
+                direction: None,
+                reason: EmitReason::Alert,
+            };
+            let link = Link {
+                report: Report::Alert,
+                vehicle_id: self.vehicle_id(vehicle),
+                alert_id: None,
+            };
+            let outgoing =
+                build_outgoing(&so_far, &Verdict::Alert(found), link, stages, sink, stats);
+            self.desk.sent(vehicle, outgoing.record.read_id.clone());
+            stats.alerts.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(plate = %so_far.best.plate.text, vehicle = %outgoing.record.vehicle_id, frames = agreeing_frames, "hit alert raised before fusion");
+            sink.deliver(outgoing)?;
+        }
+        Ok(())
+    }
+
+    /// How the fused read of `vehicle` links to what was sent before it.
+    pub fn link(&mut self, vehicle: u64) -> Link {
+        Link {
+            report: Report::Vehicle,
+            vehicle_id: self.vehicle_id(vehicle),
+            alert_id: self.desk.settle(vehicle),
+        }
+    }
+}
