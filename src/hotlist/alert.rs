@@ -129,6 +129,9 @@ struct Followed {
     exact_frames: u32,
     /// The id of the alert sent for it.
     alert: Option<String>,
+    /// Its fused read is out (a vehicle still in view past fusion's max delay is emitted and
+    /// then followed on): it raises no alert any more.
+    settled: bool,
 }
 
 /// What the early alerts of the vehicles in view have come to.
@@ -159,6 +162,7 @@ impl AlertDesk {
                     listed: None,
                     exact_frames: 0,
                     alert: None,
+                    settled: false,
                 });
                 self.followed.len() - 1
             }
@@ -181,7 +185,7 @@ impl AlertDesk {
         let counts = self.policy.frame_counts(&frame);
         let min_frames = self.policy.min_frames;
         let followed = self.follow(vehicle);
-        if followed.alert.is_some() || !counts {
+        if followed.alert.is_some() || followed.settled || !counts {
             return None;
         }
         // Frames count only while they agree on one listing: two plates of the list read
@@ -200,10 +204,11 @@ impl AlertDesk {
     }
 
     /// The vehicle's fused read is out: the id of the alert it raised earlier, if any (so the
-    /// read links to it and raises no second one). The vehicle is forgotten.
+    /// read links to it and raises no second one). The vehicle alerts no more.
     pub fn settle(&mut self, vehicle: u64) -> Option<String> {
-        let at = self.followed.iter().position(|f| f.vehicle == vehicle)?;
-        self.followed.remove(at).and_then(|f| f.alert)
+        let followed = self.follow(vehicle);
+        followed.settled = true;
+        followed.alert.clone()
     }
 }
 
@@ -238,7 +243,11 @@ mod tests {
         desk.sent(7, "alert-1".into());
         assert_eq!(None, desk.observe(7, &hit, SURE), "no second alert for the same vehicle");
         assert_eq!(desk.settle(7).as_deref(), Some("alert-1"));
-        assert_eq!(desk.settle(7), None, "settled vehicles are forgotten");
+        let mut quiet = AlertDesk::new(AlertPolicy::default());
+        assert_eq!(quiet.settle(8), None, "emitted by fusion before any alert");
+        for _ in 0..3 {
+            assert_eq!(None, quiet.observe(8, &hit, SURE), "a vehicle still in view after its read");
+        }
     }
 
     #[test]
