@@ -254,6 +254,30 @@ impl Config {
                 "give 1 to 100",
             );
         }
+        if self.images.context_before + self.images.context_after > 8 {
+            issue(
+                "images.context_before",
+                format!(
+                    "{} before and {} after is more than 8 context frames",
+                    self.images.context_before, self.images.context_after
+                ),
+                "give at most 8 together: each is a JPEG on every hit",
+            );
+        }
+        if !(40..=5000).contains(&self.images.context_interval_ms) {
+            issue(
+                "images.context_interval_ms",
+                format!("{} is outside 40..5000 ms", self.images.context_interval_ms),
+                "give 40 to 5000",
+            );
+        }
+        if self.images.context_max_width < 64 {
+            issue(
+                "images.context_max_width",
+                format!("{} is under 64 pixels", self.images.context_max_width),
+                "give at least 64",
+            );
+        }
         if self.health.metrics_port == Some(0) {
             issue(
                 "health.metrics_port",

@@ -19,11 +19,27 @@ pub struct ImageConfig {
     /// Attach the plate crop (JPEG) to each read.
     pub plate_crop: bool,
     pub jpeg_quality: u8,
+    /// Context frames a hit carries from before its best frame, and from after it (sampled
+    /// every `context_interval_ms`, at most `context_max_width` wide): what the car did around
+    /// the read, for whoever must judge it later. Only a hit's, and only with `overview`.
+    pub context_before: u32,
+    pub context_after: u32,
+    pub context_interval_ms: u64,
+    pub context_max_width: u32,
 }
 
 impl Default for ImageConfig {
     fn default() -> Self {
-        Self { overview: true, overview_max_width: 1280, plate_crop: true, jpeg_quality: 85 }
+        Self {
+            overview: true,
+            overview_max_width: 1280,
+            plate_crop: true,
+            jpeg_quality: 85,
+            context_before: 2,
+            context_after: 2,
+            context_interval_ms: 250,
+            context_max_width: 640,
+        }
     }
 }
 

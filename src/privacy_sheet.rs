@@ -114,6 +114,9 @@ fn images(release: &Release) -> Vec<String> {
     if release.plate_crop {
         out.push("plate crop (unblurred)".to_string());
     }
+    if release.context {
+        out.push("context frames from before and after the read (unblurred)".to_string());
+    }
     out
 }
 

@@ -246,7 +246,11 @@ mod tests {
         let mut quiet = AlertDesk::new(AlertPolicy::default());
         assert_eq!(quiet.settle(8), None, "emitted by fusion before any alert");
         for _ in 0..3 {
-            assert_eq!(None, quiet.observe(8, &hit, SURE), "a vehicle still in view after its read");
+            assert_eq!(
+                None,
+                quiet.observe(8, &hit, SURE),
+                "a vehicle still in view after its read"
+            );
         }
     }
 

@@ -2,6 +2,7 @@
 //! the record and the images that leave the device. Pure but for the clock of the read id and
 //! the JPEG encoder; unit-tested frame in, record out.
 
+use super::context::ContextFrame;
 use super::stamp::ReadStamp;
 use super::PipelineStats;
 use crate::digest::sha256_hex;
@@ -11,10 +12,12 @@ use crate::geometry::BoundingBox;
 use crate::hotlist::alert::{level_of, FrameEvidence, FusedEvidence};
 use crate::hotlist::{AlertPolicy, LiveHotlist, Verdict};
 use crate::imaging::{encode_jpeg, ImageConfig};
-use crate::outgoing::{Outgoing, OutgoingImage, ReadSink};
+use crate::outgoing::{Outgoing, OutgoingImage, ReadSink, CONTEXT};
 use crate::privacy::policy::{publish_match, publish_plate, OverviewRelease};
 use crate::privacy::{Disposition, Privacy};
-use crate::read_record::{new_read_id, FrameTimes, Identity, ImageRef, Images, Link, ReadRecord};
+use crate::read_record::{
+    new_read_id, ContextImageRef, FrameTimes, Identity, ImageRef, Images, Link, ReadRecord,
+};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -47,6 +50,7 @@ pub fn build_outgoing(
     fused: &FusedRead<Evidence>,
     verdict: &Verdict,
     link: Link,
+    context: &[Arc<ContextFrame>],
     stages: &ReadStages,
     sink: &dyn ReadSink,
     stats: &PipelineStats,
@@ -58,7 +62,7 @@ pub fn build_outgoing(
     let frame = &fused.best_payload.frame;
     let mut attached = Vec::new();
     let mut refs = Images::default();
-    let mut encode = |kind: &'static str,
+    let mut encode = |kind: &str,
                       image: &image::RgbImage,
                       rect: Option<(u32, u32, u32, u32)>,
                       max_width: u32|
@@ -110,6 +114,17 @@ pub fn build_outgoing(
     }
     if release.plate_crop {
         refs.plate = encode("plate", &frame.image, fused.best.bbox.pixel_rect(w, h), u32::MAX);
+    }
+    if release.context {
+        for (i, around) in context.iter().enumerate() {
+            let (cw, ch) = around.image.dimensions();
+            let kind = format!("{CONTEXT}-{i}");
+            if let Some(image) = encode(&kind, &around.image, Some((0, 0, cw, ch)), u32::MAX) {
+                let offset = |t: std::time::Duration| t.as_millis() as i64;
+                let offset_ms = offset(around.monotonic) - offset(frame.monotonic);
+                refs.context.push(ContextImageRef { offset_ms, image });
+            }
+        }
     }
     let times = FrameTimes { captured_at: frame.captured_at, monotonic: frame.monotonic };
     let plate = publish_plate(
@@ -248,7 +263,7 @@ mod tests {
             vehicle_id: "v-1".into(),
             alert_id: None,
         };
-        build_outgoing(&fused(), &verdict, link, &stages, &sink, &PipelineStats::default())
+        build_outgoing(&fused(), &verdict, link, &[], &stages, &sink, &PipelineStats::default())
     }
 
     #[test]

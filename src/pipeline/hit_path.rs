@@ -4,6 +4,7 @@
 //! [`HitPath::link`], which names the alert it raised so no second one goes out.
 
 use super::assemble::{build_outgoing, Evidence, ReadStages};
+use super::context::ContextRing;
 use super::PipelineStats;
 use crate::fuse::{EmitReason, FusedRead};
 use crate::hotlist::alert::FrameEvidence;
@@ -12,7 +13,7 @@ use crate::outgoing::{ReadSink, SinkFailed};
 use crate::read_record::{new_read_id, Link, Report};
 use crate::recognizer::PlateRead;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 /// A read of a frame that matched an alert entry, kept until fusion says whose vehicle it is.
 pub struct FrameMatch {
@@ -72,13 +73,14 @@ impl HitPath {
         &mut self,
         matches: Vec<FrameMatch>,
         vehicles: &[u64],
-        at: Duration,
+        context: &ContextRing,
         stages: &ReadStages,
         sink: &mut dyn ReadSink,
         stats: &PipelineStats,
     ) -> Result<(), SinkFailed> {
         for FrameMatch { index, read, evidence, found } in matches {
             let Some(&vehicle) = vehicles.get(index) else { continue };
+            let at = evidence.frame.monotonic;
             let frame = FrameEvidence {
                 confidence: read.plate.confidence,
                 detection_score: read.detection_score,
@@ -103,8 +105,9 @@ impl HitPath {
                 vehicle_id: self.vehicle_id(vehicle),
                 alert_id: None,
             };
-            let outgoing =
-                build_outgoing(&so_far, &Verdict::Alert(found), link, stages, sink, stats);
+            let verdict = Verdict::Alert(found);
+            let context = context.around(at);
+            let outgoing = build_outgoing(&so_far, &verdict, link, &context, stages, sink, stats);
             self.desk.sent(vehicle, outgoing.record.read_id.clone());
             stats.alerts.fetch_add(1, Ordering::Relaxed);
             tracing::info!(plate = %so_far.best.plate.text, vehicle = %outgoing.record.vehicle_id, frames = agreeing_frames, "hit alert raised before fusion");

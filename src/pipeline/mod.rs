@@ -9,6 +9,7 @@
 //! that will never come (and feeding the watchdog meanwhile).
 
 pub mod assemble;
+pub mod context;
 pub mod frame_queue;
 pub mod hit_path;
 pub mod sink;
@@ -16,6 +17,7 @@ pub mod snapshot;
 pub mod stamp;
 
 pub use assemble::{Evidence, ReadStages};
+pub use context::ContextRing;
 pub use frame_queue::{FrameQueue, Pop};
 pub use hit_path::HitPath;
 pub use snapshot::Snapshots;
@@ -141,6 +143,7 @@ pub fn run(
         .map_err(PipelineError::CaptureThread)?;
     let mut fuser: Fuser<Evidence> = Fuser::new(fusion.clone());
     let mut hits = HitPath::new(stages);
+    let mut context = ContextRing::new(stages.images);
     let started = Instant::now();
     let mut last_monotonic = Duration::ZERO;
     let mut last_frame_at = Instant::now();
@@ -156,10 +159,10 @@ pub fn run(
                 if let Some(snapshots) = snapshots {
                     snapshots.serve(&frame.image, &plates, stages.images, stages.privacy, sink);
                 }
+                context.offer(&frame);
                 let matches = hits.matches(&observations, stages, frame.captured_at);
                 let observed = fuser.observe(frame.monotonic, frame.seq, observations);
-                let raised =
-                    hits.raise(matches, &observed.vehicles, frame.monotonic, stages, sink, stats);
+                let raised = hits.raise(matches, &observed.vehicles, &context, stages, sink, stats);
                 if let Err(failed) = raised {
                     delivered = Err(failed);
                     break;
@@ -171,7 +174,7 @@ pub fn run(
             Pop::Timeout => fuser.tick(last_monotonic + last_frame_at.elapsed()),
             Pop::Closed => break,
         };
-        delivered = emit(due, &mut hits, stages, sink, stats);
+        delivered = emit(due, &mut hits, &context, stages, sink, stats);
         let queue_stats = queue.stats();
         stats.frames_dropped.store(queue_stats.dropped_oldest, Ordering::Relaxed);
         stats.queue_depth.store(queue_stats.depth as u64, Ordering::Relaxed);
@@ -181,7 +184,7 @@ pub fn run(
         // The sink is gone: capture has nothing to feed.
         shutdown.trigger("the read sink failed");
     }
-    let flushed = emit(fuser.flush(), &mut hits, stages, sink, stats);
+    let flushed = emit(fuser.flush(), &mut hits, &context, stages, sink, stats);
     let captured = capture.join();
     tracing::info!(seconds = started.elapsed().as_secs_f64(), "pipeline stopped");
     delivered?;
@@ -286,6 +289,7 @@ fn spawn_capture(
 fn emit(
     due: Vec<FusedRead<Evidence>>,
     hits: &mut HitPath,
+    context: &ContextRing,
     stages: &ReadStages,
     sink: &mut dyn ReadSink,
     stats: &PipelineStats,
@@ -297,7 +301,13 @@ fn emit(
             tracing::info!(plate = %fused.best.plate.text, list = %hit.list, category = %hit.category, match_kind = ?hit.match_kind, distance = hit.distance, "hotlist hit");
         }
         let link = hits.link(fused.vehicle);
-        let outgoing = assemble::build_outgoing(&fused, &verdict, link, stages, sink, stats);
+        let around = if verdict.is_hit() {
+            context.around(fused.best_payload.frame.monotonic)
+        } else {
+            Vec::new()
+        };
+        let outgoing =
+            assemble::build_outgoing(&fused, &verdict, link, &around, stages, sink, stats);
         if outgoing.record.alert_level == Some(AlertLevel::Possible) {
             stats.possible_hits.fetch_add(1, Ordering::Relaxed);
         }
@@ -521,6 +531,10 @@ mod tests {
         assert_eq!(alert.alert_level, Some(AlertLevel::Confirmed));
         assert_eq!(alert.vehicle_id, vehicle.vehicle_id);
         assert_eq!(vehicle.alert_id.as_deref(), Some(alert.read_id.as_str()));
+        let offsets: Vec<i64> = alert.images.context.iter().map(|c| c.offset_ms).collect();
+        assert_eq!(offsets, [-40], "the alert's context: the sampled frame before it");
+        let sent = &outcome.reads[0].images;
+        assert!(sent.iter().any(|i| i.kind == "context-0"), "and its JPEG goes with it");
         assert_eq!((vehicle.frames, vehicle.alert_level), (5, Some(AlertLevel::Confirmed)));
         assert_eq!(outcome.stats.alerts.load(Ordering::Relaxed), 1);
         assert_eq!(outcome.stats.hits.load(Ordering::Relaxed), 1);

@@ -61,6 +61,8 @@ pub struct Release {
     pub character_detail: bool,
     pub overview: OverviewRelease,
     pub plate_crop: bool,
+    /// Context frames from around the best one (a hit's evidence), unblurred like its overview.
+    pub context: bool,
 }
 
 /// A snapshot asked by the centre (for aiming the camera) is nobody's offence: its frame leaves
@@ -77,6 +79,7 @@ pub fn release(privacy: &PrivacyConfig, images: &ImageConfig, disposition: Dispo
             character_detail: true,
             overview: if images.overview { OverviewRelease::Clear } else { OverviewRelease::None },
             plate_crop: images.plate_crop,
+            context: images.overview && images.context_before + images.context_after > 0,
         },
         Disposition::NonHit | Disposition::Allowed => {
             let plate = privacy.non_hit_plate;
@@ -94,6 +97,7 @@ pub fn release(privacy: &PrivacyConfig, images: &ImageConfig, disposition: Dispo
                     && images.plate_crop
                     && privacy.non_hit_plate_crop
                     && plate == PlateTreatment::Clear,
+                context: false,
             }
         }
     }
