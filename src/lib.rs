@@ -28,6 +28,7 @@ pub mod frame;
 pub mod fuse;
 pub mod geometry;
 pub mod health;
+pub mod histogram;
 pub mod hotlist;
 pub mod imaging;
 pub mod message;

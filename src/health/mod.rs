@@ -87,6 +87,9 @@ fn walk(value: &serde_json::Value, path: &str, out: &mut String) {
             // A time changes on every fix: as a label it would make a new series each second.
             serde_json::Value::String(_) if key.ends_with("_time") || key.ends_with("_at") => {}
             serde_json::Value::String(s) => labels.push((key.clone(), s.clone())),
+            serde_json::Value::Object(fields) if is_histogram(fields) => {
+                histogram(&child_path, fields, out)
+            }
             serde_json::Value::Object(_) => walk(child, &child_path, out),
             serde_json::Value::Null | serde_json::Value::Array(_) => {}
         }
@@ -111,6 +114,31 @@ fn walk(value: &serde_json::Value, path: &str, out: &mut String) {
     }
 }
 
+/// `crate::histogram::Histogram::to_json`'s shape.
+fn is_histogram(fields: &serde_json::Map<String, serde_json::Value>) -> bool {
+    ["le", "buckets", "sum", "count"].iter().all(|k| fields.contains_key(*k))
+}
+
+fn histogram(path: &str, fields: &serde_json::Map<String, serde_json::Value>, out: &mut String) {
+    let numbers = |key: &str| -> Vec<f64> {
+        fields[key]
+            .as_array()
+            .map_or_else(Vec::new, |a| a.iter().filter_map(|v| v.as_f64()).collect())
+    };
+    let (bounds, buckets) = (numbers("le"), numbers("buckets"));
+    let name = metric_name(path);
+    let _ = writeln!(out, "# TYPE {name} histogram");
+    for (bound, count) in bounds.iter().zip(&buckets) {
+        let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {count}");
+    }
+    let count = fields["count"].as_f64().unwrap_or(0.0);
+    let sum = fields["sum"].as_f64().unwrap_or(0.0);
+    let _ = writeln!(
+        out,
+        "{name}_bucket{{le=\"+Inf\"}} {count}\n{name}_sum {sum}\n{name}_count {count}"
+    );
+}
+
 fn sample(path: &str, value: f64, out: &mut String) {
     let counter = COUNTERS.contains(&path);
     let name = if counter { format!("{}_total", metric_name(path)) } else { metric_name(path) };
@@ -124,6 +152,22 @@ fn sample(path: &str, value: f64, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_histogram_is_rendered_as_one() {
+        let mut h = crate::histogram::Histogram::default();
+        h.observe(std::time::Duration::from_millis(60));
+        let text = render(&serde_json::json!({ "hits": { "ack_seconds": h.to_json() } }));
+        assert!(text.starts_with("# TYPE anpr_edge_hits_ack_seconds histogram\n"), "{text}");
+        for line in [
+            "anpr_edge_hits_ack_seconds_bucket{le=\"0.05\"} 0\n",
+            "anpr_edge_hits_ack_seconds_bucket{le=\"0.075\"} 1\n",
+            "anpr_edge_hits_ack_seconds_bucket{le=\"+Inf\"} 1\n",
+            "anpr_edge_hits_ack_seconds_sum 0.06\nanpr_edge_hits_ack_seconds_count 1\n",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
+    }
 
     #[test]
     fn numbers_booleans_and_strings_of_a_snapshot() {

@@ -25,9 +25,12 @@
 //!   they take no packet id; the Last Will, QoS 1, says `offline` when the unit vanishes.
 
 use super::durable::DurableOutbox;
+use super::messages::hit_captured_at;
 use super::status::{status_payload, StatusSource};
 use super::topics::Topics;
 use crate::backoff::Backoff;
+use crate::histogram::Histogram;
+use crate::message::Message;
 use crate::sync::lock;
 use rumqttc::{
     AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Outgoing as Out, Packet, QoS,
@@ -36,7 +39,7 @@ use rumqttc::{
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::Notify;
 
 /// Receives (topic, payload) of every message arriving on a subscribed topic (the control
@@ -73,6 +76,8 @@ pub struct Shared {
     /// cannot disturb the outbox's mapping of ids to reads.
     notices: Mutex<VecDeque<(String, Vec<u8>)>>,
     heartbeat_asked: AtomicBool,
+    /// From a hit's capture to the PUBACK of its message on the hits topic.
+    hit_acks: Mutex<Histogram>,
 }
 
 impl Shared {
@@ -84,6 +89,23 @@ impl Shared {
             wake: Notify::new(),
             notices: Mutex::new(VecDeque::new()),
             heartbeat_asked: AtomicBool::new(false),
+            hit_acks: Mutex::new(Histogram::default()),
+        }
+    }
+
+    /// The outbox's and the spool's figures, and the hits' capture-to-PUBACK times, as the
+    /// heartbeat carries them.
+    pub fn figures(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut figures = self.outbox().figures();
+        let acks = lock(&self.hit_acks).to_json();
+        figures.insert("hits".into(), serde_json::json!({ "ack_seconds": acks }));
+        figures
+    }
+
+    fn acknowledged(&self, message: &Message) {
+        if let Some(captured) = hit_captured_at(message) {
+            let latency = SystemTime::now().duration_since(captured).unwrap_or_default();
+            lock(&self.hit_acks).observe(latency);
         }
     }
 
@@ -383,7 +405,7 @@ impl Io {
         let mut extra = (self.plan.status)();
         if let serde_json::Value::Object(map) = &mut extra {
             map.insert("uptime_s".into(), self.started.elapsed().as_secs().into());
-            map.extend(self.shared.outbox().figures());
+            map.extend(self.shared.figures());
         }
         self.publish_status("online", extra);
         self.next_status = Instant::now() + self.plan.status_every;
@@ -426,7 +448,10 @@ impl Io {
                 self.pump();
             }
             Event::Incoming(Packet::PubAck(ack)) => {
-                self.shared.outbox().on_puback(ack.pkid);
+                let acked = self.shared.outbox().on_puback(ack.pkid);
+                if let Some(message) = acked {
+                    self.shared.acknowledged(&message);
+                }
                 self.pump();
             }
             Event::Incoming(Packet::SubAck(ack))

@@ -7,6 +7,22 @@ use crate::message::{Class, Message};
 use crate::outgoing::{Outgoing, CONTEXT};
 use crate::read_record::Report;
 
+/// The id of a read's message on the hits topic is its read id and this.
+pub const ON_HITS_TOPIC: &str = "/hit";
+
+/// The capture time of the read a hits-topic message carries, if `message` is one.
+pub fn hit_captured_at(message: &Message) -> Option<std::time::SystemTime> {
+    #[derive(serde::Deserialize)]
+    struct Captured {
+        captured_at: String,
+    }
+    if message.class != Class::Hit || !message.id.ends_with(ON_HITS_TOPIC) {
+        return None;
+    }
+    let read: Captured = serde_json::from_slice(&message.payload).ok()?;
+    humantime::parse_rfc3339(&read.captured_at).ok()
+}
+
 /// The messages of one read. A hit goes on the hits topic as well as on reads, as
 /// [`Class::Hit`] (ahead of every queued non-hit, dropped last), and its images as
 /// [`Class::HitImage`] (before every read, but dropped before any read), so the control room
@@ -21,7 +37,7 @@ pub fn messages(read: Outgoing, topics: &Topics) -> Result<Vec<Message>, serde_j
     let alert = record.report == Report::Alert;
     if record.hit && record.alert_id.is_none() {
         out.push(Message {
-            id: format!("{}/hit", record.read_id),
+            id: format!("{}{ON_HITS_TOPIC}", record.read_id),
             topic: topics.hits.clone(),
             payload: payload.clone(),
             class: Class::Hit,
@@ -72,6 +88,17 @@ mod tests {
             jpeg: vec![0xff, 0xd8],
         });
         Outgoing { record, images: images.to_vec() }
+    }
+
+    #[test]
+    fn only_the_hits_topic_message_of_a_hit_is_timed_by_its_capture() {
+        let topics = Topics::new("anpr", "box");
+        let sent = messages(outgoing(true), &topics).expect("json");
+        let captured = humantime::parse_rfc3339("2026-12-01T07:00:00.000Z").expect("time");
+        assert_eq!(hit_captured_at(&sent[0]), Some(captured));
+        assert!(sent[1..].iter().all(|m| hit_captured_at(m).is_none()));
+        let plain = messages(outgoing(false), &topics).expect("json");
+        assert!(plain.iter().all(|m| hit_captured_at(m).is_none()));
     }
 
     #[test]

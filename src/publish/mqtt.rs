@@ -236,10 +236,10 @@ impl MqttSink {
     }
 
     /// The outbox's and the spool's figures as the heartbeat carries them (`{"outbox": …,
-    /// "spool": …}`), for another reader of the unit's health: the metrics endpoint.
+    /// "spool": …, "hits": {"ack_seconds": …}}`), for another reader of the unit's health: the metrics endpoint.
     pub fn figures_source(&self) -> StatusSource {
         let shared = Arc::clone(&self.shared);
-        Arc::new(move || serde_json::Value::Object(shared.outbox().figures()))
+        Arc::new(move || serde_json::Value::Object(shared.figures()))
     }
 
     /// The spool's figures (its oldest message's age among them), when there is a spool.
