@@ -218,7 +218,14 @@ fn a_signed_hotlist_file_turns_one_car_of_a_real_video_into_a_hit() {
     }
     assert_eq!(by_plate.len(), 3, "{reads:?}");
     let fold = anpr_edge::plate_text::fold;
-    assert_eq!(by_plate[&fold(&stolen)]["read_id"], hit["read_id"], "the hit is also on reads");
+    let vehicle = &by_plate[&fold(&stolen)];
+    assert_eq!(vehicle["vehicle_id"], hit["vehicle_id"], "the hit's vehicle is also on reads");
+    if hit["report"] == "alert" {
+        assert_eq!(vehicle["alert_id"], hit["read_id"], "its read names the alert: {vehicle}");
+        assert_eq!(hit["alert_level"], "confirmed");
+    } else {
+        assert_eq!(vehicle["read_id"], hit["read_id"], "the hit is also on reads");
+    }
     assert_eq!(
         (
             by_plate[&fold(&passing)]["hit"].as_bool(),

@@ -110,6 +110,7 @@ impl HitPath {
             let outgoing = build_outgoing(&so_far, &verdict, link, &context, stages, sink, stats);
             self.desk.sent(vehicle, outgoing.record.read_id.clone());
             stats.alerts.fetch_add(1, Ordering::Relaxed);
+            stats.hits.fetch_add(1, Ordering::Relaxed);
             tracing::info!(plate = %so_far.best.plate.text, vehicle = %outgoing.record.vehicle_id, frames = agreeing_frames, "hit alert raised before fusion");
             sink.deliver(outgoing)?;
         }

@@ -61,7 +61,8 @@ pub struct PipelineStats {
     pub frames_recognised: AtomicU64,
     pub recognition_errors: AtomicU64,
     pub reads_emitted: AtomicU64,
-    /// Vehicles' reads that matched an `alert` entry of the hotlist.
+    /// Vehicles that hit an `alert` entry of the hotlist: by an early alert, or by their
+    /// fused read (once per vehicle).
     pub hits: AtomicU64,
     /// Alerts raised from a vehicle's frames before fusion ended it (each a confirmed hit).
     pub alerts: AtomicU64,
@@ -296,11 +297,14 @@ fn emit(
 ) -> Result<(), SinkFailed> {
     for fused in due {
         let verdict = stages.hotlist.check(&fused.best.plate.text, std::time::SystemTime::now());
+        let link = hits.link(fused.vehicle);
         if let Verdict::Alert(hit) = &verdict {
-            stats.hits.fetch_add(1, Ordering::Relaxed);
+            // A vehicle that alerted was counted then.
+            if link.alert_id.is_none() {
+                stats.hits.fetch_add(1, Ordering::Relaxed);
+            }
             tracing::info!(plate = %fused.best.plate.text, list = %hit.list, category = %hit.category, match_kind = ?hit.match_kind, distance = hit.distance, "hotlist hit");
         }
-        let link = hits.link(fused.vehicle);
         let around = if verdict.is_hit() {
             context.around(fused.best_payload.frame.monotonic)
         } else {
