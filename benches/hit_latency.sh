@@ -31,24 +31,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 # The material: scenes of four cars, then empty road, at 25 fps, 1920×1080.
 mapfile -t photos < <(ls "$DATA"/*.jpg | sort | head -n $((SCENES * 4)))
-[ "${#photos[@]}" -ge 4 ] || { echo "need photographs in $DATA" >&2; exit 1; }
-: > plates.txt
-: > segments.txt
-cell="scale=960:540:force_original_aspect_ratio=decrease,pad=960:540:(ow-iw)/2:(oh-ih)/2,setsar=1"
-for ((s = 0; s * 4 + 3 < ${#photos[@]}; s++)); do
-  args=(); filter=""
-  for k in 0 1 2 3; do
-    photo=${photos[$((s * 4 + k))]}
-    cut -f6 "${photo%.jpg}.txt" >> plates.txt
-    args+=(-loop 1 -t "$SCENE_S" -r 25 -i "$photo")
-    filter+="[$k]$cell[c$k];"
-  done
-  ffmpeg -loglevel error -y "${args[@]}" -f lavfi -t "$GAP_S" -i color=black:s=1920x1080:r=25 \
-    -filter_complex "${filter}[c0][c1][c2][c3]xstack=inputs=4:layout=0_0|w0_0|0_h0|w0_h0,fps=25,format=yuv420p[scene];[4]format=yuv420p,setsar=1[gap];[scene][gap]concat=n=2:v=1:a=0[v]" \
-    -map "[v]" -c:v libx264 -preset veryfast -g 25 -r 25 "scene$s.mp4"
-  echo "file 'scene$s.mp4'" >> segments.txt
-done
-ffmpeg -loglevel error -y -f concat -safe 0 -i segments.txt -c copy road.mp4
+video_s=$(SCENE_S=$SCENE_S GAP_S=$GAP_S bash "$ROOT/benches/support/scenes.sh" "${photos[@]}")
 vehicles=$(wc -l < plates.txt)
 
 # The hotlist: every plate shown, and random plausible plates (Belgian-like 1-ABC-234 and
@@ -105,7 +88,6 @@ ANPR_LOG=${ANPR_LOG:-warn} "$ANPR" run --config bench.toml > /dev/null 2> daemon
 DAEMON=$!
 # The stream ends with the file; the daemon then waits to reconnect: stop it once the video
 # has played and fusion has let the last cars go.
-video_s=$(python3 -c "print($SCENES * ($SCENE_S + $GAP_S))")
 sleep "$(python3 -c "print($video_s + 4)")"
 metric() { curl -s "http://127.0.0.1:$METRICS/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
 frames=$(metric anpr_edge_pipeline_frames_recognised_total)
