@@ -25,12 +25,10 @@
 //!   they take no packet id; the Last Will, QoS 1, says `offline` when the unit vanishes.
 
 use super::durable::DurableOutbox;
-use super::messages::hit_captured_at;
+use super::hit_acks::HitAcks;
 use super::status::{status_payload, StatusSource};
 use super::topics::Topics;
 use crate::backoff::Backoff;
-use crate::histogram::Histogram;
-use crate::message::Message;
 use crate::sync::lock;
 use rumqttc::{
     AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Outgoing as Out, Packet, QoS,
@@ -39,7 +37,7 @@ use rumqttc::{
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 /// Receives (topic, payload) of every message arriving on a subscribed topic (the control
@@ -76,8 +74,7 @@ pub struct Shared {
     /// cannot disturb the outbox's mapping of ids to reads.
     notices: Mutex<VecDeque<(String, Vec<u8>)>>,
     heartbeat_asked: AtomicBool,
-    /// From a hit's capture to the PUBACK of its message on the hits topic.
-    hit_acks: Mutex<Histogram>,
+    hit_acks: HitAcks,
 }
 
 impl Shared {
@@ -89,7 +86,7 @@ impl Shared {
             wake: Notify::new(),
             notices: Mutex::new(VecDeque::new()),
             heartbeat_asked: AtomicBool::new(false),
-            hit_acks: Mutex::new(Histogram::default()),
+            hit_acks: HitAcks::default(),
         }
     }
 
@@ -97,16 +94,8 @@ impl Shared {
     /// heartbeat carries them.
     pub fn figures(&self) -> serde_json::Map<String, serde_json::Value> {
         let mut figures = self.outbox().figures();
-        let acks = lock(&self.hit_acks).to_json();
-        figures.insert("hits".into(), serde_json::json!({ "ack_seconds": acks }));
+        figures.insert("hits".into(), self.hit_acks.to_json());
         figures
-    }
-
-    fn acknowledged(&self, message: &Message) {
-        if let Some(captured) = hit_captured_at(message) {
-            let latency = SystemTime::now().duration_since(captured).unwrap_or_default();
-            lock(&self.hit_acks).observe(latency);
-        }
     }
 
     /// Queues a QoS 0 message, sent as soon as the unit is connected.
@@ -450,7 +439,7 @@ impl Io {
             Event::Incoming(Packet::PubAck(ack)) => {
                 let acked = self.shared.outbox().on_puback(ack.pkid);
                 if let Some(message) = acked {
-                    self.shared.acknowledged(&message);
+                    self.shared.hit_acks.acknowledged(&message);
                 }
                 self.pump();
             }

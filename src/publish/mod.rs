@@ -3,13 +3,14 @@
 //!
 //! Decisions without I/O: `outbox` (what to send, drop, send again), `durable` (the outbox and
 //! the spool kept equal), `messages` (a read's messages), `status` (the status messages),
-//! `topics` (where everything goes). I/O: `driver` (the thread on rumqttc's event loop) and
+//! `topics` (where everything goes), `hit_acks` (how long hits take to be acknowledged). I/O: `driver` (the thread on rumqttc's event loop) and
 //! `mqtt` (the handle the unit holds). `config` and `tls` check the `[mqtt]` section and the
 //! unit's certificates.
 
 pub mod config;
 mod driver;
 mod durable;
+mod hit_acks;
 mod messages;
 mod mqtt;
 pub mod outbox;
