@@ -140,6 +140,11 @@ impl Recognizer {
         &mut self.detector
     }
 
+    /// The country formats reads are settled by.
+    pub fn formats(&self) -> &PlateFormats {
+        &self.formats
+    }
+
     /// The reader of every plate's first read.
     pub fn reader(&mut self) -> &mut PlateReader {
         &mut self.readers[0].1

@@ -20,7 +20,7 @@ fn evaluate(config: &RecognitionConfig) -> Option<eval::EvalSummary> {
     assert!(images.len() >= 50, "expected the 54 openalpr-eu-dev images, found {}", images.len());
     let mut recognizer = common::recognizer(config);
     let outcomes = eval::evaluate(&images, &mut recognizer, || {});
-    Some(eval::score(&outcomes))
+    Some(eval::score(&outcomes, recognizer.formats()))
 }
 
 #[test]

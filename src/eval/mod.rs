@@ -6,7 +6,7 @@ pub mod report;
 pub mod score;
 
 pub use ground_truth::{load_folder, GroundTruthError, TruthImage, TruthPlate};
-pub use score::{score, EvalSummary, ImageOutcome};
+pub use score::{score, CountryScore, EvalSummary, ImageOutcome, NO_FORMAT};
 
 use crate::recognizer::Recognizer;
 use std::time::Instant;

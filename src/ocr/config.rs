@@ -78,8 +78,8 @@ impl Default for EnsembleConfig {
         Self {
             mode: EnsembleMode::Cascade,
             models: vec![OcrModel::V2, OcrModel::V1],
-            margins: vec![0.0, 0.08],
-            accept_probability: 0.9,
+            margins: vec![0.0, 0.15],
+            accept_probability: 0.95,
         }
     }
 }
