@@ -170,7 +170,8 @@ mod tests {
 
     #[test]
     fn plates_of_no_listed_format_are_labelled_for_a_person() {
-        let html = countries_html(&[CountryScore { country: NO_FORMAT.into(), plates: 4, exact: 0.5 }]);
+        let html =
+            countries_html(&[CountryScore { country: NO_FORMAT.into(), plates: 4, exact: 0.5 }]);
         assert!(html.contains("(no listed format)") && html.contains("50.0%"), "{html}");
     }
 }

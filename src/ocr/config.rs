@@ -95,12 +95,19 @@ impl EnsembleConfig {
                 "give a probability between 0 and 1",
             ));
         }
-        if self.mode != EnsembleMode::Off && (self.models.is_empty() || self.margins.is_empty()) {
-            issues.push(ConfigIssue::new(
-                "models",
-                "the ensemble has no model or no crop margin to read with",
-                "list at least one model and one margin (0 is the detected box), or set mode = \"off\"",
-            ));
+        if self.mode != EnsembleMode::Off {
+            for (key, empty) in
+                [("models", self.models.is_empty()), ("margins", self.margins.is_empty())]
+            {
+                if empty {
+                    issues.push(ConfigIssue::new(
+                        key,
+                        "is empty, so the ensemble has nothing to read with",
+                        "list at least one model and one margin (0 is the box as detected), \
+                         or set mode = \"off\"",
+                    ));
+                }
+            }
         }
         if let Some(m) = self.margins.iter().find(|m| !(-0.2..=0.5).contains(*m)) {
             issues.push(ConfigIssue::new(
@@ -146,8 +153,12 @@ mod tests {
         };
         let keys: Vec<String> = bad.issues().iter().map(|i| i.key.clone()).collect();
         assert_eq!(keys, vec!["accept_probability", "margins"]);
-        let empty = EnsembleConfig { models: Vec::new(), ..EnsembleConfig::default() };
-        assert_eq!(empty.issues().len(), 1);
+        let empty =
+            EnsembleConfig { models: Vec::new(), margins: Vec::new(), ..EnsembleConfig::default() };
+        let keys: Vec<String> = empty.issues().iter().map(|i| i.key.clone()).collect();
+        assert_eq!(keys, vec!["models", "margins"]);
+        let off = EnsembleConfig { mode: EnsembleMode::Off, ..empty };
+        assert!(off.issues().is_empty(), "one read needs neither");
         assert!(EnsembleConfig::default().issues().is_empty());
     }
 }

@@ -170,16 +170,29 @@ mod tests {
     }
 
     #[test]
-    fn two_reads_that_agree_outvote_one_that_is_a_little_surer() {
+    fn two_reads_that_agree_outvote_one_that_does_not() {
         let a = alphabet();
         let v2 = reading("7ABC123", 10, 0.95, &[]);
-        let v1 = reading("7ABC128", 9, 0.9, &[(6, '3', 0.3)]);
-        let crop = reading("7ABC128", 10, 0.85, &[(6, '3', 0.35)]);
+        let v1 = reading("7ABC128", 9, 0.9, &[]);
+        let crop = reading("7ABC128", 10, 0.9, &[]);
         let h = hypotheses(&[("7ABC123", 1.0), ("7ABC128", 1.0)]);
         let vote = vote(&[&v2, &v1, &crop], &h, &a).expect("vote");
-        assert_eq!(vote.winner, 1, "two reads give 7ABC128 most of their mass");
-        assert!(vote.posterior > 0.5);
+        assert_eq!(vote.winner, 1);
+        assert!(vote.posterior > 0.5 && vote.posterior <= 1.0);
         assert_eq!(vote.char_confidences.len(), 7);
+        assert!(vote.char_confidences[6] < 0.9, "the dissenting read lowers the last character");
+    }
+
+    #[test]
+    fn one_sure_read_outweighs_two_that_hesitate() {
+        // evidence, not a head count: two reads that give the 8 barely more than the 3 lose to
+        // one that is sure of the 3
+        let a = alphabet();
+        let sure = reading("7ABC123", 10, 0.95, &[]);
+        let hesitant = reading("7ABC128", 9, 0.9, &[(6, '3', 0.4)]);
+        let crop = reading("7ABC128", 10, 0.9, &[(6, '3', 0.4)]);
+        let h = hypotheses(&[("7ABC123", 1.0), ("7ABC128", 1.0)]);
+        assert_eq!(vote(&[&sure, &hesitant, &crop], &h, &a).expect("vote").winner, 0);
     }
 
     #[test]

@@ -472,7 +472,7 @@ mod tests {
         let f = formats();
         assert_eq!(f.countries_of("1ABC234"), vec!["BE"]);
         assert!(f.countries_of("BA123AB").contains(&"SK"));
-        assert_eq!(f.countries_of("ABC1234"), vec!["SK", "CZ"]);
+        assert_eq!(f.countries_of("ABC1234"), vec!["DE", "SK", "CZ"]);
         assert!(f.countries_of("ABC").is_empty());
     }
 
