@@ -43,6 +43,16 @@ pub fn run(engine: &EngineArgs, args: &EvalArgs) -> anyhow::Result<ExitCode> {
         serde_json::to_writer(&mut out, &json)?;
         writeln!(out)?;
     } else {
+        let ocr = &configuration.ocr;
+        writeln!(
+            out,
+            "ocr               {:?} first; ensemble {:?} (models {:?}, margins {:?}, accept {})",
+            ocr.model,
+            ocr.ensemble.mode,
+            ocr.ensemble.models,
+            ocr.ensemble.margins,
+            ocr.ensemble.accept_probability
+        )?;
         writeln!(out, "images            {} ({} failed)", summary.images, summary.failed_images)?;
         writeln!(out, "plates            {}", summary.plates)?;
         writeln!(out, "exact             {:.1}%", summary.exact * 100.0)?;
