@@ -61,8 +61,8 @@ pub fn run(engine: &EngineArgs, args: &EvalArgs) -> anyhow::Result<ExitCode> {
         writeln!(out, "extra reads       {}", summary.extra_reads)?;
         writeln!(
             out,
-            "ms per image      median {:.1}, p95 {:.1}",
-            summary.ms_median, summary.ms_p95
+            "ms per image      median {:.1}, p95 {:.1} (OCR: median {:.1}, p95 {:.1})",
+            summary.ms_median, summary.ms_p95, summary.ocr_ms_median, summary.ocr_ms_p95
         )?;
         let confusions: Vec<String> = summary
             .confusions

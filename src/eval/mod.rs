@@ -47,6 +47,7 @@ pub fn evaluate(
                         .collect(),
                     unread: recognition.unread.iter().map(|d| d.bbox).collect(),
                     ms: Some(ms),
+                    ocr_ms: Some(recognition.times.ocr.as_secs_f64() * 1000.0),
                     error: None,
                 },
                 Err(error) => ImageOutcome {
@@ -55,6 +56,7 @@ pub fn evaluate(
                     reads: Vec::new(),
                     unread: Vec::new(),
                     ms: None,
+                    ocr_ms: None,
                     error: Some(error),
                 },
             }

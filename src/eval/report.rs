@@ -114,7 +114,8 @@ pub fn render_html(summary: &EvalSummary, folder: &Path) -> String {
          <tr><th>images</th><td>{}</td></tr><tr><th>plates</th><td>{}</td></tr>\
          <tr><th>exact</th><td>{:.1}%</td></tr><tr><th>character accuracy</th><td>{:.1}%</td></tr>\
          <tr><th>detection recall (IoU ≥ 0.5)</th><td>{:.1}%</td></tr><tr><th>extra reads</th><td>{}</td></tr>\
-         <tr><th>ms per image, median / p95</th><td>{:.1} / {:.1}</td></tr></table>",
+         <tr><th>ms per image, median / p95</th><td>{:.1} / {:.1}</td></tr>\
+         <tr><th>of which OCR, median / p95</th><td>{:.1} / {:.1}</td></tr></table>",
         escape(&folder.display().to_string()),
         summary.images,
         summary.plates,
@@ -123,7 +124,9 @@ pub fn render_html(summary: &EvalSummary, folder: &Path) -> String {
         summary.det_recall * 100.0,
         summary.extra_reads,
         summary.ms_median,
-        summary.ms_p95
+        summary.ms_p95,
+        summary.ocr_ms_median,
+        summary.ocr_ms_p95
     );
     html.push_str(&countries_html(&summary.countries));
     html.push_str(&confusion_table(&summary.confusions));

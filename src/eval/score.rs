@@ -31,6 +31,8 @@ pub struct ImageOutcome {
     pub unread: Vec<BoundingBox>,
     /// End-to-end time for the image (decode, detect, read), ms; `None` if it failed.
     pub ms: Option<f64>,
+    /// The OCR stage's share of it (every read of every plate, the ensemble's too), ms.
+    pub ocr_ms: Option<f64>,
     pub error: Option<String>,
 }
 
@@ -74,6 +76,9 @@ pub struct EvalSummary {
     pub extra_reads: usize,
     pub ms_median: f64,
     pub ms_p95: f64,
+    /// The OCR stage alone: what the ensemble's further reads cost shows here.
+    pub ocr_ms_median: f64,
+    pub ocr_ms_p95: f64,
     pub confusions: Vec<Confusion>,
     pub misses: Vec<Miss>,
     /// Per country of the truth's format, most plates first.
@@ -161,6 +166,7 @@ pub fn score(outcomes: &[ImageOutcome], formats: &PlateFormats) -> EvalSummary {
         .collect();
     confusions.sort_by(|a, b| b.count.cmp(&a.count).then(a.truth.cmp(&b.truth)));
     let times: Vec<f64> = outcomes.iter().filter_map(|o| o.ms).collect();
+    let ocr_times: Vec<f64> = outcomes.iter().filter_map(|o| o.ocr_ms).collect();
     let fraction = |n: usize, d: usize| if d == 0 { 0.0 } else { n as f64 / d as f64 };
     let mut countries: Vec<CountryScore> = countries
         .into_iter()
@@ -177,6 +183,8 @@ pub fn score(outcomes: &[ImageOutcome], formats: &PlateFormats) -> EvalSummary {
         extra_reads,
         ms_median: quantile(&times, 0.5),
         ms_p95: quantile(&times, 0.95),
+        ocr_ms_median: quantile(&ocr_times, 0.5),
+        ocr_ms_p95: quantile(&ocr_times, 0.95),
         confusions,
         misses,
         countries,
@@ -211,6 +219,7 @@ mod tests {
                 .collect(),
             unread: unread.iter().map(|x| BoundingBox::from_xywh(*x, 0.0, 100.0, 20.0)).collect(),
             ms: Some(ms),
+            ocr_ms: Some(ms / 4.0),
             error: None,
         }
     }
@@ -288,6 +297,15 @@ mod tests {
                 CountryScore { country: NO_FORMAT.into(), plates: 1, exact: 1.0 },
             ]
         );
+    }
+
+    #[test]
+    fn the_ocr_stage_is_timed_on_its_own() {
+        let s = score(&[
+            outcome(vec![truth("AAA111", 0.0)], &[("AAA111", 0.0)], &[], 40.0),
+            outcome(vec![truth("AAA111", 0.0)], &[("AAA111", 0.0)], &[], 80.0),
+        ]);
+        assert_eq!((s.ms_median, s.ocr_ms_median, s.ocr_ms_p95), (40.0, 10.0, 20.0));
     }
 
     #[test]
