@@ -115,6 +115,8 @@ impl Recognizer {
         models_dir: &Path,
         config: &RecognitionConfig,
     ) -> Result<Self, LoadError> {
+        // the detector first: a missing model is reported in the order the frame meets them
+        let detector = PlateDetector::load(environment, models_dir, &config.detector)?;
         let ocr = &config.ocr;
         let mut readers = vec![(ocr.model, PlateReader::load(environment, models_dir, ocr.model)?)];
         if ocr.ensemble.mode != EnsembleMode::Off {
@@ -129,7 +131,7 @@ impl Recognizer {
             }
         }
         Ok(Self {
-            detector: PlateDetector::load(environment, models_dir, &config.detector)?,
+            detector,
             readers,
             ensemble: ocr.ensemble.clone(),
             formats: PlateFormats::bundled(config.formats.clone())?,
