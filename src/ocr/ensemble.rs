@@ -97,7 +97,7 @@ pub fn vote(
     hypotheses: &[Hypothesis],
     alphabet: &Alphabet,
 ) -> Option<Vote> {
-    if readings.is_empty() {
+    if readings.is_empty() || hypotheses.is_empty() {
         return None;
     }
     let scores: Vec<f32> = hypotheses
@@ -108,9 +108,6 @@ pub fn vote(
         })
         .collect();
     let (winner, best) = super::decode::argmax(&scores);
-    if hypotheses.is_empty() {
-        return None;
-    }
     let total: f32 = scores.iter().sum();
     Some(Vote {
         winner,
