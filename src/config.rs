@@ -285,6 +285,7 @@ impl Config {
                 "give a TCP port from 1, or leave it out for no metrics endpoint",
             );
         }
+        issues.extend(under("recognition.ocr", self.recognition.ocr.issues()));
         issues.extend(under("fusion", self.fusion.issues()));
         issues.extend(under("privacy", self.privacy.issues()));
         issues.extend(under("hotlist", self.hotlist.issues()));

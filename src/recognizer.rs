@@ -1,11 +1,13 @@
-//! One frame in, every plate on it read: detection, one batched OCR call, country formats.
+//! One frame in, every plate on it read: detection, one batched OCR call, country formats, and
+//! for a doubtful plate the ensemble's further reads (one batched call per model) and its vote.
 
 use crate::detect::{Detection, DetectorConfig, PlateDetector};
 use crate::geometry::BoundingBox;
 use crate::models::ModelError;
-use crate::ocr::decode::{mean_confidence, region_guess};
-use crate::ocr::{OcrConfig, PlateReader, RegionGuess};
-use crate::plate_format::{FormatConfig, FormatsError, PlateFormats};
+use crate::ocr::decode::{mean_confidence, region_guess, OcrReading};
+use crate::ocr::ensemble::{likelihood, vote, Hypothesis};
+use crate::ocr::{EnsembleConfig, EnsembleMode, OcrConfig, OcrModel, PlateReader, RegionGuess};
+use crate::plate_format::{FormatConfig, FormatsError, PlateFormats, Resolved};
 use image::RgbImage;
 use ort::environment::Environment;
 use serde::{Deserialize, Serialize};
@@ -91,11 +93,18 @@ pub enum LoadError {
     Model(#[from] ModelError),
     #[error(transparent)]
     Formats(#[from] FormatsError),
+    #[error(
+        "OCR model {0:?} reads another alphabet than {1:?}: the ensemble cannot weigh one's reads \
+         with the other's numbers; give `recognition.ocr.ensemble.models` models of one alphabet"
+    )]
+    Alphabets(OcrModel, OcrModel),
 }
 
 pub struct Recognizer {
     detector: PlateDetector,
-    reader: PlateReader,
+    /// The first model's reader first, then one per other model of the ensemble.
+    readers: Vec<(OcrModel, PlateReader)>,
+    ensemble: EnsembleConfig,
     formats: PlateFormats,
 }
 
@@ -106,9 +115,25 @@ impl Recognizer {
         models_dir: &Path,
         config: &RecognitionConfig,
     ) -> Result<Self, LoadError> {
+        // the detector first: a missing model is reported in the order the frame meets them
+        let detector = PlateDetector::load(environment, models_dir, &config.detector)?;
+        let ocr = &config.ocr;
+        let mut readers = vec![(ocr.model, PlateReader::load(environment, models_dir, ocr.model)?)];
+        if ocr.ensemble.mode != EnsembleMode::Off {
+            for &model in &ocr.ensemble.models {
+                if readers.iter().all(|(m, _)| *m != model) {
+                    let reader = PlateReader::load(environment, models_dir, model)?;
+                    if reader.alphabet() != readers[0].1.alphabet() {
+                        return Err(LoadError::Alphabets(model, ocr.model));
+                    }
+                    readers.push((model, reader));
+                }
+            }
+        }
         Ok(Self {
-            detector: PlateDetector::load(environment, models_dir, &config.detector)?,
-            reader: PlateReader::load(environment, models_dir, &config.ocr)?,
+            detector,
+            readers,
+            ensemble: ocr.ensemble.clone(),
             formats: PlateFormats::bundled(config.formats.clone())?,
         })
     }
@@ -117,8 +142,14 @@ impl Recognizer {
         &mut self.detector
     }
 
+    /// The country formats reads are settled by.
+    pub fn formats(&self) -> &PlateFormats {
+        &self.formats
+    }
+
+    /// The reader of every plate's first read.
     pub fn reader(&mut self) -> &mut PlateReader {
-        &mut self.reader
+        &mut self.readers[0].1
     }
 
     /// Every plate on `image`, best detection first.
@@ -127,33 +158,133 @@ impl Recognizer {
         let detections = self.detector.detect(image)?;
         let detected = Instant::now();
         let boxes: Vec<BoundingBox> = detections.iter().map(|d| d.bbox).collect();
-        let readings = self.reader.read(image, &boxes)?;
+        let first = self.readers[0].1.read(image, &boxes)?;
+        let resolved: Vec<Resolved> = first.iter().map(|r| self.resolve(r)).collect();
+        let doubtful: Vec<usize> = (0..first.len())
+            .filter(|&i| {
+                let p = likelihood(&first[i], &resolved[i].text, self.readers[0].1.alphabet());
+                self.ensemble.wants_more(p)
+            })
+            .collect();
+        let more = self.read_again(image, &boxes, &first, &doubtful)?;
         let times = StageTimes { detect: detected - started, ocr: detected.elapsed() };
-        let regions = self.reader.regions();
-        let alphabet = self.reader.alphabet();
+        let regions = self.readers[0].1.regions();
         let mut unread = Vec::new();
         let mut reads = Vec::with_capacity(detections.len());
-        for (detection, reading) in detections.iter().zip(readings) {
-            if reading.text.is_empty() {
-                unread.push(*detection);
-                continue;
-            }
-            reads.push({
-                let resolved = self.formats.resolve(&reading, alphabet, regions);
-                PlateRead {
-                    plate: PlateText {
-                        confidence: mean_confidence(&resolved.char_confidences),
-                        text: resolved.text,
-                        ocr_text: reading.text.clone(),
-                        char_confidences: resolved.char_confidences,
-                        format: resolved.format,
-                        region: region_guess(&reading.region_distribution, regions),
-                    },
-                    bbox: detection.bbox,
-                    detection_score: detection.score,
+        for (i, (detection, reading)) in detections.iter().zip(&first).enumerate() {
+            let decided = match doubtful.binary_search(&i) {
+                Ok(k) => self.decide(reading, &resolved[i], &more[k]),
+                Err(_) => (!reading.text.is_empty()).then(|| PlateText {
+                    confidence: mean_confidence(&resolved[i].char_confidences),
+                    text: resolved[i].text.clone(),
+                    ocr_text: reading.text.clone(),
+                    char_confidences: resolved[i].char_confidences.clone(),
+                    format: resolved[i].format.clone(),
+                    region: None,
+                }),
+            };
+            match decided {
+                Some(mut plate) => {
+                    plate.region = region_guess(&reading.region_distribution, regions);
+                    reads.push(PlateRead {
+                        plate,
+                        bbox: detection.bbox,
+                        detection_score: detection.score,
+                    });
                 }
-            });
+                None => unread.push(*detection),
+            }
         }
         Ok(Recognition { reads, unread, times })
     }
+
+    /// `reading` settled by the country formats, with the first model's region belief.
+    fn resolve(&self, reading: &OcrReading) -> Resolved {
+        let first = &self.readers[0].1;
+        self.formats.resolve(reading, first.alphabet(), first.regions())
+    }
+
+    /// For each doubtful plate, the ensemble's other reads of it: every model on every crop
+    /// variant, but the first read itself, in one batched call per model. A model without a
+    /// region head borrows the first read's, so that the formats weigh its text alike.
+    fn read_again(
+        &mut self,
+        image: &RgbImage,
+        boxes: &[BoundingBox],
+        first: &[OcrReading],
+        doubtful: &[usize],
+    ) -> Result<Vec<Vec<OcrReading>>, RecognizeError> {
+        let mut more: Vec<Vec<OcrReading>> = vec![Vec::new(); doubtful.len()];
+        if doubtful.is_empty() {
+            return Ok(more);
+        }
+        let first_model = self.readers[0].0;
+        for &model in &self.ensemble.models {
+            let Some((_, reader)) = self.readers.iter_mut().find(|(m, _)| *m == model) else {
+                continue;
+            };
+            let mut owners = Vec::new();
+            let mut variants = Vec::new();
+            for (k, &i) in doubtful.iter().enumerate() {
+                for &margin in &self.ensemble.margins {
+                    if model == first_model && margin == 0.0 {
+                        continue;
+                    }
+                    owners.push(k);
+                    variants.push(with_margin(&boxes[i], margin));
+                }
+            }
+            for (k, mut reading) in owners.into_iter().zip(reader.read(image, &variants)?) {
+                if reading.region_distribution.is_empty() {
+                    reading.region_distribution = first[doubtful[k]].region_distribution.clone();
+                }
+                more[k].push(reading);
+            }
+        }
+        Ok(more)
+    }
+
+    /// The ensemble's read of one plate: every read proposes its settled text, the vote weighs
+    /// each by the evidence of all reads and the formats' prior; `None` when no read has text.
+    fn decide(
+        &self,
+        first: &OcrReading,
+        first_resolved: &Resolved,
+        more: &[OcrReading],
+    ) -> Option<PlateText> {
+        let first_reader = &self.readers[0].1;
+        let readings: Vec<&OcrReading> = std::iter::once(first).chain(more).collect();
+        let mut proposals: Vec<(Resolved, &OcrReading)> = vec![(first_resolved.clone(), first)];
+        proposals.extend(more.iter().map(|r| (self.resolve(r), r)));
+        proposals.retain(|(r, _)| !r.text.is_empty());
+        let mut hypotheses: Vec<Hypothesis> = Vec::new();
+        let mut sources = Vec::new();
+        for (resolved, reading) in &proposals {
+            if hypotheses.iter().all(|h| h.text != resolved.text) {
+                let prior = self.formats.prior(
+                    &resolved.text,
+                    &first.region_distribution,
+                    first_reader.regions(),
+                );
+                hypotheses.push(Hypothesis { text: resolved.text.clone(), prior });
+                sources.push((resolved, *reading));
+            }
+        }
+        let vote = vote(&readings, &hypotheses, first_reader.alphabet())?;
+        let (resolved, reading) = sources[vote.winner];
+        Some(PlateText {
+            confidence: mean_confidence(&vote.char_confidences),
+            text: resolved.text.clone(),
+            ocr_text: reading.text.clone(),
+            char_confidences: vote.char_confidences,
+            format: resolved.format.clone(),
+            region: None,
+        })
+    }
+}
+
+/// `bbox` with `margin` of its width and height added on each side (a negative one trims).
+fn with_margin(bbox: &BoundingBox, margin: f32) -> BoundingBox {
+    let (dx, dy) = (bbox.width() * margin, bbox.height() * margin);
+    BoundingBox { x1: bbox.x1 - dx, y1: bbox.y1 - dy, x2: bbox.x2 + dx, y2: bbox.y2 + dy }
 }

@@ -177,6 +177,9 @@ fn eval_json_has_the_documented_keys() {
     }
     assert_eq!(summary["images"], 2);
     assert!(summary["ms_median"].as_f64().expect("ms") > 0.0);
+    assert_eq!(summary["configuration"]["ocr"]["ensemble"]["mode"], "cascade", "{summary}");
+    assert!(summary["countries"].as_array().is_some_and(|c| !c.is_empty()), "{summary}");
     let html = std::fs::read_to_string(&report).expect("report written");
     assert!(html.contains("<h1>anpr-edge evaluation"));
+    assert!(html.contains("Per country") && html.contains("Confusions"));
 }

@@ -21,6 +21,7 @@ pub struct EvalArgs {
 
 pub fn run(engine: &EngineArgs, args: &EvalArgs) -> anyhow::Result<ExitCode> {
     let images = eval::load_folder(&args.folder)?;
+    let configuration = engine.recognition_config()?;
     let mut recognizer = engine.load_recognizer()?;
     let bar = progress_bar(Some(images.len() as u64));
     let outcomes = eval::evaluate(&images, &mut recognizer, || bar.inc(1));
@@ -28,7 +29,7 @@ pub fn run(engine: &EngineArgs, args: &EvalArgs) -> anyhow::Result<ExitCode> {
     for outcome in outcomes.iter().filter(|o| o.error.is_some()) {
         tracing::warn!(image = %outcome.image, error = outcome.error.as_deref().unwrap_or_default(), "image skipped");
     }
-    let summary = eval::score(&outcomes);
+    let summary = eval::score(&outcomes, recognizer.formats());
     if let Some(path) = &args.report {
         std::fs::write(path, report::render_html(&summary, &args.folder))
             .with_context(|| format!("writing the report {}", path.display()))?;
@@ -36,9 +37,22 @@ pub fn run(engine: &EngineArgs, args: &EvalArgs) -> anyhow::Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if args.json {
-        serde_json::to_writer(&mut out, &summary)?;
+        // the summary's own keys stay as they were; the configuration that made it is added
+        let mut json = serde_json::to_value(&summary)?;
+        json["configuration"] = serde_json::to_value(&configuration)?;
+        serde_json::to_writer(&mut out, &json)?;
         writeln!(out)?;
     } else {
+        let ocr = &configuration.ocr;
+        writeln!(
+            out,
+            "ocr               {:?} first; ensemble {:?} (models {:?}, margins {:?}, accept {})",
+            ocr.model,
+            ocr.ensemble.mode,
+            ocr.ensemble.models,
+            ocr.ensemble.margins,
+            ocr.ensemble.accept_probability
+        )?;
         writeln!(out, "images            {} ({} failed)", summary.images, summary.failed_images)?;
         writeln!(out, "plates            {}", summary.plates)?;
         writeln!(out, "exact             {:.1}%", summary.exact * 100.0)?;
@@ -47,8 +61,8 @@ pub fn run(engine: &EngineArgs, args: &EvalArgs) -> anyhow::Result<ExitCode> {
         writeln!(out, "extra reads       {}", summary.extra_reads)?;
         writeln!(
             out,
-            "ms per image      median {:.1}, p95 {:.1}",
-            summary.ms_median, summary.ms_p95
+            "ms per image      median {:.1}, p95 {:.1} (OCR: median {:.1}, p95 {:.1})",
+            summary.ms_median, summary.ms_p95, summary.ocr_ms_median, summary.ocr_ms_p95
         )?;
         let confusions: Vec<String> = summary
             .confusions
@@ -61,6 +75,15 @@ pub fn run(engine: &EngineArgs, args: &EvalArgs) -> anyhow::Result<ExitCode> {
             "confusions        {}",
             if confusions.is_empty() { "none".into() } else { confusions.join(", ") }
         )?;
+        for country in &summary.countries {
+            writeln!(
+                out,
+                "country {:9} {:.1}% of {}",
+                report::country_label(&country.country),
+                country.exact * 100.0,
+                country.plates
+            )?;
+        }
         for miss in &summary.misses {
             writeln!(
                 out,

@@ -10,7 +10,7 @@ mod replay_cmd;
 mod verify_cmd;
 
 use anpr_edge::detect::DetectorModel;
-use anpr_edge::ocr::OcrModel;
+use anpr_edge::ocr::{EnsembleMode, OcrModel};
 use anpr_edge::recognizer::{RecognitionConfig, Recognizer};
 use anpr_edge::runtime::{self, RuntimeOptions};
 use anyhow::Context;
@@ -51,6 +51,18 @@ struct EngineArgs {
     /// Minimum detector score (0..1).
     #[arg(long, global = true)]
     min_score: Option<f32>,
+    /// When the OCR ensemble reads a plate again (`recognition.ocr.ensemble.mode`).
+    #[arg(long, value_enum, global = true)]
+    ensemble: Option<EnsembleMode>,
+    /// Models of the ensemble's further reads, e.g. `v2,v1`.
+    #[arg(long, value_enum, value_delimiter = ',', global = true)]
+    ensemble_models: Option<Vec<OcrModel>>,
+    /// Crop margins of the ensemble's reads, fractions of the box, e.g. `0,0.08`.
+    #[arg(long, value_delimiter = ',', global = true, allow_negative_numbers = true)]
+    ensemble_margins: Option<Vec<f32>>,
+    /// Plate probability at which the cascade takes the first read (0..1).
+    #[arg(long, global = true)]
+    ensemble_accept: Option<f32>,
 }
 
 impl EngineArgs {
@@ -65,6 +77,22 @@ impl EngineArgs {
         if let Some(score) = self.min_score {
             anyhow::ensure!((0.0..=1.0).contains(&score), "--min-score {score} is outside 0..1");
             config.detector.min_score = score;
+        }
+        let ensemble = &mut config.ocr.ensemble;
+        if let Some(mode) = self.ensemble {
+            ensemble.mode = mode;
+        }
+        if let Some(models) = &self.ensemble_models {
+            ensemble.models = models.clone();
+        }
+        if let Some(margins) = &self.ensemble_margins {
+            ensemble.margins = margins.clone();
+        }
+        if let Some(p) = self.ensemble_accept {
+            ensemble.accept_probability = p;
+        }
+        if let Some(issue) = config.ocr.issues().into_iter().next() {
+            anyhow::bail!("the --ensemble options: {}", issue.under("recognition.ocr"));
         }
         Ok(config)
     }

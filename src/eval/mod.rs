@@ -6,7 +6,7 @@ pub mod report;
 pub mod score;
 
 pub use ground_truth::{load_folder, GroundTruthError, TruthImage, TruthPlate};
-pub use score::{score, EvalSummary, ImageOutcome};
+pub use score::{score, CountryScore, EvalSummary, ImageOutcome, NO_FORMAT};
 
 use crate::recognizer::Recognizer;
 use std::time::Instant;
@@ -47,6 +47,7 @@ pub fn evaluate(
                         .collect(),
                     unread: recognition.unread.iter().map(|d| d.bbox).collect(),
                     ms: Some(ms),
+                    ocr_ms: Some(recognition.times.ocr.as_secs_f64() * 1000.0),
                     error: None,
                 },
                 Err(error) => ImageOutcome {
@@ -55,6 +56,7 @@ pub fn evaluate(
                     reads: Vec::new(),
                     unread: Vec::new(),
                     ms: None,
+                    ocr_ms: None,
                     error: Some(error),
                 },
             }

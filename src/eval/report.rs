@@ -1,7 +1,8 @@
-//! The evaluation report: one self-contained HTML page showing every miss with its crop, the
-//! truth and what was read, so a person can see *why* a plate was missed.
+//! The evaluation report: one self-contained HTML page with the accuracy per country, a
+//! confusion table of characters, and every miss with its crop, the truth and what was read, so
+//! a person can see *why* a plate was missed.
 
-use super::score::EvalSummary;
+use super::score::{Confusion, CountryScore, EvalSummary, NO_FORMAT};
 use crate::geometry::BoundingBox;
 use base64::Engine;
 use std::fmt::Write as _;
@@ -34,6 +35,74 @@ fn crop_data_uri(image_path: &Path, bbox: &BoundingBox) -> Option<String> {
     ))
 }
 
+/// How a country of [`CountryScore`] is shown to a person.
+pub fn country_label(country: &str) -> &str {
+    if country == NO_FORMAT {
+        "(no listed format)"
+    } else {
+        country
+    }
+}
+
+fn countries_html(countries: &[CountryScore]) -> String {
+    let mut html = String::from(
+        "<h2>Per country (of the true plate's format)</h2><table>\
+         <tr><th>country</th><th>plates</th><th>exact</th></tr>",
+    );
+    for c in countries {
+        let _ = write!(
+            html,
+            "<tr><td>{}</td><td>{}</td><td>{:.1}%</td></tr>",
+            escape(country_label(&c.country)),
+            c.plates,
+            c.exact * 100.0
+        );
+    }
+    html.push_str("</table>");
+    html
+}
+
+/// Truth characters down, what was read across: each cell counts one confusion, darker the
+/// more often; only characters that were confused have a row or a column.
+fn confusion_table(confusions: &[Confusion]) -> String {
+    if confusions.is_empty() {
+        return "<h2>Confusions</h2><p>none</p>".into();
+    }
+    let mut truths: Vec<char> = confusions.iter().map(|c| c.truth).collect();
+    let mut reads: Vec<char> = confusions.iter().map(|c| c.read).collect();
+    for chars in [&mut truths, &mut reads] {
+        chars.sort_unstable();
+        chars.dedup();
+    }
+    let most = confusions.iter().map(|c| c.count).max().unwrap_or(1);
+    let mut html = String::from(
+        "<h2>Confusions (truth ↓, read →, same-length reads)</h2><table><tr><th></th>",
+    );
+    for r in &reads {
+        let _ = write!(html, "<th>{}</th>", escape(&r.to_string()));
+    }
+    html.push_str("</tr>");
+    for t in &truths {
+        let _ = write!(html, "<tr><th>{}</th>", escape(&t.to_string()));
+        for r in &reads {
+            match confusions.iter().find(|c| c.truth == *t && c.read == *r) {
+                Some(c) => {
+                    let shade = 90 - (50 * c.count / most) as u32;
+                    let _ = write!(
+                        html,
+                        "<td style=\"background:hsl(0,80%,{shade}%)\">{}</td>",
+                        c.count
+                    );
+                }
+                None => html.push_str("<td></td>"),
+            }
+        }
+        html.push_str("</tr>");
+    }
+    html.push_str("</table>");
+    html
+}
+
 pub fn render_html(summary: &EvalSummary, folder: &Path) -> String {
     let mut html = String::new();
     let _ = write!(
@@ -45,7 +114,8 @@ pub fn render_html(summary: &EvalSummary, folder: &Path) -> String {
          <tr><th>images</th><td>{}</td></tr><tr><th>plates</th><td>{}</td></tr>\
          <tr><th>exact</th><td>{:.1}%</td></tr><tr><th>character accuracy</th><td>{:.1}%</td></tr>\
          <tr><th>detection recall (IoU ≥ 0.5)</th><td>{:.1}%</td></tr><tr><th>extra reads</th><td>{}</td></tr>\
-         <tr><th>ms per image, median / p95</th><td>{:.1} / {:.1}</td></tr></table>",
+         <tr><th>ms per image, median / p95</th><td>{:.1} / {:.1}</td></tr>\
+         <tr><th>of which OCR, median / p95</th><td>{:.1} / {:.1}</td></tr></table>",
         escape(&folder.display().to_string()),
         summary.images,
         summary.plates,
@@ -54,8 +124,12 @@ pub fn render_html(summary: &EvalSummary, folder: &Path) -> String {
         summary.det_recall * 100.0,
         summary.extra_reads,
         summary.ms_median,
-        summary.ms_p95
+        summary.ms_p95,
+        summary.ocr_ms_median,
+        summary.ocr_ms_p95
     );
+    html.push_str(&countries_html(&summary.countries));
+    html.push_str(&confusion_table(&summary.confusions));
     let _ = write!(html, "<h2>Misses ({})</h2><table><tr><th>image</th><th>crop</th><th>truth</th><th>read</th></tr>", summary.misses.len());
     for miss in &summary.misses {
         let crop = crop_data_uri(&folder.join(&miss.image), &miss.truth_box)
@@ -79,4 +153,28 @@ pub fn render_html(summary: &EvalSummary, folder: &Path) -> String {
     }
     html.push_str("</table></body></html>\n");
     html
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_confusion_table_has_a_row_per_true_and_a_column_per_read_character() {
+        let html = confusion_table(&[
+            Confusion { truth: '8', read: 'B', count: 3 },
+            Confusion { truth: '0', read: 'D', count: 1 },
+        ]);
+        assert_eq!(html.matches("<tr>").count(), 3, "header and two truth rows: {html}");
+        assert!(html.contains("<th>B</th>") && html.contains("<th>D</th>"));
+        assert!(html.contains(">3</td>") && html.contains(">1</td>"));
+        assert!(confusion_table(&[]).contains("none"));
+    }
+
+    #[test]
+    fn plates_of_no_listed_format_are_labelled_for_a_person() {
+        let html =
+            countries_html(&[CountryScore { country: NO_FORMAT.into(), plates: 4, exact: 0.5 }]);
+        assert!(html.contains("(no listed format)") && html.contains("50.0%"), "{html}");
+    }
 }

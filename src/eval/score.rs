@@ -7,10 +7,13 @@
 //! - *character accuracy* is Σ (n − edit distance) / Σ n over truth plates, n = the longer of
 //!   truth and read, comparing each plate with the read of its best-overlapping detection
 //!   (an undetected plate scores 0 of its length);
-//! - confusions count truth→read character pairs at equal positions of same-length texts.
+//! - confusions count truth→read character pairs at equal positions of same-length texts;
+//! - a plate's *country* is that of the listed formats its true text follows (several when
+//!   countries share a shape, none for a plate of an unlisted country such as the US).
 
 use super::ground_truth::TruthPlate;
 use crate::geometry::BoundingBox;
+use crate::plate_format::PlateFormats;
 use crate::plate_text::{edit_distance, fold};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -28,6 +31,8 @@ pub struct ImageOutcome {
     pub unread: Vec<BoundingBox>,
     /// End-to-end time for the image (decode, detect, read), ms; `None` if it failed.
     pub ms: Option<f64>,
+    /// The OCR stage's share of it (every read of every plate, the ensemble's too), ms.
+    pub ocr_ms: Option<f64>,
     pub error: Option<String>,
 }
 
@@ -47,6 +52,18 @@ pub struct Confusion {
     pub count: usize,
 }
 
+/// Exact accuracy on the plates whose true text follows one country's formats.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CountryScore {
+    /// Country codes joined by `/` when countries share the shape; empty for no listed format.
+    pub country: String,
+    pub plates: usize,
+    pub exact: f64,
+}
+
+/// The label of plates that follow no listed format.
+pub const NO_FORMAT: &str = "";
+
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct EvalSummary {
     pub images: usize,
@@ -59,8 +76,13 @@ pub struct EvalSummary {
     pub extra_reads: usize,
     pub ms_median: f64,
     pub ms_p95: f64,
+    /// The OCR stage alone: what the ensemble's further reads cost shows here.
+    pub ocr_ms_median: f64,
+    pub ocr_ms_p95: f64,
     pub confusions: Vec<Confusion>,
     pub misses: Vec<Miss>,
+    /// Per country of the truth's format, most plates first.
+    pub countries: Vec<CountryScore>,
 }
 
 /// The `q`-quantile (0..1) of `values` by nearest rank; 0 for none.
@@ -85,7 +107,8 @@ fn best_overlap<'a, T>(
         .map(|(_, t)| t)
 }
 
-pub fn score(outcomes: &[ImageOutcome]) -> EvalSummary {
+pub fn score(outcomes: &[ImageOutcome], formats: &PlateFormats) -> EvalSummary {
+    let mut countries: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let mut plates = 0;
     let mut exact = 0;
     let mut detected = 0;
@@ -103,6 +126,9 @@ pub fn score(outcomes: &[ImageOutcome]) -> EvalSummary {
             let was_detected = overlapping_read.is_some()
                 || best_overlap(&truth.bbox, outcome.unread.iter().map(|b| (b, ()))).is_some();
             exact += usize::from(read_exactly);
+            let country = countries.entry(formats.countries_of(&truth.text).join("/")).or_default();
+            country.0 += 1;
+            country.1 += usize::from(read_exactly);
             detected += usize::from(was_detected);
             match overlapping_read {
                 Some(read) => {
@@ -140,7 +166,13 @@ pub fn score(outcomes: &[ImageOutcome]) -> EvalSummary {
         .collect();
     confusions.sort_by(|a, b| b.count.cmp(&a.count).then(a.truth.cmp(&b.truth)));
     let times: Vec<f64> = outcomes.iter().filter_map(|o| o.ms).collect();
+    let ocr_times: Vec<f64> = outcomes.iter().filter_map(|o| o.ocr_ms).collect();
     let fraction = |n: usize, d: usize| if d == 0 { 0.0 } else { n as f64 / d as f64 };
+    let mut countries: Vec<CountryScore> = countries
+        .into_iter()
+        .map(|(country, (n, right))| CountryScore { country, plates: n, exact: fraction(right, n) })
+        .collect();
+    countries.sort_by(|a, b| b.plates.cmp(&a.plates).then(a.country.cmp(&b.country)));
     EvalSummary {
         images: outcomes.len(),
         failed_images: outcomes.iter().filter(|o| o.error.is_some()).count(),
@@ -151,14 +183,22 @@ pub fn score(outcomes: &[ImageOutcome]) -> EvalSummary {
         extra_reads,
         ms_median: quantile(&times, 0.5),
         ms_p95: quantile(&times, 0.95),
+        ocr_ms_median: quantile(&ocr_times, 0.5),
+        ocr_ms_p95: quantile(&ocr_times, 0.95),
         confusions,
         misses,
+        countries,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plate_format::FormatConfig;
+
+    fn score(outcomes: &[ImageOutcome]) -> EvalSummary {
+        super::score(outcomes, &PlateFormats::bundled(FormatConfig::default()).expect("formats"))
+    }
 
     fn truth(text: &str, x: f32) -> TruthPlate {
         TruthPlate { bbox: BoundingBox::from_xywh(x, 0.0, 100.0, 20.0), text: text.into() }
@@ -179,6 +219,7 @@ mod tests {
                 .collect(),
             unread: unread.iter().map(|x| BoundingBox::from_xywh(*x, 0.0, 100.0, 20.0)).collect(),
             ms: Some(ms),
+            ocr_ms: Some(ms / 4.0),
             error: None,
         }
     }
@@ -240,6 +281,31 @@ mod tests {
         )]);
         assert_eq!(s.extra_reads, 1);
         assert_eq!(s.exact, 1.0);
+    }
+
+    #[test]
+    fn accuracy_is_given_per_country_of_the_true_format() {
+        let s = score(&[
+            outcome(vec![truth("1ABC234", 0.0)], &[("1ABC234", 0.0)], &[], 10.0),
+            outcome(vec![truth("1ABC235", 0.0)], &[("1ABC2E5", 0.0)], &[], 10.0),
+            outcome(vec![truth("7XYZ1", 0.0)], &[("7XYZ1", 0.0)], &[], 10.0),
+        ]);
+        assert_eq!(
+            s.countries,
+            vec![
+                CountryScore { country: "BE".into(), plates: 2, exact: 0.5 },
+                CountryScore { country: NO_FORMAT.into(), plates: 1, exact: 1.0 },
+            ]
+        );
+    }
+
+    #[test]
+    fn the_ocr_stage_is_timed_on_its_own() {
+        let s = score(&[
+            outcome(vec![truth("AAA111", 0.0)], &[("AAA111", 0.0)], &[], 40.0),
+            outcome(vec![truth("AAA111", 0.0)], &[("AAA111", 0.0)], &[], 80.0),
+        ]);
+        assert_eq!((s.ms_median, s.ocr_ms_median, s.ocr_ms_p95), (40.0, 10.0, 20.0));
     }
 
     #[test]

@@ -22,6 +22,9 @@ pub struct OcrReading {
     pub char_distributions: Vec<Vec<f32>>,
     /// Region head output as a distribution over the model's regions, when it has one.
     pub region_distribution: Vec<f32>,
+    /// Every slot's distribution, padding included: what the ensemble needs to ask how likely
+    /// this model finds a text another model (or crop) read.
+    pub slots: Vec<Vec<f32>>,
 }
 
 impl OcrReading {
@@ -40,7 +43,7 @@ pub fn mean_confidence(char_confidences: &[f32]) -> f32 {
 }
 
 /// The alphabet an OCR model reads over, with its padding character.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Alphabet {
     chars: Vec<char>,
     pad: char,
@@ -74,8 +77,10 @@ impl Alphabet {
             char_confidences: Vec::new(),
             char_distributions: Vec::new(),
             region_distribution: Vec::new(),
+            slots: Vec::new(),
         };
         for slot in slots.chunks_exact(self.chars.len()) {
+            reading.slots.push(slot.to_vec());
             let (best, p) = argmax(slot);
             let c = self.chars[best];
             if c != self.pad {
@@ -89,6 +94,10 @@ impl Alphabet {
 
     pub fn char_at(&self, index: usize) -> char {
         self.chars[index]
+    }
+
+    pub fn pad_index(&self) -> Option<usize> {
+        self.index_of(self.pad)
     }
 }
 

@@ -1,5 +1,6 @@
 //! The plate OCR model (fast-plate-ocr CCT): all crops of a frame read in one batched call.
 
+use super::config::OcrModel;
 use super::decode::{Alphabet, OcrReading};
 use crate::geometry::BoundingBox;
 use crate::imaging::resize_region_into;
@@ -8,39 +9,7 @@ use image::RgbImage;
 use ort::environment::Environment;
 use ort::session::Session;
 use ort::value::{TensorRef, ValueType};
-use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-
-/// Which OCR file runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum OcrModel {
-    /// 9 slots, text only.
-    V1,
-    /// 10 slots and a region head (66 regions, Belgium, the Netherlands and France among them).
-    V2,
-}
-
-impl OcrModel {
-    pub fn manifest_id(self) -> &'static str {
-        match self {
-            OcrModel::V1 => "ocr-v1",
-            OcrModel::V2 => "ocr-v2",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct OcrConfig {
-    pub model: OcrModel,
-}
-
-impl Default for OcrConfig {
-    fn default() -> Self {
-        Self { model: OcrModel::V2 }
-    }
-}
 
 const INPUT_NAME: &str = "input";
 const REGION_OUTPUT: &str = "region";
@@ -62,10 +31,10 @@ impl PlateReader {
     pub fn load(
         environment: &Environment,
         models_dir: &Path,
-        config: &OcrConfig,
+        model: OcrModel,
     ) -> Result<Self, ModelError> {
         let LoadedModel { session, path, entry } =
-            crate::models::load(environment, models_dir, config.model.manifest_id())?;
+            crate::models::load(environment, models_dir, model.manifest_id())?;
         let contract = |detail: String| ModelError::Contract {
             path: path.clone(),
             expected: entry.outputs.clone(),

@@ -144,21 +144,7 @@ impl PlateFormats {
             format: None,
         };
         let chars: Vec<char> = reading.text.chars().collect();
-        let has_region_head =
-            !region_names.is_empty() && reading.region_distribution.len() == region_names.len();
-        let priors: Vec<(&Country, f32)> = self
-            .countries
-            .iter()
-            .map(|c| {
-                let prior = if has_region_head {
-                    region_probability(&c.region, &reading.region_distribution, region_names)
-                } else {
-                    1.0
-                };
-                (c, prior)
-            })
-            .collect();
-
+        let (priors, keep_prior) = self.priors(&reading.region_distribution, region_names);
         let conforming = priors
             .iter()
             .filter(|(c, _)| c.sequences.iter().any(|s| follows(&chars, s)))
@@ -167,13 +153,6 @@ impl PlateFormats {
             return Resolved { format: Some(country.code.clone()), ..as_read };
         }
 
-        let unlisted = self.config.unlisted_format_probability;
-        let keep_prior = if has_region_head {
-            let covered: f32 = priors.iter().map(|(_, p)| p).sum::<f32>().min(1.0);
-            (1.0 - covered) + covered * unlisted
-        } else {
-            unlisted
-        };
         let log = |p: f32| p.max(1e-12).ln();
         let keep_score =
             reading.char_confidences.iter().map(|&p| log(p)).sum::<f32>() + log(keep_prior);
@@ -198,6 +177,63 @@ impl PlateFormats {
             }
         }
         best.map(|(_, r)| r).unwrap_or(as_read)
+    }
+
+    /// Each country with the region head's belief in it (1 for all without a head), and the
+    /// weight of a text that follows none of them: the mass on countries without listed formats
+    /// plus, for the listed ones, the chance of an unlisted format.
+    fn priors(
+        &self,
+        region_distribution: &[f32],
+        region_names: &[String],
+    ) -> (Vec<(&Country, f32)>, f32) {
+        let has_region_head =
+            !region_names.is_empty() && region_distribution.len() == region_names.len();
+        let priors: Vec<(&Country, f32)> = self
+            .countries
+            .iter()
+            .map(|c| {
+                let prior = if has_region_head {
+                    region_probability(&c.region, region_distribution, region_names)
+                } else {
+                    1.0
+                };
+                (c, prior)
+            })
+            .collect();
+        let unlisted = self.config.unlisted_format_probability;
+        let keep_prior = if has_region_head {
+            let covered: f32 = priors.iter().map(|(_, p)| p).sum::<f32>().min(1.0);
+            (1.0 - covered) + covered * unlisted
+        } else {
+            unlisted
+        };
+        (priors, keep_prior)
+    }
+
+    /// How plausible `text` is as a plate before any OCR evidence, from its shape alone: the
+    /// weight of following no listed format, plus the belief in the likeliest country whose
+    /// listed format it follows. The ensemble weighs competing reads of one plate by it.
+    pub fn prior(&self, text: &str, region_distribution: &[f32], region_names: &[String]) -> f32 {
+        let chars: Vec<char> = text.chars().collect();
+        let (priors, keep_prior) = self.priors(region_distribution, region_names);
+        let fitting = priors
+            .iter()
+            .filter(|(c, _)| c.sequences.iter().any(|s| follows(&chars, s)))
+            .map(|(_, p)| *p)
+            .fold(0.0, f32::max);
+        (keep_prior + fitting * (1.0 - self.config.unlisted_format_probability)).min(1.0)
+    }
+
+    /// The codes of every country whose listed formats `text` follows, in file order (several
+    /// countries share a shape: `BA123AB` is Slovak, French and Italian alike).
+    pub fn countries_of(&self, text: &str) -> Vec<&str> {
+        let chars: Vec<char> = text.chars().collect();
+        self.countries
+            .iter()
+            .filter(|c| c.sequences.iter().any(|s| follows(&chars, s)))
+            .map(|c| c.code.as_str())
+            .collect()
     }
 
     /// `chars` made to follow `sequence` by replacing each out-of-class character with its most
@@ -285,6 +321,7 @@ mod tests {
             char_confidences: vec![p; text.len()],
             char_distributions: distributions,
             region_distribution,
+            slots: Vec::new(),
         }
     }
 
@@ -414,6 +451,29 @@ mod tests {
         let r = reading("1ABC2O4", 0.9, &[(5, '0', 0.08)], &[], &[]);
         let out = formats().resolve(&r, &alphabet(), &[]);
         assert_eq!(out.text, "1ABC204");
+    }
+
+    #[test]
+    fn a_text_fitting_a_believed_country_is_more_plausible_than_one_fitting_none() {
+        let f = formats();
+        let mut region = vec![0.0; names().len()];
+        region[names().iter().position(|n| n == "Slovakia").expect("region")] = 0.9;
+        let fitting = f.prior("BA123AB", &region, &names());
+        let unfitting = f.prior("BA123A8", &region, &names());
+        assert!(fitting > 5.0 * unfitting, "{fitting} vs {unfitting}");
+        assert!(fitting <= 1.0);
+        // without a region head, every listed country is plausible
+        assert!(f.prior("BA123AB", &[], &[]) > 0.9);
+        assert!((f.prior("BA123A8", &[], &[]) - 0.01).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_plate_shape_names_every_country_that_has_it() {
+        let f = formats();
+        assert_eq!(f.countries_of("1ABC234"), vec!["BE"]);
+        assert!(f.countries_of("BA123AB").contains(&"SK"));
+        assert_eq!(f.countries_of("ABC1234"), vec!["DE", "SK", "CZ"]);
+        assert!(f.countries_of("ABC").is_empty());
     }
 
     #[test]
