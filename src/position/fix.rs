@@ -140,9 +140,9 @@ impl FixTracker {
     /// [`FixTracker::position`] says.
     pub fn position_at(&self, at: Duration) -> Option<Position> {
         let mut position = self.position(at)?;
-        let around = self.recent.iter().zip(self.recent.iter().skip(1));
-        if let Some((before, after)) =
-            around.filter(|(before, after)| before.0 <= at && at < after.0).last()
+        // Fixes come in receiving order, so at most one pair brackets `at`.
+        let mut around = self.recent.iter().zip(self.recent.iter().skip(1));
+        if let Some((before, after)) = around.find(|(before, after)| before.0 <= at && at < after.0)
         {
             let span = (after.0 - before.0).as_secs_f64();
             let t = (at - before.0).as_secs_f64() / span;

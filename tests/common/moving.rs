@@ -106,7 +106,7 @@ fn render(folder: &Path, photos: &[&str], shots: &[Shot], shake: f32, video: &Pa
         .iter()
         .map(|n| anpr_edge::source::decode_still(&folder.join(n)).expect("decode"))
         .collect();
-    let mut random = Random(0x5eed_0f_d21e);
+    let mut random = Random(0x005e_ed0f_d21e);
     let mut frames = Vec::new();
     for shot in shots {
         for i in 0..shot.frames {
