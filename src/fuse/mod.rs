@@ -192,7 +192,9 @@ impl<P: Clone> Fuser<P> {
                     track.emitted = true;
                 }
             }
-            if since > keep || (gone && !track.emitted) {
+            // A track that is no vehicle yet waits out the window too: read once, hidden, read
+            // again, it is one vehicle read on two frames, not two phantoms.
+            if since > keep {
                 retired.push(track);
             } else {
                 self.tracks.push(track);
@@ -573,5 +575,24 @@ mod tests {
         let (_, out) = drive(&mut fuser(), &frames);
         let texts: Vec<_> = out.iter().map(|r| r.best.plate.text.as_str()).collect();
         assert_eq!(texts, ["LM633BD"]);
+    }
+
+    #[test]
+    fn on_a_moving_camera_two_brief_sightings_of_one_plate_make_a_vehicle() {
+        let frames = [
+            (0, vec![read("AB123CD", 0.9, 100.0, 80.0)]),
+            (2500, vec![read("AB123CD", 0.9, 700.0, 80.0)]),
+        ];
+        let mut f = moving(FusionConfig::default());
+        let (vehicles, out) = drive(&mut f, &frames);
+        assert_eq!((out.len(), f.phantoms_suppressed()), (1, 0), "{out:?}");
+        assert_eq!(vehicles[0], vehicles[1]);
+        let mut fixed = fuser();
+        let (_, out) = drive(&mut fixed, &frames);
+        assert_eq!(
+            (out.len(), fixed.phantoms_suppressed()),
+            (0, 2),
+            "two passages, each a phantom"
+        );
     }
 }
