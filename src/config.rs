@@ -4,7 +4,7 @@
 
 use crate::config_issue::{under, ConfigIssue};
 use crate::control::ControlConfig;
-use crate::fuse::FusionConfig;
+use crate::fuse::{Camera, FusionConfig};
 use crate::health::HealthConfig;
 use crate::hotlist::HotlistConfig;
 use crate::imaging::ImageConfig;
@@ -212,6 +212,7 @@ impl Config {
             return Err(ConfigError::Invalid { path: path.to_path_buf(), issues });
         }
         config.follow_retention();
+        config.follow_position();
         Ok(config)
     }
 
@@ -221,6 +222,13 @@ impl Config {
         if let Some(spool) = &mut self.spool {
             spool.hit_max_age_s.get_or_insert(hit_max_age_s);
         }
+    }
+
+    /// A unit that takes its position from gpsd rides in a car: fusion works for a moving
+    /// camera unless `fusion.camera` says otherwise.
+    fn follow_position(&mut self) {
+        let moving = self.position.source == PositionKind::Gpsd;
+        self.fusion.camera.get_or_insert(if moving { Camera::Moving } else { Camera::Fixed });
     }
 
     /// Every issue of every section, under its full key.
@@ -680,6 +688,18 @@ mod tests {
         );
         let e = parse(&minimal("").replace("box-1", "fleet")).expect_err("reserved").to_string();
         assert!(e.contains("device.id") && e.contains("reserved"), "{e}");
+    }
+
+    #[test]
+    fn a_unit_on_gpsd_fuses_for_a_moving_camera_unless_told() {
+        let camera = |extra: &str| parse(&minimal(extra)).expect("valid").fusion.camera;
+        assert_eq!(camera(""), Some(Camera::Fixed));
+        assert_eq!(camera("[position]\nsource = \"gpsd\"\n"), Some(Camera::Moving));
+        assert_eq!(
+            camera("[position]\nsource = \"gpsd\"\n[fusion]\ncamera = \"fixed\"\n"),
+            Some(Camera::Fixed)
+        );
+        assert_eq!(camera("[fusion]\ncamera = \"moving\"\n"), Some(Camera::Moving));
     }
 
     #[test]

@@ -145,7 +145,7 @@ pub fn build_outgoing(
         record.alert_level = Some(level_of(alerts, found, evidence, false));
     }
     // Where and with which clock the read was made, before anything derives from the record.
-    stamp.apply(&mut record);
+    stamp.apply(&mut record, frame.captured_at);
     Outgoing { record, images: attached }
 }
 

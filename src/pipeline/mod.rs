@@ -73,6 +73,8 @@ pub struct PipelineStats {
     pub queue_depth: AtomicU64,
     /// Vehicles being followed by fusion right now.
     pub active_tracks: AtomicU64,
+    /// Tracks fusion did not emit because they were no vehicle (phantom reads), since the start.
+    pub phantoms_suppressed: AtomicU64,
     /// Time spent in recognition (detector + OCR + formats), in total and on the last frame, µs.
     pub inference_us_total: AtomicU64,
     pub inference_us_last: AtomicU64,
@@ -94,6 +96,7 @@ impl PipelineStats {
             "image_errors": get(&self.image_errors),
             "queue_depth": get(&self.queue_depth),
             "active_tracks": get(&self.active_tracks),
+            "phantoms_suppressed": get(&self.phantoms_suppressed),
             "inference_seconds": get(&self.inference_us_total) as f64 / 1e6,
             "inference_ms_last": get(&self.inference_us_last) as f64 / 1e3,
         })
@@ -140,9 +143,12 @@ pub fn run(
 ) -> Result<(), PipelineError> {
     let Run { config, fusion, stats, shutdown, snapshots } = run;
     let queue = Arc::new(FrameQueue::new(config.frame_queue));
+    let mut fuser: Fuser<Evidence> = Fuser::new(fusion.clone());
+    if source.frames_are_scenes() {
+        fuser = fuser.keeping_single_reads();
+    }
     let capture = spawn_capture(source, &queue, shutdown, stats, config.realtime)
         .map_err(PipelineError::CaptureThread)?;
-    let mut fuser: Fuser<Evidence> = Fuser::new(fusion.clone());
     let mut hits = HitPath::new(stages);
     let mut context = ContextRing::new(stages.images);
     let started = Instant::now();
@@ -180,12 +186,14 @@ pub fn run(
         stats.frames_dropped.store(queue_stats.dropped_oldest, Ordering::Relaxed);
         stats.queue_depth.store(queue_stats.depth as u64, Ordering::Relaxed);
         stats.active_tracks.store(fuser.active_tracks() as u64, Ordering::Relaxed);
+        stats.phantoms_suppressed.store(fuser.phantoms_suppressed(), Ordering::Relaxed);
     }
     if delivered.is_err() {
         // The sink is gone: capture has nothing to feed.
         shutdown.trigger("the read sink failed");
     }
     let flushed = emit(fuser.flush(), &mut hits, &context, stages, sink, stats);
+    stats.phantoms_suppressed.store(fuser.phantoms_suppressed(), Ordering::Relaxed);
     let captured = capture.join();
     tracing::info!(seconds = started.elapsed().as_secs_f64(), "pipeline stopped");
     delivered?;

@@ -1,9 +1,10 @@
-//! What a read learns from the unit itself at the moment it is made: where the unit is and
-//! whether its clock can be trusted.
+//! What a read learns from the unit itself: where the unit was when the plate was best read,
+//! and whether its clock can be trusted.
 
 use crate::clock::ClockState;
 use crate::position::PositionProvider;
 use crate::read_record::ReadRecord;
+use std::time::SystemTime;
 
 pub struct ReadStamp {
     pub position: PositionProvider,
@@ -17,8 +18,9 @@ impl ReadStamp {
         Self { position: PositionProvider::Unknown, clock: crate::clock::probe }
     }
 
-    pub fn apply(&self, record: &mut ReadRecord) {
-        record.position = self.position.current();
+    /// Stamps `record`, whose best frame was captured at `captured_at`.
+    pub fn apply(&self, record: &mut ReadRecord, captured_at: SystemTime) {
+        record.position = self.position.at(captured_at);
         record.clock_synchronised = (self.clock)().trusted();
     }
 }

@@ -11,7 +11,12 @@
 
 use super::gpsd_json::{FixMode, Report, Sky};
 use super::{FixQuality, Position, PositionKind};
+use std::collections::VecDeque;
 use std::time::Duration;
+
+/// Fixes kept to place a read between them: at gpsd's 1 Hz, the last 8 s, more than fusion
+/// takes from a vehicle's best frame to its emission.
+const RECENT_FIXES: usize = 8;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FixPolicy {
@@ -41,11 +46,21 @@ pub struct FixTracker {
     moving: bool,
     /// The receiver (or gpsd) has no fix now: `last` is the last known one.
     lost: bool,
+    /// When the latest fixes were received and where they were, oldest first.
+    recent: VecDeque<(Duration, f64, f64)>,
 }
 
 impl FixTracker {
     pub fn new(policy: FixPolicy) -> Self {
-        Self { policy, last: None, sky: None, heading_deg: None, moving: false, lost: true }
+        Self {
+            policy,
+            last: None,
+            sky: None,
+            heading_deg: None,
+            moving: false,
+            lost: true,
+            recent: VecDeque::with_capacity(RECENT_FIXES),
+        }
     }
 
     pub fn observe(&mut self, report: Report, now: Duration) {
@@ -69,6 +84,10 @@ impl FixTracker {
                         received: now,
                     });
                     self.lost = false;
+                    if self.recent.len() == RECENT_FIXES {
+                        self.recent.pop_front();
+                    }
+                    self.recent.push_back((now, latitude, longitude));
                 }
                 // A TPV without a usable position: the receiver lost its fix.
                 _ => self.lost = true,
@@ -113,6 +132,25 @@ impl FixTracker {
             age_ms: Some(age.as_millis() as u64),
             lost: self.lost,
         })
+    }
+
+    /// The position of a read whose frame was captured at `at`: between two fixes received
+    /// around it, where the unit was then (interpolated by time, the age the time to the
+    /// nearer fix), not where it is by the time the read is emitted; after the last fix, as
+    /// [`FixTracker::position`] says.
+    pub fn position_at(&self, at: Duration) -> Option<Position> {
+        let mut position = self.position(at)?;
+        // Fixes come in receiving order, so at most one pair brackets `at`.
+        let mut around = self.recent.iter().zip(self.recent.iter().skip(1));
+        if let Some((before, after)) = around.find(|(before, after)| before.0 <= at && at < after.0)
+        {
+            let span = (after.0 - before.0).as_secs_f64();
+            let t = (at - before.0).as_secs_f64() / span;
+            position.latitude = before.1 + (after.1 - before.1) * t;
+            position.longitude = before.2 + (after.2 - before.2) * t;
+            position.age_ms = Some((at - before.0).min(after.0 - at).as_millis() as u64);
+        }
+        Some(position)
     }
 }
 
@@ -258,5 +296,31 @@ mod tests {
             .map(compass_point)
             .to_vec();
         assert_eq!(got, ["N", "N", "NE", "E", "S", "SW", "NW", "N", "N", "NW"]);
+    }
+
+    #[test]
+    fn a_read_between_two_fixes_is_placed_where_the_unit_was_then() {
+        let at = |lat: f64, lon: f64| {
+            Report::Tpv(Tpv {
+                mode: FixMode::ThreeD,
+                time: None,
+                latitude: Some(lat),
+                longitude: Some(lon),
+                altitude_m: None,
+                speed_mps: Some(14.0),
+                track_deg: Some(90.0),
+                eph_m: None,
+            })
+        };
+        let mut t = FixTracker::new(policy());
+        t.observe(at(50.0, 4.0), secs(10));
+        t.observe(at(50.0, 4.001), secs(11));
+        t.observe(at(50.0, 4.002), secs(12));
+        let p = t.position_at(Duration::from_millis(10_250)).expect("placed");
+        assert!((p.longitude - 4.00025).abs() < 1e-9, "{}", p.longitude);
+        assert_eq!(p.age_ms, Some(250));
+        assert_eq!(p.speed_mps, Some(14.0));
+        let later = t.position_at(Duration::from_millis(12_500)).expect("after the last fix");
+        assert_eq!((later.longitude, later.age_ms), (4.002, Some(500)));
     }
 }

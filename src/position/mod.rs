@@ -14,7 +14,7 @@ use fix::{FixPolicy, FixTracker};
 use gpsd_client::{GpsdClient, GpsdEndpoint};
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// `[position]`: where the position of each read comes from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -178,6 +178,21 @@ impl PositionProvider {
                 let client = GpsdClient::start(endpoint, Arc::clone(&tracker), origin)?;
                 Ok(Self::Gpsd { tracker, origin, _client: client })
             }
+        }
+    }
+
+    /// The position of a read whose frame was captured at `captured_at` (wall clock): on a
+    /// mobile unit where it was then, between the fixes around it.
+    pub fn at(&self, captured_at: SystemTime) -> Option<Position> {
+        match self {
+            Self::Gpsd { tracker, origin, .. } => {
+                let ago = SystemTime::now().duration_since(captured_at).unwrap_or_default();
+                let at = origin.elapsed().saturating_sub(ago);
+                // invariant: as in `current`.
+                let guard = tracker.lock().unwrap_or_else(|p| p.into_inner());
+                guard.position_at(at)
+            }
+            _ => self.current(),
         }
     }
 

@@ -64,6 +64,12 @@ pub trait FrameSource: Send {
         false
     }
 
+    /// Whether each frame is a scene of its own (a folder of photographs) rather than a moment
+    /// of one: then a plate read on one frame is all a vehicle gets, not a phantom.
+    fn frames_are_scenes(&self) -> bool {
+        false
+    }
+
     /// The next frame; `None` once the source is exhausted (or, for a live source, once the
     /// unit stops).
     fn next_frame(&mut self) -> Option<Result<Frame, FrameError>>;

@@ -69,6 +69,10 @@ impl FrameSource for StillImages {
         Some(self.files.len() as u64)
     }
 
+    fn frames_are_scenes(&self) -> bool {
+        true
+    }
+
     fn next_frame(&mut self) -> Option<Result<Frame, FrameError>> {
         let path = self.files.get(self.next)?;
         let seq = self.next as u64;

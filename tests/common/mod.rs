@@ -74,6 +74,23 @@ pub fn write_video_frames(
     height: u32,
     fps: f64,
 ) -> &'static str {
+    let scaled = images.iter().zip(frames).flat_map(|(rgb, &frames_each)| {
+        let scaled =
+            image::imageops::resize(rgb, width, height, image::imageops::FilterType::Triangle);
+        std::iter::repeat_n(scaled, frames_each)
+    });
+    write_video_stream(path, scaled, width, height, fps)
+}
+
+/// Writes `frames` (each `width` × `height`) one by one into a video at `path`, so a long
+/// clip never sits in memory whole. Returns the codec used ("avc1" for H.264, else "mp4v").
+pub fn write_video_stream(
+    path: &std::path::Path,
+    frames: impl IntoIterator<Item = image::RgbImage>,
+    width: u32,
+    height: u32,
+    fps: f64,
+) -> &'static str {
     use opencv::core::{Mat, Size, Vec3b};
     use opencv::prelude::*;
     use opencv::videoio::VideoWriter;
@@ -94,15 +111,12 @@ pub fn write_video_frames(
         }
     }
     let (codec, mut writer) = writer.expect("no H.264 or MPEG-4 encoder in OpenCV's FFmpeg");
-    for (rgb, &frames_each) in images.iter().zip(frames) {
-        let scaled =
-            image::imageops::resize(rgb, width, height, image::imageops::FilterType::Triangle);
-        let bgr: Vec<u8> = scaled.pixels().flat_map(|p| [p[2], p[1], p[0]]).collect();
+    for frame in frames {
+        assert_eq!(frame.dimensions(), (width, height), "every frame at the video's size");
+        let bgr: Vec<u8> = frame.pixels().flat_map(|p| [p[2], p[1], p[0]]).collect();
         let mat =
             Mat::new_rows_cols_with_bytes::<Vec3b>(height as i32, width as i32, &bgr).expect("mat");
-        for _ in 0..frames_each {
-            writer.write(&mat).expect("write frame");
-        }
+        writer.write(&mat).expect("write frame");
     }
     writer.release().expect("release");
     codec
@@ -125,6 +139,7 @@ pub mod cluster;
 pub mod gate;
 pub mod gpsd;
 pub mod metrics;
+pub mod moving;
 pub mod subscriber;
 
 /// The first annotated plate of a photograph of the eval set, as annotated.
