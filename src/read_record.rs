@@ -124,6 +124,8 @@ pub struct Link {
     pub vehicle_id: String,
     /// On a vehicle's read: the alert the vehicle raised earlier.
     pub alert_id: Option<String>,
+    /// A hit's grade under the alert policy.
+    pub alert_level: Option<AlertLevel>,
 }
 
 /// Who signed a read, and the signature (base64) over its canonical form.
@@ -197,7 +199,7 @@ impl ReadRecord {
             disposition,
             hit: disposition == Disposition::Hit,
             hotlist: None,
-            alert_level: None,
+            alert_level: link.alert_level,
             alert_id: link.alert_id,
             images: Images::default(),
             position: None,

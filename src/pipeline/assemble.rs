@@ -9,7 +9,6 @@ use crate::digest::sha256_hex;
 use crate::frame::Frame;
 use crate::fuse::FusedRead;
 use crate::geometry::BoundingBox;
-use crate::hotlist::alert::{level_of, FrameEvidence, FusedEvidence};
 use crate::hotlist::{AlertPolicy, LiveHotlist, Verdict};
 use crate::imaging::{encode_jpeg, ImageConfig};
 use crate::outgoing::{Outgoing, OutgoingImage, ReadSink, CONTEXT};
@@ -55,7 +54,7 @@ pub fn build_outgoing(
     sink: &dyn ReadSink,
     stats: &PipelineStats,
 ) -> Outgoing {
-    let ReadStages { identity, stamp, images: config, privacy, alerts, .. } = *stages;
+    let ReadStages { identity, stamp, images: config, privacy, .. } = *stages;
     let read_id = new_read_id();
     let disposition = Disposition::of(verdict);
     let release = crate::privacy::release(&privacy.config, config, disposition);
@@ -136,14 +135,6 @@ pub fn build_outgoing(
     let mut record = ReadRecord::new(read_id, link, identity, fused, times, plate, disposition);
     record.images = refs;
     record.hotlist = verdict.matched().map(|listed| publish_match(listed, &record.plate));
-    if let Verdict::Alert(found) = verdict {
-        let best = FrameEvidence {
-            confidence: fused.best.plate.confidence,
-            detection_score: fused.best.detection_score,
-        };
-        let evidence = FusedEvidence { agreeing_frames: fused.agreeing_frames, best };
-        record.alert_level = Some(level_of(alerts, found, evidence, false));
-    }
     // Where and with which clock the read was made, before anything derives from the record.
     stamp.apply(&mut record, frame.captured_at);
     Outgoing { record, images: attached }
@@ -262,6 +253,7 @@ mod tests {
             report: crate::read_record::Report::Vehicle,
             vehicle_id: "v-1".into(),
             alert_id: None,
+            alert_level: None,
         };
         build_outgoing(&fused(), &verdict, link, &[], &stages, &sink, &PipelineStats::default())
     }

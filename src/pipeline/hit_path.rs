@@ -7,8 +7,8 @@ use super::assemble::{build_outgoing, Evidence, ReadStages};
 use super::context::ContextRing;
 use super::PipelineStats;
 use crate::fuse::{EmitReason, FusedRead};
-use crate::hotlist::alert::FrameEvidence;
-use crate::hotlist::{AlertDesk, HotlistMatch, Verdict};
+use crate::hotlist::alert::{level_of, FrameEvidence, FusedEvidence};
+use crate::hotlist::{AlertDesk, AlertLevel, HotlistMatch, Verdict};
 use crate::outgoing::{ReadSink, SinkFailed};
 use crate::read_record::{new_read_id, Link, Report};
 use crate::recognizer::PlateRead;
@@ -29,11 +29,14 @@ pub struct HitPath {
     desk: AlertDesk,
     /// Makes vehicle ids unique across runs (fusion counts from 1 on every start).
     run: String,
+    /// Each frame is a scene of its own (a folder of photographs): one frame is all the
+    /// evidence there is of its vehicle.
+    stills: bool,
 }
 
 impl HitPath {
-    pub fn new(stages: &ReadStages) -> Self {
-        Self { desk: AlertDesk::new(stages.alerts.clone()), run: new_read_id() }
+    pub fn new(stages: &ReadStages, stills: bool) -> Self {
+        Self { desk: AlertDesk::new(stages.alerts.clone()), run: new_read_id(), stills }
     }
 
     pub fn vehicle_id(&self, vehicle: u64) -> String {
@@ -104,6 +107,7 @@ impl HitPath {
                 report: Report::Alert,
                 vehicle_id: self.vehicle_id(vehicle),
                 alert_id: None,
+                alert_level: Some(AlertLevel::Confirmed),
             };
             let verdict = Verdict::Alert(found);
             let context = context.around(at);
@@ -117,12 +121,24 @@ impl HitPath {
         Ok(())
     }
 
-    /// How the fused read of `vehicle` links to what was sent before it.
-    pub fn link(&mut self, vehicle: u64) -> Link {
+    /// How a vehicle's fused read links to what was sent before it, and its hit's grade.
+    pub fn link(&mut self, fused: &FusedRead<Evidence>, verdict: &Verdict) -> Link {
+        let alert_level = match verdict {
+            Verdict::Alert(found) => {
+                let best = FrameEvidence {
+                    confidence: fused.best.plate.confidence,
+                    detection_score: fused.best.detection_score,
+                };
+                let evidence = FusedEvidence { agreeing_frames: fused.agreeing_frames, best };
+                Some(level_of(self.desk.policy(), found, evidence, self.stills))
+            }
+            Verdict::NoMatch | Verdict::Allow(_) => None,
+        };
         Link {
             report: Report::Vehicle,
-            vehicle_id: self.vehicle_id(vehicle),
-            alert_id: self.desk.settle(vehicle),
+            vehicle_id: self.vehicle_id(fused.vehicle),
+            alert_id: self.desk.settle(fused.vehicle),
+            alert_level,
         }
     }
 }

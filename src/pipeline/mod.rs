@@ -144,12 +144,13 @@ pub fn run(
     let Run { config, fusion, stats, shutdown, snapshots } = run;
     let queue = Arc::new(FrameQueue::new(config.frame_queue));
     let mut fuser: Fuser<Evidence> = Fuser::new(fusion.clone());
-    if source.frames_are_scenes() {
+    let stills = source.frames_are_scenes();
+    if stills {
         fuser = fuser.keeping_single_reads();
     }
     let capture = spawn_capture(source, &queue, shutdown, stats, config.realtime)
         .map_err(PipelineError::CaptureThread)?;
-    let mut hits = HitPath::new(stages);
+    let mut hits = HitPath::new(stages, stills);
     let mut context = ContextRing::new(stages.images);
     let started = Instant::now();
     let mut last_monotonic = Duration::ZERO;
@@ -305,7 +306,7 @@ fn emit(
 ) -> Result<(), SinkFailed> {
     for fused in due {
         let verdict = stages.hotlist.check(&fused.best.plate.text, std::time::SystemTime::now());
-        let link = hits.link(fused.vehicle);
+        let link = hits.link(&fused, &verdict);
         if let Verdict::Alert(hit) = &verdict {
             // A vehicle that alerted was counted then.
             if link.alert_id.is_none() {
