@@ -34,6 +34,7 @@ pub const COUNTERS: &[&str] = &[
     "pipeline.hits",
     "pipeline.alerts",
     "pipeline.possible_hits",
+    "pipeline.phantoms_suppressed",
     "outbox.acked",
     "outbox.republished",
     "outbox.dropped_hits",
