@@ -42,6 +42,12 @@ if ! command -v cargo >/dev/null; then
   step "installing a Rust toolchain from Debian (rustc-web, bookworm-security)"
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends rustc-web cargo-web
 fi
+# The test command's style gates need rustfmt and clippy of the same release (Debian ships them
+# apart from the compiler; a rustup toolchain has them already).
+if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+  step "rustfmt and clippy from Debian (rustfmt-web, rust-web-clippy)"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends rustfmt-web rust-web-clippy
+fi
 
 step "ONNX Runtime library"
 $SUDO "$ROOT/scripts/install-onnxruntime.sh" "$(uname -m)" "$PREFIX/lib/anpr-edge"
