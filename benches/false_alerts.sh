@@ -10,7 +10,7 @@
 # alert matched to a near-miss (or a random plate) is a false alert. The video is read as fast as
 # recognition goes (no frame dropped), once per policy.
 #
-#   benches/false_alerts.sh
+#   benches/false_alerts.sh          # KEEP=1 keeps the scratch folder (records per policy)
 #
 # Prints one row per policy and, last, one JSON object: {"vehicles", "policies": [{name,
 # false_confirmed_per_1000, false_possible_per_1000, true_confirmed, true_listed_shown,
@@ -20,7 +20,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 HOTLIST_ENTRIES=${HOTLIST_ENTRIES:-100000}
 ANPR=${ANPR:-anpr-edge}
 WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
+trap '[ -n "${KEEP:-}" ] || rm -rf "$WORK"' EXIT
 cd "$WORK"
 mapfile -t photos < <(ls "$ROOT"/../shared/data/openalpr-eu-dev/*.jpg "$ROOT"/../shared/data/openalpr-us-dev/*.jpg)
 bash "$ROOT/benches/support/scenes.sh" "${photos[@]}" > /dev/null
@@ -29,7 +29,9 @@ import json, random, sys
 n, shown = int(sys.argv[1]), [l.strip().upper() for l in open(sys.argv[2])]
 rng = random.Random(11)
 L, D = "ABCDEFGHJKLMNPRSTUVWXYZ", "0123456789"
-swap = {"0": "O", "O": "0", "1": "I", "I": "1", "8": "B", "B": "8", "5": "S", "S": "5", "2": "Z", "Z": "2"}
+# Not O/0: the annotations write O where a plate prints 0, so that swap may be the true plate.
+swap = {"1": "I", "I": "1", "8": "B", "B": "8", "5": "S", "S": "5", "2": "Z", "Z": "2"}
+fold = lambda p: p.replace("O", "0")
 listed = {}
 def near(p):
     out = set()
@@ -42,18 +44,18 @@ def near(p):
         i = rng.randrange(len(p)); out.add(p[:i] + p[i + 1:])
     i = rng.randrange(len(p) + 1); out.add(p[:i] + rng.choice(D) + p[i:])
     return out - {p}
-truth = set(shown)
+truth = {fold(p) for p in shown}
 for k, p in enumerate(shown):
     if k % 2 == 0:
         listed[p] = "true"
     else:
         for q in near(p):
-            if q not in truth:
+            if fold(q) not in truth:
                 listed.setdefault(q, "near-miss")
 while len(listed) < n + len(shown):
     p = (str(rng.randint(1, 9)) + "".join(rng.choices(L, k=3)) + "".join(rng.choices(D, k=3))
          if rng.random() < 0.5 else "".join(rng.choices(L, k=rng.choice((2, 3)))) + "".join(rng.choices(D, k=3)))
-    if p not in truth:
+    if fold(p) not in truth:
         listed.setdefault(p, "random")
 print("version,false-alerts-1\nplate,list,category,action,expires,note")
 for p in listed:
