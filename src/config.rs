@@ -248,6 +248,9 @@ impl Config {
         if self.pipeline.frame_queue == 0 {
             issue("pipeline.frame_queue", "is 0".into(), "must be at least 1");
         }
+        for (key, problem, fix) in self.pipeline.gating.issues() {
+            issue(&format!("pipeline.gating.{key}"), problem, fix);
+        }
         if !(0.0..=1.0).contains(&self.recognition.detector.min_score) {
             issue(
                 "recognition.detector.min_score",

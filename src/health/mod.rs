@@ -28,6 +28,7 @@ pub const COUNTERS: &[&str] = &[
     "pipeline.frames_failed",
     "pipeline.frames_dropped",
     "pipeline.frames_recognised",
+    "pipeline.frames_gated",
     "pipeline.recognition_errors",
     "pipeline.reads_emitted",
     "pipeline.image_errors",

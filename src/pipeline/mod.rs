@@ -11,6 +11,7 @@
 pub mod assemble;
 pub mod context;
 pub mod frame_queue;
+pub mod gate;
 pub mod hit_path;
 pub mod sink;
 pub mod snapshot;
@@ -19,6 +20,7 @@ pub mod stamp;
 pub use assemble::{Evidence, ReadStages};
 pub use context::ContextRing;
 pub use frame_queue::{FrameQueue, Pop};
+pub use gate::{GatingConfig, MotionGate};
 pub use hit_path::HitPath;
 pub use snapshot::Snapshots;
 pub use stamp::ReadStamp;
@@ -44,11 +46,12 @@ pub struct PipelineConfig {
     /// Replay a video file at its own frame rate (as a camera would deliver it) instead of as
     /// fast as recognition goes.
     pub realtime: bool,
+    pub gating: GatingConfig,
 }
 
 impl Default for PipelineConfig {
     fn default() -> Self {
-        Self { frame_queue: 4, realtime: false }
+        Self { frame_queue: 4, realtime: false, gating: GatingConfig::default() }
     }
 }
 
@@ -59,6 +62,8 @@ pub struct PipelineStats {
     pub frames_failed: AtomicU64,
     pub frames_dropped: AtomicU64,
     pub frames_recognised: AtomicU64,
+    /// Frames the motion gate kept from the detector (nothing moved, nothing tracked).
+    pub frames_gated: AtomicU64,
     pub recognition_errors: AtomicU64,
     pub reads_emitted: AtomicU64,
     /// Vehicles that hit an `alert` entry of the hotlist: by an early alert, or by their
@@ -88,6 +93,7 @@ impl PipelineStats {
             "frames_failed": get(&self.frames_failed),
             "frames_dropped": get(&self.frames_dropped),
             "frames_recognised": get(&self.frames_recognised),
+            "frames_gated": get(&self.frames_gated),
             "recognition_errors": get(&self.recognition_errors),
             "reads_emitted": get(&self.reads_emitted),
             "hits": get(&self.hits),
@@ -152,6 +158,9 @@ pub fn run(
         .map_err(PipelineError::CaptureThread)?;
     let mut hits = HitPath::new(stages, stills);
     let mut context = ContextRing::new(stages.images);
+    // Stills are each a scene of their own: there is no motion between them to judge.
+    let enabled = config.gating.enabled && !stills;
+    let mut gate = MotionGate::new(GatingConfig { enabled, ..config.gating.clone() });
     let started = Instant::now();
     let mut last_monotonic = Duration::ZERO;
     let mut last_frame_at = Instant::now();
@@ -163,19 +172,29 @@ pub fn run(
                 last_monotonic = frame.monotonic;
                 last_frame_at = Instant::now();
                 let frame = Arc::new(frame);
-                let (observations, plates) = recognise(recognizer, &frame, stats);
-                if let Some(snapshots) = snapshots {
-                    snapshots.serve(&frame.image, &plates, stages.images, stages.privacy, sink);
-                }
                 context.offer(&frame);
-                let matches = hits.matches(&observations, stages, frame.captured_at);
-                let observed = fuser.observe(frame.monotonic, frame.seq, observations);
-                let raised = hits.raise(matches, &observed.vehicles, &context, stages, sink, stats);
-                if let Err(failed) = raised {
-                    delivered = Err(failed);
-                    break;
+                if !gate.should_run(&frame.image, fuser.active_tracks() > 0) {
+                    stats.frames_gated.fetch_add(1, Ordering::Relaxed);
+                    if let Some(snapshots) = snapshots {
+                        snapshots.serve(&frame.image, &[], stages.images, stages.privacy, sink);
+                    }
+                    // A skipped frame still moves fusion's clock: the vehicle that left ends.
+                    fuser.tick(frame.monotonic)
+                } else {
+                    let (observations, plates) = recognise(recognizer, &frame, stats);
+                    if let Some(snapshots) = snapshots {
+                        snapshots.serve(&frame.image, &plates, stages.images, stages.privacy, sink);
+                    }
+                    let matches = hits.matches(&observations, stages, frame.captured_at);
+                    let observed = fuser.observe(frame.monotonic, frame.seq, observations);
+                    let raised =
+                        hits.raise(matches, &observed.vehicles, &context, stages, sink, stats);
+                    if let Err(failed) = raised {
+                        delivered = Err(failed);
+                        break;
+                    }
+                    observed.due
                 }
-                observed.due
             }
             // No frame: time still passes for the vehicles being tracked (source time runs on
             // from the last frame at the wall clock's pace).
