@@ -120,6 +120,8 @@ fn main() {
     let jitter = env("JITTER", 1) == 1;
     let entries: usize = env("HOTLIST_ENTRIES", 100_000);
     let spool = env("SPOOL", 0) == 1;
+    // 2 by default: Aedes acknowledges QoS 1 before it hands a message to the cluster.
+    let qos: u8 = env("QOS", 2);
     let spools = tempfile::tempdir().expect("a folder for the spools");
 
     let engine = match std::env::var("ENGINE").as_deref() {
@@ -144,7 +146,7 @@ fn main() {
 
     let hosts: Vec<String> = cluster.ports.iter().map(|p| format!("\"127.0.0.1:{p}\"")).collect();
     let config: MqttConfig = toml::from_str(&format!(
-        "hosts = [{}]\ninsecure_dev = true\nbackoff_min_ms = 500\nbackoff_max_ms = 10000\nbackoff_jitter = {jitter}\nkeep_alive_s = 10\nstatus_interval_s = 30\noutbox_messages = 2000\n",
+        "hosts = [{}]\ninsecure_dev = true\nbackoff_min_ms = 500\nbackoff_max_ms = 10000\nbackoff_jitter = {jitter}\nkeep_alive_s = 10\nstatus_interval_s = 30\noutbox_messages = 2000\nqos = {qos}\n",
         hosts.join(", ")
     ))
     .expect("mqtt config");
@@ -323,6 +325,7 @@ fn main() {
         "rate": rate,
         "images": images,
         "jitter": jitter,
+        "qos": qos,
         "spool": spool,
         "reads_sent": reads_sent,
         "reads_acked": acked_reads,

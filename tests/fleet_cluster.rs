@@ -11,7 +11,9 @@ use common::wait_for;
 
 use anpr_edge::message::{Class, Message};
 use anpr_edge::publish::{MqttConfig, MqttSink, Topics};
+use common::broker::free_port;
 use common::cluster::Cluster;
+use common::gate::Gate;
 use common::subscriber::Subscriber;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -20,13 +22,17 @@ use std::time::Duration;
 const UNIT: &str = "unit-a";
 
 fn read(i: usize) -> Message {
-    let id = format!("read-{i:04}");
+    record(format!("read-{i:04}"), Class::Read)
+}
+
+fn record(id: String, class: Class) -> Message {
     let payload = serde_json::json!({ "read_id": id, "plate": "1ABC234", "pad": "x".repeat(900) });
+    let topics = Topics::new("anpr", UNIT);
     Message {
         id,
-        topic: Topics::new("anpr", UNIT).reads,
+        topic: if class == Class::Hit { topics.hits } else { topics.reads },
         payload: payload.to_string().into_bytes(),
-        class: Class::Read,
+        class,
     }
 }
 
@@ -44,10 +50,85 @@ fn by_id(consumer: &Subscriber) -> BTreeMap<String, Vec<Vec<u8>>> {
 
 #[test]
 fn a_unit_loses_its_node_and_every_read_reaches_a_consumer_on_another() {
+    loses_its_node(1);
+}
+
+/// QoS 2, the fleet's setting: Aedes acknowledges a QoS 1 publish before it hands it to the
+/// cluster, and passes a QoS 2 one on before its PUBREC (docs/fleet-scale.md). The unit comes
+/// to the next node with a session kept in Redis, in which the frozen node may have taken
+/// some of its packet ids; it closes those exchanges before anything else.
+#[test]
+fn at_qos_2_a_unit_loses_its_node_and_every_read_reaches_a_consumer_on_another() {
+    loses_its_node(2);
+}
+
+/// Aedes passes a QoS 2 publish on when it receives it, and keeps its packet id taken in the
+/// session (in Redis) until the PUBREL. The cable is pulled while the frozen node has a window
+/// of publishes unread; it reads them when it thaws, so the unit comes back to a kept session
+/// in which those ids are taken. Unless the unit closes those exchanges first, every new
+/// publish that reuses one of the ids is taken for a retransmission: PUBREC, never passed on,
+/// then a PUBCOMP that tells the unit it is delivered (Aedes compares ids only). Hits raised
+/// meanwhile go first on the new connection, so they are the publishes that would take those
+/// ids.
+#[test]
+fn at_qos_2_a_unit_back_on_its_kept_session_closes_the_open_exchanges_and_loses_nothing() {
+    let cluster = Cluster::start(2);
+    let gate = Gate::start(free_port(), cluster.ports[0], true);
+    let config: MqttConfig = toml::from_str(&format!(
+        "host = \"127.0.0.1\"\nport = {}\ninsecure_dev = true\nbackoff_min_ms = 100\nbackoff_max_ms = 500\nkeep_alive_s = 5\nqos = 2\n",
+        gate.port
+    ))
+    .expect("mqtt config");
+    let sink = MqttSink::start(&config, UNIT, Arc::new(|| serde_json::json!({}))).expect("start");
+    assert!(wait_for(Duration::from_secs(20), || sink.is_connected()), "the unit never connected");
+    let consumer = Subscriber::start(cluster.ports[1], &format!("anpr/{UNIT}/+"));
+    let mut sent: Vec<Message> = (0..300).map(read).collect();
+    let hits: Vec<Message> = (0..10).map(|i| record(format!("hit-{i:04}"), Class::Hit)).collect();
+    for (i, message) in sent.iter().enumerate() {
+        if i == 100 {
+            assert!(
+                wait_for(Duration::from_secs(20), || sink.stats().acked == 100
+                    && by_id(&consumer).len() == 100),
+                "before the fault: {:?}",
+                sink.stats()
+            );
+            cluster.freeze(0);
+        }
+        if i == 200 {
+            let stats = sink.stats();
+            assert!(stats.in_flight > 0, "reads are in flight on the frozen node: {stats:?}");
+            gate.shut();
+            cluster.thaw(0);
+            for hit in &hits {
+                sink.submit(hit.clone());
+            }
+            std::thread::sleep(Duration::from_millis(500));
+            gate.open();
+        }
+        sink.submit(message.clone());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    sent.extend(hits);
+    wait_for(Duration::from_secs(30), || by_id(&consumer).len() >= sent.len());
+    let received = by_id(&consumer);
+    let missing: Vec<&str> =
+        sent.iter().map(|m| m.id.as_str()).filter(|id| !received.contains_key(*id)).collect();
+    let stats = sink.stats();
+    assert!(
+        missing.is_empty(),
+        "{} lost, {stats:?}: {:?}",
+        missing.len(),
+        &missing[..missing.len().min(10)]
+    );
+    assert!(stats.republished > 0, "the reads in flight at the cut went again: {stats:?}");
+    assert!(sink.shutdown(Duration::from_secs(5)).unacknowledged.is_empty());
+}
+
+fn loses_its_node(qos: u8) {
     let mut cluster = Cluster::start(3);
     let hosts: Vec<String> = cluster.ports.iter().map(|p| format!("\"127.0.0.1:{p}\"")).collect();
     let config: MqttConfig = toml::from_str(&format!(
-        "hosts = [{}]\ninsecure_dev = true\nbackoff_min_ms = 100\nbackoff_max_ms = 500\nkeep_alive_s = 5\n",
+        "hosts = [{}]\ninsecure_dev = true\nbackoff_min_ms = 100\nbackoff_max_ms = 500\nkeep_alive_s = 5\nqos = {qos}\n",
         hosts.join(", ")
     ))
     .expect("mqtt config");

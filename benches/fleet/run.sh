@@ -6,7 +6,8 @@
 #
 # Environment: UNITS (1000), SECONDS (60), RATE (reads/s per unit, 1), IMAGES (0/1),
 # JITTER (1; 0 for the plain doubling backoff), HOTLIST_ENTRIES (100000), SPOOL (0; 1 gives
-# each unit a durable spool), ENGINE (aedes; rmqtt builds rmqttd first, ≈13 min the first time).
+# each unit a durable spool), QOS (2; 1 to see what Aedes' QoS 1 loses at the kill), ENGINE
+# (aedes; rmqtt builds rmqttd first, ≈13 min the first time).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 if [ "${ENGINE:-aedes}" = rmqtt ]; then

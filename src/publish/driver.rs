@@ -13,8 +13,9 @@
 //!   the broker 4 of 12 large messages were never sent and never acknowledged on a connection
 //!   that stayed up. Submits, the heartbeat and a stop are served while the poll is pending.
 //! - After every connection loss the events rumqttc had queued are handled first, its
-//!   retransmission queue is emptied ([`forget_connection`]), and the outbox publishes
-//!   everything unacknowledged again (`outbox.rs` says why that keeps packet ids right).
+//!   retransmission queue is emptied but for the PUBRELs that close QoS 2 exchanges
+//!   (`lost_connection.rs`), and the outbox publishes everything unacknowledged again
+//!   (`outbox.rs` says why that keeps packet ids right).
 //! - rumqttc retries a lost connection at once, forever: the thread waits between attempts
 //!   (`backoff.rs`: jittered, so a fleet that lost the broker together does not come back in
 //!   lockstep). With several brokers (`mqtt.hosts`) each failed attempt moves to the next one,
@@ -26,6 +27,7 @@
 
 use super::durable::DurableOutbox;
 use super::hit_acks::HitAcks;
+use super::lost_connection::forget_connection;
 use super::status::{status_payload, StatusSource};
 use super::topics::Topics;
 use crate::backoff::Backoff;
@@ -141,23 +143,6 @@ impl Shared {
     }
 }
 
-/// rumqttc's state that outlives a connection, put right after a connection loss. Reaches
-/// into rumqttc's public fields: read against rumqttc 0.25.1 (`eventloop.rs`, `state.rs`),
-/// which Cargo.toml pins exactly, so an upgrade is a decision that rereads this.
-/// - `state.events`: events queued before the failure would be handed out after the next
-///   ConnAck, among the new connection's; they belong to the old one and are returned to be
-///   handled now.
-/// - `pending`: what rumqttc saved to retransmit. It is all in the outbox, which sends it
-///   again; nothing may come before the outbox's messages in the next connection, or packet
-///   ids no longer follow hand-over order (`outbox.rs`).
-/// - `state.collision`: a publish parked on an id collision is in `pending`'s position too.
-fn forget_connection(eventloop: &mut EventLoop) -> Vec<Event> {
-    let queued = eventloop.state.events.drain(..).collect();
-    eventloop.pending.clear();
-    eventloop.state.collision = None;
-    queued
-}
-
 enum Step {
     Event(Result<Event, ConnectionError>),
     Finish,
@@ -180,6 +165,8 @@ pub struct Plan {
     pub broker: usize,
     pub status_every: Duration,
     pub max_in_flight: usize,
+    /// Of reads, hits and images: a message is delivered at its PUBACK (1) or PUBCOMP (2).
+    pub qos: QoS,
 }
 
 /// The publisher's thread: owns the client side of rumqttc and all timing.
@@ -197,6 +184,8 @@ pub struct Io {
     closing: Option<Instant>,
     /// Failed attempts since the last connection.
     failures: u64,
+    /// The QoS 2 exchanges of the last connection that a resumed session closes first.
+    closing_exchanges: Vec<u16>,
 }
 
 impl Io {
@@ -211,6 +200,7 @@ impl Io {
             next_tick: now,
             closing: None,
             failures: 0,
+            closing_exchanges: Vec::new(),
         }
     }
 
@@ -360,12 +350,7 @@ impl Io {
             let id = message.id.clone();
             if self
                 .client
-                .try_publish(
-                    message.topic.clone(),
-                    QoS::AtLeastOnce,
-                    false,
-                    message.payload.clone(),
-                )
+                .try_publish(message.topic.clone(), self.plan.qos, false, message.payload.clone())
                 .is_err()
             {
                 // The request channel is full: the message stays first in line.
@@ -423,6 +408,11 @@ impl Io {
                     after_attempts = self.failures,
                     "connected to the broker"
                 );
+                // rumqttc sends the PUBRELs only to a broker that kept the session.
+                let closing = std::mem::take(&mut self.closing_exchanges);
+                if ack.session_present {
+                    self.shared.outbox().expect_completions(&closing);
+                }
                 self.shared.connected.store(true, Ordering::Relaxed);
                 self.shared.heartbeat_asked.store(false, Ordering::Relaxed);
                 self.plan.backoff.reset();
@@ -436,8 +426,10 @@ impl Io {
                 self.heartbeat();
                 self.pump();
             }
-            Event::Incoming(Packet::PubAck(ack)) => {
-                let acked = self.shared.outbox().on_puback(ack.pkid);
+            // A QoS 1 publish is delivered at its PUBACK, a QoS 2 one at its PUBCOMP.
+            Event::Incoming(Packet::PubAck(rumqttc::PubAck { pkid }))
+            | Event::Incoming(Packet::PubComp(rumqttc::PubComp { pkid })) => {
+                let acked = self.shared.outbox().on_puback(pkid);
                 if let Some(message) = acked {
                     self.shared.hit_acks.acknowledged(&message);
                 }
@@ -463,9 +455,11 @@ impl Io {
             tracing::info!("connection to the broker lost");
         }
         self.failures += 1;
-        for event in forget_connection(eventloop) {
+        let forgotten = forget_connection(eventloop);
+        for event in forgotten.events {
             self.on_event(event);
         }
+        self.closing_exchanges = forgotten.closing;
         self.shared.outbox().on_session_lost();
         self.next_broker(eventloop);
     }

@@ -101,6 +101,10 @@ impl DurableOutbox {
         self.outbox.on_pkid_assigned(pkid);
     }
 
+    pub fn expect_completions(&mut self, pkids: &[u16]) {
+        self.outbox.expect_completions(pkids);
+    }
+
     /// The broker has the message: it leaves both copies.
     pub fn on_puback(&mut self, pkid: u16) -> Option<Message> {
         let message = self.outbox.on_puback(pkid)?;

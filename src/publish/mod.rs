@@ -3,14 +3,16 @@
 //!
 //! Decisions without I/O: `outbox` (what to send, drop, send again), `durable` (the outbox and
 //! the spool kept equal), `messages` (a read's messages), `status` (the status messages),
-//! `topics` (where everything goes), `hit_acks` (how long hits take to be acknowledged). I/O: `driver` (the thread on rumqttc's event loop) and
-//! `mqtt` (the handle the unit holds). `config` and `tls` check the `[mqtt]` section and the
+//! `topics` (where everything goes), `hit_acks` (how long hits take to be acknowledged). I/O: `driver` (the thread on rumqttc's event loop),
+//! `lost_connection` (what of rumqttc's state outlives a connection) and `mqtt` (the handle the
+//! unit holds). `config` and `tls` check the `[mqtt]` section and the
 //! unit's certificates.
 
 pub mod config;
 mod driver;
 mod durable;
 mod hit_acks;
+mod lost_connection;
 mod messages;
 mod mqtt;
 pub mod outbox;

@@ -132,7 +132,7 @@ fn options(
         .set_keep_alive(Duration::from_secs(config.keep_alive_s))
         // The broker keeps the control subscription and its queued messages while away.
         .set_clean_session(false)
-        .set_inflight(config.max_in_flight)
+        .set_inflight(config.max_in_flight())
         // Incoming: a whole hotlist arrives as one retained message (100 000 CSV entries are
         // ≈ 5 MB); a larger packet would make rumqttc drop the connection at every retry.
         .set_max_packet_size(super::MAX_INCOMING_BYTES, 16 << 20)
@@ -192,7 +192,7 @@ impl MqttSink {
             .map(|(host, port)| options(config, &client_id, host, port, &will, tls.as_ref()))
             .collect();
         let first = first_broker(&client_id, brokers.len());
-        let max_in_flight = usize::from(config.max_in_flight);
+        let max_in_flight = usize::from(config.max_in_flight());
         // Room for every message in flight plus the status and the subscription: a full
         // channel only means "try again at the next wake-up".
         let (client, eventloop) = AsyncClient::new(brokers[first].clone(), max_in_flight * 2 + 16);
@@ -218,6 +218,7 @@ impl MqttSink {
             broker: first,
             status_every: Duration::from_secs(config.status_interval_s),
             max_in_flight,
+            qos: if config.qos == 2 { QoS::ExactlyOnce } else { QoS::AtLeastOnce },
         };
         let io = Io::new(client, Arc::clone(&shared), plan);
         let io = std::thread::Builder::new()

@@ -18,9 +18,10 @@
 //!   the bound plus the images in flight (at most `max_in_flight` of them, which entered within
 //!   the bound: twice the bound at the very worst).
 //! - Messages in flight are never dropped: the broker may already have them.
-//! - A message leaves only on the PUBACK of its own publish. When the connection is lost, every
-//!   message in flight goes back to the front of its class, in its original order, and is
-//!   published again on the next connection (consumers deduplicate by message id).
+//! - A message leaves only on the acknowledgement of its own publish: the PUBACK at QoS 1, the
+//!   PUBCOMP at QoS 2 (`mqtt.qos`; both are "the acknowledgement" below). When the connection
+//!   is lost, every message in flight goes back to the front of its class, in its original
+//!   order, and is published again on the next connection (consumers deduplicate by message id).
 //!
 //! Packet ids. rumqttc does not say which message a packet id belongs to; it reports
 //! `Outgoing::Publish(pkid)` when it sends a publish. Why the k-th such event of a connection
@@ -28,28 +29,38 @@
 //! `eventloop.rs` and `state.rs`):
 //! 1. Only the publisher's own thread hands messages over (`try_publish`), into one bounded
 //!    FIFO channel. The event loop takes requests from it in order; the only queue it serves
-//!    first, `pending` (what `EventLoop::clean` saved from the last connection), is emptied by
-//!    the edge after every connection loss, so it is empty for the whole connection.
-//! 2. For each QoS 1 publish taken, `MqttState::outgoing_publish` assigns the next id and queues
+//!    first, `pending` (what `EventLoop::clean` saved from the last connection), holds no
+//!    publish after the edge has put it right (`lost_connection.rs`), only the PUBRELs that
+//!    close QoS 2 exchanges, which emit no `Publish` event.
+//! 2. For each publish taken, `MqttState::outgoing_publish` assigns the next id and queues
 //!    `Outgoing::Publish(pkid)`; queued events are handed out first in, first out.
-//! 3. The one exception, an id collision (the next id still awaits its PUBACK, which needs
-//!    out-of-order acknowledgements), parks that publish and stops taking requests until the
-//!    PUBACK for that id; the parked publish then goes out and its `Publish(pkid)` follows the
-//!    `PubAck(pkid)` event. The order of `Publish` events is still the order of hand-over.
+//! 3. The one exception, an id collision (the next id still awaits its PUBACK or PUBREC, which
+//!    needs out-of-order acknowledgements), parks that publish and stops taking requests until
+//!    the acknowledgement for that id; the parked publish then goes out and its `Publish(pkid)`
+//!    follows that event. The order of `Publish` events is still the order of hand-over.
 //! 4. QoS 0 publishes (the status) report packet id 0, which is ignored here.
-//! 5. rumqttc reuses an id only after its PUBACK freed it, and that `PubAck` event comes before
-//!    the reuse's `Publish` event, so the previous holder has left the outbox by then.
+//! 5. At QoS 1 rumqttc reuses an id only after its PUBACK freed it, and that `PubAck` event
+//!    comes before the reuse's `Publish` event, so the previous holder has left the outbox by
+//!    then. At QoS 2 rumqttc frees an id at its PUBREC, before the PUBCOMP, so a new publish
+//!    can take an id whose exchange is still open: two messages then hold one id. The broker
+//!    answers a connection's packets in order, and the older exchange's PUBREL went out before
+//!    the newer PUBLISH, so the first PUBCOMP of that id is the older message's: an
+//!    acknowledgement releases the oldest message holding its id (the model test below plays
+//!    PUBRECs out of order to make such reuses).
 //!
 //! So an id arriving in a `Publish` event belongs to the oldest in-flight message without one.
 //! No id survives a connection: on a connection loss the edge first hands over the events
-//! rumqttc had queued (they belong to the old connection), then empties rumqttc's `pending`, and
-//! calls [`Outbox::on_session_lost`]. rumqttc would retransmit from `pending` only when the
-//! broker kept the session, and clears it when it did not (the case that loses messages unless
-//! someone keeps them); emptying it always leaves one rule: the outbox republishes everything
-//! unacknowledged after every reconnection. The cost is at most `max_in_flight` duplicates per
-//! reconnection to a broker that kept the session, sent as new publishes rather than as DUP
-//! retransmissions; for QoS 1 the broker keeps no state per incoming id, so both are handled
-//! alike.
+//! rumqttc had queued (they belong to the old connection), then empties rumqttc's `pending` of
+//! publishes, and calls [`Outbox::on_session_lost`]. rumqttc would retransmit them only when
+//! the broker kept the session, and clears them when it did not (the case that loses messages
+//! unless someone keeps them); emptying it always leaves one rule: the outbox republishes
+//! everything unacknowledged after every reconnection. The cost is at most `max_in_flight`
+//! duplicates per reconnection to a broker that kept the session, sent as new publishes rather
+//! than as DUP retransmissions; for QoS 1 the broker keeps no state per incoming id, so both are
+//! handled alike. For QoS 2 it does, until the PUBREL: on a resumed session the edge closes the
+//! old connection's open exchanges with a PUBREL each before anything else, and tells the
+//! outbox ([`Outbox::expect_completions`]) that the first PUBCOMP of each of those ids is that
+//! exchange's, not the message that may hold the id by then.
 
 use std::collections::VecDeque;
 
@@ -108,6 +119,9 @@ pub struct Outbox {
     pending: [VecDeque<Message>; 4],
     /// In hand-over order, which is the order of rumqttc's `Publish` events.
     in_flight: VecDeque<InFlight>,
+    /// Ids of QoS 2 exchanges of an earlier connection that a resumed session closes: the
+    /// next PUBCOMP of each is theirs.
+    closing: Vec<u16>,
     bytes: usize,
     stats: OutboxStats,
 }
@@ -119,6 +133,7 @@ impl Outbox {
             max_bytes: max_bytes.max(1),
             pending: [VecDeque::new(), VecDeque::new(), VecDeque::new(), VecDeque::new()],
             in_flight: VecDeque::new(),
+            closing: Vec::new(),
             bytes: 0,
             stats: OutboxStats::default(),
         }
@@ -216,11 +231,9 @@ impl Outbox {
     }
 
     /// rumqttc sent a publish with packet id `pkid`: it is the oldest message in flight still
-    /// without an id (see the module documentation).
+    /// without an id (see the module documentation). Id 0 is a QoS 0 publish (the status).
     pub fn on_pkid_assigned(&mut self, pkid: u16) {
-        if pkid == 0 || self.in_flight.iter().any(|f| f.pkid == Some(pkid)) {
-            // QoS 0 (the status); or an id already held, which rumqttc never reuses before
-            // its PUBACK, so not a new publish of ours.
+        if pkid == 0 {
             return;
         }
         if let Some(f) = self.in_flight.iter_mut().find(|f| f.pkid.is_none()) {
@@ -228,9 +241,14 @@ impl Outbox {
         }
     }
 
-    /// The broker acknowledged packet `pkid`: that message is delivered and leaves the outbox.
-    /// `None` for an id no message holds (a PUBACK from a connection already given up).
+    /// The broker acknowledged packet `pkid` (PUBACK or PUBCOMP): the oldest message holding
+    /// that id is delivered and leaves the outbox. `None` for an id no message holds (an acknowledgement from a
+    /// connection already given up) and for the completion of an exchange being closed.
     pub fn on_puback(&mut self, pkid: u16) -> Option<Message> {
+        if let Some(closed) = self.closing.iter().position(|id| *id == pkid) {
+            self.closing.swap_remove(closed);
+            return None;
+        }
         let i = self.in_flight.iter().position(|f| f.pkid == Some(pkid))?;
         let f = self.in_flight.remove(i)?;
         self.bytes -= f.message.payload.len();
@@ -246,6 +264,15 @@ impl Outbox {
             self.stats.republished += 1;
             self.pending[slot(f.message.class)].push_front(f.message);
         }
+        // The next connection's edge says again which exchanges it closes.
+        self.closing.clear();
+    }
+
+    /// The resumed session starts by closing these QoS 2 exchanges of the last connection,
+    /// one PUBREL each (`lost_connection.rs`): the first PUBCOMP of each id is theirs. The
+    /// broker answers in order, so it comes before that of a new publish under the same id.
+    pub fn expect_completions(&mut self, pkids: &[u16]) {
+        self.closing = pkids.to_vec();
     }
 
     /// Refuses a message without holding it (the spool could not keep an image), counted as a
@@ -474,7 +501,7 @@ mod tests {
     }
 
     #[test]
-    fn ids_are_reused_after_their_puback_and_qos0_and_repeated_ids_are_ignored() {
+    fn ids_are_reused_after_their_puback_and_qos0_is_ignored() {
         let mut o = Outbox::new(10, 1 << 20);
         for id in ["a", "b", "c"] {
             o.push(msg(id, Class::Read, 1));
@@ -482,13 +509,42 @@ mod tests {
         send(&mut o, 2);
         o.on_pkid_assigned(0); // the status, QoS 0
         o.on_pkid_assigned(1); // a
-        o.on_pkid_assigned(1); // not a new publish: 1 is still held
         o.on_pkid_assigned(2); // b
         assert_eq!(o.on_puback(1).map(|m| m.id).as_deref(), Some("a"));
         send(&mut o, 1);
         o.on_pkid_assigned(1); // c reuses the freed id
         assert_eq!(o.on_puback(2).map(|m| m.id).as_deref(), Some("b"));
         assert_eq!(o.on_puback(1).map(|m| m.id).as_deref(), Some("c"));
+    }
+
+    #[test]
+    fn an_id_held_twice_at_qos_2_is_completed_for_the_older_message_first() {
+        let mut o = Outbox::new(10, 1 << 20);
+        for id in ["a", "b"] {
+            o.push(msg(id, Class::Read, 1));
+        }
+        send(&mut o, 2);
+        // a's PUBREC freed id 1 in rumqttc before its PUBCOMP; b took it.
+        o.on_pkid_assigned(1);
+        o.on_pkid_assigned(1);
+        assert_eq!(o.on_puback(1).map(|m| m.id).as_deref(), Some("a"));
+        assert_eq!(o.on_puback(1).map(|m| m.id).as_deref(), Some("b"));
+        assert!(o.is_empty());
+    }
+
+    #[test]
+    fn the_close_of_an_old_exchange_releases_no_message_holding_its_id() {
+        let mut o = Outbox::new(10, 1 << 20);
+        o.push(msg("a", Class::Read, 1));
+        send(&mut o, 1);
+        o.on_pkid_assigned(4);
+        o.on_session_lost();
+        // The resumed session closes exchange 4 first; a goes again and takes id 4 anew.
+        o.expect_completions(&[4]);
+        send(&mut o, 1);
+        o.on_pkid_assigned(4);
+        assert_eq!(o.on_puback(4), None, "the old exchange's PUBCOMP");
+        assert_eq!(o.on_puback(4).map(|m| m.id).as_deref(), Some("a"));
     }
 
     #[test]
@@ -584,25 +640,37 @@ mod tests {
     }
 
     /// rumqttc 0.25's client side as far as packet ids go (`MqttState::next_pkid`,
-    /// `outgoing_publish`, collisions, `handle_incoming_puback`), with a broker that acknowledges
-    /// in any order and connections that fail at any point.
+    /// `outgoing_publish`, collisions, the acknowledgements, its in-flight count), with a broker
+    /// that acknowledges QoS 1 publishes (and sends QoS 2 PUBRECs) in any order, completes QoS 2
+    /// exchanges in the order of their PUBRELs, and connections that fail at any point, the
+    /// session resumed or not.
     #[derive(Default)]
     struct Model {
         max_inflight: u16,
+        qos2: bool,
         channel: VecDeque<String>,
+        /// Ids awaiting their PUBACK or PUBREC (`outgoing_pub`).
         slots: BTreeMap<u16, String>,
         last_pkid: u16,
         collision: Option<(u16, String)>,
-        /// (pkid, message id) on the wire, not yet acknowledged.
+        /// (pkid, message id) on the wire, not yet acknowledged or PUBREC'd.
         wire: Vec<(u16, String)>,
+        /// QoS 2 exchanges released, awaiting their PUBCOMP, in order; `None` for one of an
+        /// earlier connection closed on the resumed session.
+        released: VecDeque<(u16, Option<String>)>,
         events: VecDeque<Event>,
+        /// Publishes that took an id whose QoS 2 exchange was still open, and old exchanges
+        /// closed: the cases the QoS 2 run must have met.
+        reuses: usize,
+        closes: usize,
     }
 
     #[derive(Debug)]
     enum Event {
         Published(u16),
-        /// The id and the message the broker acknowledged under it.
-        PubAck(u16, String),
+        /// The id and the message the broker acknowledged under it (PUBACK or PUBCOMP); `None`
+        /// for the completion of an exchange of an earlier connection.
+        Acknowledged(u16, Option<String>),
     }
 
     impl Model {
@@ -616,9 +684,14 @@ mod tests {
             next
         }
 
+        /// rumqttc's `inflight`: publishes sent and not yet acknowledged or completed.
+        fn inflight(&self) -> usize {
+            self.slots.len() + self.released.len()
+        }
+
         /// The event loop takes one request when its flow control allows.
         fn take_request(&mut self) {
-            if self.slots.len() >= usize::from(self.max_inflight) || self.collision.is_some() {
+            if self.inflight() >= usize::from(self.max_inflight) || self.collision.is_some() {
                 return;
             }
             let Some(id) = self.channel.pop_front() else { return };
@@ -627,16 +700,16 @@ mod tests {
                 self.collision = Some((pkid, id));
                 return;
             }
+            if self.released.iter().any(|(p, _)| *p == pkid) {
+                self.reuses += 1;
+            }
             self.slots.insert(pkid, id.clone());
             self.wire.push((pkid, id));
             self.events.push_back(Event::Published(pkid));
         }
 
-        /// The broker receives publish `i` on the wire and acknowledges it.
-        fn broker_acks(&mut self, i: usize) {
-            let (pkid, id) = self.wire.remove(i);
-            self.slots.remove(&pkid);
-            self.events.push_back(Event::PubAck(pkid, id));
+        /// A parked publish goes out once its id is acknowledged (`check_collision`).
+        fn release_collision(&mut self, pkid: u16) {
             if self.collision.as_ref().is_some_and(|(p, _)| *p == pkid) {
                 if let Some((pkid, id)) = self.collision.take() {
                     self.slots.insert(pkid, id.clone());
@@ -646,14 +719,48 @@ mod tests {
             }
         }
 
-        /// What rumqttc's `clean` and the edge do together: unacknowledged publishes, the
-        /// channel and the parked collision are forgotten; queued events are still handed out.
-        fn connection_lost(&mut self) {
-            // Whether they reached the broker or not, their PUBACK will not come back.
+        /// The broker receives publish `i` on the wire: a PUBACK, or at QoS 2 a PUBREC (which
+        /// frees the id's slot but not its place in flight) and the PUBREL that follows.
+        fn broker_acks(&mut self, i: usize) {
+            let (pkid, id) = self.wire.remove(i);
+            self.slots.remove(&pkid);
+            if self.qos2 {
+                self.released.push_back((pkid, Some(id)));
+            } else {
+                self.events.push_back(Event::Acknowledged(pkid, Some(id)));
+                self.release_collision(pkid);
+            }
+        }
+
+        /// The broker completes the oldest released exchange.
+        fn broker_completes(&mut self) {
+            let Some((pkid, id)) = self.released.pop_front() else { return };
+            self.closes += usize::from(id.is_none());
+            self.events.push_back(Event::Acknowledged(pkid, id));
+            self.release_collision(pkid);
+        }
+
+        /// What rumqttc's `clean` and the edge (`lost_connection.rs`) do together:
+        /// unacknowledged publishes, the channel and the parked collision are forgotten; queued
+        /// events are still handed out. At QoS 2, a resumed session first closes every exchange
+        /// left open, once per id; their ids are returned.
+        fn connection_lost(&mut self, resumed: bool) -> Vec<u16> {
+            let mut closing: Vec<u16> = Vec::new();
+            if self.qos2 && resumed {
+                let open =
+                    self.wire.iter().map(|(p, _)| *p).chain(self.released.iter().map(|r| r.0));
+                for pkid in open {
+                    if !closing.contains(&pkid) {
+                        closing.push(pkid);
+                    }
+                }
+            }
             self.wire.clear();
             self.slots.clear();
             self.channel.clear();
             self.collision = None;
+            self.released = closing.iter().map(|p| (*p, None)).collect();
+            closing
         }
     }
 
@@ -661,27 +768,32 @@ mod tests {
         while let Some(event) = model.events.pop_front() {
             match event {
                 Event::Published(pkid) => outbox.on_pkid_assigned(pkid),
-                Event::PubAck(pkid, id) => {
-                    if let Some(m) = outbox.on_puback(pkid) {
-                        assert_eq!(m.id, id, "PUBACK {pkid} was for {id}, not for {}", m.id);
+                Event::Acknowledged(pkid, id) => match (outbox.on_puback(pkid), id) {
+                    (Some(m), Some(id)) => {
+                        assert_eq!(m.id, id, "acknowledgement {pkid} was for {id}, not {}", m.id);
                         acked.insert(m.id);
                     }
-                }
+                    (Some(m), None) => {
+                        panic!("the close of an old exchange {pkid} released {}", m.id)
+                    }
+                    (None, _) => {}
+                },
             }
         }
     }
 
-    #[test]
-    fn packet_ids_map_to_their_messages_through_collisions_and_connection_losses() {
+    /// Returns how many id reuses and old-exchange closes the runs met.
+    fn check_packet_ids_map_to_their_messages(qos2: bool) -> (usize, usize) {
+        let (mut reuses, mut closes) = (0, 0);
         for seed in 1..=200u64 {
             let mut choices = Choices(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
             let max_inflight = 1 + choices.below(6) as u16;
-            let mut model = Model { max_inflight, ..Model::default() };
+            let mut model = Model { max_inflight, qos2, ..Model::default() };
             let mut outbox = Outbox::new(1000, 1 << 20);
             let mut acked = BTreeSet::new();
             let mut pushed = 0;
             for step in 0..400 {
-                match choices.below(10) {
+                match choices.below(12) {
                     0..=2 if pushed < 150 => {
                         let class = if choices.below(4) == 0 { Class::Hit } else { Class::Read };
                         outbox.push(msg(&format!("m{pushed}"), class, 1));
@@ -708,12 +820,16 @@ mod tests {
                         };
                         model.broker_acks(i);
                     }
-                    9 if step < 300 && choices.below(8) == 0 => {
+                    9..=10 => model.broker_completes(),
+                    11 if step < 300 && choices.below(8) == 0 => {
                         // Some events are still queued when the connection fails: the edge hands
-                        // them over first, then the outbox learns of the loss.
-                        model.connection_lost();
+                        // them over first, then the outbox learns of the loss, then (a resumed
+                        // session) of the exchanges the new connection closes.
+                        let resumed = choices.below(2) == 0;
+                        let closing = model.connection_lost(resumed);
                         deliver_events(&mut model, &mut outbox, &mut acked);
                         outbox.on_session_lost();
+                        outbox.expect_completions(&closing);
                     }
                     _ => {}
                 }
@@ -736,11 +852,26 @@ mod tests {
                 if !model.wire.is_empty() {
                     model.broker_acks(0);
                 }
+                model.broker_completes();
                 deliver_events(&mut model, &mut outbox, &mut acked);
             }
             assert!(outbox.is_empty(), "seed {seed}: {:?}", outbox.stats());
             assert_eq!(acked.len(), pushed, "seed {seed}: every message acknowledged once");
             assert_eq!(outbox.stats().acked as usize, pushed, "seed {seed}");
+            reuses += model.reuses;
+            closes += model.closes;
         }
+        (reuses, closes)
+    }
+
+    #[test]
+    fn packet_ids_map_to_their_messages_through_collisions_and_connection_losses() {
+        check_packet_ids_map_to_their_messages(false);
+    }
+
+    #[test]
+    fn at_qos_2_ids_map_to_their_messages_and_old_exchanges_release_none() {
+        let (reuses, closes) = check_packet_ids_map_to_their_messages(true);
+        assert!(reuses > 0 && closes > 0, "the runs met {reuses} reuses and {closes} closes");
     }
 }

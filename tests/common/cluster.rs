@@ -252,6 +252,10 @@ impl Cluster {
         self.signal(node, "STOP");
     }
 
+    pub fn thaw(&self, node: usize) {
+        self.signal(node, "CONT");
+    }
+
     pub fn kill(&mut self, node: usize) {
         if let Some(mut child) = self.nodes[node].take() {
             let _ = child.kill();
