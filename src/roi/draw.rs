@@ -22,7 +22,8 @@ pub fn draw(image: &mut RgbImage, regions: &Regions) -> opencv::Result<()> {
     }
     let (width, height) = image.dimensions();
     let thickness = (width.max(height) / 400).max(2) as i32;
-    let font_scale = f64::from(width.max(height)) / 1400.0;
+    // Readable on a 480 px still too.
+    let font_scale = (f64::from(width.max(height)) / 1400.0).max(0.45);
     let mut frame =
         Mat::new_rows_cols_with_bytes_mut::<Vec3b>(height as i32, width as i32, image.as_mut())?;
     for (i, (name, polygon)) in regions.named().iter().enumerate() {
