@@ -92,6 +92,7 @@ fn daemon_with_mqtt(c: &mut Criterion) {
         stats: &stats,
         shutdown: &shutdown,
         snapshots: None,
+        roi: &anpr_edge::roi::RoiConfig::default(),
     };
     let mut runs = 0u64;
 

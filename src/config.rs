@@ -15,6 +15,7 @@ use crate::publish::MqttConfig;
 use crate::read_record::{Identity, Site};
 use crate::read_signing::SigningConfig;
 use crate::recognizer::RecognitionConfig;
+use crate::roi::RoiConfig;
 use crate::source::{CameraConfig, StreamConfig};
 use crate::spool::SpoolConfig;
 use serde::{Deserialize, Serialize};
@@ -29,6 +30,9 @@ pub struct Config {
     pub runtime: RuntimeConfig,
     #[serde(default)]
     pub recognition: RecognitionConfig,
+    /// The camera's lanes; none: the whole frame.
+    #[serde(default)]
+    pub roi: RoiConfig,
     #[serde(default)]
     pub pipeline: PipelineConfig,
     #[serde(default)]
@@ -297,6 +301,7 @@ impl Config {
             );
         }
         issues.extend(under("recognition.ocr", self.recognition.ocr.issues()));
+        issues.extend(under("roi", self.roi.issues()));
         issues.extend(under("fusion", self.fusion.issues()));
         issues.extend(under("privacy", self.privacy.issues()));
         issues.extend(under("hotlist", self.hotlist.issues()));
@@ -740,9 +745,59 @@ mod tests {
     }
 
     #[test]
+    fn roi_mistakes_are_reported_under_their_full_key() {
+        let region = |units: &str, points: &str| {
+            format!("[[roi.regions]]\nname = \"lane 1\"\nunits = \"{units}\"\npoints = {points}\n")
+        };
+        let config = parse(&minimal(&region("pixels", "[[0, 500], [1920, 500], [960, 1080]]")))
+            .expect("valid");
+        assert_eq!(config.roi.regions.len(), 1);
+        assert!(parse(&minimal("")).expect("valid").roi.regions.is_empty(), "whole frame");
+        for (bad, key, problem) in [
+            (region("fraction", "[[0.1, 0.5], [0.9, 0.5]]"), "roi.regions[0].points", "2 points"),
+            (
+                region("fraction", "[[0.1, 0.5], [1.2, 0.5], [0.5, 1.0]]"),
+                "roi.regions[0].points",
+                "1.2 is outside 0..1",
+            ),
+            (
+                region("pixels", "[[0, 0], [10, 10], [10, 0], [0, 10]]"),
+                "roi.regions[0].points",
+                "crosses itself",
+            ),
+            (region("inches", "[[0, 0], [10, 10], [10, 0]]"), "roi.regions[0].units", "inches"),
+            (
+                region("pixels", "[[0, 0], [10, 10], [10, 0]]").replace("units = \"pixels\"\n", ""),
+                "roi.regions[0]",
+                "units",
+            ),
+        ] {
+            let e = parse(&minimal(&bad)).expect_err(&bad).to_string();
+            assert!(e.contains(key) && e.contains(problem), "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn the_documented_example_parses() {
         let text = include_str!("../systemd/anpr-edge.toml")
             .replace("/var/lib/anpr-edge/sample.mp4", env!("CARGO_MANIFEST_DIR"));
         parse(&text).expect("the commented example under systemd/ must stay valid");
+        let with_roi: String = text
+            .lines()
+            .map(|l| {
+                if l.starts_with("# [[roi")
+                    || l.starts_with("# name")
+                    || l.starts_with("# units")
+                    || l.starts_with("# points")
+                {
+                    &l[2..]
+                } else {
+                    l
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let config = parse(&with_roi).expect("its commented [[roi.regions]] too");
+        assert_eq!(config.roi.regions.len(), 2);
     }
 }

@@ -22,6 +22,7 @@ use crate::read_signing::SigningSink;
 use crate::recognizer::Recognizer;
 use crate::runtime::{self, RuntimeOptions};
 use crate::shutdown::Shutdown;
+use crate::source::FrameSource;
 use crate::spool::Spool;
 use crate::worker::Worker;
 use anyhow::Context;
@@ -175,18 +176,9 @@ pub fn run(config: &Config) -> Result<Ending, Failed> {
     }
 }
 
-/// One run of the unit; `started` is set once its pipeline runs.
-fn run_unit(config: &Config, restart: &Restart, started: &mut bool) -> anyhow::Result<()> {
-    let options = RuntimeOptions {
-        library: config.runtime.ort_library.clone(),
-        threads: config.runtime.threads.unwrap_or_else(runtime::default_threads),
-        ..RuntimeOptions::default()
-    };
-    let environment = runtime::init(&options)?;
-    let models = crate::models::locate_folder(config.runtime.models_dir.as_deref())?;
-    let mut recognizer = Recognizer::load(&environment, &models, &config.recognition)
-        .with_context(|| format!("loading the models from {}", models.display()))?;
-    let source = match &config.source {
+/// The frames `source` configures, opened (`roi preview` grabs its frame from it too).
+pub fn open_source(source: &SourceConfig) -> anyhow::Result<Box<dyn FrameSource>> {
+    Ok(match source {
         SourceConfig::File { path } => {
             crate::source::open(path).with_context(|| "opening source.path")?
         }
@@ -198,7 +190,22 @@ fn run_unit(config: &Config, restart: &Restart, started: &mut bool) -> anyhow::R
             crate::source::CameraSource::open(device, camera.clone())
                 .with_context(|| "opening source.device")?,
         ),
+    })
+}
+
+/// One run of the unit; `started` is set once its pipeline runs.
+fn run_unit(config: &Config, restart: &Restart, started: &mut bool) -> anyhow::Result<()> {
+    let options = RuntimeOptions {
+        library: config.runtime.ort_library.clone(),
+        threads: config.runtime.threads.unwrap_or_else(runtime::default_threads),
+        ..RuntimeOptions::default()
     };
+    let environment = runtime::init(&options)?;
+    let models = crate::models::locate_folder(config.runtime.models_dir.as_deref())?;
+    let mut recognizer = Recognizer::load(&environment, &models, &config.recognition)
+        .with_context(|| format!("loading the models from {}", models.display()))?
+        .within(config.roi.clone());
+    let source = open_source(&config.source)?;
 
     let privacy = Privacy::start(&config.privacy)?;
     if let Some(pseudonymiser) = &privacy.pseudonymiser {
@@ -281,6 +288,7 @@ fn run_unit(config: &Config, restart: &Restart, started: &mut bool) -> anyhow::R
         stats: &stats,
         shutdown: &shutdown,
         snapshots: Some(&snapshots),
+        roi: &config.roi,
     };
     let run_pipeline = |sink: &mut dyn ReadSink| match &key {
         Some(key) => pipeline::run(

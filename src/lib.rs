@@ -3,9 +3,10 @@
 //! The modules follow the data flow of the unit, one stage per module:
 //!
 //! `source` (frames in) → `detect` (plate boxes) → `ocr` (plate text) →
-//! `plate_format` (country formats, confusable characters) → `recognizer` (one frame, all plates)
-//! → `fuse` (one read per vehicle) → `hotlist` (the verdict) → `privacy` (what may leave the
-//! device: blur, pseudonyms, retention) → `publish` (outbox and MQTT) backed by `spool` (on disk).
+//! `plate_format` (country formats, confusable characters) → `recognizer` (one frame, all plates
+//! in the regions of interest of `roi`) → `fuse` (one read per vehicle) → `hotlist` (the
+//! verdict) → `privacy` (what may leave the device: blur, pseudonyms, retention) → `publish`
+//! (outbox and MQTT) backed by `spool` (on disk).
 //! `pipeline` runs them as threads and bounded queues; `daemon` and `config` start it.
 //!
 //! Around them: `read_record` (what leaves the device), `read_signing` and `signing` (tamper
@@ -46,6 +47,7 @@ pub mod read_record;
 pub mod read_signing;
 pub mod recognizer;
 pub mod replay;
+pub mod roi;
 pub mod runtime;
 pub mod service;
 pub mod shutdown;

@@ -8,6 +8,7 @@ use crate::ocr::decode::{mean_confidence, region_guess, OcrReading};
 use crate::ocr::ensemble::{likelihood, vote, Hypothesis};
 use crate::ocr::{EnsembleConfig, EnsembleMode, OcrConfig, OcrModel, PlateReader, RegionGuess};
 use crate::plate_format::{FormatConfig, FormatsError, PlateFormats, Resolved};
+use crate::roi::{Roi, RoiConfig};
 use image::RgbImage;
 use ort::environment::Environment;
 use serde::{Deserialize, Serialize};
@@ -63,6 +64,8 @@ pub struct Recognition {
     /// Plates detected but with no character the OCR could read: not reads, but evidence
     /// that something plate-like was there (and counted in detection recall).
     pub unread: Vec<Detection>,
+    /// Plates detected outside the regions of interest: neither read nor reported.
+    pub outside_roi: usize,
     pub times: StageTimes,
 }
 
@@ -106,6 +109,7 @@ pub struct Recognizer {
     readers: Vec<(OcrModel, PlateReader)>,
     ensemble: EnsembleConfig,
     formats: PlateFormats,
+    roi: Roi,
 }
 
 impl Recognizer {
@@ -135,7 +139,20 @@ impl Recognizer {
             readers,
             ensemble: ocr.ensemble.clone(),
             formats: PlateFormats::bundled(config.formats.clone())?,
+            roi: Roi::default(),
         })
+    }
+
+    /// Reads only the plates whose box centre lies in one of `roi`'s regions (all of them when
+    /// it has none). The others are dropped before the OCR, which is then spared their crops.
+    pub fn within(mut self, roi: RoiConfig) -> Self {
+        self.roi = Roi::new(roi);
+        self
+    }
+
+    /// Whether regions of interest limit what is read.
+    pub fn has_roi(&self) -> bool {
+        self.roi.is_set()
     }
 
     pub fn detector(&mut self) -> &mut PlateDetector {
@@ -155,7 +172,12 @@ impl Recognizer {
     /// Every plate on `image`, best detection first.
     pub fn recognize(&mut self, image: &RgbImage) -> Result<Recognition, RecognizeError> {
         let started = Instant::now();
-        let detections = self.detector.detect(image)?;
+        let mut detections = self.detector.detect(image)?;
+        let found = detections.len();
+        if let Some(regions) = self.roi.for_frame(image.width(), image.height()) {
+            detections.retain(|d| regions.keeps(&d.bbox));
+        }
+        let outside_roi = found - detections.len();
         let detected = Instant::now();
         let boxes: Vec<BoundingBox> = detections.iter().map(|d| d.bbox).collect();
         let first = self.readers[0].1.read(image, &boxes)?;
@@ -195,7 +217,7 @@ impl Recognizer {
                 None => unread.push(*detection),
             }
         }
-        Ok(Recognition { reads, unread, times })
+        Ok(Recognition { reads, unread, outside_roi, times })
     }
 
     /// `reading` settled by the country formats, with the first model's region belief.

@@ -51,6 +51,9 @@ pub struct ReplaySummary {
     pub frames: u64,
     pub failed_frames: u64,
     pub reads: u64,
+    /// Plates detected outside the regions of interest, when some are given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plates_outside_roi: Option<u64>,
     pub seconds: f64,
     pub frames_per_second: f64,
 }
@@ -63,8 +66,11 @@ pub fn replay(
     mut on_event: impl FnMut(ReplayEvent<'_>),
 ) -> ReplaySummary {
     let started = Instant::now();
-    let mut summary =
-        ReplaySummary { source: source.describe().to_string(), ..ReplaySummary::default() };
+    let mut summary = ReplaySummary {
+        source: source.describe().to_string(),
+        plates_outside_roi: recognizer.has_roi().then_some(0),
+        ..ReplaySummary::default()
+    };
     loop {
         let frame_started = Instant::now();
         let Some(next) = source.next_frame() else { break };
@@ -80,6 +86,9 @@ pub fn replay(
         match recognizer.recognize(&frame.image) {
             Ok(recognition) => {
                 summary.reads += recognition.reads.len() as u64;
+                if let Some(outside) = &mut summary.plates_outside_roi {
+                    *outside += recognition.outside_roi as u64;
+                }
                 on_event(ReplayEvent::Frame {
                     frame: &frame,
                     recognition: &recognition,

@@ -7,6 +7,7 @@ mod hotlist_cmd;
 mod models_cmd;
 mod privacy_cmd;
 mod replay_cmd;
+mod roi_cmd;
 mod verify_cmd;
 
 use anpr_edge::detect::DetectorModel;
@@ -128,6 +129,9 @@ enum Command {
     /// Install and check model files.
     #[command(subcommand)]
     Models(models_cmd::ModelsCommand),
+    /// Check the regions of interest: draw them over a frame of the camera.
+    #[command(subcommand)]
+    Roi(roi_cmd::RoiCommand),
     /// Check a hotlist, or wrap it into the MQTT envelope.
     #[command(subcommand)]
     Hotlist(hotlist_cmd::HotlistCommand),
@@ -158,6 +162,7 @@ pub fn main() -> ExitCode {
         Command::CheckConfig(args) => daemon_cmd::check_config(args),
         Command::PrivacyReport(args) => privacy_cmd::run(args),
         Command::Verify(args) => verify_cmd::run(args),
+        Command::Roi(command) => roi_cmd::run(command),
         Command::Hotlist(command) => hotlist_cmd::run(command),
         Command::Control(command) => command_cmd::run(command),
     };

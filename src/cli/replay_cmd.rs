@@ -14,11 +14,18 @@ pub struct ReplayArgs {
     /// One JSON object per line per read, then a JSON summary line.
     #[arg(long)]
     json: bool,
+    /// Read only in the regions of interest of `[roi]` in this file (the unit's configuration,
+    /// or a file with only that section).
+    #[arg(long, value_name = "CONFIG")]
+    roi: Option<PathBuf>,
 }
 
 pub fn run(engine: &EngineArgs, args: &ReplayArgs) -> anyhow::Result<ExitCode> {
     let mut source = anpr_edge::source::open(&args.path)?;
     let mut recognizer = engine.load_recognizer()?;
+    if let Some(file) = &args.roi {
+        recognizer = recognizer.within(super::roi_cmd::load_regions(file)?);
+    }
     let bar = progress_bar(source.len_hint());
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -66,9 +73,12 @@ pub fn run(engine: &EngineArgs, args: &ReplayArgs) -> anyhow::Result<ExitCode> {
         serde_json::to_writer(&mut out, &serde_json::json!({ "summary": summary }))?;
         writeln!(out)?;
     } else {
+        let outside = summary
+            .plates_outside_roi
+            .map_or(String::new(), |n| format!(", {n} plates outside the regions of interest"));
         writeln!(
             out,
-            "{}: {} frames ({} failed), {} reads in {:.1} s, {:.1} frames/s",
+            "{}: {} frames ({} failed), {} reads{outside} in {:.1} s, {:.1} frames/s",
             summary.source,
             summary.frames,
             summary.failed_frames,

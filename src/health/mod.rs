@@ -29,6 +29,7 @@ pub const COUNTERS: &[&str] = &[
     "pipeline.frames_dropped",
     "pipeline.frames_recognised",
     "pipeline.frames_gated",
+    "pipeline.plates_outside_roi",
     "pipeline.recognition_errors",
     "pipeline.reads_emitted",
     "pipeline.image_errors",

@@ -6,7 +6,10 @@
 //! frames just after motion (a car entering may change few pixels at first), and a periodic
 //! frame regardless (a car that stopped in view, or a change too slow for the detector) all
 //! run it. Only frames with no change anywhere, no track and no recent motion are skipped.
+//! "Anywhere" is inside the regions of interest when some are configured: a flag waving over
+//! the verge, or the trees of a side road, do not wake the detector for plates it would drop.
 
+use crate::roi::{Roi, RoiConfig};
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
@@ -71,9 +74,19 @@ impl GatingConfig {
 #[derive(Debug)]
 pub struct MotionGate {
     config: GatingConfig,
+    roi: Roi,
+    /// Which pixels of the grey copy lie in a region of interest, for the frame size it was
+    /// made for; `None` while the whole frame counts.
+    mask: Option<Mask>,
     previous: Option<Grey>,
     since_motion: u32,
     since_run: u32,
+}
+
+#[derive(Debug)]
+struct Mask {
+    frame: (u32, u32),
+    inside: Vec<bool>,
 }
 
 #[derive(Debug, PartialEq)]
@@ -86,7 +99,20 @@ struct Grey {
 impl MotionGate {
     pub fn new(config: GatingConfig) -> Self {
         let hold = config.hold_frames;
-        Self { config, previous: None, since_motion: hold.saturating_add(1), since_run: 0 }
+        Self {
+            config,
+            roi: Roi::default(),
+            mask: None,
+            previous: None,
+            since_motion: hold.saturating_add(1),
+            since_run: 0,
+        }
+    }
+
+    /// Counts motion only inside `roi`'s regions (everywhere when it has none).
+    pub fn within(mut self, roi: RoiConfig) -> Self {
+        self.roi = Roi::new(roi);
+        self
     }
 
     /// Whether the detector should run on `image`; `tracking`: fusion follows a vehicle now.
@@ -95,6 +121,7 @@ impl MotionGate {
             return true;
         }
         let grey = downscale(image, self.config.width);
+        self.update_mask(image.dimensions(), &grey);
         let moved = match &self.previous {
             Some(previous) => self.changed(previous, &grey),
             // The first frame, or the size changed: nothing to compare with.
@@ -112,7 +139,27 @@ impl MotionGate {
         run
     }
 
-    /// Whether any cell's mean absolute difference reaches the threshold.
+    /// Works out the mask again when the frame size changed: each grey pixel is inside when
+    /// the frame pixel it was sampled from is.
+    fn update_mask(&mut self, frame: (u32, u32), grey: &Grey) {
+        if self.mask.as_ref().is_some_and(|m| m.frame == frame) {
+            return;
+        }
+        let (w, h) = frame;
+        self.mask = self.roi.for_frame(w, h).map(|regions| {
+            let inside = (0..grey.height)
+                .flat_map(|y| (0..grey.width).map(move |x| (x, y)))
+                .map(|(x, y)| {
+                    let (sx, sy) = sampled(x, y, (grey.width, grey.height), frame);
+                    regions.contains(sx as f32 + 0.5, sy as f32 + 0.5)
+                })
+                .collect();
+            Mask { frame, inside }
+        });
+    }
+
+    /// Whether any cell's mean absolute difference, over its pixels inside the regions of
+    /// interest, reaches the threshold; a cell with none of them never counts.
     fn changed(&self, previous: &Grey, grey: &Grey) -> bool {
         if (previous.width, previous.height) != (grey.width, grey.height) {
             return true;
@@ -125,6 +172,9 @@ impl MotionGate {
             let row = (y * cells / height.max(1)) * cells;
             for x in 0..width {
                 let i = y * width + x;
+                if self.mask.as_ref().is_some_and(|m| !m.inside[i]) {
+                    continue;
+                }
                 let cell = row + x * cells / width.max(1);
                 sums[cell] += u64::from(previous.pixels[i].abs_diff(grey.pixels[i]));
                 counts[cell] += 1;
@@ -143,15 +193,23 @@ fn downscale(image: &RgbImage, width: u32) -> Grey {
     let out_h = ((u64::from(h) * u64::from(out_w)) / u64::from(w.max(1))).max(1) as u32;
     let mut pixels = Vec::with_capacity((out_w * out_h) as usize);
     for y in 0..out_h {
-        let sy = (u64::from(y) * u64::from(h) / u64::from(out_h)) as u32;
         for x in 0..out_w {
-            let sx = (u64::from(x) * u64::from(w) / u64::from(out_w)) as u32;
-            let [r, g, b] = image.get_pixel(sx.min(w - 1), sy.min(h - 1)).0;
+            let (sx, sy) = sampled(x, y, (out_w, out_h), (w, h));
+            let [r, g, b] = image.get_pixel(sx, sy).0;
             let luma = (299 * u32::from(r) + 587 * u32::from(g) + 114 * u32::from(b)) / 1000;
             pixels.push(luma as u8);
         }
     }
     Grey { width: out_w, height: out_h, pixels }
+}
+
+/// The frame pixel that grey pixel `(x, y)` of a `grey`-sized copy of a `frame`-sized frame
+/// is taken from.
+fn sampled(x: u32, y: u32, grey: (u32, u32), frame: (u32, u32)) -> (u32, u32) {
+    let along = |i: u32, from: u32, to: u32| {
+        ((u64::from(i) * u64::from(to) / u64::from(from.max(1))) as u32).min(to.saturating_sub(1))
+    };
+    (along(x, grey.0, frame.0), along(y, grey.1, frame.1))
 }
 
 #[cfg(test)]
@@ -244,6 +302,25 @@ mod tests {
             pixel.0 = pixel.0.map(|c| c.saturating_add(d));
         }
         assert!(!gate.should_run(&noisy, false));
+    }
+
+    #[test]
+    fn motion_outside_the_regions_of_interest_is_no_motion() {
+        use crate::roi::{RegionConfig, Units};
+        // The lane is the left half; the car drives in the right half.
+        let left = RoiConfig {
+            regions: vec![RegionConfig {
+                name: "left lane".into(),
+                units: Units::Fraction,
+                points: vec![[0.0, 0.0], [0.5, 0.0], [0.5, 1.0], [0.0, 1.0]],
+            }],
+        };
+        let mut gate = gate().within(left);
+        for _ in 0..20 {
+            gate.should_run(&road(), false);
+        }
+        assert!((1..10).all(|step| !gate.should_run(&car_at(600 - step * 20), false)));
+        assert!(gate.should_run(&car_at(100), false), "in the lane it counts");
     }
 
     #[test]

@@ -30,6 +30,7 @@ use crate::geometry::BoundingBox;
 use crate::hotlist::{AlertLevel, Verdict};
 use crate::outgoing::{ReadSink, SinkFailed};
 use crate::recognizer::{PlateRead, Recognise};
+use crate::roi::RoiConfig;
 use crate::shutdown::Shutdown;
 use crate::source::FrameSource;
 use crate::worker::{Died, Worker};
@@ -64,6 +65,8 @@ pub struct PipelineStats {
     pub frames_recognised: AtomicU64,
     /// Frames the motion gate kept from the detector (nothing moved, nothing tracked).
     pub frames_gated: AtomicU64,
+    /// Plates detected outside the regions of interest (`[roi]`), neither read nor reported.
+    pub plates_outside_roi: AtomicU64,
     pub recognition_errors: AtomicU64,
     pub reads_emitted: AtomicU64,
     /// Vehicles that hit an `alert` entry of the hotlist: by an early alert, or by their
@@ -94,6 +97,7 @@ impl PipelineStats {
             "frames_dropped": get(&self.frames_dropped),
             "frames_recognised": get(&self.frames_recognised),
             "frames_gated": get(&self.frames_gated),
+            "plates_outside_roi": get(&self.plates_outside_roi),
             "recognition_errors": get(&self.recognition_errors),
             "reads_emitted": get(&self.reads_emitted),
             "hits": get(&self.hits),
@@ -118,6 +122,8 @@ pub struct Run<'a> {
     pub shutdown: &'a Shutdown,
     /// Where a snapshot is asked for (the control plane); `None`: never.
     pub snapshots: Option<&'a Snapshots>,
+    /// The regions the motion gate watches (the recognizer reads only there too).
+    pub roi: &'a RoiConfig,
 }
 
 /// Why the pipeline stopped other than by its source ending or a shutdown.
@@ -147,7 +153,7 @@ pub fn run(
     run: Run<'_>,
     mut alive: impl FnMut(),
 ) -> Result<(), PipelineError> {
-    let Run { config, fusion, stats, shutdown, snapshots } = run;
+    let Run { config, fusion, stats, shutdown, snapshots, roi } = run;
     let queue = Arc::new(FrameQueue::new(config.frame_queue));
     let mut fuser: Fuser<Evidence> = Fuser::new(fusion.clone());
     let stills = source.frames_are_scenes();
@@ -160,7 +166,8 @@ pub fn run(
     let mut context = ContextRing::new(stages.images);
     // Stills are each a scene of their own: there is no motion between them to judge.
     let enabled = config.gating.enabled && !stills;
-    let mut gate = MotionGate::new(GatingConfig { enabled, ..config.gating.clone() });
+    let mut gate =
+        MotionGate::new(GatingConfig { enabled, ..config.gating.clone() }).within(roi.clone());
     let started = Instant::now();
     let mut last_monotonic = Duration::ZERO;
     let mut last_frame_at = Instant::now();
@@ -236,7 +243,11 @@ fn recognise(
     stats.inference_us_last.store(micros, Ordering::Relaxed);
     stats.frames_recognised.fetch_add(1, Ordering::Relaxed);
     let recognition = match recognised {
-        Ok(recognition) => recognition,
+        Ok(recognition) => {
+            let outside = recognition.outside_roi as u64;
+            stats.plates_outside_roi.fetch_add(outside, Ordering::Relaxed);
+            recognition
+        }
         Err(error) => {
             stats.recognition_errors.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(origin = %frame.origin, frame = frame.seq, %error, "recognition failed, frame skipped");
@@ -532,6 +543,7 @@ mod tests {
                 stats: &stats,
                 shutdown: &shutdown,
                 snapshots: None,
+                roi: &RoiConfig::default(),
             };
             let mut sink = Collect { reads: Vec::new(), fail_from };
             let result = super::run(source, &mut OnePlate, &stages, &mut sink, run, || {});
