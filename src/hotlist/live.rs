@@ -20,7 +20,7 @@
 //! "signature": "<base64 Ed25519 over body>" (optional), "body": "<the list as text>"}`. The
 //! envelope's version must equal the one in the body. A file's signature is in `<file>.sig`.
 
-use super::list::{Format, Hotlist, RejectReason};
+use super::list::{Action, Format, Hotlist, RejectReason};
 use super::matcher::{Matcher, Verdict};
 use crate::signing::VerifyingKey;
 use serde::{Deserialize, Serialize};
@@ -101,6 +101,8 @@ fn decide(current: Option<(&str, &str)>, version: &str, sha256: &str) -> Decisio
 
 struct Loaded {
     matcher: Matcher,
+    /// Whether any entry is an `alert` (expiry aside): without one no read can hit.
+    alerts: bool,
     sha256: String,
     source: UpdateSource,
     loaded_at: SystemTime,
@@ -146,6 +148,12 @@ impl LiveHotlist {
     /// The verdict on a read's text at `now`.
     pub fn check(&self, text: &str, now: SystemTime) -> Verdict {
         self.current().map_or(Verdict::NoMatch, |l| l.matcher.check(text, now, self.tolerance))
+    }
+
+    /// Whether the list in force could make a read a hit: one is loaded and has an `alert`
+    /// entry. What is kept only for hits (the context ring) is not kept otherwise.
+    pub fn can_alert(&self) -> bool {
+        self.current().is_some_and(|l| l.alerts)
     }
 
     /// An MQTT payload (the envelope of the module's doc).
@@ -232,7 +240,9 @@ impl LiveHotlist {
             }
             Decision::Replace => {
                 let entries = list.entries.len();
+                let alerts = list.entries.iter().any(|e| e.action == Action::Alert);
                 let loaded = Arc::new(Loaded {
+                    alerts,
                     matcher: Matcher::new(list),
                     sha256,
                     source,

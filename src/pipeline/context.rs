@@ -4,8 +4,12 @@
 //! Bounded by construction: `ringbuf`'s heap ring with a fixed capacity, the oldest frame
 //! overwritten by the newest. Frames are sampled every `images.context_interval_ms` and scaled
 //! to `images.context_max_width`, so the ring costs a few MiB (12 frames of 640 × 360 RGB: 8 MiB)
-//! whatever the camera's resolution, and one resize per sample. Single-threaded (the recognition
-//! loop owns it), so the ring is used unsplit.
+//! whatever the camera's resolution, and one resize per sample. Only a hit's read carries
+//! context, so nothing is sampled, and what was held is let go, while the hotlist in force has
+//! no `alert` entry (none loaded, the default): that is 9 MiB less peak memory with a 1280 × 960
+//! camera (docs/accuracy-and-speed.md, Memory). A list loaded live starts the sampling, so a hit
+//! in its first seconds has fewer frames before it. Single-threaded (the recognition loop owns
+//! it), so the ring is used unsplit.
 
 use crate::frame::Frame;
 use crate::imaging::{resize_region_into, ImageConfig};
@@ -50,10 +54,16 @@ impl ContextRing {
         }
     }
 
-    /// Keeps `frame` if a sample is due. A frame that cannot be scaled is not kept (the hit
-    /// then has one context frame less, never less of its read).
-    pub fn offer(&mut self, frame: &Frame) {
+    /// Keeps `frame` if a sample is due and a read `can_hit`; while none can, holds nothing. A
+    /// frame that cannot be scaled is not kept (the hit then has one context frame less, never
+    /// less of its read).
+    pub fn offer(&mut self, frame: &Frame, can_hit: bool) {
         let Some(ring) = self.ring.as_mut() else { return };
+        if !can_hit {
+            ring.clear();
+            self.last = None;
+            return;
+        }
         if self.last.is_some_and(|last| frame.monotonic.saturating_sub(last) < self.interval) {
             return;
         }
@@ -108,7 +118,7 @@ mod tests {
     fn samples_are_scaled_bounded_and_taken_around_the_best_frame() {
         let mut ring = ContextRing::new(&ImageConfig::default());
         for ms in (0..5000).step_by(40) {
-            ring.offer(&frame(ms));
+            ring.offer(&frame(ms), true);
         }
         assert_eq!(ring.held(), 2 + 2 + SLACK, "the oldest are overwritten");
         let around = ring.around(Duration::from_millis(4000));
@@ -119,13 +129,27 @@ mod tests {
     }
 
     #[test]
+    fn nothing_is_held_while_no_read_can_hit() {
+        let mut ring = ContextRing::new(&ImageConfig::default());
+        ring.offer(&frame(0), false);
+        assert_eq!(ring.held(), 0);
+        ring.offer(&frame(300), true);
+        ring.offer(&frame(600), true);
+        assert_eq!(ring.held(), 2);
+        ring.offer(&frame(900), false);
+        assert_eq!(ring.held(), 0, "the list lost its alerts: the frames held are let go");
+        ring.offer(&frame(950), true);
+        assert_eq!(ring.held(), 1, "sampling starts again at once");
+    }
+
+    #[test]
     fn no_ring_without_context_frames_or_overviews() {
         for config in [
             ImageConfig { context_before: 0, context_after: 0, ..ImageConfig::default() },
             ImageConfig { overview: false, ..ImageConfig::default() },
         ] {
             let mut ring = ContextRing::new(&config);
-            ring.offer(&frame(0));
+            ring.offer(&frame(0), true);
             assert_eq!(ring.held(), 0);
             assert!(ring.around(Duration::ZERO).is_empty());
         }

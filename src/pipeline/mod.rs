@@ -179,7 +179,7 @@ pub fn run(
                 last_monotonic = frame.monotonic;
                 last_frame_at = Instant::now();
                 let frame = Arc::new(frame);
-                context.offer(&frame);
+                context.offer(&frame, stages.hotlist.can_alert());
                 if !gate.should_run(&frame.image, fuser.active_tracks() > 0) {
                     stats.frames_gated.fetch_add(1, Ordering::Relaxed);
                     if let Some(snapshots) = snapshots {
