@@ -268,10 +268,21 @@ fn main() {
     // Every read that left a unit's outbox acknowledged (with IMAGES=1 images are acknowledged
     // too, so the reads are counted, not the PUBACKs).
     let acked_reads = reads_sent.saturating_sub(dropped_reads + unacknowledged);
-    let settle = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < settle
-        && (received.lock().expect("lock").copies.len() as u64) < acked_reads
-    {
+    // The consumer may be behind an overloaded cluster: wait while reads still arrive (up to
+    // 10 s without one, 180 s in all), so `lost` counts what never came, not what is late.
+    let settle = Instant::now() + Duration::from_secs(180);
+    let (mut last_count, mut last_arrival) = (0, Instant::now());
+    loop {
+        let count = received.lock().expect("lock").copies.len() as u64;
+        if count > last_count {
+            (last_count, last_arrival) = (count, Instant::now());
+        }
+        if count >= acked_reads
+            || Instant::now() >= settle
+            || last_arrival.elapsed() > Duration::from_secs(10)
+        {
+            break;
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
     let fanout_deadline = Instant::now() + Duration::from_secs(60);
