@@ -51,7 +51,8 @@ pub fn probe() -> ClockState {
 }
 
 /// adjtimex with `modes = 0`: returns the clock state, the status bits and the maximum error.
-/// The crate's one unsafe call: neither std nor rustix reads the kernel's clock discipline.
+/// One of the crate's two unsafe calls (the other: `src/allocator.rs`): neither std nor rustix
+/// reads the kernel's clock discipline.
 #[allow(unsafe_code)]
 fn adjtimex_read() -> Result<(i32, i32, i64), ()> {
     // SAFETY: `timex` is plain old data, zeroed is a valid value (modes = 0: read only); the

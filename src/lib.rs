@@ -15,6 +15,7 @@
 //! stages over recorded material; `control` decides on the centre's signed commands and
 //! `control_agent` carries them out.
 
+pub mod allocator;
 pub mod backoff;
 pub mod clock;
 pub mod config;

@@ -4,5 +4,7 @@
 mod cli;
 
 fn main() -> std::process::ExitCode {
+    // Before anything allocates a frame or starts a thread: see src/allocator.rs.
+    anpr_edge::allocator::tune();
     cli::main()
 }
