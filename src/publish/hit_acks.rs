@@ -1,5 +1,6 @@
-//! How long hits take to reach the broker: each hit's capture-to-PUBACK time on the hits topic,
-//! in a fixed-bucket histogram the heartbeat and `/metrics` carry.
+//! How long hits take to reach the broker: each hit's time from capture to its acknowledgement
+//! on the hits topic (PUBACK, or PUBCOMP at `mqtt.qos = 2`), in a fixed-bucket histogram the
+//! heartbeat and `/metrics` carry.
 
 use super::messages::hit_captured_at;
 use crate::histogram::Histogram;
