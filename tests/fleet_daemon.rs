@@ -132,12 +132,17 @@ fn reads_carry_the_gpsd_position_and_metrics_are_scraped_while_running() {
             position["latitude"].as_f64().expect("lat"),
             position["longitude"].as_f64().expect("lon"),
         );
+        // A read is placed where the unit was when its best frame was captured: interpolated
+        // between the two fixes around that time, so on the drive between two logged fixes.
+        let fixes: Vec<_> = logged.values().collect();
+        let between = |v: f64, a: f64, b: f64| v >= a.min(b) - 1e-7 && v <= a.max(b) + 1e-7;
         assert!(
-            logged
-                .values()
-                .any(|f| (f.latitude - lat).abs() < 1e-7 && (f.longitude - lon).abs() < 1e-7),
-            "a position the drive log states: {position}"
+            fixes.windows(2).any(|pair| between(lat, pair[0].latitude, pair[1].latitude)
+                && between(lon, pair[0].longitude, pair[1].longitude)),
+            "a position on the drive, between two fixes the log states: {position}"
         );
+        let fix_time = position["fix_time"].as_str().expect("fix_time");
+        assert!(logged.contains_key(fix_time), "the nearer fix is a logged one: {position}");
         assert!(position["age_ms"].as_u64().expect("age") <= 30_000);
     }
 }
