@@ -12,10 +12,13 @@
 //! An operator's own `MALLOC_MMAP_THRESHOLD_` wins: glibc has read it before `main`, and
 //! [`tune`] leaves the threshold alone when it is set.
 
-/// Blocks of this size and larger get their own mapping, given back when freed. 256 KiB: the
-/// measured value; a 1280×960 RGB frame (3.7 MB) and a photograph are far above it, the small
-/// allocations of parsing, MQTT and tracking far below.
-pub const MMAP_THRESHOLD: usize = 256 * 1024;
+/// Blocks of this size and larger get their own mapping, given back when freed. 1 MiB: a
+/// 1280×960 RGB frame (3.7 MB) and a photograph are above it, the plate crops, OCR batches and
+/// the small allocations of parsing, MQTT and tracking below, so the buffers every image
+/// reuses stay in the heap. Measured on `eval` of the US photographs against glibc's dynamic
+/// threshold: 256 KiB cost 7 % more CPU (every mid-sized buffer mapped and faulted in anew),
+/// 1 MiB 1–2 % (within noise), for the same peak (docs/accuracy-and-speed.md, "Memory").
+pub const MMAP_THRESHOLD: usize = 1024 * 1024;
 
 /// Fixes glibc's mmap threshold at [`MMAP_THRESHOLD`] unless the environment already sets one.
 /// Call first thing in `main`, before any thread exists. Returns whether it was set (false on
