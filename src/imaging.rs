@@ -4,7 +4,6 @@
 use image::RgbImage;
 use opencv::core::{Mat, Rect, Size, Vec3b};
 use opencv::imgproc;
-use opencv::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// `[images]`: which JPEGs a read carries and how they are encoded (what of them may leave the
@@ -52,6 +51,17 @@ pub fn resize_region_into(
     dst_w: u32,
     dst_h: u32,
 ) -> opencv::Result<()> {
+    resize_region_with(src, rect, dst, dst_w, dst_h, imgproc::INTER_LINEAR)
+}
+
+fn resize_region_with(
+    src: &RgbImage,
+    rect: (u32, u32, u32, u32),
+    dst: &mut [u8],
+    dst_w: u32,
+    dst_h: u32,
+    interpolation: i32,
+) -> opencv::Result<()> {
     let src_mat = Mat::new_rows_cols_with_bytes::<Vec3b>(
         src.height() as i32,
         src.width() as i32,
@@ -66,66 +76,67 @@ pub fn resize_region_into(
         Size::new(dst_w as i32, dst_h as i32),
         0.0,
         0.0,
-        imgproc::INTER_LINEAR,
+        interpolation,
     )
 }
 
-/// Converts an OpenCV BGR frame (what video decoding yields) into an RGB image.
-pub fn rgb_from_bgr_mat(bgr: &Mat) -> opencv::Result<RgbImage> {
-    let (width, height) = (bgr.cols() as u32, bgr.rows() as u32);
-    let mut rgb = RgbImage::new(width, height);
-    let mut dst =
-        Mat::new_rows_cols_with_bytes_mut::<Vec3b>(height as i32, width as i32, &mut rgb)?;
-    imgproc::cvt_color_def(bgr, &mut dst, imgproc::COLOR_BGR2RGB)?;
-    Ok(rgb)
+/// Why an image could not be encoded.
+#[derive(Debug, thiserror::Error)]
+pub enum JpegError {
+    #[error("scaling failed: {0}")]
+    Scale(#[from] opencv::Error),
+    #[error("JPEG encoding failed: {0}")]
+    Encode(#[from] jpeg_encoder::EncodingError),
+    #[error("the region {rect:?} is not inside the {width} × {height} image")]
+    OutOfBounds { rect: (u32, u32, u32, u32), width: u32, height: u32 },
+    #[error("{width} × {height} is larger than a JPEG may be (65 535 pixels a side)")]
+    TooLarge { width: u32, height: u32 },
 }
 
 /// Encodes `rect` (x, y, w, h) of `image` as JPEG, scaled down to at most `max_width` pixels
 /// wide; returns the bytes and the encoded size.
+///
+/// `jpeg-encoder` (Rust, SIMD) rather than OpenCV's `imencode`: imgcodecs loads GDAL and its
+/// company into every process; it takes 1.8× libjpeg-turbo's time on a 1280 × 960 overview
+/// (docs/accuracy-and-speed.md, Memory), once per read, never per frame.
 pub fn encode_jpeg(
     image: &RgbImage,
     rect: (u32, u32, u32, u32),
     max_width: u32,
     quality: u8,
-) -> opencv::Result<(Vec<u8>, u32, u32)> {
-    use opencv::core::{Vector, CV_8UC3};
-    let src = Mat::new_rows_cols_with_bytes::<Vec3b>(
-        image.height() as i32,
-        image.width() as i32,
-        image.as_raw(),
-    )?;
+) -> Result<(Vec<u8>, u32, u32), JpegError> {
     let (x, y, w, h) = rect;
-    let roi = Mat::roi(&src, Rect::new(x as i32, y as i32, w as i32, h as i32))?;
     let (out_w, out_h) = if w > max_width && max_width > 0 {
         (max_width, ((h as u64 * max_width as u64) / w as u64).max(1) as u32)
     } else {
         (w, h)
     };
-    let mut bgr = Mat::new_rows_cols_with_default(
-        out_h as i32,
-        out_w as i32,
-        CV_8UC3,
-        opencv::core::Scalar::default(),
-    )?;
-    if (out_w, out_h) != (w, h) {
-        let mut scaled = Mat::default();
-        imgproc::resize(
-            &roi,
-            &mut scaled,
-            Size::new(out_w as i32, out_h as i32),
-            0.0,
-            0.0,
-            imgproc::INTER_AREA,
-        )?;
-        imgproc::cvt_color_def(&scaled, &mut bgr, imgproc::COLOR_RGB2BGR)?;
-    } else {
-        imgproc::cvt_color_def(&roi, &mut bgr, imgproc::COLOR_RGB2BGR)?;
+    let inside = x.checked_add(w).is_some_and(|right| right <= image.width())
+        && y.checked_add(h).is_some_and(|bottom| bottom <= image.height());
+    if !inside {
+        return Err(JpegError::OutOfBounds { rect, width: image.width(), height: image.height() });
     }
-    let mut buffer = Vector::<u8>::new();
-    let params = Vector::from_slice(&[
-        opencv::imgcodecs::IMWRITE_JPEG_QUALITY,
-        i32::from(quality.clamp(1, 100)),
-    ]);
-    opencv::imgcodecs::imencode(".jpg", &bgr, &mut buffer, &params)?;
-    Ok((buffer.to_vec(), out_w, out_h))
+    let too_large = || JpegError::TooLarge { width: out_w, height: out_h };
+    let (jpeg_w, jpeg_h) = (
+        u16::try_from(out_w).map_err(|_| too_large())?,
+        u16::try_from(out_h).map_err(|_| too_large())?,
+    );
+    let mut pixels = vec![0u8; out_w as usize * out_h as usize * 3];
+    if (out_w, out_h) == (w, h) {
+        let row = w as usize * 3;
+        for (dst, src_y) in pixels.chunks_exact_mut(row).zip(y..y + h) {
+            let start = (src_y as usize * image.width() as usize + x as usize) * 3;
+            dst.copy_from_slice(&image.as_raw()[start..start + row]);
+        }
+    } else {
+        resize_region_with(image, rect, &mut pixels, out_w, out_h, imgproc::INTER_AREA)?;
+    }
+    let mut jpeg = Vec::new();
+    jpeg_encoder::Encoder::new(&mut jpeg, quality.clamp(1, 100)).encode(
+        &pixels,
+        jpeg_w,
+        jpeg_h,
+        jpeg_encoder::ColorType::Rgb,
+    )?;
+    Ok((jpeg, out_w, out_h))
 }

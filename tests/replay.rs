@@ -54,6 +54,41 @@ fn a_video_of_real_plates_is_replayed_frame_by_frame() {
 }
 
 #[test]
+fn a_damaged_stretch_of_a_video_costs_the_frames_it_spoils_not_the_rest() {
+    let Some(folder) = common::eval_images() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let video = dir.path().join("damaged.mp4");
+    let images: Vec<_> =
+        CLIP.iter().map(|name| decode_still(&folder.join(name)).expect("decode")).collect();
+    common::write_video(&video, &images, 5, 1280, 960, 10.0);
+    // Garbage over the middle of the file: the second car's frames, as a failing card would
+    // leave them. The container's index (at the end, ffmpeg's default) stays whole.
+    let mut bytes = std::fs::read(&video).expect("read");
+    let (from, to) = (bytes.len() * 2 / 5, bytes.len() / 2);
+    bytes[from..to].iter_mut().enumerate().for_each(|(i, b)| *b = (i * 151 % 251) as u8);
+    std::fs::write(&video, bytes).expect("write");
+
+    let mut source = source::open(&video).expect("a damaged video still opens");
+    let mut recognizer = common::recognizer(&RecognitionConfig::default());
+    let mut texts = BTreeSet::new();
+    let summary = replay(source.as_mut(), &mut recognizer, |event| {
+        if let ReplayEvent::Frame { recognition, .. } = event {
+            texts.extend(
+                recognition.reads.iter().map(|r| anpr_edge::plate_text::fold(&r.plate.text)),
+            );
+        }
+    });
+    assert!(summary.frames >= 10, "the frames around the damage are read: {summary:?}");
+    for name in [CLIP[0], CLIP[CLIP.len() - 1]] {
+        let truth = anpr_edge::plate_text::fold(&truth_of(&folder, name));
+        assert!(
+            texts.contains(&truth),
+            "{truth} ({name}, clear of the damage) not read: {texts:?}"
+        );
+    }
+}
+
+#[test]
 fn a_corrupt_image_in_a_folder_costs_that_image_only() {
     let Some(folder) = common::eval_images() else { return };
     let dir = tempfile::tempdir().expect("tempdir");

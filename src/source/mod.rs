@@ -5,6 +5,7 @@
 //! stages after it never know where pictures come from.
 
 pub mod camera;
+mod decode;
 mod reconnect;
 mod still;
 pub mod stream;
@@ -28,14 +29,12 @@ pub enum OpenError {
     EmptyFolder { path: PathBuf, extensions: &'static str },
     #[error("{path}: cannot list the folder: {source}")]
     ListFolder { path: PathBuf, source: std::io::Error },
-    #[error("{path}: not a video OpenCV can open (is it a video file, and is the FFmpeg backend installed?)")]
-    Unplayable { path: PathBuf },
+    #[error("{path}: not a video FFmpeg can open ({detail}); give a video file, an image or a folder of images")]
+    Unplayable { path: PathBuf, detail: String },
     #[error("{path}: {detail}")]
     Camera { path: PathBuf, detail: String },
     #[error("{url}: cannot open the stream: {detail}. Check the URL, the credentials and that the camera is reachable")]
     Stream { url: String, detail: String },
-    #[error("{path}: OpenCV failed while opening it: {source}")]
-    OpenCv { path: PathBuf, source: opencv::Error },
 }
 
 /// One frame that could not be had. The source stays usable: the next call tries the next frame.

@@ -1,13 +1,10 @@
-//! A live network stream (RTSP) decoded by OpenCV's FFmpeg backend, reconnected when it drops.
+//! A live network stream (RTSP) decoded by FFmpeg ([`super::decode`]), reconnected when it drops.
 
+use super::decode::{DecodeError, Decoder};
 use super::reconnect::Reconnect;
 use super::{FrameError, FrameSource, OpenError};
 use crate::frame::Frame;
-use crate::imaging::rgb_from_bgr_mat;
 use crate::shutdown::Shutdown;
-use opencv::core::{Mat, Vector};
-use opencv::prelude::*;
-use opencv::videoio::{self, VideoCapture};
 use serde::{Deserialize, Serialize};
 use std::time::{Instant, SystemTime};
 
@@ -33,8 +30,7 @@ pub struct RtspStream {
     /// The URL without credentials: what logs and records may show.
     description: String,
     config: StreamConfig,
-    capture: Option<VideoCapture>,
-    buffer: Mat,
+    decoder: Option<Decoder>,
     next_seq: u64,
     started: Instant,
     reconnect: Reconnect,
@@ -59,12 +55,11 @@ impl RtspStream {
             description: redact(url),
             reconnect: Reconnect::new(config.reconnect_min_ms, config.reconnect_max_ms),
             config,
-            capture: None,
-            buffer: Mat::default(),
+            decoder: None,
             next_seq: 0,
             started: Instant::now(),
         };
-        stream.capture = Some(
+        stream.decoder = Some(
             stream
                 .connect()
                 .map_err(|detail| OpenError::Stream { url: stream.description.clone(), detail })?,
@@ -72,25 +67,19 @@ impl RtspStream {
         Ok(stream)
     }
 
-    fn connect(&self) -> Result<VideoCapture, String> {
-        let timeout = self.config.timeout_ms.min(i32::MAX as u64) as i32;
-        let params = Vector::from_slice(&[
-            videoio::CAP_PROP_OPEN_TIMEOUT_MSEC,
-            timeout,
-            videoio::CAP_PROP_READ_TIMEOUT_MSEC,
-            timeout,
-        ]);
-        let capture = VideoCapture::from_file_with_params(&self.url, videoio::CAP_FFMPEG, &params)
-            .map_err(|e| e.to_string())?;
-        if capture.is_opened().map_err(|e| e.to_string())? {
-            Ok(capture)
-        } else {
-            Err("the stream does not answer or cannot be decoded".into())
-        }
+    fn connect(&self) -> Result<Decoder, String> {
+        let mut options = ffmpeg_next::Dictionary::new();
+        // Interleaved in the RTSP connection: one TCP port through the box's firewall, and no
+        // frames torn by lost UDP datagrams (what OpenCV's FFmpeg backend chose too).
+        options.set("rtsp_transport", "tcp");
+        // Microseconds; bounds the connection and every read, so a camera that stops sending
+        // counts as dropped instead of stalling capture.
+        options.set("timeout", &(self.config.timeout_ms.saturating_mul(1000)).to_string());
+        Decoder::open(&self.url, options)
     }
 
     fn lost(&mut self, seq: u64, reason: String) -> Option<Result<Frame, FrameError>> {
-        self.capture = None;
+        self.decoder = None;
         Some(Err(FrameError { origin: self.description.clone(), seq, reason }))
     }
 }
@@ -117,14 +106,14 @@ impl FrameSource for RtspStream {
     /// stop), so a call blocks at most that long plus the open timeout.
     fn next_frame(&mut self) -> Option<Result<Frame, FrameError>> {
         let seq = self.next_seq;
-        if self.capture.is_none() {
+        if self.decoder.is_none() {
             if !self.reconnect.wait() {
                 return None;
             }
             match self.connect() {
-                Ok(capture) => {
+                Ok(decoder) => {
                     tracing::info!(stream = %self.description, "stream reconnected");
-                    self.capture = Some(capture);
+                    self.decoder = Some(decoder);
                 }
                 Err(detail) => {
                     return Some(Err(FrameError {
@@ -135,29 +124,31 @@ impl FrameSource for RtspStream {
                 }
             }
         }
-        let capture = self.capture.as_mut()?;
-        match capture.read(&mut self.buffer) {
-            Ok(true) if !self.buffer.empty() => {}
-            Ok(_) => return self.lost(seq, "the stream ended or stalled; reconnecting".into()),
-            Err(e) => return self.lost(seq, format!("decoding failed: {e}; reconnecting")),
-        }
+        let decoder = self.decoder.as_mut()?;
+        let decoded = match decoder.next() {
+            Ok(Some(decoded)) => decoded,
+            Ok(None) => return self.lost(seq, "the stream ended; reconnecting".into()),
+            // One damaged picture costs that picture; the connection goes on.
+            Err(e @ DecodeError::Frame(_)) => {
+                self.next_seq += 1;
+                return Some(Err(FrameError {
+                    origin: self.description.clone(),
+                    seq,
+                    reason: e.to_string(),
+                }));
+            }
+            Err(e @ DecodeError::Read(_)) => return self.lost(seq, format!("{e}; reconnecting")),
+        };
         self.next_seq += 1;
         self.reconnect.reset();
-        match rgb_from_bgr_mat(&self.buffer) {
-            Ok(image) => Some(Ok(Frame {
-                seq,
-                media_time: None,
-                captured_at: SystemTime::now(),
-                monotonic: self.started.elapsed(),
-                origin: self.description.clone(),
-                image,
-            })),
-            Err(e) => Some(Err(FrameError {
-                origin: self.description.clone(),
-                seq,
-                reason: format!("colour conversion failed: {e}"),
-            })),
-        }
+        Some(Ok(Frame {
+            seq,
+            media_time: None,
+            captured_at: SystemTime::now(),
+            monotonic: self.started.elapsed(),
+            origin: self.description.clone(),
+            image: decoded.image,
+        }))
     }
 }
 

@@ -1,11 +1,8 @@
-//! A recorded video file, decoded by OpenCV (FFmpeg backend on Debian).
+//! A recorded video file, decoded by FFmpeg ([`super::decode`]).
 
+use super::decode::{DecodeError, Decoder};
 use super::{FrameError, FrameSource, OpenError};
 use crate::frame::Frame;
-use crate::imaging::rgb_from_bgr_mat;
-use opencv::core::Mat;
-use opencv::prelude::*;
-use opencv::videoio::{self, VideoCapture};
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -15,9 +12,7 @@ const MAX_CONSECUTIVE_FAILURES: u32 = 25;
 
 pub struct VideoFile {
     description: String,
-    capture: VideoCapture,
-    buffer: Mat,
-    frame_count: Option<u64>,
+    decoder: Decoder,
     next_seq: u64,
     consecutive_failures: u32,
     frame_interval: Option<Duration>,
@@ -28,27 +23,12 @@ pub struct VideoFile {
 impl VideoFile {
     pub fn open(path: &Path) -> Result<Self, OpenError> {
         let description = path.display().to_string();
-        let opencv_error = |source| OpenError::OpenCv { path: path.to_path_buf(), source };
-        let capture =
-            VideoCapture::from_file(&description, videoio::CAP_FFMPEG).map_err(opencv_error)?;
-        if !capture.is_opened().map_err(opencv_error)? {
-            return Err(OpenError::Unplayable { path: path.to_path_buf() });
-        }
-        let frame_count = capture
-            .get(videoio::CAP_PROP_FRAME_COUNT)
-            .ok()
-            .filter(|n| n.is_finite() && *n >= 1.0)
-            .map(|n| n as u64);
-        let frame_interval = capture
-            .get(videoio::CAP_PROP_FPS)
-            .ok()
-            .filter(|fps| fps.is_finite() && *fps > 0.0)
-            .map(|fps| Duration::from_secs_f64(1.0 / fps));
+        let decoder = Decoder::open(&description, ffmpeg_next::Dictionary::new())
+            .map_err(|detail| OpenError::Unplayable { path: path.to_path_buf(), detail })?;
+        let frame_interval = decoder.frame_rate().map(|fps| Duration::from_secs_f64(1.0 / fps));
         Ok(Self {
             description,
-            capture,
-            buffer: Mat::default(),
-            frame_count,
+            decoder,
             next_seq: 0,
             consecutive_failures: 0,
             frame_interval,
@@ -57,16 +37,10 @@ impl VideoFile {
         })
     }
 
-    /// The frame's position in the recording. FFmpeg reports 0 for the last frames of some
-    /// files; a position that does not advance is replaced by the previous one plus one frame
-    /// interval, so media time always increases.
-    fn media_time(&mut self) -> Option<Duration> {
-        let reported = self
-            .capture
-            .get(videoio::CAP_PROP_POS_MSEC)
-            .ok()
-            .filter(|ms| ms.is_finite() && *ms >= 0.0)
-            .map(|ms| Duration::from_secs_f64(ms / 1000.0));
+    /// The frame's position in the recording. A frame without a timestamp, or one that does
+    /// not advance (some files repeat the last), is placed one frame interval after the
+    /// previous, so media time always increases.
+    fn media_time(&mut self, reported: Option<Duration>) -> Option<Duration> {
         let time = match (reported, self.last_media_time) {
             (Some(t), Some(last)) if t > last => Some(t),
             (_, Some(last)) => self.frame_interval.map(|i| last + i),
@@ -91,33 +65,36 @@ impl FrameSource for VideoFile {
     }
 
     fn len_hint(&self) -> Option<u64> {
-        self.frame_count
+        self.decoder.frame_count()
     }
 
     fn next_frame(&mut self) -> Option<Result<Frame, FrameError>> {
         let seq = self.next_seq;
         self.next_seq += 1;
-        match self.capture.read(&mut self.buffer) {
-            Ok(true) if !self.buffer.empty() => {}
-            // OpenCV reports the end of the file and an unreadable tail the same way.
-            Ok(_) => return None,
-            Err(e) => return self.failure(seq, format!("decoding failed: {e}")),
-        }
-        let media_time = self.media_time();
-        match rgb_from_bgr_mat(&self.buffer) {
-            Ok(image) => {
-                self.consecutive_failures = 0;
-                let monotonic = media_time.unwrap_or_else(|| self.opened.elapsed());
-                Some(Ok(Frame {
-                    seq,
-                    media_time,
-                    captured_at: SystemTime::now(),
-                    monotonic,
+        let decoded = match self.decoder.next() {
+            Ok(Some(decoded)) => decoded,
+            Ok(None) => return None,
+            Err(e @ DecodeError::Frame(_)) => return self.failure(seq, e.to_string()),
+            // A container that cannot be read on is reported once; a second failure ends it.
+            Err(e @ DecodeError::Read(_)) => {
+                self.consecutive_failures = MAX_CONSECUTIVE_FAILURES;
+                return Some(Err(FrameError {
                     origin: self.description.clone(),
-                    image,
-                }))
+                    seq,
+                    reason: e.to_string(),
+                }));
             }
-            Err(e) => self.failure(seq, format!("colour conversion failed: {e}")),
-        }
+        };
+        self.consecutive_failures = 0;
+        let media_time = self.media_time(decoded.media_time);
+        let monotonic = media_time.unwrap_or_else(|| self.opened.elapsed());
+        Some(Ok(Frame {
+            seq,
+            media_time,
+            captured_at: SystemTime::now(),
+            monotonic,
+            origin: self.description.clone(),
+            image: decoded.image,
+        }))
     }
 }

@@ -52,7 +52,7 @@ pub fn binary() -> std::process::Command {
 }
 
 /// Writes `images` (each shown for `frames_each` frames, scaled onto a `width` × `height`
-/// canvas) into a video at `path` with OpenCV, H.264 when the encoder is there, else MPEG-4.
+/// canvas) into an H.264 video at `path` with the `ffmpeg` command (scripts/setup.sh).
 pub fn write_video(
     path: &std::path::Path,
     images: &[image::RgbImage],
@@ -60,12 +60,11 @@ pub fn write_video(
     width: u32,
     height: u32,
     fps: f64,
-) -> &'static str {
+) {
     write_video_frames(path, images, &vec![frames_each; images.len()], width, height, fps)
 }
 
-/// Like [`write_video`], showing image `i` for `frames[i]` frames. Returns the codec used
-/// ("avc1" for H.264, else "mp4v").
+/// Like [`write_video`], showing image `i` for `frames[i]` frames.
 pub fn write_video_frames(
     path: &std::path::Path,
     images: &[image::RgbImage],
@@ -73,7 +72,7 @@ pub fn write_video_frames(
     width: u32,
     height: u32,
     fps: f64,
-) -> &'static str {
+) {
     let scaled = images.iter().zip(frames).flat_map(|(rgb, &frames_each)| {
         let scaled =
             image::imageops::resize(rgb, width, height, image::imageops::FilterType::Triangle);
@@ -82,44 +81,33 @@ pub fn write_video_frames(
     write_video_stream(path, scaled, width, height, fps)
 }
 
-/// Writes `frames` (each `width` × `height`) one by one into a video at `path`, so a long
-/// clip never sits in memory whole. Returns the codec used ("avc1" for H.264, else "mp4v").
+/// Writes `frames` (each `width` × `height`) one by one into an H.264 video at `path` (the
+/// codec cameras send and the RTSP test server streams), piped raw into `ffmpeg`, so a long
+/// clip never sits in memory whole.
 pub fn write_video_stream(
     path: &std::path::Path,
     frames: impl IntoIterator<Item = image::RgbImage>,
     width: u32,
     height: u32,
     fps: f64,
-) -> &'static str {
-    use opencv::core::{Mat, Size, Vec3b};
-    use opencv::prelude::*;
-    use opencv::videoio::VideoWriter;
-    let mut writer = None;
-    for (name, code) in [("avc1", ['a', 'v', 'c', '1']), ("mp4v", ['m', 'p', '4', 'v'])] {
-        let fourcc = VideoWriter::fourcc(code[0], code[1], code[2], code[3]).expect("fourcc");
-        let candidate = VideoWriter::new(
-            path.to_str().expect("utf-8 path"),
-            fourcc,
-            fps,
-            Size::new(width as i32, height as i32),
-            true,
-        )
-        .expect("VideoWriter");
-        if candidate.is_opened().expect("is_opened") {
-            writer = Some((name, candidate));
-            break;
-        }
-    }
-    let (codec, mut writer) = writer.expect("no H.264 or MPEG-4 encoder in OpenCV's FFmpeg");
+) {
+    use std::io::Write;
+    let mut ffmpeg = std::process::Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s"])
+        .arg(format!("{width}x{height}"))
+        .args(["-r", &fps.to_string(), "-i", "-", "-c:v", "libx264", "-pix_fmt", "yuv420p"])
+        .arg(path)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("run ffmpeg (scripts/setup.sh installs it)");
+    let mut input = ffmpeg.stdin.take().expect("ffmpeg's stdin");
     for frame in frames {
         assert_eq!(frame.dimensions(), (width, height), "every frame at the video's size");
-        let bgr: Vec<u8> = frame.pixels().flat_map(|p| [p[2], p[1], p[0]]).collect();
-        let mat =
-            Mat::new_rows_cols_with_bytes::<Vec3b>(height as i32, width as i32, &bgr).expect("mat");
-        writer.write(&mat).expect("write frame");
+        input.write_all(frame.as_raw()).expect("pipe a frame to ffmpeg");
     }
-    writer.release().expect("release");
-    codec
+    drop(input);
+    let status = ffmpeg.wait().expect("wait for ffmpeg");
+    assert!(status.success(), "ffmpeg could not write {}: {status}", path.display());
 }
 
 /// Polls `done` every 10 ms until it holds (true) or `within` passes (false).
