@@ -42,7 +42,8 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PipelineConfig {
-    /// Frames waiting between capture and recognition; when full the oldest is dropped.
+    /// Frames of a live source waiting between capture and recognition; when full the oldest
+    /// is dropped. A recording replayed as fast as possible is decoded one frame ahead instead.
     pub frame_queue: usize,
     /// Replay a video file at its own frame rate (as a camera would deliver it) instead of as
     /// fast as recognition goes.
@@ -140,6 +141,9 @@ pub enum PipelineError {
 /// How long the recognition loop waits for a frame before it lets time pass for fusion (and
 /// calls `alive`).
 const TICK: Duration = Duration::from_millis(200);
+
+/// How often a recording's capture, waiting for recognition to take its frame, looks for a stop.
+const POLL: Duration = Duration::from_millis(100);
 
 /// Runs `source` through the pipeline until the source ends or the shutdown comes. `alive` is
 /// called at least every [`TICK`] while the pipeline makes progress (the systemd watchdog is
@@ -290,6 +294,9 @@ fn spawn_capture(
         let started = Instant::now();
         let mut first_media_time = None;
         while !shutdown.is_triggered() {
+            if !live && !queue.wait_until_empty(|| shutdown.is_triggered(), POLL) {
+                break;
+            }
             match source.next_frame() {
                 Some(Ok(frame)) => {
                     if realtime {
@@ -304,14 +311,9 @@ fn spawn_capture(
                         }
                     }
                     stats.frames_captured.fetch_add(1, Ordering::Relaxed);
-                    if live {
-                        queue.push(frame);
-                    } else if queue
-                        .push_wait(frame, || shutdown.is_triggered(), Duration::from_millis(100))
-                        .is_err()
-                    {
-                        break;
-                    }
+                    // A live source's oldest frame goes when the queue is full; a recording's
+                    // queue is empty here.
+                    queue.push(frame);
                 }
                 Some(Err(error)) => {
                     stats.frames_failed.fetch_add(1, Ordering::Relaxed);
