@@ -80,6 +80,17 @@ fn resize_region_with(
     )
 }
 
+/// Converts `i420` (Y, then U, then V, each without row padding) of `width` × `height` into
+/// RGB with BT.601 video-range coefficients, the conversion FFmpeg's swscale applies by default.
+pub fn rgb_from_i420(i420: &[u8], width: u32, height: u32) -> opencv::Result<RgbImage> {
+    let src = Mat::new_rows_cols_with_bytes::<u8>((height * 3 / 2) as i32, width as i32, i420)?;
+    let mut rgb = RgbImage::new(width, height);
+    let mut dst =
+        Mat::new_rows_cols_with_bytes_mut::<Vec3b>(height as i32, width as i32, &mut rgb)?;
+    imgproc::cvt_color_def(&src, &mut dst, imgproc::COLOR_YUV2RGB_I420)?;
+    Ok(rgb)
+}
+
 /// Why an image could not be encoded.
 #[derive(Debug, thiserror::Error)]
 pub enum JpegError {

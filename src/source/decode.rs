@@ -47,6 +47,8 @@ pub struct Decoder {
     frame_count: Option<u64>,
     decoder: ffmpeg::decoder::Video,
     decoded: ffmpeg::frame::Video,
+    /// The last 4:2:0 frame packed for conversion, its allocation kept (see [`to_rgb`]).
+    i420: Vec<u8>,
     /// The container is read to its end and the decoder told so: what it still holds comes out.
     draining: bool,
 }
@@ -105,6 +107,7 @@ impl Decoder {
             frame_count,
             decoder,
             decoded: ffmpeg::frame::Video::empty(),
+            i420: Vec::new(),
             draining: false,
         })
     }
@@ -146,29 +149,7 @@ impl Decoder {
     }
 
     fn convert(&mut self) -> Result<Decoded, DecodeError> {
-        let (format, width, height) =
-            (self.decoded.format(), self.decoded.width(), self.decoded.height());
-        // A converter and its output per frame: FFmpeg's converter is not `Send`, and the source
-        // moves to the capture thread after it is opened (a new one costs 0.1 ms at 1080p); an
-        // output kept between frames would hold one more frame for good (3.7 MB at 1280 × 960,
-        // against about 0.8 ms of page faults a frame: docs/accuracy-and-speed.md, Memory).
-        let mut scaler = scaling::Context::get(
-            format,
-            width,
-            height,
-            Pixel::RGB24,
-            width,
-            height,
-            scaling::Flags::BILINEAR,
-        )
-        .map_err(|e| DecodeError::Frame(format!("no conversion from {format:?} to RGB ({e})")))?;
-        let mut rgb = ffmpeg::frame::Video::empty();
-        scaler
-            .run(&self.decoded, &mut rgb)
-            .map_err(|e| DecodeError::Frame(format!("conversion to RGB failed: {e}")))?;
-        let image = rgb_rows(&rgb, width, height).ok_or_else(|| {
-            DecodeError::Frame("the converted frame is smaller than stated".into())
-        })?;
+        let image = to_rgb(&self.decoded, &mut self.i420)?;
         Ok(Decoded { image, media_time: self.media_time() })
     }
 
@@ -177,6 +158,62 @@ impl Decoder {
         let seconds = ticks as f64 * f64::from(self.time_base);
         (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds))
     }
+}
+
+/// `frame` as RGB. 4:2:0 in video range (what H.264 and H.265 cameras send) is packed into
+/// `i420`, kept between frames, and converted by OpenCV straight into the image; any other
+/// layout goes through FFmpeg's swscale.
+///
+/// Why not swscale for all: its output is an FFmpeg frame, copied once more into the image. Kept
+/// between frames it holds one more RGB frame for good (3.7 MB at 1280 × 960, the 4:2:0 copy
+/// half of that); made anew each frame its page faults cost 6 % more CPU at 1080p
+/// (docs/accuracy-and-speed.md, Memory). Both use BT.601 video-range coefficients.
+fn to_rgb(frame: &ffmpeg::frame::Video, i420: &mut Vec<u8>) -> Result<RgbImage, DecodeError> {
+    let (width, height) = (frame.width(), frame.height());
+    if frame.format() != Pixel::YUV420P || width % 2 != 0 || height % 2 != 0 {
+        return swscale_to_rgb(frame);
+    }
+    pack_i420(frame, i420)
+        .ok_or_else(|| DecodeError::Frame("a decoded plane is smaller than stated".into()))?;
+    crate::imaging::rgb_from_i420(i420, width, height)
+        .map_err(|e| DecodeError::Frame(format!("conversion to RGB failed: {e}")))
+}
+
+/// The Y, U and V planes of a 4:2:0 `frame`, one after the other without row padding.
+fn pack_i420(frame: &ffmpeg::frame::Video, i420: &mut Vec<u8>) -> Option<()> {
+    let (width, height) = (frame.width() as usize, frame.height() as usize);
+    i420.clear();
+    for (plane, (w, h)) in
+        [(width, height), (width / 2, height / 2), (width / 2, height / 2)].into_iter().enumerate()
+    {
+        let (stride, data) = (frame.stride(plane), frame.data(plane));
+        for y in 0..h {
+            i420.extend_from_slice(data.get(y * stride..y * stride + w)?);
+        }
+    }
+    Some(())
+}
+
+/// Any layout FFmpeg decodes, through swscale (a converter per frame, 0.1 ms at 1080p: FFmpeg's
+/// is not `Send`, and the source moves to the capture thread after it is opened).
+fn swscale_to_rgb(frame: &ffmpeg::frame::Video) -> Result<RgbImage, DecodeError> {
+    let (format, width, height) = (frame.format(), frame.width(), frame.height());
+    let mut scaler = scaling::Context::get(
+        format,
+        width,
+        height,
+        Pixel::RGB24,
+        width,
+        height,
+        scaling::Flags::BILINEAR,
+    )
+    .map_err(|e| DecodeError::Frame(format!("no conversion from {format:?} to RGB ({e})")))?;
+    let mut rgb = ffmpeg::frame::Video::empty();
+    scaler
+        .run(frame, &mut rgb)
+        .map_err(|e| DecodeError::Frame(format!("conversion to RGB failed: {e}")))?;
+    rgb_rows(&rgb, width, height)
+        .ok_or_else(|| DecodeError::Frame("the converted frame is smaller than stated".into()))
 }
 
 /// The RGB24 plane of `frame` without its row padding.
@@ -189,4 +226,54 @@ fn rgb_rows(frame: &ffmpeg::frame::Video, width: u32, height: u32) -> Option<Rgb
         pixels.extend_from_slice(data.get(y * stride..y * stride + row)?);
     }
     RgbImage::from_raw(width, height, pixels)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 4:2:0 frame with gradients in every plane and row padding FFmpeg chose.
+    fn gradient(width: u32, height: u32) -> ffmpeg::frame::Video {
+        let mut frame = ffmpeg::frame::Video::new(Pixel::YUV420P, width, height);
+        for (plane, (w, h), step) in [
+            (0, (width, height), 1),
+            (1, (width / 2, height / 2), 3),
+            (2, (width / 2, height / 2), 5),
+        ] {
+            let stride = frame.stride(plane);
+            let data = frame.data_mut(plane);
+            for y in 0..h as usize {
+                for x in 0..w as usize {
+                    data[y * stride + x] = (16 + (x * step + y * 2) % 224) as u8;
+                }
+            }
+        }
+        frame
+    }
+
+    #[test]
+    fn the_opencv_path_converts_as_swscale_does() {
+        let frame = gradient(96, 64);
+        let mut i420 = Vec::new();
+        let fast = to_rgb(&frame, &mut i420).expect("OpenCV conversion");
+        let reference = swscale_to_rgb(&frame).expect("swscale conversion");
+        assert_eq!(i420.len(), 96 * 64 * 3 / 2, "the planes packed without padding");
+        let worst = fast
+            .as_raw()
+            .iter()
+            .zip(reference.as_raw())
+            .map(|(a, b)| a.abs_diff(*b))
+            .max()
+            .expect("pixels");
+        assert!(worst <= 3, "the two conversions differ by up to {worst}");
+    }
+
+    #[test]
+    fn an_odd_sized_frame_goes_through_swscale() {
+        let frame = gradient(95, 63);
+        let mut i420 = Vec::new();
+        let image = to_rgb(&frame, &mut i420).expect("conversion");
+        assert_eq!(image.dimensions(), (95, 63));
+        assert!(i420.is_empty(), "the OpenCV path needs even sides");
+    }
 }
