@@ -10,6 +10,7 @@ RUN dpkg --add-architecture arm64 \
       ca-certificates pkg-config clang libclang-dev \
       gcc-aarch64-linux-gnu g++-aarch64-linux-gnu libc6-dev-arm64-cross \
       libopencv-dev:arm64 linux-libc-dev:arm64 \
+      libavcodec-dev:arm64 libavformat-dev:arm64 libavutil-dev:arm64 libswscale-dev:arm64 \
       python3 python3-pip qemu-user \
  && rm -rf /var/lib/apt/lists/*
 

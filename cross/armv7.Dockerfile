@@ -11,6 +11,7 @@ RUN dpkg --add-architecture armhf \
       ca-certificates pkg-config clang libclang-dev \
       gcc-arm-linux-gnueabihf g++-arm-linux-gnueabihf libc6-dev-armhf-cross \
       libopencv-dev:armhf linux-libc-dev:armhf \
+      libavcodec-dev:armhf libavformat-dev:armhf libavutil-dev:armhf libswscale-dev:armhf \
       qemu-user \
  && rm -rf /var/lib/apt/lists/*
 

@@ -5,10 +5,11 @@
 #     `rustup target add` (which may not reach its server); RUSTC must name /usr/bin/rustc,
 #     because the rustup rustc earlier in PATH has no aarch64 standard library.
 #   - C/C++: gcc/g++-aarch64-linux-gnu (ring, the OpenCV wrappers), libc6-dev-arm64-cross.
-#   - OpenCV: libopencv-dev:arm64 conflicts with the amd64 one, so the arm64 .debs of the four
-#     modules used (core, imgproc, imgcodecs, videoio) and their whole run-time closure are
-#     unpacked into a sysroot (target/aarch64-sysroot) that pkg-config-free OPENCV_* variables,
-#     the linker (-rpath-link) and qemu (-L, cross/test-aarch64.sh) are pointed at.
+#   - OpenCV and FFmpeg: libopencv-dev:arm64 conflicts with the amd64 one, so the arm64 .debs of
+#     the two OpenCV modules used (core, imgproc), of FFmpeg's libraries (video and RTSP) and their
+#     whole run-time closure are unpacked into a sysroot (target/aarch64-sysroot) that
+#     pkg-config-free OPENCV_* variables, pkg-config (FFmpeg, for ffmpeg-sys-next), the linker
+#     (-rpath-link) and qemu (-L, cross/test-aarch64.sh) are pointed at.
 #   - ONNX Runtime is loaded at run time: the package ships the aarch64 library from the pinned
 #     PyPI wheel (scripts/install-onnxruntime.sh aarch64).
 #
@@ -43,14 +44,19 @@ fi
 /usr/bin/rustc --print target-libdir --target "$TRIPLE" >/dev/null \
   || { echo "build-aarch64: /usr/bin/rustc has no $TRIPLE standard library (libstd-rust-web-dev:arm64)" >&2; exit 1; }
 
-OPENCV_MODULES=(core imgproc imgcodecs videoio)
-if [ ! -f "$SYSROOT/.complete" ]; then
-  step "OpenCV sysroot from arm64 .debs: $SYSROOT"
+OPENCV_MODULES=(core imgproc)
+FFMPEG_LIBS=(avcodec59 avformat59 avutil57 swscale6 swresample4)
+# The sysroot's contents; a sysroot made for another list is made again.
+SYSROOT_FOR="opencv ${OPENCV_MODULES[*]}; ffmpeg ${FFMPEG_LIBS[*]}"
+if [ ! -f "$SYSROOT/.complete" ] || [ "$(cat "$SYSROOT/.complete")" != "$SYSROOT_FOR" ]; then
+  step "OpenCV and FFmpeg sysroot from arm64 .debs: $SYSROOT"
   rm -rf "$SYSROOT"; mkdir -p "$SYSROOT/debs"
   runtime=(); dev=()
   for m in "${OPENCV_MODULES[@]}"; do runtime+=("libopencv-$m""406:arm64"); dev+=("libopencv-$m-dev:arm64"); done
+  for l in "${FFMPEG_LIBS[@]}"; do runtime+=("lib$l:arm64"); dev+=("lib${l%%[0-9]*}-dev:arm64"); done
   # The whole run-time closure, resolved and fetched by apt as for an empty arm64 system (this
-  # machine's own packages do not count), plus the four -dev packages alone (headers, .so links).
+  # machine's own packages do not count), plus the -dev packages alone (headers, .so links,
+  # FFmpeg's pkg-config files).
   mkdir -p "$SYSROOT/debs/partial"
   apt-get -o APT::Architecture=arm64 -o APT::Architectures::=arm64 -o Dir::State::status=/dev/null \
       -o Dir::Cache::archives="$SYSROOT/debs" -o Debug::NoLocking=1 \
@@ -58,7 +64,7 @@ if [ ! -f "$SYSROOT/.complete" ]; then
   (cd "$SYSROOT/debs" && apt-get download -qq "${dev[@]}")
   [ "$(ls "$SYSROOT"/debs/*.deb | wc -l)" -gt 10 ] || { echo "build-aarch64: apt fetched no arm64 closure for ${runtime[*]}" >&2; exit 1; }
   for deb in "$SYSROOT"/debs/*.deb; do dpkg -x "$deb" "$SYSROOT"; done
-  touch "$SYSROOT/.complete"
+  echo "$SYSROOT_FOR" > "$SYSROOT/.complete"
 fi
 LIBDIRS="$SYSROOT/usr/lib/aarch64-linux-gnu:$SYSROOT/lib/aarch64-linux-gnu"
 # On a box, some libraries of the closure are found where dpkg -x does not put them on the
@@ -88,6 +94,9 @@ for d in ${LIBDIRS//:/ }; do RUSTFLAGS_LINK+=" -C link-arg=-Wl,-rpath-link,$d"; 
   OPENCV_LINK_LIBS="$(printf 'opencv_%s,' "${OPENCV_MODULES[@]}" | sed 's/,$//')" \
   OPENCV_LINK_PATHS="$SYSROOT/usr/lib/aarch64-linux-gnu" \
   OPENCV_INCLUDE_PATHS="$SYSROOT/usr/include/opencv4,$SYSROOT/usr/include/aarch64-linux-gnu/opencv4" \
+  PKG_CONFIG_ALLOW_CROSS=1 \
+  PKG_CONFIG_LIBDIR="$SYSROOT/usr/lib/aarch64-linux-gnu/pkgconfig" \
+  PKG_CONFIG_SYSROOT_DIR="$SYSROOT" \
   BINDGEN_EXTRA_CLANG_ARGS_aarch64_unknown_linux_gnu="--target=aarch64-linux-gnu -I/usr/aarch64-linux-gnu/include" \
   nice -n "$NICE" cargo build --release --locked --target "$TRIPLE")
 echo "build-aarch64: cargo build took $(( $(date +%s) - started )) s" >&2
