@@ -39,10 +39,12 @@ fn the_package_installs_binary_unit_config_models_and_runtime() {
     ] {
         assert!(info.contains(field), "no `{field}` in\n{info}");
     }
-    assert!(
-        info.contains("libopencv"),
-        "shared-library dependencies computed from the binary:\n{info}"
-    );
+    for library in ["libopencv-core", "libavcodec", "libavformat", "libswscale"] {
+        assert!(
+            info.contains(library),
+            "{library} not among the shared-library dependencies computed from the binary:\n{info}"
+        );
+    }
     for script in ["postinst", "prerm", "postrm", "conffiles"] {
         assert!(info.contains(script), "no {script} in\n{info}");
     }
