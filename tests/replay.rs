@@ -16,14 +16,20 @@ fn truth_of(folder: &std::path::Path, name: &str) -> String {
     text.lines().next().and_then(|l| l.split('\t').nth(5)).expect("plate").to_string()
 }
 
+/// The `CLIP` photographs, five frames each at 10 frames/s, as an H.264 video in `dir`.
+fn write_clip(folder: &std::path::Path, dir: &std::path::Path) -> std::path::PathBuf {
+    let video = dir.join("clip.mp4");
+    let images: Vec<_> =
+        CLIP.iter().map(|name| decode_still(&folder.join(name)).expect("decode")).collect();
+    common::write_video(&video, &images, 5, 1280, 960, 10.0);
+    video
+}
+
 #[test]
 fn a_video_of_real_plates_is_replayed_frame_by_frame() {
     let Some(folder) = common::eval_images() else { return };
     let dir = tempfile::tempdir().expect("tempdir");
-    let video = dir.path().join("clip.mp4");
-    let images: Vec<_> =
-        CLIP.iter().map(|name| decode_still(&folder.join(name)).expect("decode")).collect();
-    common::write_video(&video, &images, 5, 1280, 960, 10.0);
+    let video = write_clip(&folder, dir.path());
 
     let mut source = source::open(&video).expect("open video");
     assert_eq!(source.len_hint(), Some(15));
@@ -57,10 +63,7 @@ fn a_video_of_real_plates_is_replayed_frame_by_frame() {
 fn a_damaged_stretch_of_a_video_costs_the_frames_it_spoils_not_the_rest() {
     let Some(folder) = common::eval_images() else { return };
     let dir = tempfile::tempdir().expect("tempdir");
-    let video = dir.path().join("damaged.mp4");
-    let images: Vec<_> =
-        CLIP.iter().map(|name| decode_still(&folder.join(name)).expect("decode")).collect();
-    common::write_video(&video, &images, 5, 1280, 960, 10.0);
+    let video = write_clip(&folder, dir.path());
     // Garbage over the middle of the file: the second car's frames, as a failing card would
     // leave them. The container's index (at the end, ffmpeg's default) stays whole.
     let mut bytes = std::fs::read(&video).expect("read");
