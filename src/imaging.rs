@@ -80,6 +80,25 @@ fn resize_region_with(
     )
 }
 
+/// Appends `rows` rows of `row` bytes each from `data`, the first at `start` and each next one
+/// `stride` bytes on: a region of an image, or a decoded plane, without the bytes around it.
+/// `None` when `data` ends too early.
+pub fn append_rows(
+    out: &mut Vec<u8>,
+    data: &[u8],
+    start: usize,
+    stride: usize,
+    row: usize,
+    rows: usize,
+) -> Option<()> {
+    out.reserve(row * rows);
+    for y in 0..rows {
+        let from = start + y * stride;
+        out.extend_from_slice(data.get(from..from + row)?);
+    }
+    Some(())
+}
+
 /// Converts `i420` (Y, then U, then V, each without row padding) of `width` × `height` into
 /// RGB with BT.601 video-range coefficients, the conversion FFmpeg's swscale applies by default.
 pub fn rgb_from_i420(i420: &[u8], width: u32, height: u32) -> opencv::Result<RgbImage> {
@@ -132,14 +151,14 @@ pub fn encode_jpeg(
         u16::try_from(out_w).map_err(|_| too_large())?,
         u16::try_from(out_h).map_err(|_| too_large())?,
     );
-    let mut pixels = vec![0u8; out_w as usize * out_h as usize * 3];
+    let mut pixels = Vec::new();
     if (out_w, out_h) == (w, h) {
-        let row = w as usize * 3;
-        for (dst, src_y) in pixels.chunks_exact_mut(row).zip(y..y + h) {
-            let start = (src_y as usize * image.width() as usize + x as usize) * 3;
-            dst.copy_from_slice(&image.as_raw()[start..start + row]);
-        }
+        let stride = image.width() as usize * 3;
+        let start = y as usize * stride + x as usize * 3;
+        append_rows(&mut pixels, image.as_raw(), start, stride, w as usize * 3, h as usize)
+            .ok_or(JpegError::OutOfBounds { rect, width: image.width(), height: image.height() })?;
     } else {
+        pixels.resize(out_w as usize * out_h as usize * 3, 0);
         resize_region_with(image, rect, &mut pixels, out_w, out_h, imgproc::INTER_AREA)?;
     }
     let mut jpeg = Vec::new();

@@ -5,6 +5,7 @@
 //! which on Debian loads GDAL, GDCM, poppler and some 240 libraries whether used or not; the
 //! unit's peak memory on video fell by their weight (docs/accuracy-and-speed.md, Memory).
 
+use crate::imaging::append_rows;
 use ffmpeg::codec::threading;
 use ffmpeg::format::{context::Input, Pixel};
 use ffmpeg::software::scaling;
@@ -15,8 +16,8 @@ use image::RgbImage;
 use std::sync::Once;
 use std::time::Duration;
 
-/// Decoding threads per video: one. Frame threading would hold a set of reference frames per
-/// thread (25 MiB at 1280 × 960 with OpenCV's automatic count) while the detector already keeps
+/// Decoding threads per video: one. Frame threading holds a set of reference frames per thread
+/// (FFmpeg's decoder held 25 MiB at 1280 × 960 under OpenCV's automatic count) while the detector already keeps
 /// both cores of a 2-core box busy; one thread decodes 1080p H.264 several times faster than
 /// real time on the development machine (docs/accuracy-and-speed.md, Memory).
 const DECODE_THREADS: usize = 1;
@@ -186,10 +187,7 @@ fn pack_i420(frame: &ffmpeg::frame::Video, i420: &mut Vec<u8>) -> Option<()> {
     for (plane, (w, h)) in
         [(width, height), (width / 2, height / 2), (width / 2, height / 2)].into_iter().enumerate()
     {
-        let (stride, data) = (frame.stride(plane), frame.data(plane));
-        for y in 0..h {
-            i420.extend_from_slice(data.get(y * stride..y * stride + w)?);
-        }
+        append_rows(i420, frame.data(plane), 0, frame.stride(plane), w, h)?;
     }
     Some(())
 }
@@ -218,13 +216,15 @@ fn swscale_to_rgb(frame: &ffmpeg::frame::Video) -> Result<RgbImage, DecodeError>
 
 /// The RGB24 plane of `frame` without its row padding.
 fn rgb_rows(frame: &ffmpeg::frame::Video, width: u32, height: u32) -> Option<RgbImage> {
-    let row = width as usize * 3;
-    let stride = frame.stride(0);
-    let data = frame.data(0);
-    let mut pixels = Vec::with_capacity(row * height as usize);
-    for y in 0..height as usize {
-        pixels.extend_from_slice(data.get(y * stride..y * stride + row)?);
-    }
+    let mut pixels = Vec::new();
+    append_rows(
+        &mut pixels,
+        frame.data(0),
+        0,
+        frame.stride(0),
+        width as usize * 3,
+        height as usize,
+    )?;
     RgbImage::from_raw(width, height, pixels)
 }
 
