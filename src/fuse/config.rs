@@ -35,15 +35,29 @@ pub struct FusionConfig {
     /// Tracks followed at once; past it the oldest is emitted early. Bounds memory on a busy
     /// road: each track keeps the best frame of at most 4 candidate texts.
     pub max_tracks: usize,
-    /// On a video or live source a track is a vehicle once its text was read alike on this
-    /// many frames, or once at `confirm_confidence`; a track that is neither when it ends is a
+    /// On a video or live source a track is a vehicle once its text, fitting a plate format,
+    /// was read legibly (see `min_confidence`, `min_plate_width_px`, `min_chars`) on this many
+    /// frames, or once at `confirm_confidence`; a track that is neither when it ends is a
     /// phantom (a sign, a far plate read as noise, half a plate at the frame's edge) and is not
-    /// emitted. 1 emits every read. A folder of stills keeps every read whatever this says.
+    /// emitted. A folder of stills keeps every read whatever the evidence keys say.
     pub confirm_frames: u32,
-    /// One read at least this confident is a vehicle on its own.
+    /// Legible frames a text that fits no plate format of `[recognition.formats]` needs: a
+    /// foreign plate is still a vehicle, on more evidence.
+    pub confirm_frames_unformatted: u32,
+    /// One legible read of a formatted text at least this confident is a vehicle on its own.
     pub confirm_confidence: f32,
-    /// Moving camera: a text read again within this long after the vehicle was last read is
-    /// the same vehicle wherever its box is (a car overtaken, hidden by a bus, back in view).
+    /// Least OCR confidence for a read to count as evidence of its text. Below it a read may
+    /// follow a vehicle but never names one, nor makes one.
+    pub min_confidence: f32,
+    /// Least width of the plate's box, px, for a read to count as evidence of its text: a
+    /// plate narrower than this is not legible to a person either.
+    pub min_plate_width_px: f32,
+    /// Least characters a text needs to name a vehicle: fewer is a piece of a plate.
+    pub min_chars: usize,
+    /// A text read again within this long after its vehicle was last read is that vehicle:
+    /// on a moving camera wherever its box is (a car overtaken, hidden by a bus, back in view);
+    /// on both, a vehicle already reported is not reported again for its plate, one edit from
+    /// it, or a piece of it (a queue that stops and goes, the next shot of a cut).
     pub rejoin_window_ms: u64,
     /// Moving camera: the exact text read again within this long after the vehicle was last
     /// read (a parked car passed a second time) gets the same vehicle id and is not emitted
@@ -56,12 +70,16 @@ impl Default for FusionConfig {
         Self {
             camera: None,
             leave_after_ms: 700,
-            max_delay_ms: 1500,
+            max_delay_ms: 3000,
             max_text_distance: 2,
             min_box_iou: 0.3,
             max_tracks: 8,
             confirm_frames: 2,
+            confirm_frames_unformatted: 3,
             confirm_confidence: 0.95,
+            min_confidence: 0.6,
+            min_plate_width_px: 40.0,
+            min_chars: 4,
             rejoin_window_ms: 10_000,
             revisit_s: 600,
         }
@@ -87,9 +105,11 @@ impl FusionConfig {
         if self.max_tracks == 0 {
             issues.push(ConfigIssue::new("max_tracks", "is 0", "give at least 1"));
         }
-        for (key, value) in
-            [("min_box_iou", self.min_box_iou), ("confirm_confidence", self.confirm_confidence)]
-        {
+        for (key, value) in [
+            ("min_box_iou", self.min_box_iou),
+            ("confirm_confidence", self.confirm_confidence),
+            ("min_confidence", self.min_confidence),
+        ] {
             if !(0.0..=1.0).contains(&value) {
                 issues.push(ConfigIssue::new(
                     key,
@@ -98,12 +118,23 @@ impl FusionConfig {
                 ));
             }
         }
-        if self.confirm_frames == 0 {
+        for (key, value) in [
+            ("confirm_frames", self.confirm_frames),
+            ("confirm_frames_unformatted", self.confirm_frames_unformatted),
+        ] {
+            if value == 0 {
+                issues.push(ConfigIssue::new(key, "is 0", "give at least 1 legible frame"));
+            }
+        }
+        if !(self.min_plate_width_px >= 0.0 && self.min_plate_width_px <= 4096.0) {
             issues.push(ConfigIssue::new(
-                "confirm_frames",
-                "is 0",
-                "give at least 1 (1 emits every read, phantoms included)",
+                "min_plate_width_px",
+                format!("{} is outside 0..4096", self.min_plate_width_px),
+                "give a plate width in pixels, such as 40",
             ));
+        }
+        if self.min_chars == 0 {
+            issues.push(ConfigIssue::new("min_chars", "is 0", "give at least 1 character"));
         }
         if self.rejoin_window_ms < self.leave_after_ms {
             issues.push(ConfigIssue::new(

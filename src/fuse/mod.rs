@@ -21,6 +21,7 @@
 
 mod config;
 mod read;
+mod recent;
 mod revisit;
 mod track;
 
@@ -29,16 +30,18 @@ pub use read::{Direction, EmitReason, FusedRead};
 
 use crate::plate_text::fold;
 use crate::recognizer::PlateRead;
+use recent::Recent;
 use revisit::Revisits;
 use std::time::Duration;
-use track::{Confirm, Track};
+use track::{Track, VehicleRule};
 
 /// The fusion state: the tracks being followed.
 pub struct Fuser<P> {
     config: FusionConfig,
-    confirm: Confirm,
+    rule: VehicleRule,
     tracks: Vec<Track<P>>,
     revisits: Revisits,
+    recent: Recent,
     next_vehicle: u64,
     phantoms_suppressed: u64,
 }
@@ -56,17 +59,18 @@ pub struct Observed<P> {
 
 impl<P: Clone> Fuser<P> {
     pub fn new(config: FusionConfig) -> Self {
-        let confirm =
-            Confirm { frames: config.confirm_frames, confidence: config.confirm_confidence };
+        let rule = VehicleRule::from_config(&config);
         let revisit = match config.camera() {
             Camera::Moving => Duration::from_secs(config.revisit_s),
             Camera::Fixed => Duration::ZERO,
         };
+        let recent = Recent::new(Duration::from_millis(config.rejoin_window_ms));
         Self {
             config,
-            confirm,
+            rule,
             tracks: Vec::new(),
             revisits: Revisits::new(revisit),
+            recent,
             next_vehicle: 1,
             phantoms_suppressed: 0,
         }
@@ -75,7 +79,8 @@ impl<P: Clone> Fuser<P> {
     /// Every read is a vehicle, however briefly seen: for a folder of photographs, where each
     /// frame is its own scene and one frame is all a car gets.
     pub fn keeping_single_reads(mut self) -> Self {
-        self.confirm = Confirm::EVERY_READ;
+        self.rule = VehicleRule::EVERY_READ;
+        self.recent = Recent::new(Duration::ZERO);
         self
     }
 
@@ -84,9 +89,18 @@ impl<P: Clone> Fuser<P> {
         self.tracks.len()
     }
 
-    /// Tracks that ended without being a vehicle (phantoms), since the start.
+    /// Tracks that ended without being a vehicle (phantoms, and pieces of a vehicle already
+    /// reported), since the start.
     pub fn phantoms_suppressed(&self) -> u64 {
         self.phantoms_suppressed
+    }
+
+    /// A hotlist alert was raised on `vehicle`'s frames: it is reported whatever the evidence
+    /// rules would say, so the alert already sent always has its vehicle's read.
+    pub fn keep_hit(&mut self, vehicle: u64) {
+        if let Some(track) = self.tracks.iter_mut().find(|t| t.vehicle == vehicle) {
+            track.hit = true;
+        }
     }
 
     /// Adds the reads of one frame seen at `at`: the reads that are due, and the vehicle each
@@ -105,14 +119,18 @@ impl<P: Clone> Fuser<P> {
                 .enumerate()
                 .filter(|(i, _)| !taken[*i])
                 .filter_map(|(i, t)| {
-                    t.match_cost(&read, at, &self.config, self.confirm).map(|cost| (i, cost))
+                    t.match_cost(&read, at, &self.config, self.rule).map(|cost| (i, cost))
                 })
                 .min_by(|a, b| a.1.total_cmp(&b.1));
             match best {
                 Some((i, _)) => {
                     taken[i] = true;
-                    vehicles.push(self.tracks[i].vehicle);
-                    self.tracks[i].add(read, frame, at, payload);
+                    let track = &mut self.tracks[i];
+                    vehicles.push(track.vehicle);
+                    track.add(read, frame, at, payload, self.rule);
+                    if track.emitted {
+                        self.recent.seen_until(track.vehicle, at);
+                    }
                 }
                 None => {
                     if self.tracks.len() >= self.config.max_tracks {
@@ -125,7 +143,7 @@ impl<P: Clone> Fuser<P> {
                         self.next_vehicle - 1
                     });
                     vehicles.push(vehicle);
-                    let mut track = Track::new(vehicle, read, frame, at, payload);
+                    let mut track = Track::new(vehicle, read, frame, at, payload, self.rule);
                     track.emitted = seen_before.is_some();
                     self.tracks.push(track);
                     taken.push(true);
@@ -133,6 +151,14 @@ impl<P: Clone> Fuser<P> {
             }
         }
         Observed { due: out, vehicles }
+    }
+
+    /// The whole picture changed (a cut in a recording, a camera moved to another view): no
+    /// vehicle followed so far is in view any more, so every track ends now and the next
+    /// frame's plates, wherever their boxes are, are new vehicles.
+    pub fn cut(&mut self) -> Vec<FusedRead<P>> {
+        let tracks = std::mem::take(&mut self.tracks);
+        tracks.into_iter().filter_map(|t| self.retire(t, EmitReason::Cut)).collect()
     }
 
     fn evict_oldest(&mut self) -> Option<FusedRead<P>> {
@@ -143,29 +169,47 @@ impl<P: Clone> Fuser<P> {
 
     /// A track leaves the table: its read if it was not emitted yet and is a vehicle; counted
     /// if it is a phantom; remembered for a revisit if it was a vehicle.
-    fn retire(&mut self, track: Track<P>, reason: EmitReason) -> Option<FusedRead<P>> {
+    fn retire(&mut self, mut track: Track<P>, reason: EmitReason) -> Option<FusedRead<P>> {
         let read = if track.emitted {
             None
-        } else if track.confirmed(self.confirm) {
-            track.fused(reason)
+        } else if track.confirmed(self.rule) {
+            self.release(&mut track, reason)
         } else {
             self.count_phantom(&track);
             return None;
         };
         if let Some(text) = track.winning_text() {
             self.revisits.remember(text, track.vehicle, track.last_seen);
+            self.recent.seen_until(track.vehicle, track.last_seen);
         }
         read
+    }
+
+    /// The read of a confirmed track, unless it is a vehicle reported already: its text, or a
+    /// piece of it, read again just after it left view or in the next shot is the same car. A
+    /// hit is reported whatever came before it.
+    fn release(&mut self, track: &mut Track<P>, reason: EmitReason) -> Option<FusedRead<P>> {
+        track.emitted = true;
+        let text = track.winning_text()?.to_string();
+        if !track.hit {
+            if let Some(vehicle) = self.recent.covering(&text, track.first_seen) {
+                self.phantoms_suppressed += 1;
+                tracing::debug!(vehicle = track.vehicle, plate = %text, of = vehicle, "read suppressed: that vehicle was reported already");
+                return None;
+            }
+        }
+        self.recent.remember(&text, track.vehicle, track.last_seen);
+        track.fused(reason)
     }
 
     fn count_phantom(&mut self, track: &Track<P>) {
         self.phantoms_suppressed += 1;
         let (text, frames, confidence) = track.describe();
-        tracing::debug!(vehicle = track.vehicle, plate = %text, frames, confidence, "phantom read suppressed: not read alike on enough frames nor confidently once");
+        tracing::debug!(vehicle = track.vehicle, plate = %text, frames, confidence, "phantom read suppressed: its text was not read legibly on enough frames");
     }
 
     /// Emits what is due at `at`: tracks whose vehicle left, and tracks past the max delay that
-    /// are vehicles. A track that is no vehicle yet waits for a confident read until it leaves.
+    /// are vehicles. A track that is no vehicle yet waits for a legible read until it leaves.
     pub fn tick(&mut self, at: Duration) -> Vec<FusedRead<P>> {
         let leave = Duration::from_millis(self.config.leave_after_ms);
         let max_delay = Duration::from_millis(self.config.max_delay_ms);
@@ -178,28 +222,25 @@ impl<P: Clone> Fuser<P> {
         let mut retired = Vec::new();
         for mut track in std::mem::take(&mut self.tracks) {
             let since = at.saturating_sub(track.last_seen);
-            let gone = since > leave;
-            if !track.emitted && track.confirmed(self.confirm) {
-                let reason = if gone {
+            if !track.emitted && track.confirmed(self.rule) {
+                let reason = if since > leave {
                     Some(EmitReason::Left)
-                } else if at.saturating_sub(track.first_seen) >= max_delay {
+                } else if track.first_legible.is_some_and(|t| at.saturating_sub(t) >= max_delay) {
                     Some(EmitReason::MaxDelay)
                 } else {
                     None
                 };
-                if let Some(read) = reason.and_then(|r| track.fused(r)) {
-                    out.push(read);
-                    track.emitted = true;
+                if let Some(reason) = reason {
+                    out.extend(self.release(&mut track, reason));
                 }
             }
-            // A track that is no vehicle yet waits out the window too: read once, hidden, read
-            // again, it is one vehicle read on two frames, not two phantoms.
-            if since > keep {
-                retired.push(track);
-            } else {
-                self.tracks.push(track);
-            }
+            retired.push(track);
         }
+        let (retired, kept): (Vec<_>, Vec<_>) =
+            retired.into_iter().partition(|t| at.saturating_sub(t.last_seen) > keep);
+        // A track that is no vehicle yet waits out the window too: read once, hidden, read
+        // again, it is one vehicle read on two frames, not two phantoms.
+        self.tracks = kept;
         for track in retired {
             out.extend(self.retire(track, EmitReason::Left));
         }
@@ -226,7 +267,8 @@ mod tests {
                 ocr_text: text.into(),
                 confidence,
                 char_confidences: vec![confidence; text.len()],
-                format: None,
+                // A text the country formats know: the evidence rules for a plate.
+                format: Some("XX".into()),
                 region: None,
             },
             bbox: BoundingBox { x1: x, y1: 100.0, x2: x + w, y2: 100.0 + w / 4.0 },
@@ -280,7 +322,7 @@ mod tests {
         out.extend(f.tick(ms(40 * 99 + 701)));
         assert_eq!(out.len(), 1, "one read per vehicle");
         assert_eq!(out[0].reason, EmitReason::MaxDelay);
-        assert_eq!(out[0].last_seen, ms(1480), "emitted on the first frame at or past 1.5 s");
+        assert_eq!(out[0].last_seen, ms(2960), "emitted on the first frame at or past 3 s");
     }
 
     #[test]
@@ -335,12 +377,79 @@ mod tests {
     }
 
     #[test]
-    fn the_same_text_after_the_vehicle_left_is_a_new_read() {
+    fn the_same_text_after_the_vehicle_left_is_the_vehicle_within_the_rejoin_window_only() {
         let mut f = fuser();
         let mut out = f.observe(ms(0), 0, vec![(read("AB123CD", 0.99, 100.0, 100.0), 0)]).due;
         out.extend(f.observe(ms(2000), 50, vec![(read("AB123CD", 0.99, 100.0, 100.0), 50)]).due);
+        out.extend(f.observe(ms(4000), 100, vec![(read("AB123C0", 0.99, 300.0, 100.0), 100)]).due);
         out.extend(f.flush());
-        assert_eq!(out.len(), 2);
+        assert_eq!(out.len(), 1, "a queue that stops and goes: one car, {out:?}");
+        assert_eq!(f.phantoms_suppressed(), 2);
+        out.extend(
+            f.observe(ms(15_000), 300, vec![(read("AB123CD", 0.99, 100.0, 100.0), 300)]).due,
+        );
+        out.extend(f.flush());
+        assert_eq!(out.len(), 2, "past the window it is a new passage");
+    }
+
+    #[test]
+    fn a_car_that_takes_the_place_of_the_one_before_it_is_a_new_vehicle() {
+        // A barrier: one car read clearly for a while, then the next one in the same place,
+        // with no empty frame between them, also read clearly.
+        let mut frames: Vec<_> =
+            (0..30u64).map(|i| (40 * i, vec![read("AB123CD", 0.99, 400.0, 100.0)])).collect();
+        frames.extend((30..60u64).map(|i| (40 * i, vec![read("XY987ZW", 0.98, 402.0, 100.0)])));
+        let mut f = fuser();
+        let (vehicles, out) = drive(&mut f, &frames);
+        let texts: Vec<_> = out.iter().map(|r| r.best.plate.text.as_str()).collect();
+        assert_eq!(texts, ["AB123CD", "XY987ZW"]);
+        assert_ne!(vehicles[0], vehicles[59]);
+        // Emitted at the max delay first: the next car still does not join the emitted track.
+        let mut slow = Fuser::new(FusionConfig { max_delay_ms: 400, ..FusionConfig::default() });
+        let (_, out) = drive(&mut slow, &frames);
+        assert_eq!(out.len(), 2, "{out:?}");
+    }
+
+    #[test]
+    fn a_cut_ends_every_track_and_the_next_shot_is_new_vehicles() {
+        let mut f = fuser();
+        for i in 0..5u64 {
+            f.observe(ms(40 * i), i, vec![(read("AB123CD", 0.9, 400.0, 100.0), i)]);
+        }
+        let out = f.cut();
+        assert_eq!((out.len(), out[0].reason, f.active_tracks()), (1, EmitReason::Cut, 0));
+        // The next shot: another car where the last one was, read less than clearly.
+        for i in 5..10u64 {
+            f.observe(ms(40 * i), i, vec![(read("XY987ZW", 0.7, 400.0, 100.0), i)]);
+        }
+        let out = f.flush();
+        assert_eq!(out.iter().map(|r| r.best.plate.text.as_str()).collect::<Vec<_>>(), ["XY987ZW"]);
+    }
+
+    #[test]
+    fn blobs_pieces_and_far_plates_name_no_vehicle_but_a_hit_is_always_reported() {
+        let mut f = fuser();
+        let noise = (0..10u64).map(|i| (40 * i, vec![read("12104", 0.3, 480.0, 60.0)]));
+        let (_, out) = drive(&mut f, &noise.collect::<Vec<_>>());
+        assert!(out.is_empty(), "agreeing on ten frames at 0.3 is no vehicle: {out:?}");
+        let tiny: Vec<_> =
+            (0..10u64).map(|i| (40 * i, vec![read("AB123CD", 0.9, 480.0, 24.0)])).collect();
+        assert!(drive(&mut fuser(), &tiny).1.is_empty(), "a plate 24 px wide is not legible");
+        let piece: Vec<_> =
+            (0..10u64).map(|i| (40 * i, vec![read("4B1", 0.99, 480.0, 60.0)])).collect();
+        assert!(drive(&mut fuser(), &piece).1.is_empty(), "three characters are a piece");
+        let mut unformatted = read("173D441", 0.97, 200.0, 80.0);
+        unformatted.plate.format = None;
+        let once = [(0, vec![unformatted.clone()]), (40, vec![unformatted.clone()])];
+        assert!(drive(&mut fuser(), &once).1.is_empty(), "a text no format knows needs more");
+        let thrice: Vec<_> = (0..3u64).map(|i| (40 * i, vec![unformatted.clone()])).collect();
+        assert_eq!(drive(&mut fuser(), &thrice).1.len(), 1);
+        // The same tiny plate, listed: the alert raised on its frames keeps its vehicle.
+        let mut f = fuser();
+        let first = f.observe(ms(0), 0, vec![(read("AB123CD", 0.9, 480.0, 24.0), 0)]);
+        f.keep_hit(first.vehicles[0]);
+        f.observe(ms(40), 1, vec![(read("AB123CD", 0.9, 480.0, 24.0), 1)]);
+        assert_eq!(f.flush().len(), 1, "a hit is never suppressed");
     }
 
     #[test]
@@ -365,6 +474,7 @@ mod tests {
             );
         }
         assert_eq!(f.flush()[0].direction, Some(Direction::Approaching));
+        let mut f = fuser();
         for i in 0..5u64 {
             f.observe(
                 ms(40 * i),
@@ -453,12 +563,13 @@ mod tests {
     }
 
     #[test]
-    fn stills_and_confirm_frames_1_keep_every_read() {
+    fn stills_and_confirm_frames_1_at_any_confidence_keep_every_read() {
         let single = [(0, vec![read("1RT1111", 0.3, 100.0, 60.0)])];
         let (_, out) = drive(&mut fuser().keeping_single_reads(), &single);
         assert_eq!(out.len(), 1, "a photograph is its own vehicle");
-        let mut every = Fuser::new(FusionConfig { confirm_frames: 1, ..FusionConfig::default() });
-        assert_eq!(drive(&mut every, &single).1.len(), 1);
+        let every =
+            FusionConfig { confirm_frames: 1, min_confidence: 0.0, ..FusionConfig::default() };
+        assert_eq!(drive(&mut Fuser::new(every), &single).1.len(), 1);
     }
 
     /// A far car ahead: a different noisy text on every frame in the same place over 1.8 s
@@ -505,7 +616,11 @@ mod tests {
         assert_eq!(out.len(), 1, "one read: {out:?}");
         assert!(vehicles.iter().flatten().all(|v| *v == out[0].vehicle));
         let (_, fixed) = drive(&mut fuser(), &frames);
-        assert_eq!(fixed.len(), 2, "a fixed camera sees two passages");
+        assert_eq!(fixed.len(), 1, "a fixed camera reports the vehicle once too");
+        let mut later = frames.clone();
+        later.iter_mut().skip(2).for_each(|(at, _)| *at += 10_000);
+        let (_, fixed) = drive(&mut fuser(), &later);
+        assert_eq!(fixed.len(), 2, "past the rejoin window a fixed camera sees two passages");
     }
 
     #[test]

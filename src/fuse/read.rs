@@ -43,4 +43,6 @@ pub enum EmitReason {
     MaxDelay,
     TooManyTracks,
     Flush,
+    /// The whole picture changed (a cut, the camera moved): every vehicle left view at once.
+    Cut,
 }

@@ -89,11 +89,12 @@ struct Mask {
     inside: Vec<bool>,
 }
 
+/// A small grey copy of a frame, for comparing frames cheaply.
 #[derive(Debug, PartialEq)]
-struct Grey {
-    width: u32,
-    height: u32,
-    pixels: Vec<u8>,
+pub(super) struct Grey {
+    pub width: u32,
+    pub height: u32,
+    pub pixels: Vec<u8>,
 }
 
 impl MotionGate {
@@ -187,7 +188,7 @@ impl MotionGate {
 
 /// A grey copy `width` px wide (nearest pixel: the gate compares frames of one camera, so
 /// aliasing is the same on both).
-fn downscale(image: &RgbImage, width: u32) -> Grey {
+pub(super) fn downscale(image: &RgbImage, width: u32) -> Grey {
     let (w, h) = image.dimensions();
     let out_w = width.min(w).max(1);
     let out_h = ((u64::from(h) * u64::from(out_w)) / u64::from(w.max(1))).max(1) as u32;

@@ -71,7 +71,7 @@ impl HitPath {
     }
 
     /// Fusion gave the frame's reads to `vehicles`: sends the alert of every vehicle the
-    /// frame confirmed.
+    /// frame confirmed, and names those vehicles.
     pub fn raise(
         &mut self,
         matches: Vec<FrameMatch>,
@@ -80,7 +80,8 @@ impl HitPath {
         stages: &ReadStages,
         sink: &mut dyn ReadSink,
         stats: &PipelineStats,
-    ) -> Result<(), SinkFailed> {
+    ) -> Result<Vec<u64>, SinkFailed> {
+        let mut alerted = Vec::new();
         for FrameMatch { index, read, evidence, found } in matches {
             let Some(&vehicle) = vehicles.get(index) else { continue };
             let at = evidence.frame.monotonic;
@@ -117,8 +118,9 @@ impl HitPath {
             stats.hits.fetch_add(1, Ordering::Relaxed);
             tracing::info!(plate = %so_far.best.plate.text, vehicle = %outgoing.record.vehicle_id, frames = agreeing_frames, "hit alert raised before fusion");
             sink.deliver(outgoing)?;
+            alerted.push(vehicle);
         }
-        Ok(())
+        Ok(alerted)
     }
 
     /// How a vehicle's fused read links to what was sent before it, and its hit's grade.

@@ -13,6 +13,7 @@ pub mod context;
 pub mod frame_queue;
 pub mod gate;
 pub mod hit_path;
+pub mod scene_cut;
 pub mod sink;
 pub mod snapshot;
 pub mod stamp;
@@ -22,6 +23,7 @@ pub use context::ContextRing;
 pub use frame_queue::{FrameQueue, Pop};
 pub use gate::{GatingConfig, MotionGate};
 pub use hit_path::HitPath;
+pub use scene_cut::SceneCuts;
 pub use snapshot::Snapshots;
 pub use stamp::ReadStamp;
 
@@ -172,6 +174,7 @@ pub fn run(
     let enabled = config.gating.enabled && !stills;
     let mut gate =
         MotionGate::new(GatingConfig { enabled, ..config.gating.clone() }).within(roi.clone());
+    let mut cuts = SceneCuts::default();
     let started = Instant::now();
     let mut last_monotonic = Duration::ZERO;
     let mut last_frame_at = Instant::now();
@@ -184,13 +187,23 @@ pub fn run(
                 last_frame_at = Instant::now();
                 let frame = Arc::new(frame);
                 context.offer(&frame, stages.hotlist.can_alert());
+                // Stills are each a scene of their own already.
+                let mut due = if !stills && cuts.is_cut(&frame.image) {
+                    tracing::debug!(
+                        frame = frame.seq,
+                        "scene cut: every vehicle followed left view"
+                    );
+                    fuser.cut()
+                } else {
+                    Vec::new()
+                };
                 if !gate.should_run(&frame.image, fuser.active_tracks() > 0) {
                     stats.frames_gated.fetch_add(1, Ordering::Relaxed);
                     if let Some(snapshots) = snapshots {
                         snapshots.serve(&frame.image, &[], stages.images, stages.privacy, sink);
                     }
                     // A skipped frame still moves fusion's clock: the vehicle that left ends.
-                    fuser.tick(frame.monotonic)
+                    due.extend(fuser.tick(frame.monotonic));
                 } else {
                     let (observations, plates) = recognise(recognizer, &frame, stats);
                     if let Some(snapshots) = snapshots {
@@ -200,12 +213,17 @@ pub fn run(
                     let observed = fuser.observe(frame.monotonic, frame.seq, observations);
                     let raised =
                         hits.raise(matches, &observed.vehicles, &context, stages, sink, stats);
-                    if let Err(failed) = raised {
-                        delivered = Err(failed);
-                        break;
+                    match raised {
+                        // An alert already sent always gets its vehicle's read.
+                        Ok(alerted) => alerted.into_iter().for_each(|v| fuser.keep_hit(v)),
+                        Err(failed) => {
+                            delivered = Err(failed);
+                            break;
+                        }
                     }
-                    observed.due
+                    due.extend(observed.due);
                 }
+                due
             }
             // No frame: time still passes for the vehicles being tracked (source time runs on
             // from the last frame at the wall clock's pace).
