@@ -483,7 +483,7 @@ mod tests {
         let config = parse(&minimal("")).expect("valid");
         assert_eq!(config.device.camera_id, "cam0");
         assert_eq!(config.pipeline.frame_queue, 4);
-        assert_eq!(config.fusion.max_delay_ms, 1500);
+        assert_eq!(config.fusion.max_delay_ms, 3000);
     }
 
     #[test]

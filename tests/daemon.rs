@@ -105,7 +105,7 @@ fn check_config_prints_the_effective_configuration() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success());
     assert!(
-        stdout.contains("valid") && stdout.contains("max_delay_ms = 1500"),
+        stdout.contains("valid") && stdout.contains("max_delay_ms = 3000"),
         "defaults are shown: {stdout}"
     );
     let quiet = Command::new(env!("CARGO_BIN_EXE_anpr-edge"))

@@ -88,7 +88,7 @@ fn mobile_bench() {
     let drive = moving::drive_video(&folder, &material);
     let road = moving::approaching_road_video(&folder, &material);
     let render_s = started.elapsed().as_secs_f64();
-    let every_read = "confirm_frames = 1\nconfirm_confidence = 0.0";
+    let every_read = "confirm_frames = 1\nconfirm_frames_unformatted = 1\nconfirm_confidence = 0.0\nmin_confidence = 0.0\nmin_plate_width_px = 0\nmin_chars = 1";
     let figures = |material: &Material, fusion: &str| {
         let run = run(dir.path(), &material.video, fusion);
         let score = scored(material, &run);

@@ -1,7 +1,9 @@
-//! `anpr-edge eval FOLDER`: accuracy and speed against ground truth.
+//! `anpr-edge eval FOLDER`: accuracy and speed against ground truth, on photographs, or on
+//! video clips read as `run` reads them (vehicles read once, missed, repeated, phantoms).
 
 use super::{progress_bar, EngineArgs};
-use anpr_edge::eval::{self, report};
+use anpr_edge::config::Config;
+use anpr_edge::eval::{self, report, video_report, VideoSettings};
 use anyhow::Context;
 use std::io::Write;
 use std::path::PathBuf;
@@ -9,17 +11,32 @@ use std::process::ExitCode;
 
 #[derive(clap::Args)]
 pub struct EvalArgs {
-    /// Folder of IMG.jpg files with IMG.txt ground truth.
+    /// Folder of IMG.jpg files with IMG.txt ground truth, or of video clips (NAME.mp4, any
+    /// video FFmpeg opens) with NAME.txt listing the plates of their legible vehicles.
     folder: PathBuf,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
-    /// Also write an HTML page showing every miss with its crop.
+    /// Also write an HTML page showing every miss (on video: every miss, duplicate and
+    /// phantom) with its frame and crop.
     #[arg(long)]
     report: Option<PathBuf>,
+    /// Video clips: run them with the [pipeline], [fusion], [roi] and [recognition] sections of
+    /// this unit configuration (default: the defaults `run` has).
+    #[arg(long, value_name = "CONFIG")]
+    config: Option<PathBuf>,
 }
 
 pub fn run(engine: &EngineArgs, args: &EvalArgs) -> anyhow::Result<ExitCode> {
+    let clips = eval::load_clips(&args.folder)?;
+    if !clips.is_empty() {
+        return run_video(engine, args, &clips);
+    }
+    anyhow::ensure!(
+        args.config.is_none(),
+        "--config is for video clips, and {} holds none with a NAME.txt beside it",
+        args.folder.display()
+    );
     let images = eval::load_folder(&args.folder)?;
     let configuration = engine.recognition_config()?;
     let mut recognizer = engine.load_recognizer()?;
@@ -95,4 +112,77 @@ pub fn run(engine: &EngineArgs, args: &EvalArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(if summary.images == summary.failed_images { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+fn run_video(
+    engine: &EngineArgs,
+    args: &EvalArgs,
+    clips: &[eval::ClipTruth],
+) -> anyhow::Result<ExitCode> {
+    let mut settings = VideoSettings { images: args.report.is_some(), ..VideoSettings::default() };
+    let mut recognizer = match &args.config {
+        Some(path) => {
+            let config = Config::load(path)?;
+            settings.pipeline = config.pipeline;
+            settings.fusion = config.fusion;
+            settings.roi = config.roi.clone();
+            engine.load_recognizer_with(&config.recognition)?.within(config.roi)
+        }
+        None => engine.load_recognizer()?,
+    };
+    let bar = progress_bar(Some(clips.len() as u64));
+    let outcomes: Vec<eval::ClipOutcome> = clips
+        .iter()
+        .map(|clip| {
+            let outcome = eval::evaluate_clip(clip, &mut recognizer, &settings);
+            bar.inc(1);
+            outcome
+        })
+        .collect();
+    bar.finish_and_clear();
+    for outcome in outcomes.iter().filter(|o| o.error.is_some()) {
+        tracing::warn!(clip = %outcome.truth.clip.display(), error = outcome.error.as_deref().unwrap_or_default(), "clip not run: its vehicles count as missed");
+    }
+    let summary = eval::summarise(&outcomes);
+    if let Some(path) = &args.report {
+        std::fs::write(path, video_report::render_html(&outcomes, &summary))
+            .with_context(|| format!("writing the report {}", path.display()))?;
+    }
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if args.json {
+        let mut json = serde_json::to_value(&summary)?;
+        json["fusion"] = serde_json::to_value(&settings.fusion)?;
+        serde_json::to_writer(&mut out, &json)?;
+        writeln!(out)?;
+    } else {
+        for clip in &summary.per_clip {
+            let list = |v: &[String]| if v.is_empty() { "-".into() } else { v.join(",") };
+            writeln!(
+                out,
+                "{:28} {} of {} vehicles read once; missed {}; duplicated {}; phantoms {}{}",
+                clip.clip,
+                clip.read_once,
+                clip.vehicles,
+                list(&clip.missed),
+                list(&clip.duplicates),
+                list(&clip.phantoms),
+                clip.error.as_ref().map_or(String::new(), |e| format!(" (not run: {e})"))
+            )?;
+        }
+        writeln!(
+            out,
+            "{} clips, {} vehicles: {} read once, {} missed, {} duplicated; {} phantoms ({} misreads); {:.1} frames/s",
+            summary.clips,
+            summary.vehicles,
+            summary.read_once,
+            summary.missed,
+            summary.duplicates,
+            summary.phantoms,
+            summary.misreads,
+            summary.fps
+        )?;
+    }
+    let all_failed = outcomes.iter().all(|o| o.error.is_some());
+    Ok(if all_failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }

@@ -99,6 +99,12 @@ impl EngineArgs {
     }
 
     fn load_recognizer(&self) -> anyhow::Result<Recognizer> {
+        self.load_recognizer_with(&self.recognition_config()?)
+    }
+
+    /// The models as `recognition` configures them (a unit's `[recognition]`), on this
+    /// command line's runtime options.
+    fn load_recognizer_with(&self, recognition: &RecognitionConfig) -> anyhow::Result<Recognizer> {
         let options = RuntimeOptions {
             library: self.ort_lib.clone(),
             threads: self.threads.unwrap_or_else(runtime::default_threads),
@@ -106,7 +112,7 @@ impl EngineArgs {
         };
         let environment = runtime::init(&options)?;
         let models = anpr_edge::models::locate_folder(self.models.as_deref())?;
-        let recognizer = Recognizer::load(&environment, &models, &self.recognition_config()?)
+        let recognizer = Recognizer::load(&environment, &models, recognition)
             .with_context(|| format!("loading the models from {}", models.display()))?;
         Ok(recognizer)
     }

@@ -1,12 +1,19 @@
 //! Evaluation against ground truth: how well the unit reads plates, stated in numbers an
-//! operator can quote (accuracy, detection recall, confusions, time per image).
+//! operator can quote (accuracy, detection recall, confusions, time per image), and on video
+//! how many vehicles it reports once, misses, repeats, and what it reports that is none.
 
+pub mod clips;
 pub mod ground_truth;
 pub mod report;
 pub mod score;
+pub mod video;
+pub mod video_report;
 
+pub use clips::{load_clips, score_clip, ClipScore, ClipTruth};
 pub use ground_truth::{load_folder, GroundTruthError, TruthImage, TruthPlate};
 pub use score::{score, CountryScore, EvalSummary, ImageOutcome, NO_FORMAT};
+pub use video::{evaluate_clip, ClipOutcome, VideoSettings};
+pub use video_report::{summarise, VideoSummary};
 
 use crate::recognizer::Recognizer;
 use std::time::Instant;

@@ -74,7 +74,7 @@ mod tests {
     /// A frame of vertical stripes, `phase` px along, on a grey level.
     fn stripes(phase: u32, level: u8) -> RgbImage {
         RgbImage::from_fn(320, 240, |x, _| {
-            let on = (x + phase) / 20 % 2 == 0;
+            let on = ((x + phase) / 20).is_multiple_of(2);
             Rgb([if on { level } else { level / 2 }; 3])
         })
     }
