@@ -221,3 +221,52 @@ fn eval_json_has_the_documented_keys() {
     assert!(html.contains("<h1>anpr-edge evaluation"));
     assert!(html.contains("Per country") && html.contains("Confusions"));
 }
+
+/// `photo` scaled to 960 px wide and pasted in the middle of a plain 1280×960 road, as a car
+/// stopped at the same spot as the one before it.
+fn at_the_stop_line(photo: &image::RgbImage) -> image::RgbImage {
+    let car = image::imageops::resize(photo, 960, 720, image::imageops::FilterType::Triangle);
+    let mut road = image::RgbImage::from_pixel(1280, 960, image::Rgb([96, 96, 96]));
+    image::imageops::overlay(&mut road, &car, 160, 120);
+    road
+}
+
+/// A queue at a barrier: three real cars stop at the same spot one after another, each in
+/// view for 2 s with no empty frame between them, so each plate's box overlaps the last one's.
+/// `eval` on the clip runs it as `run` would: each car is one vehicle, read once, and the
+/// whole-frame change of the next car is no cut (the road around it stays).
+#[test]
+fn a_queue_of_cars_at_one_spot_is_read_one_vehicle_each_by_eval_on_video() {
+    let Some(folder) = common::eval_images() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cars: Vec<_> = CLIP
+        .iter()
+        .map(|name| at_the_stop_line(&decode_still(&folder.join(name)).expect("decode")))
+        .collect();
+    let video = dir.path().join("queue.mp4");
+    common::write_video(&video, &cars, 20, 1280, 960, 10.0);
+    let labels: String = CLIP
+        .iter()
+        .map(|name| format!("queue.mp4\t0\t0\t1280\t960\t{}\n", truth_of(&folder, name)))
+        .collect();
+    std::fs::write(dir.path().join("queue.txt"), labels).expect("labels");
+    let report = dir.path().join("report.html");
+    let output = common::binary()
+        .args(["eval", "--json", "--report"])
+        .arg(&report)
+        .arg(dir.path())
+        .output()
+        .expect("run");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let summary: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().expect("a line")).expect("one JSON object");
+    let counts: Vec<u64> = ["clips", "vehicles", "read_once", "missed", "duplicates", "phantoms"]
+        .iter()
+        .map(|k| summary[*k].as_u64().unwrap_or(u64::MAX))
+        .collect();
+    assert_eq!(counts, [1, 3, 3, 0, 0, 0], "{summary}");
+    assert!(summary["fps"].as_f64().is_some_and(|f| f > 0.0), "{summary}");
+    let html = std::fs::read_to_string(&report).expect("report");
+    assert!(html.contains("3 read once"), "{html}");
+}

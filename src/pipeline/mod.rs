@@ -469,8 +469,9 @@ mod tests {
         }
     }
 
-    /// Reads the same plate on every frame, as the models would on a parked car.
-    struct OnePlate;
+    /// Reads the same plate on every frame, as the models would on a parked car, on a box this
+    /// many pixels wide.
+    struct OnePlate(f32);
 
     impl Recognise for OnePlate {
         fn recognize(&mut self, _: &image::RgbImage) -> Result<Recognition, RecognizeError> {
@@ -479,10 +480,10 @@ mod tests {
                 ocr_text: "1ABC234".into(),
                 confidence: 0.9,
                 char_confidences: vec![0.9; 7],
-                format: None,
+                format: Some("BE".into()),
                 region: None,
             };
-            let bbox = BoundingBox::from_xywh(10.0, 10.0, 30.0, 8.0);
+            let bbox = BoundingBox::from_xywh(4.0, 10.0, self.0, self.0 / 4.0);
             Ok(Recognition {
                 reads: vec![PlateRead { plate, bbox, detection_score: 0.9 }],
                 ..Recognition::default()
@@ -528,6 +529,17 @@ mod tests {
         shutdown: &Shutdown,
         listed: Option<&'static str>,
     ) -> Outcome {
+        run_plate(source, fail_from, shutdown, listed, 56.0)
+    }
+
+    /// As [`run_listing`], the plate read on a box `width` pixels wide.
+    fn run_plate(
+        source: Box<Scripted>,
+        fail_from: usize,
+        shutdown: &Shutdown,
+        listed: Option<&'static str>,
+        width: f32,
+    ) -> Outcome {
         let (done, outcome) = mpsc::channel();
         let shutdown = shutdown.clone();
         std::thread::spawn(move || {
@@ -566,7 +578,7 @@ mod tests {
                 roi: &RoiConfig::default(),
             };
             let mut sink = Collect { reads: Vec::new(), fail_from };
-            let result = super::run(source, &mut OnePlate, &stages, &mut sink, run, || {});
+            let result = super::run(source, &mut OnePlate(width), &stages, &mut sink, run, || {});
             let _ = done.send(Outcome { result, reads: sink.reads, stats });
         });
         outcome.recv_timeout(Duration::from_secs(60)).expect("the pipeline stopped")
@@ -610,6 +622,18 @@ mod tests {
         assert_eq!(reports[0].alert_level, Some(AlertLevel::Possible));
         assert_eq!(reports[0].alert_id, None);
         assert_eq!(outcome.stats.possible_hits.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn a_vehicle_that_raised_an_alert_is_reported_though_its_plate_is_too_small_to_name_one() {
+        let listed = Some("1ABC234,police,stolen,alert,,");
+        let (source, shutdown) = (Scripted::new(5, Then::End), Shutdown::new());
+        let outcome = run_plate(source, usize::MAX, &shutdown, listed, 24.0);
+        let reports: Vec<_> = outcome.reads.iter().map(|r| r.record.report).collect();
+        assert_eq!(reports, [Report::Alert, Report::Vehicle], "the alert keeps its vehicle");
+        let unlisted = run_plate(Scripted::new(5, Then::End), usize::MAX, &shutdown, None, 24.0);
+        assert!(unlisted.reads.is_empty(), "unlisted, a 24 px plate is no vehicle");
+        assert_eq!(unlisted.stats.phantoms_suppressed.load(Ordering::Relaxed), 1);
     }
 
     #[test]

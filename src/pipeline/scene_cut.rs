@@ -23,27 +23,27 @@ const CELL_CHANGE: f64 = 25.0;
 /// Share of the cells a cut changes.
 const CELLS_CHANGED: f64 = 0.9;
 
-/// The last frame's grey copy.
+/// The last frame's size and grey copy.
 #[derive(Debug, Default)]
 pub struct SceneCuts {
-    previous: Option<Grey>,
+    previous: Option<((u32, u32), Grey)>,
 }
 
 impl SceneCuts {
     /// Whether `image` is the first frame of a new scene (never the first frame of all).
     pub fn is_cut(&mut self, image: &RgbImage) -> bool {
         let grey = downscale(image, WIDTH);
-        let cut = self.previous.as_ref().is_some_and(|previous| changed_whole(previous, &grey));
-        self.previous = Some(grey);
+        let size = image.dimensions();
+        let cut = self.previous.as_ref().is_some_and(|(previous_size, previous)| {
+            // Another resolution is another stream.
+            *previous_size != size || changed_whole(previous, &grey)
+        });
+        self.previous = Some((size, grey));
         cut
     }
 }
 
 fn changed_whole(previous: &Grey, grey: &Grey) -> bool {
-    if (previous.width, previous.height) != (grey.width, grey.height) {
-        // Another resolution is another stream.
-        return true;
-    }
     let (width, height) = (grey.width as usize, grey.height.max(1) as usize);
     let mut sums = [0u64; CELLS * CELLS];
     let mut counts = [0u64; CELLS * CELLS];
@@ -71,28 +71,33 @@ mod tests {
     use super::*;
     use image::Rgb;
 
-    /// A frame of vertical stripes, `phase` px along, on a grey level.
-    fn stripes(phase: u32, level: u8) -> RgbImage {
-        RgbImage::from_fn(320, 240, |x, _| {
-            let on = ((x + phase) / 20).is_multiple_of(2);
-            Rgb([if on { level } else { level / 2 }; 3])
+    /// A scene: a horizontal brightness ramp with a few darker blocks (parked cars), seen
+    /// `pan` px to the right; `other` shifts every level by half the range, as another place
+    /// would look.
+    fn scene(pan: u32, other: bool) -> RgbImage {
+        RgbImage::from_fn(320, 240, |x, y| {
+            let x = x + pan;
+            let ramp = 30 + (x.min(399) * 200 / 400) as u8;
+            let level = if other { ramp.wrapping_add(128) } else { ramp };
+            let block = (x / 60).is_multiple_of(2) && (120..200).contains(&y);
+            Rgb([if block { level / 3 } else { level }; 3])
         })
     }
 
     #[test]
     fn another_picture_is_a_cut_and_a_pan_or_a_passing_car_is_not() {
         let mut cuts = SceneCuts::default();
-        assert!(!cuts.is_cut(&stripes(0, 200)), "the first frame starts the first scene");
-        assert!(!cuts.is_cut(&stripes(10, 200)), "the view moved half a stripe");
-        let mut car = stripes(10, 200);
-        for y in 60..180 {
-            for x in 40..280 {
+        assert!(!cuts.is_cut(&scene(0, false)), "the first frame starts the first scene");
+        assert!(!cuts.is_cut(&scene(16, false)), "the camera panned 16 px");
+        let mut car = scene(16, false);
+        for y in 40..200 {
+            for x in 20..300 {
                 car.put_pixel(x, y, Rgb([0, 0, 0]));
             }
         }
         assert!(!cuts.is_cut(&car), "a dark car filling most of the frame");
-        assert!(!cuts.is_cut(&stripes(10, 200)));
-        assert!(cuts.is_cut(&stripes(0, 30)), "another, darker scene");
+        assert!(!cuts.is_cut(&scene(16, false)));
+        assert!(cuts.is_cut(&scene(16, true)), "another place");
         assert!(cuts.is_cut(&RgbImage::new(64, 48)), "another resolution");
     }
 }
