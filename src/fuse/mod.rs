@@ -3,12 +3,18 @@
 //! A car passing a camera is read on many frames, not always identically (a frame with motion
 //! blur reads `1ABC23B` where the others read `1ABC238`). Fusion groups reads into tracks — the
 //! same plate text, or nearly, in a box that continues the last one, within a time window — and
-//! emits one read per track with the text most frames agreed on.
+//! emits one read per track with the text best supported over its frames.
 //!
-//! On video a track must also be a vehicle: read alike on a few frames, or once confidently
-//! (`confirm_frames`, `confirm_confidence`). One that ends as neither — a far plate read as
-//! noise, a sign, half a plate at the frame's edge — is a phantom: never emitted, counted. A
-//! folder of stills keeps every read ([`Fuser::keeping_single_reads`]).
+//! On video a track must also be a vehicle, decided by evidence (`track::VehicleRule`): its
+//! text read *legibly* (confidently enough, on a plate wide enough, long enough) on a few
+//! frames, or once very confidently. One that ends as neither — a far plate read as noise, a
+//! sign, a piece of a plate — is a phantom: never emitted, counted. A plate read confidently
+//! with another text is another vehicle wherever its box is (a car taking the place of the one
+//! before it); a scene cut ends every track ([`Fuser::cut`]); a vehicle reported is not
+//! reported again for its plate read again soon after, or a piece of it (`recent.rs`); a
+//! vehicle a hotlist alert was raised on is always reported ([`Fuser::keep_hit`]). A folder of
+//! stills keeps every read ([`Fuser::keeping_single_reads`]). Why, measured on real footage:
+//! docs/fusion.md.
 //!
 //! A moving camera (`camera = "moving"`) keeps a track past the vehicle's leaving for
 //! `rejoin_window_ms` so that its text read again, whatever the box did, is the same vehicle,
