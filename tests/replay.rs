@@ -191,6 +191,20 @@ fn a_missing_or_altered_model_is_named_with_its_hash() {
     );
 }
 
+/// `anpr-edge eval --json --report REPORT FOLDER`, which must succeed: its one JSON object.
+fn eval_json(folder: &std::path::Path, report: &std::path::Path) -> serde_json::Value {
+    let output = common::binary()
+        .args(["eval", "--json", "--report"])
+        .arg(report)
+        .arg(folder)
+        .output()
+        .expect("run");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(stdout.lines().count(), 1, "one line: {stdout}");
+    serde_json::from_str(&stdout).expect("one JSON object")
+}
+
 #[test]
 fn eval_json_has_the_documented_keys() {
     let Some(folder) = common::eval_images() else { return };
@@ -201,15 +215,7 @@ fn eval_json_has_the_documented_keys() {
         std::fs::copy(folder.join(&txt), dir.path().join(&txt)).expect("copy");
     }
     let report = dir.path().join("report.html");
-    let output = common::binary()
-        .args(["eval", "--json", "--report"])
-        .arg(&report)
-        .arg(dir.path())
-        .output()
-        .expect("run");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let summary: serde_json::Value =
-        serde_json::from_slice(&output.stdout).expect("one JSON object");
+    let summary = eval_json(dir.path(), &report);
     for key in ["images", "plates", "exact", "char_accuracy", "det_recall", "ms_median", "ms_p95"] {
         assert!(summary.get(key).is_some(), "missing key {key}: {summary}");
     }
@@ -288,16 +294,7 @@ fn a_queue_a_far_plate_and_a_half_hidden_one_are_scored_by_eval_on_video() {
     label("hidden.mp4", &["eu7.jpg"]);
 
     let report = dir.path().join("report.html");
-    let output = common::binary()
-        .args(["eval", "--json", "--report"])
-        .arg(&report)
-        .arg(dir.path())
-        .output()
-        .expect("run");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let summary: serde_json::Value =
-        serde_json::from_str(stdout.lines().last().expect("a line")).expect("one JSON object");
+    let summary = eval_json(dir.path(), &report);
     let counts: Vec<u64> = ["clips", "vehicles", "read_once", "missed", "duplicates", "phantoms"]
         .iter()
         .map(|k| summary[*k].as_u64().unwrap_or(u64::MAX))

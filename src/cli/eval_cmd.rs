@@ -170,18 +170,7 @@ fn run_video(
                 clip.error.as_ref().map_or(String::new(), |e| format!(" (not run: {e})"))
             )?;
         }
-        writeln!(
-            out,
-            "{} clips, {} vehicles: {} read once, {} missed, {} duplicated; {} phantoms ({} misreads); {:.1} frames/s",
-            summary.clips,
-            summary.vehicles,
-            summary.read_once,
-            summary.missed,
-            summary.duplicates,
-            summary.phantoms,
-            summary.misreads,
-            summary.fps
-        )?;
+        writeln!(out, "{}", summary.totals())?;
     }
     let all_failed = outcomes.iter().all(|o| o.error.is_some());
     Ok(if all_failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })

@@ -39,6 +39,24 @@ pub struct VideoSummary {
     pub per_clip: Vec<ClipLine>,
 }
 
+impl VideoSummary {
+    /// The totals in one sentence, as the command prints them and the report heads its page.
+    pub fn totals(&self) -> String {
+        format!(
+            "{} clips, {} vehicles: {} read once, {} missed, {} read more than once; {} phantom \
+             reports ({} of them a missed vehicle misread); {:.1} frames/s",
+            self.clips,
+            self.vehicles,
+            self.read_once,
+            self.missed,
+            self.duplicates,
+            self.phantoms,
+            self.misreads,
+            self.fps
+        )
+    }
+}
+
 pub fn summarise(outcomes: &[ClipOutcome]) -> VideoSummary {
     let per_clip: Vec<ClipLine> = outcomes
         .iter()
@@ -97,19 +115,7 @@ pub fn render_html(outcomes: &[ClipOutcome], summary: &VideoSummary) -> String {
          <style>body{font-family:sans-serif}td,th{padding:4px 8px;border-bottom:1px solid #ccc;\
          vertical-align:top}table{border-collapse:collapse}</style><h1>Video evaluation</h1>",
     );
-    let _ = write!(
-        html,
-        "<p>{} clips, {} vehicles: <b>{} read once</b>, {} missed, {} read more than once; \
-         {} phantom reports ({} of them a missed vehicle misread); {:.1} frames/s.</p>",
-        summary.clips,
-        summary.vehicles,
-        summary.read_once,
-        summary.missed,
-        summary.duplicates,
-        summary.phantoms,
-        summary.misreads,
-        summary.fps
-    );
+    let _ = write!(html, "<p>{}.</p>", summary.totals());
     for outcome in outcomes {
         let _ = write!(html, "<h2>{}</h2>", escape(&clip_name(outcome)));
         if let Some(error) = &outcome.error {
