@@ -8,7 +8,8 @@ use crate::plate_text::{edit_distance, fold};
 use crate::recognizer::PlateRead;
 use std::time::Duration;
 
-/// Distinct texts one track may weigh; more are folded into the least supported one's slot.
+/// Distinct texts one track may weigh; a new one past it takes the slot of the least supported
+/// text other than the leader.
 const MAX_TEXTS_PER_TRACK: usize = 4;
 
 /// What makes a track a vehicle rather than a phantom (`[fusion]`'s evidence keys).
