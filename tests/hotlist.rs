@@ -465,3 +465,67 @@ fn retained_mqtt_updates_replace_the_list_in_a_running_daemon_and_bad_ones_are_r
     );
     assert_eq!(json_on(&received, "anpr/box/hits").len(), 3, "cars 1 to 3 and no other");
 }
+
+/// `hotlist diff` makes the signed delta between two lists; `hotlist check --base` applies it
+/// to the base as the unit will, and refuses one that is tampered with, or that does not apply.
+#[test]
+fn a_signed_delta_made_by_diff_is_checked_against_its_base_and_bad_ones_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (private, public) = key_pair(dir.path(), "operator");
+    let head = "plate,list,category,action,expires,note\n";
+    let old = dir.path().join("v1.csv");
+    let new = dir.path().join("v2.csv");
+    let stale = dir.path().join("v0.csv");
+    std::fs::write(
+        &old,
+        format!(
+            "version,v1\n{head}1ABC234,police,stolen,alert,,\n2XYZ789,lez,lez-exempt,allow,,\n"
+        ),
+    )
+    .expect("v1");
+    std::fs::write(&new, format!("version,v2\n{head}1ABC234,police,stolen,alert,,grey Golf\n3DEF456,police,wanted,alert,2027-01-31T23:59:59Z,\n")).expect("v2");
+    std::fs::write(&stale, format!("version,v0\n{head}1ABC234,police,stolen,alert,,\n"))
+        .expect("v0");
+    let delta = dir.path().join("v1-v2.json");
+    let anpr = |args: &[&std::ffi::OsStr]| common::binary().args(args).output().expect("run");
+    let made = anpr(&[
+        "hotlist".as_ref(),
+        "diff".as_ref(),
+        old.as_ref(),
+        new.as_ref(),
+        "--out".as_ref(),
+        delta.as_ref(),
+        "--key".as_ref(),
+        private.as_ref(),
+    ]);
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let check = |base: &Path| {
+        anpr(&[
+            "hotlist".as_ref(),
+            "check".as_ref(),
+            delta.as_ref(),
+            "--base".as_ref(),
+            base.as_ref(),
+            "--public-key".as_ref(),
+            public.as_ref(),
+        ])
+    };
+    let checked = check(&old);
+    let said = String::from_utf8_lossy(&checked.stdout);
+    assert!(checked.status.success(), "{}", String::from_utf8_lossy(&checked.stderr));
+    assert!(
+        said.contains("from version v1 to v2 (1 added, 1 changed, 1 removed): 2 entries"),
+        "{said}"
+    );
+    let refused = check(&stale);
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && said.contains("version `v0`") && said.contains("full list"),
+        "{said}"
+    );
+    let body = std::fs::read_to_string(&delta).expect("delta").replace("grey Golf", "red Golf");
+    std::fs::write(&delta, body).expect("tamper");
+    let refused = check(&old);
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && said.contains("signature"), "{said}");
+}

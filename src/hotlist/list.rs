@@ -90,6 +90,8 @@ pub enum Location {
     Line(usize),
     /// 1-based entry of a JSON list.
     Entry(usize),
+    /// 1-based entry of one part of a delta (`added`, `changed`, `removed`).
+    DeltaEntry(&'static str, usize),
 }
 
 impl fmt::Display for Location {
@@ -97,6 +99,7 @@ impl fmt::Display for Location {
         match self {
             Location::Line(n) => write!(f, "line {n}"),
             Location::Entry(n) => write!(f, "entry {n}"),
+            Location::DeltaEntry(part, n) => write!(f, "`{part}` entry {n}"),
         }
     }
 }
@@ -120,7 +123,7 @@ pub enum RejectReason {
     Signature(#[from] SignatureError),
 }
 
-fn error(at: Location, field: &'static str, problem: impl Into<String>) -> ListError {
+pub(super) fn error(at: Location, field: &'static str, problem: impl Into<String>) -> ListError {
     ListError { at, field, problem: problem.into() }
 }
 
@@ -137,10 +140,10 @@ pub fn normalise(text: &str) -> Option<String> {
     Some(out)
 }
 
-/// What an entry says before validation, from either format.
+/// What an entry says before validation, from either format (and a delta's entries).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawEntry {
+pub(super) struct RawEntry {
     plate: String,
     list: String,
     category: String,
@@ -172,7 +175,7 @@ fn check_name(at: Location, field: &'static str, value: &str) -> Result<(), List
     Ok(())
 }
 
-fn validate(at: Location, raw: RawEntry) -> Result<Entry, ListError> {
+pub(super) fn validate(at: Location, raw: RawEntry) -> Result<Entry, ListError> {
     let plate = normalise(&raw.plate).ok_or_else(|| {
         error(
             at,
@@ -357,7 +360,7 @@ fn parse_json(text: &str) -> Result<Hotlist, ListError> {
     finish(raw.version, entries, &at, Location::Line(1))
 }
 
-fn check_count(n: usize, at: Location) -> Result<(), ListError> {
+pub(super) fn check_count(n: usize, at: Location) -> Result<(), ListError> {
     if n > MAX_ENTRIES {
         return Err(error(
             at,
@@ -371,7 +374,7 @@ fn check_count(n: usize, at: Location) -> Result<(), ListError> {
 }
 
 /// Checks what concerns the whole list: the version and duplicate plates within one list.
-fn finish(
+pub(super) fn finish(
     version: String,
     entries: Vec<Entry>,
     at: &[Location],
@@ -632,7 +635,7 @@ mod tests {
             let lines = text.iter().filter(|&&b| b == b'\n').count() + 1;
             match e.at {
                 Location::Line(n) => (1..=lines).contains(&n),
-                Location::Entry(n) => n >= 1,
+                Location::Entry(n) | Location::DeltaEntry(_, n) => n >= 1,
             }
         }
 

@@ -1,7 +1,8 @@
 //! The hotlist on the device: which plates the control room wants to hear about (`alert`) and
 //! which it exempts (`allow`), matched against every read after fusion.
 //!
-//! `list` parses and validates a list (CSV or JSON, optionally Ed25519-signed); `matcher` is the
+//! `list` parses and validates a list (CSV or JSON, optionally Ed25519-signed); `delta` the
+//! entries added, changed and removed between two versions (pure); `matcher` is the
 //! pure, indexed matching with OCR error margins; `live` holds the current list behind an atomic
 //! swap and replaces it from a watched file or from a retained MQTT message; `config` is the
 //! `[hotlist]` section; `alert` grades a match (confirmed or possible) and raises a vehicle's
@@ -9,12 +10,14 @@
 
 pub mod alert;
 pub mod config;
+pub mod delta;
 pub mod list;
 pub mod live;
 pub mod matcher;
 
 pub use alert::{AlertDesk, AlertLevel, AlertPolicy};
 pub use config::HotlistConfig;
+pub use delta::{Delta, DeltaError};
 pub use list::{Action, Entry, Format, Hotlist, ListError};
 pub use live::{Envelope, LiveHotlist, UpdateSource};
 pub use matcher::{HotlistMatch, MatchKind, Matcher, Verdict};
