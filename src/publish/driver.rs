@@ -214,7 +214,7 @@ impl Io {
                     }
                 }
                 Step::Event(Err(error)) => {
-                    self.on_connection_lost(&mut eventloop);
+                    self.on_connection_lost(&mut eventloop, &error);
                     if self.closing.is_some() || !self.wait_to_reconnect(&error).await {
                         return;
                     }
@@ -418,11 +418,16 @@ impl Io {
                 self.plan.backoff.reset();
                 self.failures = 0;
                 // A broker that lost the session forgot the subscription: subscribe every time.
+                // Each subscription takes a packet id ahead of the publishes (`outbox.rs`).
+                let mut queued = 0;
                 for topic in &self.plan.subscriptions {
                     if self.client.try_subscribe(topic.clone(), QoS::AtLeastOnce).is_err() {
                         tracing::warn!(%topic, "could not subscribe: the request channel is full");
+                    } else {
+                        queued += 1;
                     }
                 }
+                self.shared.outbox().on_subscriptions_queued(queued);
                 self.heartbeat();
                 self.pump();
             }
@@ -444,18 +449,21 @@ impl Io {
                 (self.plan.control)(&publish.topic, &publish.payload)
             }
             Event::Outgoing(Out::Publish(pkid)) => self.shared.outbox().on_pkid_assigned(pkid),
+            Event::Outgoing(Out::Subscribe(pkid)) => {
+                self.shared.outbox().on_subscription_sent(pkid)
+            }
             Event::Outgoing(Out::Disconnect) => return self.closing.is_some(),
             _ => {}
         }
         false
     }
 
-    fn on_connection_lost(&mut self, eventloop: &mut EventLoop) {
+    fn on_connection_lost(&mut self, eventloop: &mut EventLoop, error: &ConnectionError) {
         if self.shared.connected.swap(false, Ordering::Relaxed) {
             tracing::info!("connection to the broker lost");
         }
         self.failures += 1;
-        let forgotten = forget_connection(eventloop);
+        let forgotten = forget_connection(eventloop, error);
         for event in forgotten.events {
             self.on_event(event);
         }

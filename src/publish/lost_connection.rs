@@ -11,8 +11,12 @@
 //!   (`outbox.rs`). The QoS 2 exchanges are the exception, see [`releases_to_resend`].
 //! - `state.collision`: a publish parked on an id collision never reached the wire, and is in
 //!   the outbox too.
+//! - An acknowledgement rumqttc refused: it queues an incoming packet's event before it checks
+//!   the packet, so a PUBACK or PUBCOMP it found unsolicited (it knows no exchange under that
+//!   id, and drops the connection for it) is among the queued events. It is not handed on; see
+//!   [`drop_refused_ack`].
 
-use rumqttc::{Event, EventLoop, PubRel, QoS, Request};
+use rumqttc::{ConnectionError, Event, EventLoop, Packet, PubRel, QoS, Request, StateError};
 use std::collections::VecDeque;
 
 /// What the old connection leaves to the next.
@@ -23,9 +27,12 @@ pub struct Forgotten {
     pub closing: Vec<u16>,
 }
 
-/// Puts rumqttc right after a connection loss.
-pub fn forget_connection(eventloop: &mut EventLoop) -> Forgotten {
-    let events = eventloop.state.events.drain(..).collect();
+/// Puts rumqttc right after a connection loss, which `error` caused.
+pub fn forget_connection(eventloop: &mut EventLoop, error: &ConnectionError) -> Forgotten {
+    let mut events = eventloop.state.events.drain(..).collect();
+    if let ConnectionError::MqttState(StateError::Unsolicited(pkid)) = error {
+        drop_refused_ack(&mut events, *pkid);
+    }
     eventloop.pending = releases_to_resend(std::mem::take(&mut eventloop.pending));
     eventloop.state.collision = None;
     let closing = eventloop
@@ -37,6 +44,23 @@ pub fn forget_connection(eventloop: &mut EventLoop) -> Forgotten {
         })
         .collect();
     Forgotten { events, closing }
+}
+
+/// Removes the acknowledgement under `pkid` that rumqttc refused as unsolicited: the last one
+/// queued, since rumqttc stops at it. Such an acknowledgement answers no exchange the client
+/// knows of, so it cannot say which message arrived; counted, it would release whichever
+/// message the outbox maps to that id (issue 25: a hit the broker had taken for a
+/// retransmission and never passed on). Not counted, that message is published again: a
+/// duplicate at worst.
+pub fn drop_refused_ack(events: &mut Vec<Event>, pkid: u16) {
+    let refused = events.iter().rposition(|event| match event {
+        Event::Incoming(Packet::PubAck(ack)) => ack.pkid == pkid,
+        Event::Incoming(Packet::PubComp(completion)) => completion.pkid == pkid,
+        _ => false,
+    });
+    if let Some(i) = refused {
+        events.remove(i);
+    }
 }
 
 /// A PUBREL for every QoS 2 exchange the old connection left open, once per id, and nothing
@@ -112,6 +136,20 @@ mod tests {
     fn an_id_released_and_taken_again_is_released_once() {
         let pending = vec![publish(QoS::ExactlyOnce, 3), Request::PubRel(PubRel::new(3))];
         assert_eq!(released(pending), [3]);
+    }
+
+    #[test]
+    fn an_acknowledgement_rumqttc_refused_is_not_handed_on() {
+        use rumqttc::{Outgoing, PubComp};
+        let completion = |pkid| Event::Incoming(Packet::PubComp(PubComp::new(pkid)));
+        let mut events =
+            vec![completion(2), Event::Outgoing(Outgoing::PubRel(2)), completion(3), completion(2)];
+        drop_refused_ack(&mut events, 2);
+        assert_eq!(
+            events,
+            [completion(2), Event::Outgoing(Outgoing::PubRel(2)), completion(3)],
+            "only the last PUBCOMP 2, the refused one, is gone"
+        );
     }
 
     #[test]
