@@ -130,6 +130,9 @@ enum Brokers {
     Cluster(cluster::Cluster),
 }
 
+/// How a fault struck during a round is healed at its end.
+type Heal = Box<dyn FnOnce(&mut Bench)>;
+
 struct Unit {
     child: Child,
     stdin: ChildStdin,
@@ -290,7 +293,7 @@ impl Bench {
         if self.unit.is_none() {
             self.start_unit();
         }
-        let mut heal: Option<Box<dyn FnOnce(&mut Bench)>> = None;
+        let mut heal: Option<Heal> = None;
         for i in 0..PER_ROUND {
             if i == at {
                 heal = self.strike(fault, hold, node, frozen_node, direction, delay);
@@ -319,7 +322,7 @@ impl Bench {
         frozen_node: usize,
         direction: Dir,
         delay: Duration,
-    ) -> Option<Box<dyn FnOnce(&mut Bench)>> {
+    ) -> Option<Heal> {
         match fault {
             "broker_frozen" | "node_frozen" => {
                 self.freeze(frozen_node, true);
