@@ -275,8 +275,8 @@ impl Bench {
     }
 
     /// One round: `PER_ROUND` messages, the fault struck before message `at` and healed after
-    /// `hold`, then a clean stop; returns the ids acknowledged and not received.
-    fn round(&mut self, round: u64, rng: &mut Rng) -> Vec<String> {
+    /// `hold`, then a clean stop; returns the fault and the ids acknowledged and not received.
+    fn round(&mut self, round: u64, rng: &mut Rng) -> (&'static str, Vec<String>) {
         let faults = match self.brokers {
             Brokers::Mosquitto(_) => MOSQUITTO_FAULTS,
             Brokers::Cluster(_) => CLUSTER_FAULTS,
@@ -309,7 +309,7 @@ impl Bench {
         for fault in ["dropped_hits", "dropped_reads", "dropped_images"] {
             assert_eq!(stats[fault], 0, "the outbox dropped nothing: {stats}");
         }
-        self.missing_after_settling()
+        (fault, self.missing_after_settling())
     }
 
     /// Strikes `fault` now; returns how to heal it at the round's end, or heals it itself
@@ -468,7 +468,9 @@ fn controller() {
         }
         other => panic!("BROKER={other}: mosquitto or cluster"),
     };
-    let consumer = Subscriber::start(ports[0], &format!("anpr/{DEVICE}/+"));
+    let consumer_qos = if qos == 2 { rumqttc::QoS::ExactlyOnce } else { rumqttc::QoS::AtLeastOnce };
+    let consumer =
+        Subscriber::start_with(ports[0], &format!("anpr/{DEVICE}/+"), true, consumer_qos);
     consumer.wait_subscribed(Duration::from_secs(30));
     let mut bench = Bench {
         qos,
@@ -485,14 +487,16 @@ fn controller() {
     let mut rng = Rng(seed);
     let started = Instant::now();
     let mut done = 0;
+    let mut lost_by_fault: BTreeMap<&str, usize> = BTreeMap::new();
     while done < rounds && started.elapsed() < budget {
-        let missing = bench.round(done, &mut rng);
+        let (fault, missing) = bench.round(done, &mut rng);
         if !missing.is_empty() {
             eprintln!(
-                "round {done} of SEED={seed} lost {} acknowledged: {missing:?} (replay: SEED={seed} ROUNDS={})",
+                "round {done} of SEED={seed} ({fault}) lost {} acknowledged: {missing:?} (replay: SEED={seed} ROUNDS={})",
                 missing.len(),
                 done + 1
             );
+            *lost_by_fault.entry(fault).or_default() += missing.len();
             bench.lost.extend(missing);
         }
         done += 1;
@@ -522,6 +526,7 @@ fn controller() {
             "lost": bench.lost.len(),
             "duplicates": duplicates,
             "faults": bench.faults,
+            "lost_by_fault": lost_by_fault,
             "unacknowledged_at_end": bench.unacknowledged.len(),
             "lost_ids": bench.lost.iter().take(20).collect::<Vec<_>>(),
             "seconds": started.elapsed().as_secs(),

@@ -13,7 +13,7 @@
 //!   the broker 4 of 12 large messages were never sent and never acknowledged on a connection
 //!   that stayed up. Submits, the heartbeat and a stop are served while the poll is pending.
 //! - After every connection loss the events rumqttc had queued are handled first, its
-//!   retransmission queue is emptied but for the PUBRELs that close QoS 2 exchanges
+//!   retransmission queue is emptied and at QoS 2 given a PUBREL for every id
 //!   (`lost_connection.rs`), and the outbox publishes everything unacknowledged again
 //!   (`outbox.rs` says why that keeps packet ids right).
 //! - rumqttc retries a lost connection at once, forever: the thread waits between attempts
@@ -463,7 +463,8 @@ impl Io {
             tracing::info!("connection to the broker lost");
         }
         self.failures += 1;
-        let forgotten = forget_connection(eventloop, error);
+        let max_in_flight = u16::try_from(self.plan.max_in_flight).unwrap_or(u16::MAX);
+        let forgotten = forget_connection(eventloop, error, self.plan.qos, max_in_flight);
         for event in forgotten.events {
             self.on_event(event);
         }

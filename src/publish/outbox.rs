@@ -802,19 +802,11 @@ mod tests {
 
         /// What rumqttc's `clean` and the edge (`lost_connection.rs`) do together:
         /// unacknowledged publishes, the channel and the parked collision are forgotten; queued
-        /// events are still handed out. At QoS 2, a resumed session first closes every exchange
-        /// left open, once per id; their ids are returned.
+        /// events are still handed out. At QoS 2, a resumed session first closes every id, once
+        /// each; they are returned.
         fn connection_lost(&mut self, resumed: bool) -> Vec<u16> {
-            let mut closing: Vec<u16> = Vec::new();
-            if self.qos2 && resumed {
-                let open =
-                    self.wire.iter().map(|(p, _)| *p).chain(self.released.iter().map(|r| r.0));
-                for pkid in open {
-                    if !closing.contains(&pkid) {
-                        closing.push(pkid);
-                    }
-                }
-            }
+            let closing: Vec<u16> =
+                if self.qos2 && resumed { (1..=self.max_inflight).collect() } else { Vec::new() };
             self.wire.clear();
             self.slots.clear();
             self.channel.clear();
