@@ -201,6 +201,49 @@ fn at_qos_2_a_hit_never_takes_the_id_of_an_exchange_still_being_closed() {
     assert!(sink.shutdown(Duration::from_secs(5)).unacknowledged.is_empty());
 }
 
+/// A unit started again (a crash, a power cut) finds the session its last process left in
+/// the broker, with the exchanges open at the crash, of which it knows nothing. Aedes takes a
+/// new publish under such an id for a retransmission and never passes it on (PUBREC, then
+/// PUBCOMP: delivered, for the unit). So the unit closes every id at its start too.
+#[test]
+fn at_qos_2_a_unit_started_again_closes_what_its_last_process_left_open() {
+    let cluster = Cluster::start(1);
+    let proxy = MqttProxy::start(cluster.ports[0]);
+    let consumer = Subscriber::start(cluster.ports[0], &format!("anpr/{UNIT}/+"));
+    let config: MqttConfig = toml::from_str(&format!(
+        "host = \"127.0.0.1\"\nport = {}\ninsecure_dev = true\nbackoff_min_ms = 100\nbackoff_max_ms = 200\nkeep_alive_s = 30\nqos = 2\nmax_in_flight = 2\n",
+        proxy.port
+    ))
+    .expect("mqtt config");
+    let start =
+        || MqttSink::start(&config, UNIT, Arc::new(|| serde_json::json!({}))).expect("start");
+    let first = start();
+    assert!(wait_for(Duration::from_secs(20), || first.is_connected()), "never connected");
+    // The subscription takes id 1, the reads 2 and 1; the third read's id 2 stays open.
+    first.submit(read(0));
+    first.submit(read(1));
+    assert!(wait_for(Duration::from_secs(20), || first.stats().acked == 2), "{:?}", first.stats());
+    proxy.hold(Dir::ToClient, |p| p.kind == PUBREC, |_, _| false);
+    first.submit(read(2));
+    assert!(
+        wait_for(Duration::from_secs(20), || proxy.holding(Dir::ToClient)),
+        "the broker stored the third read: {}",
+        proxy.trace_text()
+    );
+    // The process dies with that exchange open; a new one starts on the same session.
+    proxy.refuse(true);
+    proxy.cut();
+    first.shutdown(Duration::ZERO);
+    proxy.refuse(false);
+    let second = start();
+    let hit = record("hit-0000".into(), Class::Hit);
+    second.submit(hit.clone());
+    let arrived = || by_id(&consumer).contains_key(&hit.id);
+    wait_for(Duration::from_secs(20), || second.stats().acked == 1 && arrived());
+    assert!(arrived(), "{} lost, {:?}:\n{}", hit.id, second.stats(), proxy.trace_text());
+    assert!(second.shutdown(Duration::from_secs(5)).unacknowledged.is_empty());
+}
+
 /// The ids the unit sent a new PUBLISH under while its PUBREL of that id awaited the PUBCOMP,
 /// read from the relay's trace per connection (MQTT 3.1.1 §2.3.1: not before the PUBCOMP).
 fn reused_before_pubcomp(trace: &[Packet]) -> Vec<u16> {

@@ -13,7 +13,7 @@
 //!   the broker 4 of 12 large messages were never sent and never acknowledged on a connection
 //!   that stayed up. Submits, the heartbeat and a stop are served while the poll is pending.
 //! - After every connection loss the events rumqttc had queued are handled first, its
-//!   retransmission queue is emptied and at QoS 2 given a PUBREL for every id
+//!   retransmission queue is emptied and at QoS 2 given a PUBREL for every id, as at the start
 //!   (`lost_connection.rs`), and the outbox publishes everything unacknowledged again
 //!   (`outbox.rs` says why that keeps packet ids right).
 //! - rumqttc retries a lost connection at once, forever: the thread waits between attempts
@@ -27,7 +27,7 @@
 
 use super::durable::DurableOutbox;
 use super::hit_acks::HitAcks;
-use super::lost_connection::forget_connection;
+use super::lost_connection::{close_every_id, forget_connection};
 use super::status::{status_payload, StatusSource};
 use super::topics::Topics;
 use crate::backoff::Backoff;
@@ -205,6 +205,8 @@ impl Io {
     }
 
     pub async fn run(mut self, mut eventloop: EventLoop) {
+        self.closing_exchanges =
+            close_every_id(&mut eventloop, self.plan.qos, self.max_in_flight_id());
         loop {
             match self.poll(&mut eventloop).await {
                 Step::Finish => return,
@@ -463,14 +465,19 @@ impl Io {
             tracing::info!("connection to the broker lost");
         }
         self.failures += 1;
-        let max_in_flight = u16::try_from(self.plan.max_in_flight).unwrap_or(u16::MAX);
-        let forgotten = forget_connection(eventloop, error, self.plan.qos, max_in_flight);
+        let forgotten = forget_connection(eventloop, error, self.plan.qos, self.max_in_flight_id());
         for event in forgotten.events {
             self.on_event(event);
         }
         self.closing_exchanges = forgotten.closing;
         self.shared.outbox().on_session_lost();
         self.next_broker(eventloop);
+    }
+
+    /// The highest packet id the unit's publishes take: rumqttc's ids run from 1 to its
+    /// `inflight`, which is `max_in_flight` (`mqtt.rs`).
+    fn max_in_flight_id(&self) -> u16 {
+        u16::try_from(self.plan.max_in_flight).unwrap_or(u16::MAX)
     }
 
     fn broker_address(&self) -> (String, u16) {

@@ -9,7 +9,7 @@
 //!   outbox, which sends them again as new publishes; nothing may come before the outbox's
 //!   publishes in the next connection, or packet ids no longer follow hand-over order
 //!   (`outbox.rs`). At QoS 2 it is replaced by the PUBRELs that close every id, see
-//!   [`releases`].
+//!   [`releases`]; so it is at the unit's start ([`close_every_id`]).
 //! - `state.collision`: a publish parked on an id collision never reached the wire, and is in
 //!   the outbox too.
 //! - An acknowledgement rumqttc refused: it queues an incoming packet's event before it checks
@@ -40,11 +40,19 @@ pub fn forget_connection(
     if let ConnectionError::MqttState(StateError::Unsolicited(pkid)) = error {
         drop_refused_ack(&mut events, *pkid);
     }
+    eventloop.state.collision = None;
+    Forgotten { events, closing: close_every_id(eventloop, qos, max_in_flight) }
+}
+
+/// Makes the next connection, if the broker kept the session, start with a PUBREL for every
+/// id at QoS 2 ([`releases`]) and nothing else; returns those ids. Also at the unit's start: a
+/// process started again (after a crash, a SIGKILL, a power cut) cannot know which exchanges
+/// the one before it left open in the session the broker kept.
+pub fn close_every_id(eventloop: &mut EventLoop, qos: QoS, max_in_flight: u16) -> Vec<u16> {
     let closing: Vec<u16> =
         if qos == QoS::ExactlyOnce { (1..=max_in_flight).collect() } else { Vec::new() };
     eventloop.pending = releases(&closing);
-    eventloop.state.collision = None;
-    Forgotten { events, closing }
+    closing
 }
 
 /// Removes the acknowledgement under `pkid` that rumqttc refused as unsolicited: the last one
@@ -69,19 +77,18 @@ pub fn drop_refused_ack(events: &mut Vec<Event>, pkid: u16) {
 ///
 /// A broker holds an incoming QoS 2 publish under its packet id from the PUBLISH until the
 /// PUBREL, for as long as it keeps the session (the unit's sessions are persistent, and a
-/// cluster shares them between nodes). Left open there, an id stays taken: a later new publish
-/// under it is taken for a retransmission and dropped, after a PUBREC and PUBCOMP that tell
-/// the unit it is delivered. The broker's open exchanges are not only those the unit knows of:
-/// Mosquitto killed and started again from its last autosave (`persistence true`) holds the
-/// exchanges open at that save, which the unit closed since (the chaos bench lost 12 messages
-/// of a round so, `benches/chaos.rs`). So every id is closed: a PUBREL for an id the broker
-/// holds releases that message (a duplicate of one already passed on, under the same read
-/// id), and one for an id it does not hold is answered with a PUBCOMP all the same (MQTT 3.1.1
-/// §4.3.3). rumqttc sends `pending` first, counts each PUBREL in flight until its PUBCOMP, and
-/// drops `pending` itself when the broker did not keep the session, where nothing is held to
-/// release. The PUBRELs emit no `Publish` event, so the outbox's mapping of ids to messages is
-/// untouched; the outbox takes the next PUBCOMP of each id for its close and gives the id to
-/// no message before it (`outbox.rs`).
+/// cluster shares them between nodes). Left open there, an id stays taken: Aedes takes a later
+/// new publish under it for a retransmission and drops it, after a PUBREC and PUBCOMP that
+/// tell the unit it is delivered. The broker's open exchanges are not only those this
+/// connection knows of: a unit started again holds none in memory, whatever its last process
+/// left open. So every id is closed: a PUBREL for an id the broker holds releases that message
+/// (a duplicate of one already passed on, under the same read id), and one for an id it does
+/// not hold is answered with a PUBCOMP all the same (MQTT 3.1.1 §4.3.3). rumqttc sends
+/// `pending` first, counts each PUBREL in flight until its PUBCOMP, and drops `pending` itself
+/// when the broker did not keep the session, where nothing is held to release. The PUBRELs
+/// emit no `Publish` event, so the outbox's mapping of ids to messages is untouched; the
+/// outbox takes the next PUBCOMP of each id for its close and gives the id to no message
+/// before it (`outbox.rs`).
 pub fn releases(ids: &[u16]) -> VecDeque<Request> {
     ids.iter().map(|pkid| Request::PubRel(PubRel::new(*pkid))).collect()
 }
