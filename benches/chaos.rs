@@ -14,10 +14,10 @@
 //! Then every fault is healed and the unit stopped cleanly: what it did not see acknowledged
 //! stays in its spool for the next round's process. A message the unit counted as acknowledged
 //! (submitted and no longer in the spool) must reach the consumer, a persistent-session client
-//! on the broker (on the cluster, on node 0, which is only ever frozen); a round that loses one
-//! prints the seed and the round. After a Mosquitto restart the unit is let through only once
-//! the consumer has subscribed again, so a message the consumer misses was lost by the unit or
-//! by a broker that acknowledged it, not by a consumer away. The last line is one JSON object.
+//! subscribed at QoS 1 (on the cluster, on node 0, which is only ever frozen); a round that
+//! loses one prints the seed and the round. After a Mosquitto restart the unit is let through
+//! only once the consumer has subscribed again, so a message the consumer misses was lost by
+//! the unit or by a broker that acknowledged it, not by a consumer away. The last line is one JSON object.
 //!
 //! `CHAOS_ROLE=unit` runs the unit: it reads `<id> <class>` lines on stdin, submits each and
 //! answers `ok`; `flush` stops it cleanly and it answers with the ids left unacknowledged.
@@ -37,6 +37,7 @@ mod subscriber;
 use anpr_edge::message::{Class, Message};
 use anpr_edge::publish::{MqttConfig, MqttSink, Setup, Topics};
 use mqtt_proxy::{Dir, MqttProxy};
+use rumqttc::QoS;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -468,9 +469,11 @@ fn controller() {
         }
         other => panic!("BROKER={other}: mosquitto or cluster"),
     };
-    let consumer_qos = if qos == 2 { rumqttc::QoS::ExactlyOnce } else { rumqttc::QoS::AtLeastOnce };
+    // QoS 1 whatever the unit's: rumqttc, the consumer's client, forgets the QoS 2 messages it
+    // received (`incoming_pub`) at a lost connection and refuses the broker's PUBRELs for them
+    // on the kept session as unsolicited, so it could never subscribe again.
     let consumer =
-        Subscriber::start_with(ports[0], &format!("anpr/{DEVICE}/+"), true, consumer_qos);
+        Subscriber::start_with(ports[0], &format!("anpr/{DEVICE}/+"), true, QoS::AtLeastOnce);
     consumer.wait_subscribed(Duration::from_secs(30));
     let mut bench = Bench {
         qos,

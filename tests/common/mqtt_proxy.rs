@@ -9,7 +9,8 @@
 //!   chunk. `release(dir)` lets it go on command.
 //! - `delay(dir, d)`: each chunk waits `d` before it is forwarded.
 //! - `cut()`: every connection is closed at once (no DISCONNECT: a pulled cable), held packets
-//!   are lost (a hold not yet begun stays); `refuse(true)` turns new connections away until `refuse(false)`.
+//!   are lost (a hold not yet begun stays); `refuse(true)` turns new connections away until
+//!   `refuse(false)`.
 //!
 //! Included alone by `benches/chaos.rs`.
 #![allow(dead_code)] // each includer uses its own subset
