@@ -164,7 +164,8 @@ pub struct Plan {
     /// The one the event loop is set up for.
     pub broker: usize,
     pub status_every: Duration,
-    pub max_in_flight: usize,
+    /// rumqttc's `inflight`: its packet ids run from 1 to it.
+    pub max_in_flight: u16,
     /// Of reads, hits and images: a message is delivered at its PUBACK (1) or PUBCOMP (2).
     pub qos: QoS,
 }
@@ -206,7 +207,7 @@ impl Io {
 
     pub async fn run(mut self, mut eventloop: EventLoop) {
         self.closing_exchanges =
-            close_every_id(&mut eventloop, self.plan.qos, self.max_in_flight_id());
+            close_every_id(&mut eventloop, self.plan.qos, self.plan.max_in_flight);
         loop {
             match self.poll(&mut eventloop).await {
                 Step::Finish => return,
@@ -348,7 +349,7 @@ impl Io {
         }
         self.send_notices();
         let mut outbox = self.shared.outbox();
-        while let Some(message) = outbox.next_to_send(self.plan.max_in_flight) {
+        while let Some(message) = outbox.next_to_send(usize::from(self.plan.max_in_flight)) {
             let id = message.id.clone();
             if self
                 .client
@@ -423,10 +424,11 @@ impl Io {
                 // Each subscription takes a packet id ahead of the publishes (`outbox.rs`).
                 let mut queued = 0;
                 for topic in &self.plan.subscriptions {
-                    if self.client.try_subscribe(topic.clone(), QoS::AtLeastOnce).is_err() {
-                        tracing::warn!(%topic, "could not subscribe: the request channel is full");
-                    } else {
-                        queued += 1;
+                    match self.client.try_subscribe(topic.clone(), QoS::AtLeastOnce) {
+                        Ok(()) => queued += 1,
+                        Err(_) => {
+                            tracing::warn!(%topic, "could not subscribe: the request channel is full")
+                        }
                     }
                 }
                 self.shared.outbox().on_subscriptions_queued(queued);
@@ -465,19 +467,13 @@ impl Io {
             tracing::info!("connection to the broker lost");
         }
         self.failures += 1;
-        let forgotten = forget_connection(eventloop, error, self.plan.qos, self.max_in_flight_id());
+        let forgotten = forget_connection(eventloop, error, self.plan.qos, self.plan.max_in_flight);
         for event in forgotten.events {
             self.on_event(event);
         }
         self.closing_exchanges = forgotten.closing;
         self.shared.outbox().on_session_lost();
         self.next_broker(eventloop);
-    }
-
-    /// The highest packet id the unit's publishes take: rumqttc's ids run from 1 to its
-    /// `inflight`, which is `max_in_flight` (`mqtt.rs`).
-    fn max_in_flight_id(&self) -> u16 {
-        u16::try_from(self.plan.max_in_flight).unwrap_or(u16::MAX)
     }
 
     fn broker_address(&self) -> (String, u16) {
