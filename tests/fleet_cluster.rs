@@ -125,8 +125,8 @@ fn at_qos_2_a_unit_back_on_its_kept_session_closes_the_open_exchanges_and_loses_
     assert!(sink.shutdown(Duration::from_secs(5)).unacknowledged.is_empty());
 }
 
-/// Issue 25, made deterministic. A unit back on its kept session closes the exchanges the
-/// broker still holds (one PUBREL each); a hit raised during the outage goes first. The relay
+/// Issue 25, made deterministic. A unit back on its kept session closes every id it may use
+/// (one PUBREL each); a hit raised during the outage goes first. The relay
 /// holds the unit's second PUBREL (id X) and everything after it until the unit sends a PUBLISH
 /// under X, then hands them to the broker in one write: the interleaving a starved broker
 /// produces by itself when it reads several of the unit's packets at once. Aedes handles the

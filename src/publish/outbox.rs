@@ -59,8 +59,8 @@
 //! everything unacknowledged after every reconnection. The cost is at most `max_in_flight`
 //! duplicates per reconnection to a broker that kept the session, sent as new publishes rather
 //! than as DUP retransmissions; for QoS 1 the broker keeps no state per incoming id, so both are
-//! handled alike. For QoS 2 it does, until the PUBREL: on a resumed session the edge closes the
-//! old connection's open exchanges with a PUBREL each before anything else, and tells the
+//! handled alike. For QoS 2 it does, until the PUBREL: on a resumed session the edge closes every
+//! id the unit's publishes can take with a PUBREL each before anything else, and tells the
 //! outbox ([`Outbox::expect_completions`]) that the next PUBCOMP of each of those ids is that
 //! exchange's; until it comes, no message is given the id (point 5).
 
