@@ -17,14 +17,15 @@ if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
 step() { printf '\n== %s\n' "$*" >&2; }
 
 # What the build (opencv crate: clang + OpenCV headers; ffmpeg-next: FFmpeg's headers), the tests (mosquitto, ffmpeg for test
-# videos, openssl for test certificates, gpsd and its gpsfake for the mobile unit) and the model
+# videos, openssl for test certificates, gpsd and its gpsfake for the mobile unit), the chaos
+# bench (stress-ng, its CPU burners) and the model
 # tools (python3-venv) need.
 PACKAGES=(build-essential pkg-config clang libclang-dev libopencv-dev
           libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
           ffmpeg mosquitto mosquitto-clients openssl python3 python3-venv python3-pip ca-certificates systemd
           python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
           gstreamer1.0-plugins-bad gstreamer1.0-libav qemu-system-x86 busybox-static kmod cpio
-          gpsd gpsd-clients)
+          gpsd gpsd-clients stress-ng)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -14,6 +14,7 @@ use anpr_edge::publish::{MqttConfig, MqttSink, Topics};
 use common::broker::free_port;
 use common::cluster::Cluster;
 use common::gate::Gate;
+use common::mqtt_proxy::{Dir, MqttProxy, Packet, PUBLISH, PUBREC, PUBREL};
 use common::subscriber::Subscriber;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -122,6 +123,147 @@ fn at_qos_2_a_unit_back_on_its_kept_session_closes_the_open_exchanges_and_loses_
     );
     assert!(stats.republished > 0, "the reads in flight at the cut went again: {stats:?}");
     assert!(sink.shutdown(Duration::from_secs(5)).unacknowledged.is_empty());
+}
+
+/// Issue 25, made deterministic. A unit back on its kept session closes every id it may use
+/// (one PUBREL each); a hit raised during the outage goes first. The relay
+/// holds the unit's second PUBREL (id X) and everything after it until the unit sends a PUBLISH
+/// under X, then hands them to the broker in one write: the interleaving a starved broker
+/// produces by itself when it reads several of the unit's packets at once. Aedes handles the
+/// packets of one read concurrently, so the PUBLISH's lookup finds the old exchange X still
+/// stored and takes the hit for its retransmission (PUBREC, never passed on). The unit must not
+/// send it: an id is free again at its PUBCOMP (MQTT 3.1.1 §2.3.1), so the hit waits for the
+/// PUBCOMP of X; once the PUBLISH cannot come, the test lets the held packets go itself.
+#[test]
+fn at_qos_2_a_hit_never_takes_the_id_of_an_exchange_still_being_closed() {
+    let cluster = Cluster::start(1);
+    let proxy = MqttProxy::start(cluster.ports[0]);
+    let consumer = Subscriber::start(cluster.ports[0], &format!("anpr/{UNIT}/+"));
+    consumer.wait_subscribed(Duration::from_secs(20));
+    // Two ids (with the control subscription's, rumqttc's counter runs 1, 2, 1, 2 …), so the
+    // exchanges closed on the new connection are exactly the ids its first publishes take.
+    let config: MqttConfig = toml::from_str(&format!(
+        "host = \"127.0.0.1\"\nport = {}\ninsecure_dev = true\nbackoff_min_ms = 100\nbackoff_max_ms = 200\nkeep_alive_s = 30\nqos = 2\nmax_in_flight = 2\n",
+        proxy.port
+    ))
+    .expect("mqtt config");
+    let sink = MqttSink::start(&config, UNIT, Arc::new(|| serde_json::json!({}))).expect("start");
+    assert!(wait_for(Duration::from_secs(20), || sink.is_connected()), "the unit never connected");
+    let reads: Vec<Message> = (0..3).map(read).collect();
+    let hit = record("hit-0000".into(), Class::Hit);
+    sink.submit(reads[0].clone());
+    assert!(wait_for(Duration::from_secs(20), || sink.stats().acked == 1), "{:?}", sink.stats());
+    // The broker's answers stop reaching the unit: two exchanges stay open on its side while the
+    // broker stores both (its PUBRECs, seen here, say so).
+    proxy.hold(Dir::ToClient, |p| p.kind == PUBREC, |_, _| false);
+    sink.submit(reads[1].clone());
+    sink.submit(reads[2].clone());
+    let stored = |trace: &[Packet]| trace.iter().filter(|p| p.kind == PUBREC && p.held).count();
+    assert!(
+        wait_for(Duration::from_secs(20), || stored(&proxy.trace()) == 2),
+        "the broker stored both: {}",
+        proxy.trace_text()
+    );
+    sink.submit(hit.clone());
+    // On the next connection: the first PUBREL passes, the second (id X) and all after it wait
+    // for a PUBLISH under X.
+    let mut releases = 0;
+    proxy.hold(
+        Dir::ToBroker,
+        move |p| {
+            releases += usize::from(p.conn > 1 && p.kind == PUBREL);
+            releases == 2
+        },
+        |p, held| p.kind == PUBLISH && p.pkid != 0 && p.pkid == held[0].pkid,
+    );
+    proxy.cut();
+    // The unit has said all it will before the PUBCOMP of X once its heartbeat (QoS 0, sent at
+    // the connection before any read) is held and it hands nothing over.
+    let said_all = || {
+        let trace = proxy.trace();
+        let heartbeat = trace.iter().any(|p| p.held && p.kind == PUBLISH && p.pkid == 0);
+        let released = trace.iter().any(|p| p.held && p.kind == PUBLISH && p.pkid != 0);
+        released || (heartbeat && sink.stats().in_flight == 0)
+    };
+    assert!(wait_for(Duration::from_secs(20), said_all), "{}", proxy.trace_text());
+    proxy.release(Dir::ToBroker);
+    let mut sent = reads;
+    sent.push(hit);
+    wait_for(Duration::from_secs(20), || {
+        sink.stats().acked >= 4 && by_id(&consumer).len() >= sent.len()
+    });
+    let received = by_id(&consumer);
+    let missing: Vec<&str> =
+        sent.iter().map(|m| m.id.as_str()).filter(|id| !received.contains_key(*id)).collect();
+    let trace = proxy.trace_text();
+    assert!(missing.is_empty(), "lost {missing:?}, {:?}, on the wire:\n{trace}", sink.stats());
+    assert_eq!(reused_before_pubcomp(&proxy.trace()), Vec::<u16>::new(), "on the wire:\n{trace}");
+    assert!(sink.shutdown(Duration::from_secs(5)).unacknowledged.is_empty());
+}
+
+/// A unit started again (a crash, a power cut) finds the session its last process left in
+/// the broker, with the exchanges open at the crash, of which it knows nothing. Aedes takes a
+/// new publish under such an id for a retransmission and never passes it on (PUBREC, then
+/// PUBCOMP: delivered, for the unit). So the unit closes every id at its start too.
+#[test]
+fn at_qos_2_a_unit_started_again_closes_what_its_last_process_left_open() {
+    let cluster = Cluster::start(1);
+    let proxy = MqttProxy::start(cluster.ports[0]);
+    let consumer = Subscriber::start(cluster.ports[0], &format!("anpr/{UNIT}/+"));
+    let config: MqttConfig = toml::from_str(&format!(
+        "host = \"127.0.0.1\"\nport = {}\ninsecure_dev = true\nbackoff_min_ms = 100\nbackoff_max_ms = 200\nkeep_alive_s = 30\nqos = 2\nmax_in_flight = 2\n",
+        proxy.port
+    ))
+    .expect("mqtt config");
+    let start =
+        || MqttSink::start(&config, UNIT, Arc::new(|| serde_json::json!({}))).expect("start");
+    let first = start();
+    assert!(wait_for(Duration::from_secs(20), || first.is_connected()), "never connected");
+    // The subscription takes id 1, the reads 2 and 1; the third read's id 2 stays open.
+    first.submit(read(0));
+    first.submit(read(1));
+    assert!(wait_for(Duration::from_secs(20), || first.stats().acked == 2), "{:?}", first.stats());
+    proxy.hold(Dir::ToClient, |p| p.kind == PUBREC, |_, _| false);
+    first.submit(read(2));
+    assert!(
+        wait_for(Duration::from_secs(20), || proxy.holding(Dir::ToClient)),
+        "the broker stored the third read: {}",
+        proxy.trace_text()
+    );
+    // The process dies with that exchange open; a new one starts on the same session.
+    proxy.refuse(true);
+    proxy.cut();
+    first.shutdown(Duration::ZERO);
+    proxy.refuse(false);
+    let second = start();
+    let hit = record("hit-0000".into(), Class::Hit);
+    second.submit(hit.clone());
+    let arrived = || by_id(&consumer).contains_key(&hit.id);
+    wait_for(Duration::from_secs(20), || second.stats().acked == 1 && arrived());
+    assert!(arrived(), "{} lost, {:?}:\n{}", hit.id, second.stats(), proxy.trace_text());
+    assert!(second.shutdown(Duration::from_secs(5)).unacknowledged.is_empty());
+}
+
+/// The ids the unit sent a new PUBLISH under while its PUBREL of that id awaited the PUBCOMP,
+/// read from the relay's trace per connection (MQTT 3.1.1 §2.3.1: not before the PUBCOMP).
+fn reused_before_pubcomp(trace: &[Packet]) -> Vec<u16> {
+    let mut releasing: BTreeSet<(usize, u16)> = BTreeSet::new();
+    let mut reused = Vec::new();
+    for p in trace {
+        match (p.dir, p.kind) {
+            (Dir::ToBroker, PUBREL) => {
+                releasing.insert((p.conn, p.pkid));
+            }
+            (Dir::ToClient, common::mqtt_proxy::PUBCOMP) => {
+                releasing.remove(&(p.conn, p.pkid));
+            }
+            (Dir::ToBroker, PUBLISH) if releasing.contains(&(p.conn, p.pkid)) => {
+                reused.push(p.pkid)
+            }
+            _ => {}
+        }
+    }
+    reused
 }
 
 fn loses_its_node(qos: u8) {

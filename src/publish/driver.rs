@@ -13,7 +13,7 @@
 //!   the broker 4 of 12 large messages were never sent and never acknowledged on a connection
 //!   that stayed up. Submits, the heartbeat and a stop are served while the poll is pending.
 //! - After every connection loss the events rumqttc had queued are handled first, its
-//!   retransmission queue is emptied but for the PUBRELs that close QoS 2 exchanges
+//!   retransmission queue is emptied and at QoS 2 given a PUBREL for every id, as at the start
 //!   (`lost_connection.rs`), and the outbox publishes everything unacknowledged again
 //!   (`outbox.rs` says why that keeps packet ids right).
 //! - rumqttc retries a lost connection at once, forever: the thread waits between attempts
@@ -27,7 +27,7 @@
 
 use super::durable::DurableOutbox;
 use super::hit_acks::HitAcks;
-use super::lost_connection::forget_connection;
+use super::lost_connection::{close_every_id, forget_connection};
 use super::status::{status_payload, StatusSource};
 use super::topics::Topics;
 use crate::backoff::Backoff;
@@ -164,7 +164,8 @@ pub struct Plan {
     /// The one the event loop is set up for.
     pub broker: usize,
     pub status_every: Duration,
-    pub max_in_flight: usize,
+    /// rumqttc's `inflight`: its packet ids run from 1 to it.
+    pub max_in_flight: u16,
     /// Of reads, hits and images: a message is delivered at its PUBACK (1) or PUBCOMP (2).
     pub qos: QoS,
 }
@@ -205,6 +206,8 @@ impl Io {
     }
 
     pub async fn run(mut self, mut eventloop: EventLoop) {
+        self.closing_exchanges =
+            close_every_id(&mut eventloop, self.plan.qos, self.plan.max_in_flight);
         loop {
             match self.poll(&mut eventloop).await {
                 Step::Finish => return,
@@ -214,7 +217,7 @@ impl Io {
                     }
                 }
                 Step::Event(Err(error)) => {
-                    self.on_connection_lost(&mut eventloop);
+                    self.on_connection_lost(&mut eventloop, &error);
                     if self.closing.is_some() || !self.wait_to_reconnect(&error).await {
                         return;
                     }
@@ -346,7 +349,7 @@ impl Io {
         }
         self.send_notices();
         let mut outbox = self.shared.outbox();
-        while let Some(message) = outbox.next_to_send(self.plan.max_in_flight) {
+        while let Some(message) = outbox.next_to_send(usize::from(self.plan.max_in_flight)) {
             let id = message.id.clone();
             if self
                 .client
@@ -418,11 +421,17 @@ impl Io {
                 self.plan.backoff.reset();
                 self.failures = 0;
                 // A broker that lost the session forgot the subscription: subscribe every time.
+                // Each subscription takes a packet id ahead of the publishes (`outbox.rs`).
+                let mut queued = 0;
                 for topic in &self.plan.subscriptions {
-                    if self.client.try_subscribe(topic.clone(), QoS::AtLeastOnce).is_err() {
-                        tracing::warn!(%topic, "could not subscribe: the request channel is full");
+                    match self.client.try_subscribe(topic.clone(), QoS::AtLeastOnce) {
+                        Ok(()) => queued += 1,
+                        Err(_) => {
+                            tracing::warn!(%topic, "could not subscribe: the request channel is full")
+                        }
                     }
                 }
+                self.shared.outbox().on_subscriptions_queued(queued);
                 self.heartbeat();
                 self.pump();
             }
@@ -444,18 +453,21 @@ impl Io {
                 (self.plan.control)(&publish.topic, &publish.payload)
             }
             Event::Outgoing(Out::Publish(pkid)) => self.shared.outbox().on_pkid_assigned(pkid),
+            Event::Outgoing(Out::Subscribe(pkid)) => {
+                self.shared.outbox().on_subscription_sent(pkid)
+            }
             Event::Outgoing(Out::Disconnect) => return self.closing.is_some(),
             _ => {}
         }
         false
     }
 
-    fn on_connection_lost(&mut self, eventloop: &mut EventLoop) {
+    fn on_connection_lost(&mut self, eventloop: &mut EventLoop, error: &ConnectionError) {
         if self.shared.connected.swap(false, Ordering::Relaxed) {
             tracing::info!("connection to the broker lost");
         }
         self.failures += 1;
-        let forgotten = forget_connection(eventloop);
+        let forgotten = forget_connection(eventloop, error, self.plan.qos, self.plan.max_in_flight);
         for event in forgotten.events {
             self.on_event(event);
         }

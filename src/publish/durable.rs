@@ -101,6 +101,14 @@ impl DurableOutbox {
         self.outbox.on_pkid_assigned(pkid);
     }
 
+    pub fn on_subscriptions_queued(&mut self, count: usize) {
+        self.outbox.on_subscriptions_queued(count);
+    }
+
+    pub fn on_subscription_sent(&mut self, pkid: u16) {
+        self.outbox.on_subscription_sent(pkid);
+    }
+
     pub fn expect_completions(&mut self, pkids: &[u16]) {
         self.outbox.expect_completions(pkids);
     }

@@ -217,7 +217,7 @@ impl MqttSink {
             brokers,
             broker: first,
             status_every: Duration::from_secs(config.status_interval_s),
-            max_in_flight,
+            max_in_flight: config.max_in_flight(),
             qos: if config.qos == 2 { QoS::ExactlyOnce } else { QoS::AtLeastOnce },
         };
         let io = Io::new(client, Arc::clone(&shared), plan);

@@ -39,14 +39,16 @@
 //!    the acknowledgement for that id; the parked publish then goes out and its `Publish(pkid)`
 //!    follows that event. The order of `Publish` events is still the order of hand-over.
 //! 4. QoS 0 publishes (the status) report packet id 0, which is ignored here.
-//! 5. At QoS 1 rumqttc reuses an id only after its PUBACK freed it, and that `PubAck` event
-//!    comes before the reuse's `Publish` event, so the previous holder has left the outbox by
-//!    then. At QoS 2 rumqttc frees an id at its PUBREC, before the PUBCOMP, so a new publish
-//!    can take an id whose exchange is still open: two messages then hold one id. The broker
-//!    answers a connection's packets in order, and the older exchange's PUBREL went out before
-//!    the newer PUBLISH, so the first PUBCOMP of that id is the older message's: an
-//!    acknowledgement releases the oldest message holding its id (the model test below plays
-//!    PUBRECs out of order to make such reuses).
+//! 5. An id is reused only once its exchange is over: the PUBACK at QoS 1, the PUBCOMP at
+//!    QoS 2 (MQTT 3.1.1 §2.3.1), and that acknowledgement's event comes before the reuse's
+//!    `Publish` event, so the previous holder has left the outbox by then. rumqttc itself frees
+//!    a QoS 2 id at its PUBREC and would give it to a new publish while the PUBREL of the old
+//!    exchange still awaits its PUBCOMP; a broker that handles the packets of one read
+//!    concurrently (Aedes 1.2) then finds the old exchange still stored and takes the new
+//!    publish for its retransmission: PUBREC, never passed on, then PUBCOMPs that tell the unit
+//!    it is delivered (issue 25). So the outbox follows rumqttc's id counter (it gives the next
+//!    id in turn, `state.rs` `next_pkid`, to publishes and subscriptions alike) and holds a
+//!    message back while the id it would get is still open ([`Outbox::next_to_send`]).
 //!
 //! So an id arriving in a `Publish` event belongs to the oldest in-flight message without one.
 //! No id survives a connection: on a connection loss the edge first hands over the events
@@ -57,10 +59,10 @@
 //! everything unacknowledged after every reconnection. The cost is at most `max_in_flight`
 //! duplicates per reconnection to a broker that kept the session, sent as new publishes rather
 //! than as DUP retransmissions; for QoS 1 the broker keeps no state per incoming id, so both are
-//! handled alike. For QoS 2 it does, until the PUBREL: on a resumed session the edge closes the
-//! old connection's open exchanges with a PUBREL each before anything else, and tells the
-//! outbox ([`Outbox::expect_completions`]) that the first PUBCOMP of each of those ids is that
-//! exchange's, not the message that may hold the id by then.
+//! handled alike. For QoS 2 it does, until the PUBREL: on a resumed session the edge closes every
+//! id the unit's publishes can take with a PUBREL each before anything else, and tells the
+//! outbox ([`Outbox::expect_completions`]) that the next PUBCOMP of each of those ids is that
+//! exchange's; until it comes, no message is given the id (point 5).
 
 use std::collections::VecDeque;
 
@@ -122,6 +124,12 @@ pub struct Outbox {
     /// Ids of QoS 2 exchanges of an earlier connection that a resumed session closes: the
     /// next PUBCOMP of each is theirs.
     closing: Vec<u16>,
+    /// The id rumqttc gave last, as its events said (0 before any): its counter gives the
+    /// next one in turn, from 1 to `max_in_flight`.
+    last_id: u16,
+    /// Subscriptions handed to rumqttc whose id is not yet reported: they take theirs from the
+    /// same counter, ahead of the publishes handed over after them.
+    subscriptions_queued: usize,
     bytes: usize,
     stats: OutboxStats,
 }
@@ -134,6 +142,8 @@ impl Outbox {
             pending: [VecDeque::new(), VecDeque::new(), VecDeque::new(), VecDeque::new()],
             in_flight: VecDeque::new(),
             closing: Vec::new(),
+            last_id: 0,
+            subscriptions_queued: 0,
             bytes: 0,
             stats: OutboxStats::default(),
         }
@@ -207,12 +217,41 @@ impl Outbox {
     }
 
     /// The next message to hand to the client: hits first, oldest first within a class; `None`
-    /// when nothing is pending or `max_in_flight` messages already await their PUBACK.
+    /// when nothing is pending, when `max_in_flight` messages already await their
+    /// acknowledgement, or while the id rumqttc would give it (its ids run from 1 to
+    /// `max_in_flight`) still names an open exchange: a message in flight or an exchange being
+    /// closed. Its acknowledgement frees the id and the edge asks again.
     pub fn next_to_send(&self, max_in_flight: usize) -> Option<&Message> {
-        if self.in_flight.len() >= max_in_flight {
+        if self.in_flight.len() >= max_in_flight || self.id_in_use(self.next_id(max_in_flight)) {
             return None;
         }
         SEND_ORDER.iter().find_map(|c| self.pending[slot(*c)].front())
+    }
+
+    /// The id rumqttc will give the next publish handed over: the one after those of the
+    /// requests it has not yet reported (subscriptions, then publishes in flight without one).
+    fn next_id(&self, max_in_flight: usize) -> Option<u16> {
+        let unreported =
+            self.subscriptions_queued + self.in_flight.iter().filter(|f| f.pkid.is_none()).count();
+        let ahead = usize::from(self.last_id) + unreported;
+        u16::try_from(ahead % max_in_flight.max(1) + 1).ok()
+    }
+
+    fn id_in_use(&self, id: Option<u16>) -> bool {
+        id.is_some_and(|id| {
+            self.closing.contains(&id) || self.in_flight.iter().any(|f| f.pkid == Some(id))
+        })
+    }
+
+    /// The edge handed rumqttc `count` subscriptions: each takes the next id of its counter.
+    pub fn on_subscriptions_queued(&mut self, count: usize) {
+        self.subscriptions_queued += count;
+    }
+
+    /// rumqttc sent a subscription under `pkid`.
+    pub fn on_subscription_sent(&mut self, pkid: u16) {
+        self.subscriptions_queued = self.subscriptions_queued.saturating_sub(1);
+        self.last_id = pkid;
     }
 
     /// The client took the message [`Self::next_to_send`] returned: it is in flight now.
@@ -236,14 +275,16 @@ impl Outbox {
         if pkid == 0 {
             return;
         }
+        self.last_id = pkid;
         if let Some(f) = self.in_flight.iter_mut().find(|f| f.pkid.is_none()) {
             f.pkid = Some(pkid);
         }
     }
 
-    /// The broker acknowledged packet `pkid` (PUBACK or PUBCOMP): the oldest message holding
-    /// that id is delivered and leaves the outbox. `None` for an id no message holds (an acknowledgement from a
-    /// connection already given up) and for the completion of an exchange being closed.
+    /// The broker acknowledged packet `pkid` (PUBACK or PUBCOMP): the message holding that id
+    /// is delivered and leaves the outbox. `None` for an id no message holds (an
+    /// acknowledgement from a connection already given up) and for the completion of an
+    /// exchange being closed.
     pub fn on_puback(&mut self, pkid: u16) -> Option<Message> {
         if let Some(closed) = self.closing.iter().position(|id| *id == pkid) {
             self.closing.swap_remove(closed);
@@ -264,13 +305,15 @@ impl Outbox {
             self.stats.republished += 1;
             self.pending[slot(f.message.class)].push_front(f.message);
         }
-        // The next connection's edge says again which exchanges it closes.
+        // The next connection's edge says again which exchanges it closes; the subscriptions
+        // not yet sent were dropped with the connection (`lost_connection.rs`).
         self.closing.clear();
+        self.subscriptions_queued = 0;
     }
 
     /// The resumed session starts by closing these QoS 2 exchanges of the last connection,
-    /// one PUBREL each (`lost_connection.rs`): the first PUBCOMP of each id is theirs. The
-    /// broker answers in order, so it comes before that of a new publish under the same id.
+    /// one PUBREL each (`lost_connection.rs`): the next PUBCOMP of each id is theirs, and no
+    /// message takes such an id before it ([`Self::next_to_send`]).
     pub fn expect_completions(&mut self, pkids: &[u16]) {
         self.closing = pkids.to_vec();
     }
@@ -331,6 +374,16 @@ mod tests {
         let mut sent = Vec::new();
         while sent.len() < n {
             let Some(id) = outbox.next_to_send(usize::MAX).map(|m| m.id.clone()) else { break };
+            assert!(outbox.mark_sent(&id));
+            sent.push(id);
+        }
+        sent
+    }
+
+    /// Hands over what rumqttc's ids, 1 to `max_in_flight`, let go now.
+    fn send_within(outbox: &mut Outbox, max_in_flight: usize) -> Vec<String> {
+        let mut sent = Vec::new();
+        while let Some(id) = outbox.next_to_send(max_in_flight).map(|m| m.id.clone()) {
             assert!(outbox.mark_sent(&id));
             sent.push(id);
         }
@@ -518,33 +571,40 @@ mod tests {
     }
 
     #[test]
-    fn an_id_held_twice_at_qos_2_is_completed_for_the_older_message_first() {
+    fn a_message_waits_while_the_id_it_would_get_is_still_open() {
         let mut o = Outbox::new(10, 1 << 20);
-        for id in ["a", "b"] {
+        for id in ["a", "b", "c"] {
             o.push(msg(id, Class::Read, 1));
         }
-        send(&mut o, 2);
-        // a's PUBREC freed id 1 in rumqttc before its PUBCOMP; b took it.
+        // rumqttc's ids run 1, 2, 1, … with two in flight.
+        assert_eq!(send_within(&mut o, 2), ["a", "b"]);
         o.on_pkid_assigned(1);
-        o.on_pkid_assigned(1);
+        o.on_pkid_assigned(2);
+        // b completes first; c would get id 1, whose exchange (a) is still open.
+        assert_eq!(o.on_puback(2).map(|m| m.id).as_deref(), Some("b"));
+        assert!(o.next_to_send(2).is_none(), "c waits for a's PUBCOMP");
         assert_eq!(o.on_puback(1).map(|m| m.id).as_deref(), Some("a"));
-        assert_eq!(o.on_puback(1).map(|m| m.id).as_deref(), Some("b"));
-        assert!(o.is_empty());
+        assert_eq!(send_within(&mut o, 2), ["c"]);
     }
 
     #[test]
-    fn the_close_of_an_old_exchange_releases_no_message_holding_its_id() {
+    fn the_id_of_an_exchange_being_closed_is_taken_only_after_its_pubcomp() {
         let mut o = Outbox::new(10, 1 << 20);
-        o.push(msg("a", Class::Read, 1));
-        send(&mut o, 1);
-        o.on_pkid_assigned(4);
+        o.push(msg("r", Class::Read, 1));
+        assert_eq!(send_within(&mut o, 2), ["r"]);
+        o.on_pkid_assigned(2);
         o.on_session_lost();
-        // The resumed session closes exchange 4 first; a goes again and takes id 4 anew.
-        o.expect_completions(&[4]);
-        send(&mut o, 1);
-        o.on_pkid_assigned(4);
-        assert_eq!(o.on_puback(4), None, "the old exchange's PUBCOMP");
-        assert_eq!(o.on_puback(4).map(|m| m.id).as_deref(), Some("a"));
+        o.push(msg("h", Class::Hit, 1));
+        // The resumed session closes exchange 2; the control subscription takes id 1.
+        o.expect_completions(&[2]);
+        o.on_subscriptions_queued(1);
+        assert!(o.next_to_send(2).is_none(), "h would get id 2, still being closed");
+        o.on_subscription_sent(1);
+        assert!(o.next_to_send(2).is_none());
+        assert_eq!(o.on_puback(2), None, "the close's PUBCOMP releases no message");
+        assert_eq!(send_within(&mut o, 2), ["h", "r"]);
+        o.on_pkid_assigned(2);
+        assert_eq!(o.on_puback(2).map(|m| m.id).as_deref(), Some("h"));
     }
 
     #[test]
@@ -659,8 +719,8 @@ mod tests {
         /// earlier connection closed on the resumed session.
         released: VecDeque<(u16, Option<String>)>,
         events: VecDeque<Event>,
-        /// Publishes that took an id whose QoS 2 exchange was still open, and old exchanges
-        /// closed: the cases the QoS 2 run must have met.
+        /// Publishes that took an id whose QoS 2 exchange was still open (none may), and old
+        /// exchanges closed (the QoS 2 run must meet some).
         reuses: usize,
         closes: usize,
     }
@@ -742,19 +802,11 @@ mod tests {
 
         /// What rumqttc's `clean` and the edge (`lost_connection.rs`) do together:
         /// unacknowledged publishes, the channel and the parked collision are forgotten; queued
-        /// events are still handed out. At QoS 2, a resumed session first closes every exchange
-        /// left open, once per id; their ids are returned.
+        /// events are still handed out. At QoS 2, a resumed session first closes every id, once
+        /// each; they are returned.
         fn connection_lost(&mut self, resumed: bool) -> Vec<u16> {
-            let mut closing: Vec<u16> = Vec::new();
-            if self.qos2 && resumed {
-                let open =
-                    self.wire.iter().map(|(p, _)| *p).chain(self.released.iter().map(|r| r.0));
-                for pkid in open {
-                    if !closing.contains(&pkid) {
-                        closing.push(pkid);
-                    }
-                }
-            }
+            let closing: Vec<u16> =
+                if self.qos2 && resumed { (1..=self.max_inflight).collect() } else { Vec::new() };
             self.wire.clear();
             self.slots.clear();
             self.channel.clear();
@@ -869,9 +921,11 @@ mod tests {
         check_packet_ids_map_to_their_messages(false);
     }
 
+    /// No publish takes an id whose exchange awaits its PUBCOMP (issue 25), while the runs
+    /// close exchanges of earlier connections.
     #[test]
-    fn at_qos_2_ids_map_to_their_messages_and_old_exchanges_release_none() {
+    fn at_qos_2_no_id_is_reused_before_its_pubcomp_and_old_exchanges_release_none() {
         let (reuses, closes) = check_packet_ids_map_to_their_messages(true);
-        assert!(reuses > 0 && closes > 0, "the runs met {reuses} reuses and {closes} closes");
+        assert!(reuses == 0 && closes > 0, "the runs met {reuses} reuses and {closes} closes");
     }
 }

@@ -128,6 +128,7 @@ pub mod gate;
 pub mod gpsd;
 pub mod metrics;
 pub mod moving;
+pub mod mqtt_proxy;
 pub mod subscriber;
 
 /// The first annotated plate of a photograph of the eval set, as annotated.

@@ -19,6 +19,12 @@ pub struct Subscriber {
 
 impl Subscriber {
     pub fn start(port: u16, filter: &str) -> Self {
+        Self::start_with(port, filter, false, QoS::AtLeastOnce)
+    }
+
+    /// With `persistent`, a session the broker keeps across its restarts (what it queued for
+    /// the subscriber while it was away arrives after), subscribed at `qos`.
+    pub fn start_with(port: u16, filter: &str, persistent: bool, qos: QoS) -> Self {
         // Unique per subscriber: a second client with the same id would take the first one's
         // connection over.
         static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -26,6 +32,7 @@ impl Subscriber {
             format!("test-sub-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
         let mut options = MqttOptions::new(id, "127.0.0.1", port);
         options.set_keep_alive(Duration::from_secs(5)).set_max_packet_size(16 << 20, 1 << 20);
+        options.set_clean_session(!persistent);
         let (client, mut connection) = Client::new(options, 64);
         let received = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
@@ -42,7 +49,7 @@ impl Subscriber {
             while !s.load(Ordering::Relaxed) {
                 match connection.recv_timeout(Duration::from_millis(100)) {
                     Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => {
-                        let _ = client.try_subscribe(filter.as_str(), QoS::AtLeastOnce);
+                        let _ = client.try_subscribe(filter.as_str(), qos);
                     }
                     Ok(Ok(Event::Incoming(Packet::SubAck(_)))) => {
                         c.store(true, Ordering::Relaxed);
