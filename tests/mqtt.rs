@@ -8,6 +8,7 @@ mod common;
 use common::broker::{free_port, Broker, Certificates};
 use common::metrics;
 use common::subscriber::Subscriber;
+use rumqttc::QoS;
 use std::time::Duration;
 
 /// These tests check delivery of reads and both images, identified by their plate text, so the
@@ -168,7 +169,13 @@ fn replay_through_a_broker_fault(persistence: bool) {
     let Some(folder) = common::eval_images() else { return };
     let dir = tempfile::tempdir().expect("tempdir");
     let mut broker = Broker::start(persistence);
-    let subscriber = Subscriber::start(broker.port, "anpr/box/reads");
+    // The consumer keeps its session across a persistent broker's restart, as a control room
+    // must (docs/reliability.md): a read the broker acknowledged and had not yet passed on when
+    // it was stopped is kept in that session and arrives after. With a clean session it is
+    // dropped with the connection, by the broker, not by the unit: under stress-ng the first
+    // car's read, sent at its shot's cut, was acknowledged just before the stop and never came.
+    let subscriber =
+        Subscriber::start_with(broker.port, "anpr/box/reads", persistence, QoS::AtLeastOnce);
     let status = Subscriber::start(broker.port, "anpr/box/status");
     let (video, expected) = common::road_video(&folder, dir.path());
     let mqtt = format!("host = \"127.0.0.1\"\nport = {}\ninsecure_dev = true\nbackoff_min_ms = 1000\nbackoff_max_ms = 1000\n", broker.port);
