@@ -8,10 +8,10 @@
 //! pipeline runs; so the sheet cannot drift from what the code does.
 
 use crate::config::{Config, OutputKind};
+use crate::plate::PlateText;
 use crate::privacy::policy::{self, OverviewRelease, Release};
 use crate::privacy::pseudonym::KeySource;
 use crate::privacy::{Disposition, PlateTreatment};
-use crate::recognizer::PlateText;
 use serde::Serialize;
 use std::fmt::Write;
 use std::time::SystemTime;
@@ -73,7 +73,7 @@ fn sample_plate() -> PlateText {
         confidence: 0.9,
         char_confidences: vec![0.9; 7],
         format: Some("BE".into()),
-        region: Some(crate::ocr::RegionGuess { name: "Belgium".into(), confidence: 0.9 }),
+        region: Some(crate::plate::RegionGuess { name: "Belgium".into(), confidence: 0.9 }),
     }
 }
 

@@ -88,7 +88,7 @@ fn json_on(received: &Received, topic: &str) -> Vec<serde_json::Value> {
 }
 
 fn folded_text(read: &serde_json::Value) -> String {
-    anpr_edge::plate_text::fold(read["plate"]["text"].as_str().expect("text"))
+    anpr_edge::plate::fold(read["plate"]["text"].as_str().expect("text"))
 }
 
 fn validator() -> jsonschema::Validator {
@@ -177,7 +177,7 @@ fn a_signed_hotlist_file_turns_one_car_of_a_real_video_into_a_hit() {
     let hits = json_on(&received, "anpr/box/hits");
     assert_eq!(hits.len(), 1, "one hit: {hits:?}");
     let hit = &hits[0];
-    assert_eq!(folded_text(hit), anpr_edge::plate_text::fold(&stolen));
+    assert_eq!(folded_text(hit), anpr_edge::plate::fold(&stolen));
     assert_eq!(hit["hit"], true);
     let matched = &hit["hotlist"];
     assert_eq!(
@@ -217,7 +217,7 @@ fn a_signed_hotlist_file_turns_one_car_of_a_real_video_into_a_hit() {
         by_plate.insert(folded_text(read), read.clone());
     }
     assert_eq!(by_plate.len(), 3, "{reads:?}");
-    let fold = anpr_edge::plate_text::fold;
+    let fold = anpr_edge::plate::fold;
     let vehicle = &by_plate[&fold(&stolen)];
     assert_eq!(vehicle["vehicle_id"], hit["vehicle_id"], "the hit's vehicle is also on reads");
     if hit["report"] == "alert" {
@@ -360,7 +360,7 @@ fn retained_mqtt_updates_replace_the_list_in_a_running_daemon_and_bad_ones_are_r
         .spawn()
         .expect("start");
 
-    let fold = anpr_edge::plate_text::fold;
+    let fold = anpr_edge::plate::fold;
     let hit_of = |car: usize| {
         let text = fold(&plates[car]);
         move |r: &Received| json_on(r, "anpr/box/hits").into_iter().find(|h| folded_text(h) == text)

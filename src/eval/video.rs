@@ -9,7 +9,7 @@ use crate::hotlist::{AlertPolicy, LiveHotlist};
 use crate::imaging::ImageConfig;
 use crate::outgoing::{Outgoing, ReadSink, SinkFailed};
 use crate::pipeline::{self, PipelineConfig, PipelineStats, ReadStages, ReadStamp, Run};
-use crate::plate_text::{edit_distance, fold};
+use crate::plate::{edit_distance, fold};
 use crate::privacy::{PlateTreatment, Privacy, PrivacyConfig};
 use crate::read_record::{Identity, Report, Site};
 use crate::recognizer::{Recognise, Recognition, RecognizeError};

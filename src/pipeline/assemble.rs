@@ -145,10 +145,10 @@ mod tests {
     use super::*;
     use crate::fuse::EmitReason;
     use crate::hotlist::{Action, HotlistMatch, MatchKind};
+    use crate::plate::PlateRead;
+    use crate::plate::PlateText;
     use crate::privacy::PrivacyConfig;
     use crate::read_record::Site;
-    use crate::recognizer::PlateRead;
-    use crate::recognizer::PlateText;
     use std::time::Duration;
     use std::time::SystemTime;
 

@@ -10,8 +10,8 @@ use crate::fuse::{EmitReason, FusedRead};
 use crate::hotlist::alert::{level_of, FrameEvidence, FusedEvidence};
 use crate::hotlist::{AlertDesk, AlertLevel, HotlistMatch, Verdict};
 use crate::outgoing::{ReadSink, SinkFailed};
+use crate::plate::PlateRead;
 use crate::read_record::{new_read_id, Link, Report};
-use crate::recognizer::PlateRead;
 use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 
