@@ -6,7 +6,7 @@
 //! A signed command may end a run to apply a new configuration ([`Ending::Restart`]);
 //! `service` starts the next one.
 
-use crate::config::{Config, OutputKind, SourceConfig};
+use crate::config::{Config, Output, SourceConfig};
 use crate::control::Arrival;
 use crate::control_agent::{Mailbox, Restart};
 use crate::hotlist::live::Updater;
@@ -301,8 +301,8 @@ fn run_unit(config: &Config, restart: &Restart, started: &mut bool) -> anyhow::R
         ),
         None => pipeline::run(source, &mut recognizer, &stages, sink, run, alive),
     };
-    match (config.output.kind, &config.mqtt) {
-        (OutputKind::Mqtt, Some(mqtt)) => {
+    match config.output() {
+        Output::Mqtt(mqtt) => {
             let topics = Topics::new(&mqtt.topic_prefix, &identity.device_id);
             let hotlist_topics: Vec<String> = [
                 (config.hotlist.mqtt_device_topic, topics.hotlist),
@@ -392,10 +392,7 @@ fn run_unit(config: &Config, restart: &Restart, started: &mut bool) -> anyhow::R
                 );
             }
         }
-        (OutputKind::Mqtt, None) => {
-            anyhow::bail!("output.kind is \"mqtt\" but there is no [mqtt] section")
-        }
-        (OutputKind::Stdout, _) => {
+        Output::Stdout => {
             let stdout = std::io::stdout();
             let mut sink = StdoutSink::new(stdout.lock());
             *started = true;

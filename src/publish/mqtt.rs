@@ -218,7 +218,7 @@ impl MqttSink {
             broker: first,
             status_every: Duration::from_secs(config.status_interval_s),
             max_in_flight,
-            qos: if config.qos == 2 { QoS::ExactlyOnce } else { QoS::AtLeastOnce },
+            qos: config.qos.into(),
         };
         let io = Io::new(client, Arc::clone(&shared), plan);
         let io = std::thread::Builder::new()
