@@ -65,8 +65,8 @@ fn daemon_with_mqtt(c: &mut Criterion) {
     ))
     .expect("mqtt config");
     let identity = Identity {
-        device_id: "bench".into(),
-        camera_id: "cam0".into(),
+        device_id: "bench".parse().expect("id"),
+        camera_id: "cam0".parse().expect("id"),
         site: Site { name: "bench".into(), latitude: None, longitude: None },
         purpose: "bench".into(),
     };

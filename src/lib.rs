@@ -24,6 +24,7 @@ pub mod control;
 pub mod control_agent;
 pub mod daemon;
 pub mod detect;
+pub mod device_id;
 pub mod digest;
 pub mod eval;
 pub mod frame;

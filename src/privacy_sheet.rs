@@ -8,6 +8,7 @@
 //! pipeline runs; so the sheet cannot drift from what the code does.
 
 use crate::config::{Config, Output};
+use crate::device_id::DeviceId;
 use crate::plate::PlateText;
 use crate::privacy::policy::{self, OverviewRelease, Release};
 use crate::privacy::pseudonym::KeySource;
@@ -52,7 +53,7 @@ pub struct RetentionSheet {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Sheet {
-    pub device_id: String,
+    pub device_id: DeviceId,
     pub site: String,
     pub purpose: String,
     pub destination: String,

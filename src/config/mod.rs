@@ -8,6 +8,7 @@ pub use output::{Output, OutputConfig, OutputKind};
 
 use crate::config_issue::{under, ConfigIssue};
 use crate::control::ControlConfig;
+use crate::device_id::{CameraId, DeviceId};
 use crate::fuse::{Camera, FusionConfig};
 use crate::health::HealthConfig;
 use crate::hotlist::HotlistConfig;
@@ -75,14 +76,10 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 pub struct DeviceConfig {
     /// Unique name of this unit in the fleet; part of every topic and record.
-    pub id: String,
-    #[serde(default = "default_camera_id")]
-    pub camera_id: String,
+    pub id: DeviceId,
+    #[serde(default)]
+    pub camera_id: CameraId,
     pub site: SiteConfig,
-}
-
-fn default_camera_id() -> String {
-    "cam0".into()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -323,29 +320,6 @@ impl Config {
 
     fn device_issues(&self) -> Vec<ConfigIssue> {
         let mut issues = Vec::new();
-        let id_ok = |s: &str| {
-            !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        };
-        if !id_ok(&self.device.id) {
-            issues.push(ConfigIssue::new(
-                "device.id",
-                format!("`{}` is not a topic-safe id (it is part of MQTT topics)", self.device.id),
-                "use non-empty letters, digits, - or _",
-            ));
-        } else if self.device.id == crate::publish::topics::FLEET {
-            issues.push(ConfigIssue::new(
-                "device.id",
-                format!("`{}` is reserved for the fleet-wide topics", self.device.id),
-                "choose another id",
-            ));
-        }
-        if !id_ok(&self.device.camera_id) {
-            issues.push(ConfigIssue::new(
-                "device.camera_id",
-                format!("`{}` is not a valid id", self.device.camera_id),
-                "use non-empty letters, digits, - or _",
-            ));
-        }
         let site = &self.device.site;
         if let Some(lat) = site.latitude.filter(|l| !(-90.0..=90.0).contains(l)) {
             issues.push(ConfigIssue::new(
@@ -468,6 +442,30 @@ mod tests {
         assert_eq!(config.device.camera_id, "cam0");
         assert_eq!(config.pipeline.frame_queue, 4);
         assert_eq!(config.fusion.max_delay_ms, 3000);
+    }
+
+    /// The ids a unit can be configured with are the ids its topics and records take: the
+    /// configuration parses them with the same rule, and each configured device id is one
+    /// level of every topic, never the fleet's.
+    #[test]
+    fn the_configuration_and_the_topics_take_the_same_ids() {
+        use crate::device_id::FLEET;
+        use crate::publish::topics::{is_topic_level, Topics};
+        let ids = ["box-1", "Unit_07", "fleet", "", "box 1", "a/b", "a+", "#", "box.1", "é"];
+        for id in ids {
+            let text = minimal("").replace("id = \"box-1\"", &format!("id = {id:?}"));
+            let configured = parse(&text).map(|config| config.device.id);
+            assert_eq!(configured.is_ok(), id.parse::<DeviceId>().is_ok(), "device id {id:?}");
+            if let Ok(device) = configured {
+                assert!(is_topic_level(&device) && device != FLEET, "{id:?}");
+                assert_eq!(Topics::new("anpr", &device).reads, format!("anpr/{id}/reads"));
+                assert_eq!(parse(&text).expect("valid").identity().device_id, device);
+            }
+            let text = minimal("")
+                .replace("id = \"box-1\"", &format!("id = \"box-1\"\ncamera_id = {id:?}"));
+            let configured = parse(&text).map(|config| config.device.camera_id);
+            assert_eq!(configured.is_ok(), id.parse::<CameraId>().is_ok(), "camera id {id:?}");
+        }
     }
 
     #[test]

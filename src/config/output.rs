@@ -88,7 +88,10 @@ mod tests {
         let bench = mqtt("insecure_dev = true");
         assert_eq!(Output::parse(&stdout, None), Ok(Output::Stdout));
         assert_eq!(Output::parse(&stdout, Some(&bench)), Ok(Output::Stdout));
-        assert_eq!(Output::parse(&to_mqtt, Some(&bench)), Ok(Output::Mqtt(Box::new(bench.clone()))));
+        assert_eq!(
+            Output::parse(&to_mqtt, Some(&bench)),
+            Ok(Output::Mqtt(Box::new(bench.clone())))
+        );
         assert_eq!(Output::parse(&to_mqtt, Some(&bench)).expect("mqtt").mqtt(), Some(&bench));
     }
 

@@ -4,6 +4,7 @@
 //! out: no broker, no hotlist, plates in clear so they can be scored.
 
 use super::clips::{score_clip, ClipScore, ClipTruth};
+use crate::device_id::IdError;
 use crate::fuse::FusionConfig;
 use crate::hotlist::{AlertPolicy, LiveHotlist};
 use crate::imaging::ImageConfig;
@@ -104,8 +105,8 @@ fn run_clip(
 ) -> Result<(Vec<Reported>, u64), String> {
     let source = crate::source::open(&truth.clip).map_err(|e| e.to_string())?;
     let identity = Identity {
-        device_id: "eval".into(),
-        camera_id: "eval".into(),
+        device_id: "eval".parse().map_err(|e: IdError| e.to_string())?,
+        camera_id: "eval".parse().map_err(|e: IdError| e.to_string())?,
         site: Site { name: "eval".into(), latitude: None, longitude: None },
         purpose: "evaluation".into(),
     };

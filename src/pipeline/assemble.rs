@@ -154,8 +154,8 @@ mod tests {
 
     fn identity() -> Identity {
         Identity {
-            device_id: "t".into(),
-            camera_id: "c".into(),
+            device_id: "t".parse().expect("id"),
+            camera_id: "c".parse().expect("id"),
             site: Site { name: "s".into(), latitude: None, longitude: None },
             purpose: "test".into(),
         }

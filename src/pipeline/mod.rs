@@ -546,8 +546,8 @@ mod tests {
         let shutdown = shutdown.clone();
         std::thread::spawn(move || {
             let identity = Identity {
-                device_id: "t".into(),
-                camera_id: "c".into(),
+                device_id: "t".parse().expect("id"),
+                camera_id: "c".parse().expect("id"),
                 site: Site { name: "s".into(), latitude: None, longitude: None },
                 purpose: "test".into(),
             };

@@ -92,7 +92,7 @@ mod tests {
 
     #[test]
     fn only_the_hits_topic_message_of_a_hit_is_timed_by_its_capture() {
-        let topics = Topics::new("anpr", "box");
+        let topics = Topics::new("anpr", &"box".parse().expect("id"));
         let sent = messages(outgoing(true), &topics).expect("json");
         let captured = humantime::parse_rfc3339("2026-12-01T07:00:00.000Z").expect("time");
         assert_eq!(hit_captured_at(&sent[0]), Some(captured));
@@ -103,7 +103,7 @@ mod tests {
 
     #[test]
     fn a_hit_travels_as_a_hit_on_the_hits_topic_with_its_images() {
-        let topics = Topics::new("anpr", "box");
+        let topics = Topics::new("anpr", &"box".parse().expect("id"));
         let sent: Vec<(String, Class)> = messages(outgoing(true), &topics)
             .expect("json")
             .into_iter()

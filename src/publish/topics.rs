@@ -1,5 +1,7 @@
 //! The MQTT topics of one unit, all under `<prefix>/<device>/`.
 
+use crate::device_id::{DeviceId, FLEET};
+
 /// The topics of one unit (`<prefix>` is `anpr` by default):
 /// - `reads`: every read, QoS 1 (hits too);
 /// - `hits`: hit records, QoS 1, sent ahead of every queued non-hit;
@@ -27,12 +29,10 @@ pub struct Topics {
     images: String,
 }
 
-/// The level that stands for every unit (`<prefix>/fleet/...`); no device may take it as id.
-pub const FLEET: &str = "fleet";
-
 impl Topics {
-    /// Both parts must pass [`is_topic_level`]; the configuration checks ensure it.
-    pub fn new(prefix: &str, device: &str) -> Self {
+    /// `prefix` must pass [`is_topic_level`] (`[mqtt]`'s checks ensure it); a [`DeviceId`] is
+    /// one level by its type, and never the fleet's.
+    pub fn new(prefix: &str, device: &DeviceId) -> Self {
         let base = format!("{prefix}/{device}");
         Self {
             reads: format!("{base}/reads"),
@@ -65,7 +65,7 @@ mod tests {
 
     #[test]
     fn every_topic_is_under_prefix_and_device() {
-        let t = Topics::new("anpr", "box-7");
+        let t = Topics::new("anpr", &"box-7".parse().expect("id"));
         assert_eq!(
             [t.reads.as_str(), t.hits.as_str(), t.status.as_str(), t.control.as_str()],
             ["anpr/box-7/reads", "anpr/box-7/hits", "anpr/box-7/status", "anpr/box-7/control"]
