@@ -20,6 +20,7 @@
 mod cluster;
 
 use anpr_edge::message::{Class, Message};
+use anpr_edge::outgoing::ImageKind;
 use anpr_edge::publish::{ControlHandler, MqttConfig, MqttSink, Setup, Topics};
 use cluster::{Cluster, Engine};
 use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
@@ -213,7 +214,7 @@ fn main() {
             if images {
                 sinks[u].submit(Message {
                     id: format!("{}-overview", message.id),
-                    topic: topics.image(&message.id, "overview"),
+                    topic: topics.image(&message.id, ImageKind::Overview),
                     payload: overview.clone(),
                     class: Class::Image,
                 });

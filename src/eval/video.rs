@@ -8,7 +8,7 @@ use crate::device_id::IdError;
 use crate::fuse::FusionConfig;
 use crate::hotlist::{AlertPolicy, LiveHotlist};
 use crate::imaging::ImageConfig;
-use crate::outgoing::{Outgoing, ReadSink, SinkFailed};
+use crate::outgoing::{ImageKind, Outgoing, ReadSink, SinkFailed};
 use crate::pipeline::{self, PipelineConfig, PipelineStats, ReadStages, ReadStamp, Run};
 use crate::plate::{edit_distance, fold};
 use crate::privacy::{PlateTreatment, Privacy, PrivacyConfig};
@@ -157,21 +157,20 @@ impl ReadSink for Keep {
         if record.report != Report::Vehicle {
             return Ok(());
         }
-        let image =
-            |kind: &str| read.images.iter().find(|i| i.kind == kind).map(|i| i.jpeg.clone());
+        let image = |kind| read.images.iter().find(|i| i.kind == kind).map(|i| i.jpeg.clone());
         self.0.push(Reported {
             text: record.plate.text.clone().unwrap_or_default(),
             confidence: record.plate.confidence,
             frames: record.frames,
             agreeing_frames: record.agreeing_frames,
             frame: record.frame,
-            overview: image("overview"),
-            crop: image("plate"),
+            overview: image(ImageKind::Overview),
+            crop: image(ImageKind::Plate),
         });
         Ok(())
     }
 
-    fn image_topic(&self, read_id: &str, kind: &str) -> String {
+    fn image_topic(&self, read_id: &str, kind: ImageKind) -> String {
         format!("eval/{read_id}/{kind}")
     }
 }

@@ -11,7 +11,7 @@ use crate::fuse::FusedRead;
 use crate::geometry::BoundingBox;
 use crate::hotlist::{AlertPolicy, LiveHotlist, Verdict};
 use crate::imaging::{encode_jpeg, ImageConfig};
-use crate::outgoing::{Outgoing, OutgoingImage, ReadSink, CONTEXT};
+use crate::outgoing::{ImageKind, Outgoing, OutgoingImage, ReadSink};
 use crate::privacy::policy::{publish_match, publish_plate, OverviewRelease};
 use crate::privacy::{Disposition, Privacy};
 use crate::read_record::{
@@ -61,7 +61,7 @@ pub fn build_outgoing(
     let frame = &fused.best_payload.frame;
     let mut attached = Vec::new();
     let mut refs = Images::default();
-    let mut encode = |kind: &str,
+    let mut encode = |kind: ImageKind,
                       image: &image::RgbImage,
                       rect: Option<(u32, u32, u32, u32)>,
                       max_width: u32|
@@ -77,12 +77,12 @@ pub fn build_outgoing(
                     width,
                     height,
                 };
-                attached.push(OutgoingImage { kind: kind.to_string(), topic, jpeg });
+                attached.push(OutgoingImage { kind, topic, jpeg });
                 Some(reference)
             }
             Err(error) => {
                 stats.image_errors.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(%read_id, kind, %error, "image not encoded; the read goes without it");
+                tracing::warn!(%read_id, %kind, %error, "image not encoded; the read goes without it");
                 None
             }
         }
@@ -92,7 +92,8 @@ pub fn build_outgoing(
     match release.overview {
         OverviewRelease::None => {}
         OverviewRelease::Clear => {
-            refs.overview = encode("overview", &frame.image, whole, config.overview_max_width)
+            refs.overview =
+                encode(ImageKind::Overview, &frame.image, whole, config.overview_max_width)
         }
         OverviewRelease::Blurred { windscreen } => {
             match crate::privacy::blur::blurred(
@@ -102,7 +103,8 @@ pub fn build_outgoing(
                 windscreen,
             ) {
                 Ok(blurred) => {
-                    refs.overview = encode("overview", &blurred, whole, config.overview_max_width)
+                    refs.overview =
+                        encode(ImageKind::Overview, &blurred, whole, config.overview_max_width)
                 }
                 Err(error) => {
                     stats.image_errors.fetch_add(1, Ordering::Relaxed);
@@ -112,13 +114,14 @@ pub fn build_outgoing(
         }
     }
     if release.plate_crop {
-        refs.plate = encode("plate", &frame.image, fused.best.bbox.pixel_rect(w, h), u32::MAX);
+        let crop = fused.best.bbox.pixel_rect(w, h);
+        refs.plate = encode(ImageKind::Plate, &frame.image, crop, u32::MAX);
     }
     if release.context {
         for (i, around) in context.iter().enumerate() {
             let (cw, ch) = around.image.dimensions();
-            let kind = format!("{CONTEXT}-{i}");
-            if let Some(image) = encode(&kind, &around.image, Some((0, 0, cw, ch)), u32::MAX) {
+            let kind = ImageKind::Context(i);
+            if let Some(image) = encode(kind, &around.image, Some((0, 0, cw, ch)), u32::MAX) {
                 let offset = |t: std::time::Duration| t.as_millis() as i64;
                 let offset_ms = offset(around.monotonic) - offset(frame.monotonic);
                 refs.context.push(ContextImageRef { offset_ms, image });
@@ -205,7 +208,7 @@ mod tests {
     }
 
     /// Mean step between horizontal neighbours inside `b` of the JPEG `kind` sent.
-    fn detail(out: &Outgoing, kind: &str, b: BoundingBox) -> f64 {
+    fn detail(out: &Outgoing, kind: ImageKind, b: BoundingBox) -> f64 {
         let jpeg = &out.images.iter().find(|i| i.kind == kind).expect("image sent").jpeg;
         let img = image::load_from_memory(jpeg).expect("jpeg").to_luma8();
         let (x0, y0, w, h) = b.pixel_rect(img.width(), img.height()).expect("inside");
@@ -270,7 +273,7 @@ mod tests {
         );
         let f = fused();
         assert!(
-            detail(&out, "overview", f.best_payload.plates[1]) > 30.0,
+            detail(&out, ImageKind::Overview, f.best_payload.plates[1]) > 30.0,
             "a hit's overview keeps its detail"
         );
     }
@@ -284,7 +287,7 @@ mod tests {
         );
         assert_eq!(out.images.len(), 1);
         for (i, plate) in fused().best_payload.plates.iter().enumerate() {
-            let d = detail(&out, "overview", *plate);
+            let d = detail(&out, ImageKind::Overview, *plate);
             assert!(
                 d < 3.0,
                 "plate {i} (the read's own and the other car's) is blurred: detail {d}"

@@ -387,7 +387,7 @@ mod tests {
     use crate::frame::Frame;
     use crate::hotlist::LiveHotlist;
     use crate::imaging::ImageConfig;
-    use crate::outgoing::Outgoing;
+    use crate::outgoing::{ImageKind, Outgoing};
     use crate::plate::PlateText;
     use crate::privacy::{Privacy, PrivacyConfig};
     use crate::read_record::{Identity, Report, Site};
@@ -502,12 +502,13 @@ mod tests {
     impl ReadSink for Collect {
         fn deliver(&mut self, read: Outgoing) -> Result<(), SinkFailed> {
             if self.reads.len() >= self.fail_from {
-                return Err(SinkFailed("closed".into()));
+                let source = std::io::ErrorKind::BrokenPipe.into();
+                return Err(SinkFailed::Write { destination: "the test", source });
             }
             self.reads.push(read);
             Ok(())
         }
-        fn image_topic(&self, read_id: &str, kind: &str) -> String {
+        fn image_topic(&self, read_id: &str, kind: ImageKind) -> String {
             format!("test/{read_id}/{kind}")
         }
     }
@@ -612,7 +613,7 @@ mod tests {
         let offsets: Vec<i64> = alert.images.context.iter().map(|c| c.offset_ms).collect();
         assert_eq!(offsets, [-40], "the alert's context: the sampled frame before it");
         let sent = &outcome.reads[0].images;
-        assert!(sent.iter().any(|i| i.kind == "context-0"), "and its JPEG goes with it");
+        assert!(sent.iter().any(|i| i.kind == ImageKind::Context(0)), "and its JPEG goes with it");
         assert_eq!((vehicle.frames, vehicle.alert_level), (5, Some(AlertLevel::Confirmed)));
         assert_eq!(outcome.stats.alerts.load(Ordering::Relaxed), 1);
         assert_eq!(outcome.stats.hits.load(Ordering::Relaxed), 1);

@@ -4,7 +4,7 @@
 
 use super::topics::Topics;
 use crate::message::{Class, Message};
-use crate::outgoing::{Outgoing, CONTEXT};
+use crate::outgoing::{ImageKind, Outgoing};
 use crate::read_record::Report;
 
 /// The id of a read's message on the hits topic is its read id and this.
@@ -54,7 +54,9 @@ pub fn messages(read: Outgoing, topics: &Topics) -> Result<Vec<Message>, serde_j
         });
     }
     for image in read.images {
-        let class = if image.kind.starts_with(CONTEXT) { Class::Image } else { image_class };
+        // A context frame is evidence around a hit, not the hit: the first dropped under pressure.
+        let class =
+            if matches!(image.kind, ImageKind::Context(_)) { Class::Image } else { image_class };
         out.push(Message {
             id: format!("{}/{}", record.read_id, image.kind),
             topic: image.topic,
@@ -82,8 +84,8 @@ mod tests {
             "disposition": if hit { "hit" } else { "non_hit" }, "hit": hit, "hotlist": null, "alert_level": null, "alert_id": null, "position": null, "clock_synchronised": true, "images": {"overview": null, "plate": null, "context": []}
         }))
         .expect("record");
-        let images = ["overview", "plate"].map(|kind| OutgoingImage {
-            kind: kind.into(),
+        let images = [ImageKind::Overview, ImageKind::Plate].map(|kind| OutgoingImage {
+            kind,
             topic: format!("anpr/box/images/r1/{kind}"),
             jpeg: vec![0xff, 0xd8],
         });

@@ -16,7 +16,7 @@ use super::topics::Topics;
 use crate::backoff::Backoff;
 use crate::device_id::{DeviceId, IdError};
 use crate::message::{Class, Message};
-use crate::outgoing::{Outgoing, ReadSink, SinkFailed};
+use crate::outgoing::{ImageKind, Outgoing, ReadSink, SinkFailed};
 use crate::spool::Spool;
 use rumqttc::{AsyncClient, LastWill, MqttOptions, QoS, TlsConfiguration, Transport};
 use std::path::PathBuf;
@@ -325,7 +325,7 @@ impl ReadSink for MqttSink {
         Ok(())
     }
 
-    fn image_topic(&self, read_id: &str, kind: &str) -> String {
+    fn image_topic(&self, read_id: &str, kind: ImageKind) -> String {
         self.topics.image(read_id, kind)
     }
 

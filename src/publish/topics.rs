@@ -1,6 +1,7 @@
 //! The MQTT topics of one unit, all under `<prefix>/<device>/`.
 
 use crate::device_id::{DeviceId, FLEET};
+use crate::outgoing::ImageKind;
 
 /// The topics of one unit (`<prefix>` is `anpr` by default):
 /// - `reads`: every read, QoS 1 (hits too);
@@ -48,7 +49,7 @@ impl Topics {
         }
     }
 
-    pub fn image(&self, read_id: &str, kind: &str) -> String {
+    pub fn image(&self, read_id: &str, kind: ImageKind) -> String {
         format!("{}/{read_id}/{kind}", self.images)
     }
 }
@@ -70,7 +71,7 @@ mod tests {
             [t.reads.as_str(), t.hits.as_str(), t.status.as_str(), t.control.as_str()],
             ["anpr/box-7/reads", "anpr/box-7/hits", "anpr/box-7/status", "anpr/box-7/control"]
         );
-        assert_eq!(t.image("0190-ab", "plate"), "anpr/box-7/images/0190-ab/plate");
+        assert_eq!(t.image("0190-ab", ImageKind::Plate), "anpr/box-7/images/0190-ab/plate");
         assert_eq!(
             (t.hotlist.as_str(), t.fleet_hotlist.as_str()),
             ("anpr/box-7/hotlist", "anpr/fleet/hotlist")
