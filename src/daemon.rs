@@ -11,7 +11,7 @@ use crate::control::Arrival;
 use crate::control_agent::{Mailbox, Restart};
 use crate::hotlist::live::Updater;
 use crate::hotlist::{HotlistConfig, LiveHotlist};
-use crate::outgoing::ReadSink;
+use crate::outgoing::{ImageNames, ReadSink};
 use crate::pipeline::sink::StdoutSink;
 use crate::pipeline::{self, PipelineStats, ReadStages, ReadStamp, Run, Snapshots};
 use crate::position::PositionProvider;
@@ -273,11 +273,20 @@ fn run_unit(config: &Config, restart: &Restart, started: &mut bool) -> anyhow::R
             last_ping = Instant::now();
         }
     };
+    // The records name each image where the destination keeps it: the publisher's topic (the
+    // same `Topics` the publisher sends it on), or nowhere for standard output.
+    let image_names = match config.output() {
+        Output::Mqtt(mqtt) => {
+            Topics::new(&mqtt.topic_prefix, &identity.device_id).image_names().clone()
+        }
+        Output::Stdout => ImageNames::unpublished(),
+    };
     let stages = ReadStages {
         identity: &identity,
         hotlist: &hotlist,
         stamp: &stamp,
         images: &config.images,
+        image_names: &image_names,
         privacy: &privacy,
         alerts: &config.hotlist.alert,
     };

@@ -1,5 +1,8 @@
 //! A finished read on its way out of the pipeline, and the trait of every place it can go (the
 //! MQTT publisher on a unit, standard output for a replay, the signing wrapper around either).
+//! An image travels named by its read and its [`ImageKind`]; where it is found is the
+//! destination's [`ImageNames`], given to the pipeline with its stages, so that no sink
+//! invents a place and the signed record names the place the publisher sends the image to.
 
 use crate::read_record::ReadRecord;
 use std::fmt;
@@ -26,11 +29,38 @@ impl fmt::Display for ImageKind {
     }
 }
 
-/// An image that travels with a read.
+/// Where a destination keeps the images of a read, as records name them:
+/// `<base>/<read id>/<kind>`. The MQTT publisher's base is its images topic
+/// (`publish::Topics::image_names`); a destination that keeps no image has
+/// [`ImageNames::unpublished`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageNames {
+    base: String,
+}
+
+impl ImageNames {
+    /// Every image under `base`.
+    pub fn under(base: impl Into<String>) -> Self {
+        Self { base: base.into() }
+    }
+
+    /// For a destination that publishes no image (standard output, an evaluation): the name
+    /// its records have always carried (`stdout/images/…`), so their content and signature stay
+    /// what they were.
+    pub fn unpublished() -> Self {
+        Self::under("stdout/images")
+    }
+
+    /// Where image `kind` of read `read_id` is found.
+    pub fn name(&self, read_id: &str, kind: ImageKind) -> String {
+        format!("{}/{read_id}/{kind}", self.base)
+    }
+}
+
+/// An image that travels with a read: which of the read's images it is, and its bytes.
 #[derive(Debug, Clone)]
 pub struct OutgoingImage {
     pub kind: ImageKind,
-    pub topic: String,
     pub jpeg: Vec<u8>,
 }
 
@@ -54,8 +84,6 @@ pub enum SinkFailed {
 /// means it never will, and stops the pipeline.
 pub trait ReadSink {
     fn deliver(&mut self, read: Outgoing) -> Result<(), SinkFailed>;
-    /// Where the image `kind` of read `read_id` will be found.
-    fn image_topic(&self, read_id: &str, kind: ImageKind) -> String;
 
     /// Sends a snapshot (already blurred) asked by command `id`; where it went, or `None` for
     /// a sink that takes none (standard output).
@@ -75,5 +103,13 @@ mod tests {
             [ImageKind::Overview, ImageKind::Plate, ImageKind::Context(0), ImageKind::Context(7)]
                 .map(|kind| kind.to_string());
         assert_eq!(names, ["overview", "plate", "context-0", "context-7"]);
+    }
+
+    #[test]
+    fn an_image_is_named_by_its_read_and_its_kind_under_the_destination() {
+        let names = ImageNames::under("anpr/box/images");
+        assert_eq!(names.name("r1", ImageKind::Context(1)), "anpr/box/images/r1/context-1");
+        let unpublished = ImageNames::unpublished().name("r1", ImageKind::Overview);
+        assert_eq!(unpublished, "stdout/images/r1/overview");
     }
 }

@@ -144,10 +144,6 @@ impl ReadSink for SigningSink<'_> {
         self.inner.deliver(read)
     }
 
-    fn image_topic(&self, read_id: &str, kind: ImageKind) -> String {
-        self.inner.image_topic(read_id, kind)
-    }
-
     /// A snapshot is not a read: it goes unsigned, as it was given.
     fn snapshot(&mut self, id: &str, jpeg: Vec<u8>) -> Option<String> {
         self.inner.snapshot(id, jpeg)

@@ -8,7 +8,7 @@ use crate::device_id::IdError;
 use crate::fuse::FusionConfig;
 use crate::hotlist::{AlertPolicy, LiveHotlist};
 use crate::imaging::ImageConfig;
-use crate::outgoing::{ImageKind, Outgoing, ReadSink, SinkFailed};
+use crate::outgoing::{ImageKind, ImageNames, Outgoing, ReadSink, SinkFailed};
 use crate::pipeline::{self, PipelineConfig, PipelineStats, ReadStages, ReadStamp, Run};
 use crate::plate::{edit_distance, fold};
 use crate::privacy::{PlateTreatment, Privacy, PrivacyConfig};
@@ -128,6 +128,7 @@ fn run_clip(
         hotlist: &hotlist,
         stamp: &stamp,
         images: &images,
+        image_names: &ImageNames::unpublished(),
         privacy: &privacy,
         alerts: &alerts,
     };
@@ -168,10 +169,6 @@ impl ReadSink for Keep {
             crop: image(ImageKind::Plate),
         });
         Ok(())
-    }
-
-    fn image_topic(&self, read_id: &str, kind: ImageKind) -> String {
-        format!("eval/{read_id}/{kind}")
     }
 }
 

@@ -11,7 +11,7 @@ use crate::fuse::FusedRead;
 use crate::geometry::BoundingBox;
 use crate::hotlist::{AlertPolicy, LiveHotlist, Verdict};
 use crate::imaging::{encode_jpeg, ImageConfig};
-use crate::outgoing::{ImageKind, Outgoing, OutgoingImage, ReadSink};
+use crate::outgoing::{ImageKind, ImageNames, Outgoing, OutgoingImage};
 use crate::privacy::policy::{publish_match, publish_plate, OverviewRelease};
 use crate::privacy::{Disposition, Privacy};
 use crate::read_record::{
@@ -29,6 +29,8 @@ pub struct ReadStages<'a> {
     pub hotlist: &'a LiveHotlist,
     pub stamp: &'a ReadStamp,
     pub images: &'a ImageConfig,
+    /// Where the destination keeps each image, as the record names it.
+    pub image_names: &'a ImageNames,
     pub privacy: &'a Privacy,
     /// How sure a hit is, and when it alerts before fusion (`[hotlist.alert]`).
     pub alerts: &'a AlertPolicy,
@@ -51,10 +53,9 @@ pub fn build_outgoing(
     link: Link,
     context: &[Arc<ContextFrame>],
     stages: &ReadStages,
-    sink: &dyn ReadSink,
     stats: &PipelineStats,
 ) -> Outgoing {
-    let ReadStages { identity, stamp, images: config, privacy, .. } = *stages;
+    let ReadStages { identity, stamp, images: config, image_names, privacy, .. } = *stages;
     let read_id = new_read_id();
     let disposition = Disposition::of(verdict);
     let release = crate::privacy::release(&privacy.config, config, disposition);
@@ -69,15 +70,14 @@ pub fn build_outgoing(
         let rect = rect?;
         match encode_jpeg(image, rect, max_width, config.jpeg_quality) {
             Ok((jpeg, width, height)) => {
-                let topic = sink.image_topic(&read_id, kind);
                 let reference = ImageRef {
-                    topic: topic.clone(),
+                    topic: image_names.name(&read_id, kind),
                     sha256: sha256_hex(&jpeg),
                     bytes: jpeg.len(),
                     width,
                     height,
                 };
-                attached.push(OutgoingImage { kind, topic, jpeg });
+                attached.push(OutgoingImage { kind, jpeg });
                 Some(reference)
             }
             Err(error) => {
@@ -241,7 +241,6 @@ mod tests {
             Disposition::NonHit => Verdict::NoMatch,
         };
         let privacy = Privacy::start(&PrivacyConfig::with_purpose("test")).expect("privacy");
-        let sink = super::super::sink::StdoutSink::new(Vec::new());
         let (identity, hotlist, stamp, images) =
             (identity(), LiveHotlist::new(None, 1), ReadStamp::unplaced(), ImageConfig::default());
         let stages = ReadStages {
@@ -249,6 +248,7 @@ mod tests {
             hotlist: &hotlist,
             stamp: &stamp,
             images: &images,
+            image_names: &ImageNames::unpublished(),
             privacy: &privacy,
             alerts: &crate::hotlist::AlertPolicy::default(),
         };
@@ -258,7 +258,7 @@ mod tests {
             alert_id: None,
             alert_level: None,
         };
-        build_outgoing(&fused(), &verdict, link, &[], &stages, &sink, &PipelineStats::default())
+        build_outgoing(&fused(), &verdict, link, &[], &stages, &PipelineStats::default())
     }
 
     #[test]

@@ -112,7 +112,7 @@ impl HitPath {
             };
             let verdict = Verdict::Alert(found);
             let context = context.around(at);
-            let outgoing = build_outgoing(&so_far, &verdict, link, &context, stages, sink, stats);
+            let outgoing = build_outgoing(&so_far, &verdict, link, &context, stages, stats);
             self.desk.sent(vehicle, outgoing.record.read_id.clone());
             stats.alerts.fetch_add(1, Ordering::Relaxed);
             stats.hits.fetch_add(1, Ordering::Relaxed);

@@ -370,8 +370,7 @@ fn emit(
         } else {
             Vec::new()
         };
-        let outgoing =
-            assemble::build_outgoing(&fused, &verdict, link, &around, stages, sink, stats);
+        let outgoing = assemble::build_outgoing(&fused, &verdict, link, &around, stages, stats);
         if outgoing.record.alert_level == Some(AlertLevel::Possible) {
             stats.possible_hits.fetch_add(1, Ordering::Relaxed);
         }
@@ -387,7 +386,7 @@ mod tests {
     use crate::frame::Frame;
     use crate::hotlist::LiveHotlist;
     use crate::imaging::ImageConfig;
-    use crate::outgoing::{ImageKind, Outgoing};
+    use crate::outgoing::{ImageKind, ImageNames, Outgoing};
     use crate::plate::PlateText;
     use crate::privacy::{Privacy, PrivacyConfig};
     use crate::read_record::{Identity, Report, Site};
@@ -503,13 +502,10 @@ mod tests {
         fn deliver(&mut self, read: Outgoing) -> Result<(), SinkFailed> {
             if self.reads.len() >= self.fail_from {
                 let source = std::io::ErrorKind::BrokenPipe.into();
-                return Err(SinkFailed::Write { destination: "the test", source });
+                return Err(SinkFailed::Write { destination: "a closed test sink", source });
             }
             self.reads.push(read);
             Ok(())
-        }
-        fn image_topic(&self, read_id: &str, kind: ImageKind) -> String {
-            format!("test/{read_id}/{kind}")
         }
     }
 
@@ -567,6 +563,7 @@ mod tests {
                 hotlist: &hotlist,
                 stamp: &stamp,
                 images: &images,
+                image_names: &ImageNames::unpublished(),
                 privacy: &privacy,
                 alerts: &crate::hotlist::AlertPolicy::default(),
             };

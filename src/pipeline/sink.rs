@@ -1,6 +1,6 @@
 //! Standard output as a destination for reads: the replay default.
 
-use crate::outgoing::{ImageKind, Outgoing, ReadSink, SinkFailed};
+use crate::outgoing::{Outgoing, ReadSink, SinkFailed};
 use std::io::Write;
 
 /// Writes one JSON record per line to standard output (the replay default); images are not
@@ -23,9 +23,5 @@ impl<W: Write> ReadSink for StdoutSink<W> {
             .and_then(|()| writeln!(self.out))
             .and_then(|()| self.out.flush())
             .map_err(|source| SinkFailed::Write { destination: "standard output", source })
-    }
-
-    fn image_topic(&self, read_id: &str, kind: ImageKind) -> String {
-        format!("stdout/images/{read_id}/{kind}")
     }
 }

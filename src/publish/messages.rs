@@ -59,7 +59,7 @@ pub fn messages(read: Outgoing, topics: &Topics) -> Result<Vec<Message>, serde_j
             if matches!(image.kind, ImageKind::Context(_)) { Class::Image } else { image_class };
         out.push(Message {
             id: format!("{}/{}", record.read_id, image.kind),
-            topic: image.topic,
+            topic: topics.image(&record.read_id, image.kind),
             payload: image.jpeg,
             class,
         });
@@ -84,11 +84,8 @@ mod tests {
             "disposition": if hit { "hit" } else { "non_hit" }, "hit": hit, "hotlist": null, "alert_level": null, "alert_id": null, "position": null, "clock_synchronised": true, "images": {"overview": null, "plate": null, "context": []}
         }))
         .expect("record");
-        let images = [ImageKind::Overview, ImageKind::Plate].map(|kind| OutgoingImage {
-            kind,
-            topic: format!("anpr/box/images/r1/{kind}"),
-            jpeg: vec![0xff, 0xd8],
-        });
+        let images = [ImageKind::Overview, ImageKind::Plate]
+            .map(|kind| OutgoingImage { kind, jpeg: vec![0xff, 0xd8] });
         Outgoing { record, images: images.to_vec() }
     }
 

@@ -16,7 +16,7 @@ use super::topics::Topics;
 use crate::backoff::Backoff;
 use crate::device_id::{DeviceId, IdError};
 use crate::message::{Class, Message};
-use crate::outgoing::{ImageKind, Outgoing, ReadSink, SinkFailed};
+use crate::outgoing::{Outgoing, ReadSink, SinkFailed};
 use crate::spool::Spool;
 use rumqttc::{AsyncClient, LastWill, MqttOptions, QoS, TlsConfiguration, Transport};
 use std::path::PathBuf;
@@ -323,10 +323,6 @@ impl ReadSink for MqttSink {
             Err(error) => tracing::error!(%read_id, %error, "read not serialisable; not sent"),
         }
         Ok(())
-    }
-
-    fn image_topic(&self, read_id: &str, kind: ImageKind) -> String {
-        self.topics.image(read_id, kind)
     }
 
     /// As an image: the first thing the outbox drops under pressure, never a read.

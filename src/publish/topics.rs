@@ -1,7 +1,7 @@
 //! The MQTT topics of one unit, all under `<prefix>/<device>/`.
 
 use crate::device_id::{DeviceId, FLEET};
-use crate::outgoing::ImageKind;
+use crate::outgoing::{ImageKind, ImageNames};
 
 /// The topics of one unit (`<prefix>` is `anpr` by default):
 /// - `reads`: every read, QoS 1 (hits too);
@@ -27,7 +27,7 @@ pub struct Topics {
     pub fleet_hotlist: String,
     /// A blurred overview asked by a `snapshot` command (QoS 1, not retained).
     pub snapshot: String,
-    images: String,
+    images: ImageNames,
 }
 
 impl Topics {
@@ -45,12 +45,18 @@ impl Topics {
             hotlist: format!("{base}/hotlist"),
             fleet_hotlist: format!("{prefix}/{FLEET}/hotlist"),
             snapshot: format!("{base}/snapshot"),
-            images: format!("{base}/images"),
+            images: ImageNames::under(format!("{base}/images")),
         }
     }
 
+    /// Where the publisher sends image `kind` of read `read_id`.
     pub fn image(&self, read_id: &str, kind: ImageKind) -> String {
-        format!("{}/{read_id}/{kind}", self.images)
+        self.images.name(read_id, kind)
+    }
+
+    /// The names of this unit's images, for the records of the reads it publishes.
+    pub fn image_names(&self) -> &ImageNames {
+        &self.images
     }
 }
 
