@@ -8,29 +8,14 @@
 mod common;
 
 use anpr_edge::hotlist::{Envelope, Format};
-use common::broker::Broker;
+use common::broker::{openssl, Broker};
 use common::subscriber::Subscriber;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 type Received = [(String, Vec<u8>, bool)];
 
 const HEADER: &str = "plate,list,category,action,expires,note\n";
-
-fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
-    let output = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl (scripts/setup.sh installs it)");
-    assert!(
-        output.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output.stdout
-}
 
 /// An Ed25519 key pair as an operator makes it: (private, public) PEM files.
 fn key_pair(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
@@ -287,7 +272,8 @@ fn publish_retained(port: u16, topic: &str, payload: Vec<u8>) {
     panic!("the broker did not acknowledge the message on {topic}");
 }
 
-fn envelope(version: &str, body: &str, signature: Option<String>) -> Vec<u8> {
+/// The hotlist's envelope, arguments in the order of `hotlist::live`'s tests: body, version.
+fn envelope(body: &str, version: &str, signature: Option<String>) -> Vec<u8> {
     serde_json::to_vec(&Envelope {
         format: Format::Csv,
         version: version.into(),
@@ -344,7 +330,7 @@ fn retained_mqtt_updates_replace_the_list_in_a_running_daemon_and_bad_ones_are_r
     publish_retained(
         broker.port,
         "anpr/box/hotlist",
-        envelope("v1", &v1, Some(sign(dir.path(), &private, &v1))),
+        envelope(&v1, "v1", Some(sign(dir.path(), &private, &v1))),
     );
     let config = daemon_config(
         dir.path(),
@@ -380,8 +366,8 @@ fn retained_mqtt_updates_replace_the_list_in_a_running_daemon_and_bad_ones_are_r
         broker.port,
         "anpr/box/hotlist",
         envelope(
-            "v2",
             &bad.replace("version,v1", "version,v2"),
+            "v2",
             Some(sign(dir.path(), &private, &bad.replace("version,v1", "version,v2"))),
         ),
     );
@@ -398,7 +384,7 @@ fn retained_mqtt_updates_replace_the_list_in_a_running_daemon_and_bad_ones_are_r
     publish_retained(
         broker.port,
         "anpr/fleet/hotlist",
-        envelope("v2", &v2, Some(sign(dir.path(), &intruder, &v2))),
+        envelope(&v2, "v2", Some(sign(dir.path(), &intruder, &v2))),
     );
     let status = wait_for(
         &subscriber,
@@ -425,7 +411,7 @@ fn retained_mqtt_updates_replace_the_list_in_a_running_daemon_and_bad_ones_are_r
     publish_retained(
         broker.port,
         "anpr/fleet/hotlist",
-        envelope("v2", &v2, Some(sign(dir.path(), &private, &v2))),
+        envelope(&v2, "v2", Some(sign(dir.path(), &private, &v2))),
     );
     let status = wait_for(
         &subscriber,
