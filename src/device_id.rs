@@ -29,7 +29,7 @@ fn is_id(text: &str) -> bool {
 }
 
 /// The unit's name in the fleet.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct DeviceId(String);
 
@@ -48,7 +48,7 @@ impl FromStr for DeviceId {
 }
 
 /// The camera's name on its unit.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct CameraId(String);
 
@@ -102,12 +102,6 @@ macro_rules! id_text {
         impl From<$id> for String {
             fn from(id: $id) -> String {
                 id.0
-            }
-        }
-
-        impl PartialEq<str> for $id {
-            fn eq(&self, other: &str) -> bool {
-                self.0 == other
             }
         }
 
