@@ -61,7 +61,7 @@ fn main() {
 }
 
 fn message(id: &str, hit: bool) -> Message {
-    let topics = Topics::new("anpr", DEVICE);
+    let topics = Topics::new("anpr", &DEVICE.parse().expect("a unit id"));
     let payload = serde_json::json!({ "read_id": id, "plate": "1ABC234", "pad": "x".repeat(400) });
     Message {
         id: id.to_string(),

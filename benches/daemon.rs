@@ -9,7 +9,7 @@ use anpr_edge::hotlist::LiveHotlist;
 use anpr_edge::imaging::ImageConfig;
 use anpr_edge::pipeline::{self, PipelineConfig, PipelineStats, ReadStages, ReadStamp, Run};
 use anpr_edge::privacy::{Privacy, PrivacyConfig};
-use anpr_edge::publish::MqttSink;
+use anpr_edge::publish::{MqttSink, Topics};
 use anpr_edge::read_record::{Identity, Site};
 use anpr_edge::recognizer::{RecognitionConfig, Recognizer};
 use anpr_edge::runtime::{self, RuntimeOptions};
@@ -65,8 +65,8 @@ fn daemon_with_mqtt(c: &mut Criterion) {
     ))
     .expect("mqtt config");
     let identity = Identity {
-        device_id: "bench".into(),
-        camera_id: "cam0".into(),
+        device_id: "bench".parse().expect("id"),
+        camera_id: "cam0".parse().expect("id"),
         site: Site { name: "bench".into(), latitude: None, longitude: None },
         purpose: "bench".into(),
     };
@@ -74,11 +74,14 @@ fn daemon_with_mqtt(c: &mut Criterion) {
     let privacy = Privacy::start(&PrivacyConfig::with_purpose("bench")).expect("privacy");
     let (hotlist, stamp, image_config) =
         (LiveHotlist::new(None, 1), ReadStamp::unplaced(), ImageConfig::default());
+    // The records name each image by the topic the publisher sends it on.
+    let topics = Topics::new(&mqtt.topic_prefix, &identity.device_id);
     let stages = ReadStages {
         identity: &identity,
         hotlist: &hotlist,
         stamp: &stamp,
         images: &image_config,
+        image_names: topics.image_names(),
         privacy: &privacy,
         alerts: &anpr_edge::hotlist::AlertPolicy::default(),
     };

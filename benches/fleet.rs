@@ -20,6 +20,7 @@
 mod cluster;
 
 use anpr_edge::message::{Class, Message};
+use anpr_edge::outgoing::ImageKind;
 use anpr_edge::publish::{ControlHandler, MqttConfig, MqttSink, Setup, Topics};
 use cluster::{Cluster, Engine};
 use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
@@ -156,7 +157,7 @@ fn main() {
     let mut names = Vec::with_capacity(units);
     for u in 0..units {
         let name = format!("sim-{u:05}");
-        let topics = Topics::new("anpr", &name);
+        let topics = Topics::new("anpr", &name.parse().expect("a simulated unit id"));
         let mut setup = Setup::new(Arc::new(|| serde_json::json!({ "simulated": true })));
         setup.status_fields = serde_json::json!({ "purpose": "fleet bench" });
         setup.subscriptions = vec![topics.fleet_hotlist.clone()];
@@ -213,7 +214,7 @@ fn main() {
             if images {
                 sinks[u].submit(Message {
                     id: format!("{}-overview", message.id),
-                    topic: topics.image(&message.id, "overview"),
+                    topic: topics.image(&message.id, ImageKind::Overview),
                     payload: overview.clone(),
                     class: Class::Image,
                 });
@@ -238,7 +239,7 @@ fn main() {
             }
         }
         if hotlist_published.is_none() && elapsed >= run * 2 / 3 {
-            let topic = Topics::new("anpr", "centre").fleet_hotlist;
+            let topic = Topics::new("anpr", &"centre".parse().expect("id")).fleet_hotlist;
             publisher.publish(topic, QoS::AtLeastOnce, true, hotlist.clone()).expect("publish");
             hotlist_published = Some(now_ms());
             eprintln!("fleet hotlist of {entries} entries ({hotlist_len} bytes) published");

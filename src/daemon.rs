@@ -6,12 +6,12 @@
 //! A signed command may end a run to apply a new configuration ([`Ending::Restart`]);
 //! `service` starts the next one.
 
-use crate::config::{Config, OutputKind, SourceConfig};
+use crate::config::{Config, Output, SourceConfig};
 use crate::control::Arrival;
 use crate::control_agent::{Mailbox, Restart};
 use crate::hotlist::live::Updater;
 use crate::hotlist::{HotlistConfig, LiveHotlist};
-use crate::outgoing::ReadSink;
+use crate::outgoing::{ImageNames, ReadSink};
 use crate::pipeline::sink::StdoutSink;
 use crate::pipeline::{self, PipelineStats, ReadStages, ReadStamp, Run, Snapshots};
 use crate::position::PositionProvider;
@@ -273,11 +273,20 @@ fn run_unit(config: &Config, restart: &Restart, started: &mut bool) -> anyhow::R
             last_ping = Instant::now();
         }
     };
+    // The records name each image where the destination keeps it: the publisher's topic (the
+    // same `Topics` the publisher sends it on), or nowhere for standard output.
+    let image_names = match config.output() {
+        Output::Mqtt(mqtt) => {
+            Topics::new(&mqtt.topic_prefix, &identity.device_id).image_names().clone()
+        }
+        Output::Stdout => ImageNames::unpublished(),
+    };
     let stages = ReadStages {
         identity: &identity,
         hotlist: &hotlist,
         stamp: &stamp,
         images: &config.images,
+        image_names: &image_names,
         privacy: &privacy,
         alerts: &config.hotlist.alert,
     };
@@ -301,8 +310,8 @@ fn run_unit(config: &Config, restart: &Restart, started: &mut bool) -> anyhow::R
         ),
         None => pipeline::run(source, &mut recognizer, &stages, sink, run, alive),
     };
-    match (config.output.kind, &config.mqtt) {
-        (OutputKind::Mqtt, Some(mqtt)) => {
+    match config.output() {
+        Output::Mqtt(mqtt) => {
             let topics = Topics::new(&mqtt.topic_prefix, &identity.device_id);
             let hotlist_topics: Vec<String> = [
                 (config.hotlist.mqtt_device_topic, topics.hotlist),
@@ -392,10 +401,7 @@ fn run_unit(config: &Config, restart: &Restart, started: &mut bool) -> anyhow::R
                 );
             }
         }
-        (OutputKind::Mqtt, None) => {
-            anyhow::bail!("output.kind is \"mqtt\" but there is no [mqtt] section")
-        }
-        (OutputKind::Stdout, _) => {
+        Output::Stdout => {
             let stdout = std::io::stdout();
             let mut sink = StdoutSink::new(stdout.lock());
             *started = true;

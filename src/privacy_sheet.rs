@@ -7,11 +7,12 @@
 //! plate fields from running [`policy::publish_plate`] on a sample plate, the very functions the
 //! pipeline runs; so the sheet cannot drift from what the code does.
 
-use crate::config::{Config, OutputKind};
+use crate::config::{Config, Output};
+use crate::device_id::DeviceId;
+use crate::plate::PlateText;
 use crate::privacy::policy::{self, OverviewRelease, Release};
 use crate::privacy::pseudonym::KeySource;
 use crate::privacy::{Disposition, PlateTreatment};
-use crate::recognizer::PlateText;
 use serde::Serialize;
 use std::fmt::Write;
 use std::time::SystemTime;
@@ -52,7 +53,7 @@ pub struct RetentionSheet {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Sheet {
-    pub device_id: String,
+    pub device_id: DeviceId,
     pub site: String,
     pub purpose: String,
     pub destination: String,
@@ -73,7 +74,7 @@ fn sample_plate() -> PlateText {
         confidence: 0.9,
         char_confidences: vec![0.9; 7],
         format: Some("BE".into()),
-        region: Some(crate::ocr::RegionGuess { name: "Belgium".into(), confidence: 0.9 }),
+        region: Some(crate::plate::RegionGuess { name: "Belgium".into(), confidence: 0.9 }),
     }
 }
 
@@ -151,17 +152,17 @@ pub fn sheet(config: &Config) -> Sheet {
             privacy.keyed_hash.period_hours
         )
     });
-    let destination = match (config.output.kind, &config.mqtt) {
-        (OutputKind::Mqtt, Some(mqtt)) => format!(
+    let destination = match config.output() {
+        Output::Mqtt(mqtt) => format!(
             "MQTT broker {} (topics {}/{}/…)",
             mqtt.brokers_text(),
             mqtt.topic_prefix,
             config.device.id
         ),
-        _ => "standard output (no network)".into(),
+        Output::Stdout => "standard output (no network)".into(),
     };
-    let snapshot = match (&config.control, config.output.kind) {
-        (Some(control), OutputKind::Mqtt) => overview(policy::snapshot(privacy)).map(|frame| {
+    let snapshot = match (&config.control, config.output()) {
+        (Some(control), Output::Mqtt(_)) => overview(policy::snapshot(privacy)).map(|frame| {
             format!(
                 "one frame on each `snapshot` command signed by the key in {} (for aiming the camera): {frame}; not stored on the unit",
                 control.public_key.display()
@@ -176,8 +177,8 @@ pub fn sheet(config: &Config) -> Sheet {
         .map(|d| format!("directory {} (files under a hits/ folder are hits)", d.display()))
         .collect();
     let mut memory_only = vec!["fusion's tracks (at most a few seconds)".to_string()];
-    match (&config.spool, config.output.kind) {
-        (Some(spool), OutputKind::Mqtt) => {
+    match (&config.spool, config.output()) {
+        (Some(spool), Output::Mqtt(_)) => {
             let age =
                 |s: u64| humantime::format_duration(std::time::Duration::from_secs(s)).to_string();
             let hits = spool.hit_max_age_s.map_or_else(
@@ -190,12 +191,12 @@ pub fn sheet(config: &Config) -> Sheet {
                 age(spool.max_age_s)
             ))
         }
-        (None, OutputKind::Mqtt) => memory_only.insert(
+        (None, Output::Mqtt(_)) => memory_only.insert(
             0,
             "the outbox (reads and images waiting for the broker's acknowledgement; no [spool])"
                 .into(),
         ),
-        (_, OutputKind::Stdout) => {}
+        (_, Output::Stdout) => {}
     }
     Sheet {
         device_id: config.device.id.clone(),

@@ -4,6 +4,7 @@
 //! checks that every record the code builds validates against that file, so the two cannot
 //! drift apart.
 
+use crate::device_id::{CameraId, DeviceId};
 use crate::fuse::{Direction, FusedRead};
 use crate::geometry::BoundingBox;
 use crate::hotlist::AlertLevel;
@@ -76,8 +77,8 @@ pub struct ReadRecord {
     pub report: Report,
     /// The vehicle the record is about: an alert and its vehicle's read share it.
     pub vehicle_id: String,
-    pub device_id: String,
-    pub camera_id: String,
+    pub device_id: DeviceId,
+    pub camera_id: CameraId,
     pub site: Site,
     /// Why the unit reads plates (`privacy.purpose`).
     pub purpose: String,
@@ -142,8 +143,8 @@ pub struct ReadSignature {
 /// Who and where the unit is: the same on every record.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Identity {
-    pub device_id: String,
-    pub camera_id: String,
+    pub device_id: DeviceId,
+    pub camera_id: CameraId,
     pub site: Site,
     pub purpose: String,
 }

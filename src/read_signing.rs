@@ -10,7 +10,7 @@
 //!
 //! Keys and signatures are `signing.rs`'s: this module only decides what is signed.
 
-use crate::outgoing::{Outgoing, ReadSink, SinkFailed, CONTEXT};
+use crate::outgoing::{ImageKind, Outgoing, ReadSink, SinkFailed};
 use crate::read_record::{ReadRecord, ReadSignature};
 use crate::signing::{self, SignatureError, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
@@ -99,8 +99,8 @@ pub fn verify_read(
         image.as_ref().map_or_else(|| "none".to_string(), |i| i.sha256.clone())
     };
     let mut kinds = vec![
-        ("overview".to_string(), named(&record.images.overview)),
-        ("plate".to_string(), named(&record.images.plate)),
+        (ImageKind::Overview.to_string(), named(&record.images.overview)),
+        (ImageKind::Plate.to_string(), named(&record.images.plate)),
     ];
     kinds.extend(
         record
@@ -108,7 +108,7 @@ pub fn verify_read(
             .context
             .iter()
             .enumerate()
-            .map(|(i, context)| (format!("{CONTEXT}-{i}"), context.image.sha256.clone())),
+            .map(|(i, context)| (ImageKind::Context(i).to_string(), context.image.sha256.clone())),
     );
     let mut checked = Vec::new();
     for (path, bytes) in images {
@@ -142,10 +142,6 @@ impl ReadSink for SigningSink<'_> {
             tracing::error!(read_id = %read.record.read_id, %error, "read not signable");
         }
         self.inner.deliver(read)
-    }
-
-    fn image_topic(&self, read_id: &str, kind: &str) -> String {
-        self.inner.image_topic(read_id, kind)
     }
 
     /// A snapshot is not a read: it goes unsigned, as it was given.

@@ -6,7 +6,8 @@ use crate::geometry::BoundingBox;
 use crate::models::ModelError;
 use crate::ocr::decode::{mean_confidence, region_guess, OcrReading};
 use crate::ocr::ensemble::{likelihood, vote, Hypothesis};
-use crate::ocr::{EnsembleConfig, EnsembleMode, OcrConfig, OcrModel, PlateReader, RegionGuess};
+use crate::ocr::{EnsembleConfig, EnsembleMode, OcrConfig, OcrModel, PlateReader};
+use crate::plate::{PlateRead, PlateText};
 use crate::plate_format::{FormatConfig, FormatsError, PlateFormats, Resolved};
 use crate::roi::{Roi, RoiConfig};
 use image::RgbImage;
@@ -22,32 +23,6 @@ pub struct RecognitionConfig {
     pub detector: DetectorConfig,
     pub ocr: OcrConfig,
     pub formats: FormatConfig,
-}
-
-/// What was read on a plate, and how sure the models are of it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PlateText {
-    /// The plate as reported: OCR text settled by the country formats.
-    pub text: String,
-    /// What the OCR model read before the formats settled confusable characters.
-    pub ocr_text: String,
-    /// Mean of `char_confidences`.
-    pub confidence: f32,
-    pub char_confidences: Vec<f32>,
-    /// Country code of the plate format the text follows, if any.
-    pub format: Option<String>,
-    /// The OCR region head's guess, when the model has one.
-    pub region: Option<RegionGuess>,
-}
-
-/// A plate read on one frame.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PlateRead {
-    #[serde(flatten)]
-    pub plate: PlateText,
-    /// The plate on the frame, in frame pixels.
-    pub bbox: BoundingBox,
-    pub detection_score: f32,
 }
 
 /// How long each stage took on a frame.

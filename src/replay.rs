@@ -4,7 +4,8 @@
 //! finite source and a summary.
 
 use crate::frame::Frame;
-use crate::recognizer::{PlateRead, Recognition, Recognizer};
+use crate::plate::PlateRead;
+use crate::recognizer::{Recognition, Recognizer};
 use crate::source::{FrameError, FrameSource};
 use serde::Serialize;
 use std::time::{Duration, Instant};

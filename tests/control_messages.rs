@@ -39,7 +39,7 @@ fn arbitrary_control_messages_reach_the_handler_unchanged_and_reads_keep_flowing
     options.set_max_packet_size(1 << 20, 1 << 20);
     let (client, mut connection) = Client::new(options, 16);
     std::thread::spawn(move || for _ in connection.iter() {});
-    let topic = Topics::new("anpr", "box").control;
+    let topic = Topics::new("anpr", &"box".parse().expect("id")).control;
     // The subscription to the control topic follows the connection: probe until a message
     // gets through, rather than guess how long the SUBACK takes.
     let subscribed = wait_for(Duration::from_secs(10), || {

@@ -39,7 +39,7 @@ fn a_recorded_video_gives_exactly_one_read_per_vehicle() {
         .collect();
     let texts: Vec<String> = records
         .iter()
-        .map(|r| anpr_edge::plate_text::fold(r["plate"]["text"].as_str().expect("text")))
+        .map(|r| anpr_edge::plate::fold(r["plate"]["text"].as_str().expect("text")))
         .collect();
     assert_eq!(texts, expected, "one read per vehicle, in order of passing");
 

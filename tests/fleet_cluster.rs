@@ -28,7 +28,7 @@ fn read(i: usize) -> Message {
 
 fn record(id: String, class: Class) -> Message {
     let payload = serde_json::json!({ "read_id": id, "plate": "1ABC234", "pad": "x".repeat(900) });
-    let topics = Topics::new("anpr", UNIT);
+    let topics = Topics::new("anpr", &UNIT.parse().expect("id"));
     Message {
         id,
         topic: if class == Class::Hit { topics.hits } else { topics.reads },

@@ -115,7 +115,7 @@ fn reads_carry_the_gpsd_position_and_metrics_are_scraped_while_running() {
         .collect();
     let texts: Vec<String> = records
         .iter()
-        .map(|r| anpr_edge::plate_text::fold(r["plate"]["text"].as_str().expect("text")))
+        .map(|r| anpr_edge::plate::fold(r["plate"]["text"].as_str().expect("text")))
         .collect();
     assert_eq!(texts, expected);
     let schema: serde_json::Value =

@@ -8,29 +8,14 @@
 mod common;
 
 use anpr_edge::hotlist::{Envelope, Format};
-use common::broker::Broker;
+use common::broker::{openssl, Broker};
 use common::subscriber::Subscriber;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 type Received = [(String, Vec<u8>, bool)];
 
 const HEADER: &str = "plate,list,category,action,expires,note\n";
-
-fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
-    let output = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl (scripts/setup.sh installs it)");
-    assert!(
-        output.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output.stdout
-}
 
 /// An Ed25519 key pair as an operator makes it: (private, public) PEM files.
 fn key_pair(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
@@ -88,7 +73,7 @@ fn json_on(received: &Received, topic: &str) -> Vec<serde_json::Value> {
 }
 
 fn folded_text(read: &serde_json::Value) -> String {
-    anpr_edge::plate_text::fold(read["plate"]["text"].as_str().expect("text"))
+    anpr_edge::plate::fold(read["plate"]["text"].as_str().expect("text"))
 }
 
 fn validator() -> jsonschema::Validator {
@@ -177,7 +162,7 @@ fn a_signed_hotlist_file_turns_one_car_of_a_real_video_into_a_hit() {
     let hits = json_on(&received, "anpr/box/hits");
     assert_eq!(hits.len(), 1, "one hit: {hits:?}");
     let hit = &hits[0];
-    assert_eq!(folded_text(hit), anpr_edge::plate_text::fold(&stolen));
+    assert_eq!(folded_text(hit), anpr_edge::plate::fold(&stolen));
     assert_eq!(hit["hit"], true);
     let matched = &hit["hotlist"];
     assert_eq!(
@@ -217,7 +202,7 @@ fn a_signed_hotlist_file_turns_one_car_of_a_real_video_into_a_hit() {
         by_plate.insert(folded_text(read), read.clone());
     }
     assert_eq!(by_plate.len(), 3, "{reads:?}");
-    let fold = anpr_edge::plate_text::fold;
+    let fold = anpr_edge::plate::fold;
     let vehicle = &by_plate[&fold(&stolen)];
     assert_eq!(vehicle["vehicle_id"], hit["vehicle_id"], "the hit's vehicle is also on reads");
     if hit["report"] == "alert" {
@@ -287,7 +272,8 @@ fn publish_retained(port: u16, topic: &str, payload: Vec<u8>) {
     panic!("the broker did not acknowledge the message on {topic}");
 }
 
-fn envelope(version: &str, body: &str, signature: Option<String>) -> Vec<u8> {
+/// The hotlist's envelope, arguments in the order of `hotlist::live`'s tests: body, version.
+fn envelope(body: &str, version: &str, signature: Option<String>) -> Vec<u8> {
     serde_json::to_vec(&Envelope {
         format: Format::Csv,
         version: version.into(),
@@ -344,7 +330,7 @@ fn retained_mqtt_updates_replace_the_list_in_a_running_daemon_and_bad_ones_are_r
     publish_retained(
         broker.port,
         "anpr/box/hotlist",
-        envelope("v1", &v1, Some(sign(dir.path(), &private, &v1))),
+        envelope(&v1, "v1", Some(sign(dir.path(), &private, &v1))),
     );
     let config = daemon_config(
         dir.path(),
@@ -360,7 +346,7 @@ fn retained_mqtt_updates_replace_the_list_in_a_running_daemon_and_bad_ones_are_r
         .spawn()
         .expect("start");
 
-    let fold = anpr_edge::plate_text::fold;
+    let fold = anpr_edge::plate::fold;
     let hit_of = |car: usize| {
         let text = fold(&plates[car]);
         move |r: &Received| json_on(r, "anpr/box/hits").into_iter().find(|h| folded_text(h) == text)
@@ -380,8 +366,8 @@ fn retained_mqtt_updates_replace_the_list_in_a_running_daemon_and_bad_ones_are_r
         broker.port,
         "anpr/box/hotlist",
         envelope(
-            "v2",
             &bad.replace("version,v1", "version,v2"),
+            "v2",
             Some(sign(dir.path(), &private, &bad.replace("version,v1", "version,v2"))),
         ),
     );
@@ -398,7 +384,7 @@ fn retained_mqtt_updates_replace_the_list_in_a_running_daemon_and_bad_ones_are_r
     publish_retained(
         broker.port,
         "anpr/fleet/hotlist",
-        envelope("v2", &v2, Some(sign(dir.path(), &intruder, &v2))),
+        envelope(&v2, "v2", Some(sign(dir.path(), &intruder, &v2))),
     );
     let status = wait_for(
         &subscriber,
@@ -425,7 +411,7 @@ fn retained_mqtt_updates_replace_the_list_in_a_running_daemon_and_bad_ones_are_r
     publish_retained(
         broker.port,
         "anpr/fleet/hotlist",
-        envelope("v2", &v2, Some(sign(dir.path(), &private, &v2))),
+        envelope(&v2, "v2", Some(sign(dir.path(), &private, &v2))),
     );
     let status = wait_for(
         &subscriber,

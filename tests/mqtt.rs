@@ -71,7 +71,7 @@ fn the_daemon_delivers_one_read_per_vehicle_with_its_images_over_mutual_tls() {
         .collect();
     let texts: Vec<String> = reads
         .iter()
-        .map(|r| anpr_edge::plate_text::fold(r["plate"]["text"].as_str().expect("text")))
+        .map(|r| anpr_edge::plate::fold(r["plate"]["text"].as_str().expect("text")))
         .collect();
     assert_eq!(texts, expected, "exactly one read per vehicle");
     for read in &reads {
@@ -225,7 +225,7 @@ fn replay_through_a_broker_fault(persistence: bool) {
     for read in &reads {
         by_id.insert(
             read["read_id"].as_str().expect("id").to_string(),
-            anpr_edge::plate_text::fold(read["plate"]["text"].as_str().expect("text")),
+            anpr_edge::plate::fold(read["plate"]["text"].as_str().expect("text")),
         );
     }
     let mut texts: Vec<String> = by_id.into_values().collect();

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 const DEVICE: &str = "box";
 
 fn topics() -> Topics {
-    Topics::new("anpr", DEVICE)
+    Topics::new("anpr", &DEVICE.parse().expect("id"))
 }
 
 fn config(port: u16) -> MqttConfig {

@@ -14,7 +14,7 @@ use anpr_edge::eval::ground_truth::load_folder;
 use anpr_edge::geometry::BoundingBox;
 use anpr_edge::imaging::encode_jpeg;
 use anpr_edge::imaging::ImageConfig;
-use anpr_edge::plate_text::{edit_distance, fold};
+use anpr_edge::plate::{edit_distance, fold};
 use anpr_edge::privacy::policy::{publish_plate, release, OverviewRelease};
 use anpr_edge::privacy::retention::{RetentionConfig, Sweeper};
 use anpr_edge::privacy::{
@@ -222,13 +222,13 @@ fn the_privacy_sheet_says_what_the_policy_does() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let sheet: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON sheet");
     assert_eq!(sheet["purpose"], "Low-emission zone enforcement");
-    let sample = anpr_edge::recognizer::PlateText {
+    let sample = anpr_edge::plate::PlateText {
         text: "X".into(),
         ocr_text: "X".into(),
         confidence: 0.5,
         char_confidences: vec![0.5],
         format: Some("BE".into()),
-        region: Some(anpr_edge::ocr::RegionGuess { name: "Belgium".into(), confidence: 0.5 }),
+        region: Some(anpr_edge::plate::RegionGuess { name: "Belgium".into(), confidence: 0.5 }),
     };
     let pseudonymiser = Pseudonymiser::from_secret(&[0u8; 32], &KeyedHashConfig::default());
     let reads = sheet["reads"].as_array().expect("reads");

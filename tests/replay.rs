@@ -41,9 +41,7 @@ fn a_video_of_real_plates_is_replayed_frame_by_frame() {
         if let ReplayEvent::Frame { frame, recognition, .. } = event {
             frame_numbers.push(frame.seq);
             media_times.push(frame.media_time.expect("a video frame has a media time"));
-            texts.extend(
-                recognition.reads.iter().map(|r| anpr_edge::plate_text::fold(&r.plate.text)),
-            );
+            texts.extend(recognition.reads.iter().map(|r| anpr_edge::plate::fold(&r.plate.text)));
         }
     });
     assert_eq!(summary.frames, 15);
@@ -51,7 +49,7 @@ fn a_video_of_real_plates_is_replayed_frame_by_frame() {
     assert_eq!(frame_numbers, (0..15).collect::<Vec<u64>>(), "frames numbered in order, none lost");
     assert!(media_times.windows(2).all(|w| w[0] < w[1]), "media time increases: {media_times:?}");
     for name in CLIP {
-        let truth = anpr_edge::plate_text::fold(&truth_of(&folder, name));
+        let truth = anpr_edge::plate::fold(&truth_of(&folder, name));
         assert!(
             texts.contains(&truth),
             "{truth} (from {name}) not read in the video; read {texts:?}"
@@ -76,14 +74,12 @@ fn a_damaged_stretch_of_a_video_costs_the_frames_it_spoils_not_the_rest() {
     let mut texts = BTreeSet::new();
     let summary = replay(source.as_mut(), &mut recognizer, |event| {
         if let ReplayEvent::Frame { recognition, .. } = event {
-            texts.extend(
-                recognition.reads.iter().map(|r| anpr_edge::plate_text::fold(&r.plate.text)),
-            );
+            texts.extend(recognition.reads.iter().map(|r| anpr_edge::plate::fold(&r.plate.text)));
         }
     });
     assert!(summary.frames >= 10, "the frames around the damage are read: {summary:?}");
     for name in [CLIP[0], CLIP[CLIP.len() - 1]] {
-        let truth = anpr_edge::plate_text::fold(&truth_of(&folder, name));
+        let truth = anpr_edge::plate::fold(&truth_of(&folder, name));
         assert!(
             texts.contains(&truth),
             "{truth} ({name}, clear of the damage) not read: {texts:?}"

@@ -5,7 +5,8 @@
 
 mod common;
 
-use anpr_edge::recognizer::{PlateRead, RecognitionConfig};
+use anpr_edge::plate::PlateRead;
+use anpr_edge::recognizer::RecognitionConfig;
 use anpr_edge::roi::{RegionConfig, RoiConfig, Units};
 use anpr_edge::source::decode_still;
 use std::path::{Path, PathBuf};
@@ -50,7 +51,7 @@ fn away([x, _, w, _]: [f32; 4], width: u32, height: u32) -> RoiConfig {
 }
 
 fn fold(read: &PlateRead) -> String {
-    anpr_edge::plate_text::fold(&read.plate.text)
+    anpr_edge::plate::fold(&read.plate.text)
 }
 
 #[test]
@@ -60,7 +61,7 @@ fn a_plate_outside_the_regions_is_not_reported_and_one_inside_is_reported_as_wit
     let mut read_without = 0;
     for (photo, truth_box, truth) in sample(&folder) {
         let image = decode_still(&photo).expect("decode");
-        let truth = anpr_edge::plate_text::fold(&truth);
+        let truth = anpr_edge::plate::fold(&truth);
         recognizer = recognizer.within(RoiConfig::default());
         let without = recognizer.recognize(&image).expect("recognised");
         assert_eq!(without.outside_roi, 0, "no regions: nothing is outside");

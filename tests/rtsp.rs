@@ -103,10 +103,7 @@ fn reads_come_from_an_rtsp_stream_that_drops_and_returns() {
     let first = wait_for_reads(&rx, 1, Duration::from_secs(30));
     assert_eq!(first.len(), 1, "no read from the stream within 30 s");
     let expected = "FWE50";
-    assert_eq!(
-        anpr_edge::plate_text::fold(first[0]["plate"]["text"].as_str().expect("text")),
-        expected
-    );
+    assert_eq!(anpr_edge::plate::fold(first[0]["plate"]["text"].as_str().expect("text")), expected);
 
     // The camera goes away and comes back on the same address. Only a read of a frame
     // captured after the return counts: one fused before may still be on its way out.

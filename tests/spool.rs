@@ -419,7 +419,7 @@ fn a_video_damaged_mid_stream_is_reported_and_what_was_read_is_delivered() {
     let texts: BTreeSet<String> = received
         .iter()
         .filter_map(|(_, p, _)| serde_json::from_slice::<serde_json::Value>(p).ok())
-        .filter_map(|r| r["plate"]["text"].as_str().map(anpr_edge::plate_text::fold))
+        .filter_map(|r| r["plate"]["text"].as_str().map(anpr_edge::plate::fold))
         .collect();
     let failed = stderr.matches("frame lost").count();
     eprintln!("damaged video: {failed} frames reported lost, {emitted} reads made, {} delivered: {texts:?} of {expected:?}", arrivals(&received).len());

@@ -4,6 +4,7 @@
 //! whether a unit would take an envelope, with the same gate the unit runs.
 
 use anpr_edge::control::{Action, Arrival, Command, CommandGate, Envelope, Target};
+use anpr_edge::device_id::DeviceId;
 use anyhow::Context;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -99,7 +100,8 @@ pub fn run(command: &CommandCommand) -> anyhow::Result<ExitCode> {
             let target = serde_json::from_str::<Command>(&envelope.body).map(|c| c.target);
             let arrival =
                 if matches!(target, Ok(Target::Fleet)) { Arrival::Fleet } else { Arrival::Unit };
-            let mut gate = CommandGate::new(Some(key), device);
+            let unit: DeviceId = device.parse().with_context(|| format!("--device {device}"))?;
+            let mut gate = CommandGate::new(Some(key), &unit);
             match gate.admit(arrival, &payload, SystemTime::now()) {
                 Ok(command) => println!(
                     "{}: unit {device} takes it: {:?} {}, expires {}",

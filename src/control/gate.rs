@@ -8,6 +8,7 @@
 //! the lifetime bound keeps that memory small, and the gate holds at most `MAX_LIVE_IDS`.
 
 use super::command::{Action, Command, Envelope, Target, MAX_COMMAND_BYTES};
+use crate::device_id::DeviceId;
 use crate::signing::{SignatureError, VerifyingKey};
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
@@ -75,14 +76,14 @@ pub struct Refused {
 
 pub struct CommandGate {
     key: Option<VerifyingKey>,
-    device_id: String,
+    device_id: DeviceId,
     /// Ids taken, with the expiry of their command.
     taken: BTreeMap<String, SystemTime>,
 }
 
 impl CommandGate {
-    pub fn new(key: Option<VerifyingKey>, device_id: &str) -> Self {
-        Self { key, device_id: device_id.to_string(), taken: BTreeMap::new() }
+    pub fn new(key: Option<VerifyingKey>, device_id: &DeviceId) -> Self {
+        Self { key, device_id: device_id.clone(), taken: BTreeMap::new() }
     }
 
     /// Remembers the ids taken before a restart: a broker keeping the unit's session delivers
@@ -123,7 +124,7 @@ impl CommandGate {
         let refuse =
             |reason| Refused { id: Some(command.id.clone()), action: Some(command.action), reason };
         match (&command.target, arrival) {
-            (Target::Unit(id), _) if *id != self.device_id => {
+            (Target::Unit(id), _) if self.device_id.as_str() != id => {
                 return Err(refuse(Refusal::OtherUnit { target: id.clone() }))
             }
             (Target::Unit(_), Arrival::Fleet) | (Target::Fleet, Arrival::Unit) => {
@@ -188,7 +189,7 @@ mod tests {
     }
 
     fn gate() -> CommandGate {
-        CommandGate::new(Some(operator().verifying_key()), "unit-a")
+        CommandGate::new(Some(operator().verifying_key()), &"unit-a".parse().expect("id"))
     }
 
     fn command(target: Target, action: Action) -> Command {
@@ -268,7 +269,7 @@ mod tests {
         let mut stray = own.clone();
         stray.config = Some(String::new());
         assert_eq!(refusal(&mut g, Arrival::Unit, &signed(&stray), 10), Refusal::ConfigUnexpected);
-        let mut keyless = CommandGate::new(None, "unit-a");
+        let mut keyless = CommandGate::new(None, &"unit-a".parse().expect("id"));
         assert_eq!(refusal(&mut keyless, Arrival::Unit, &signed(&own), 10), Refusal::NoKey);
     }
 

@@ -15,7 +15,7 @@
 //! | phantom | a report that names no labelled vehicle |
 
 use super::ground_truth::{parse_annotations, GroundTruthError};
-use crate::plate_text::{edit_distance, fold};
+use crate::plate::{edit_distance, fold};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 

@@ -13,8 +13,8 @@
 
 use super::ground_truth::TruthPlate;
 use crate::geometry::BoundingBox;
+use crate::plate::{edit_distance, fold};
 use crate::plate_format::PlateFormats;
-use crate::plate_text::{edit_distance, fold};
 use serde::Serialize;
 use std::collections::BTreeMap;
 

@@ -4,12 +4,13 @@
 //! out: no broker, no hotlist, plates in clear so they can be scored.
 
 use super::clips::{score_clip, ClipScore, ClipTruth};
+use crate::device_id::IdError;
 use crate::fuse::FusionConfig;
 use crate::hotlist::{AlertPolicy, LiveHotlist};
 use crate::imaging::ImageConfig;
-use crate::outgoing::{Outgoing, ReadSink, SinkFailed};
+use crate::outgoing::{ImageKind, ImageNames, Outgoing, ReadSink, SinkFailed};
 use crate::pipeline::{self, PipelineConfig, PipelineStats, ReadStages, ReadStamp, Run};
-use crate::plate_text::{edit_distance, fold};
+use crate::plate::{edit_distance, fold};
 use crate::privacy::{PlateTreatment, Privacy, PrivacyConfig};
 use crate::read_record::{Identity, Report, Site};
 use crate::recognizer::{Recognise, Recognition, RecognizeError};
@@ -104,8 +105,8 @@ fn run_clip(
 ) -> Result<(Vec<Reported>, u64), String> {
     let source = crate::source::open(&truth.clip).map_err(|e| e.to_string())?;
     let identity = Identity {
-        device_id: "eval".into(),
-        camera_id: "eval".into(),
+        device_id: "eval".parse().map_err(|e: IdError| e.to_string())?,
+        camera_id: "eval".parse().map_err(|e: IdError| e.to_string())?,
         site: Site { name: "eval".into(), latitude: None, longitude: None },
         purpose: "evaluation".into(),
     };
@@ -127,6 +128,7 @@ fn run_clip(
         hotlist: &hotlist,
         stamp: &stamp,
         images: &images,
+        image_names: &ImageNames::unpublished(),
         privacy: &privacy,
         alerts: &alerts,
     };
@@ -156,22 +158,17 @@ impl ReadSink for Keep {
         if record.report != Report::Vehicle {
             return Ok(());
         }
-        let image =
-            |kind: &str| read.images.iter().find(|i| i.kind == kind).map(|i| i.jpeg.clone());
+        let image = |kind| read.images.iter().find(|i| i.kind == kind).map(|i| i.jpeg.clone());
         self.0.push(Reported {
             text: record.plate.text.clone().unwrap_or_default(),
             confidence: record.plate.confidence,
             frames: record.frames,
             agreeing_frames: record.agreeing_frames,
             frame: record.frame,
-            overview: image("overview"),
-            crop: image("plate"),
+            overview: image(ImageKind::Overview),
+            crop: image(ImageKind::Plate),
         });
         Ok(())
-    }
-
-    fn image_topic(&self, read_id: &str, kind: &str) -> String {
-        format!("eval/{read_id}/{kind}")
     }
 }
 

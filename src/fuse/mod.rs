@@ -34,8 +34,8 @@ mod track;
 pub use config::{Camera, FusionConfig};
 pub use read::{Direction, EmitReason, FusedRead};
 
-use crate::plate_text::fold;
-use crate::recognizer::PlateRead;
+use crate::plate::fold;
+use crate::plate::PlateRead;
 use recent::Recent;
 use revisit::Revisits;
 use std::time::Duration;
@@ -264,7 +264,7 @@ impl<P: Clone> Fuser<P> {
 mod tests {
     use super::*;
     use crate::geometry::BoundingBox;
-    use crate::recognizer::PlateText;
+    use crate::plate::PlateText;
 
     fn read(text: &str, confidence: f32, x: f32, w: f32) -> PlateRead {
         PlateRead {

@@ -1,6 +1,6 @@
 //! What fusion hands on: one vehicle's read, fused over the frames it was seen on.
 
-use crate::recognizer::PlateRead;
+use crate::plate::PlateRead;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 

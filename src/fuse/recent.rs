@@ -9,7 +9,7 @@
 //! new passage on a fixed camera.
 
 use super::track::is_part;
-use crate::plate_text::edit_distance;
+use crate::plate::edit_distance;
 use std::collections::VecDeque;
 use std::time::Duration;
 

@@ -4,8 +4,8 @@
 use super::config::FusionConfig;
 use super::read::{Direction, EmitReason, FusedRead};
 use crate::geometry::BoundingBox;
-use crate::plate_text::{edit_distance, fold};
-use crate::recognizer::PlateRead;
+use crate::plate::PlateRead;
+use crate::plate::{edit_distance, fold};
 use std::time::Duration;
 
 /// Distinct texts one track may weigh; a new one past it takes the slot of the least supported

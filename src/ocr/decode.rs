@@ -1,14 +1,7 @@
 //! Turning the OCR model's per-slot probabilities into text, per-character confidences and a
 //! region guess. Pure: no model, no pixels.
 
-use serde::Serialize;
-
-/// The region head's best guess of where a plate was issued.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-pub struct RegionGuess {
-    pub name: String,
-    pub confidence: f32,
-}
+use crate::plate::RegionGuess;
 
 /// What the OCR model read on one plate crop.
 #[derive(Debug, Clone, PartialEq)]

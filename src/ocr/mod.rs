@@ -6,5 +6,5 @@ pub mod ensemble;
 pub mod reader;
 
 pub use config::{EnsembleConfig, EnsembleMode, OcrConfig, OcrModel};
-pub use decode::{OcrReading, RegionGuess};
+pub use decode::OcrReading;
 pub use reader::PlateReader;

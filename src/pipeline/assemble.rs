@@ -11,7 +11,7 @@ use crate::fuse::FusedRead;
 use crate::geometry::BoundingBox;
 use crate::hotlist::{AlertPolicy, LiveHotlist, Verdict};
 use crate::imaging::{encode_jpeg, ImageConfig};
-use crate::outgoing::{Outgoing, OutgoingImage, ReadSink, CONTEXT};
+use crate::outgoing::{ImageKind, ImageNames, Outgoing, OutgoingImage};
 use crate::privacy::policy::{publish_match, publish_plate, OverviewRelease};
 use crate::privacy::{Disposition, Privacy};
 use crate::read_record::{
@@ -29,6 +29,8 @@ pub struct ReadStages<'a> {
     pub hotlist: &'a LiveHotlist,
     pub stamp: &'a ReadStamp,
     pub images: &'a ImageConfig,
+    /// Where the destination keeps each image, as the record names it.
+    pub image_names: &'a ImageNames,
     pub privacy: &'a Privacy,
     /// How sure a hit is, and when it alerts before fusion (`[hotlist.alert]`).
     pub alerts: &'a AlertPolicy,
@@ -51,17 +53,16 @@ pub fn build_outgoing(
     link: Link,
     context: &[Arc<ContextFrame>],
     stages: &ReadStages,
-    sink: &dyn ReadSink,
     stats: &PipelineStats,
 ) -> Outgoing {
-    let ReadStages { identity, stamp, images: config, privacy, .. } = *stages;
+    let ReadStages { identity, stamp, images: config, image_names, privacy, .. } = *stages;
     let read_id = new_read_id();
     let disposition = Disposition::of(verdict);
     let release = crate::privacy::release(&privacy.config, config, disposition);
     let frame = &fused.best_payload.frame;
     let mut attached = Vec::new();
     let mut refs = Images::default();
-    let mut encode = |kind: &str,
+    let mut encode = |kind: ImageKind,
                       image: &image::RgbImage,
                       rect: Option<(u32, u32, u32, u32)>,
                       max_width: u32|
@@ -69,20 +70,19 @@ pub fn build_outgoing(
         let rect = rect?;
         match encode_jpeg(image, rect, max_width, config.jpeg_quality) {
             Ok((jpeg, width, height)) => {
-                let topic = sink.image_topic(&read_id, kind);
                 let reference = ImageRef {
-                    topic: topic.clone(),
+                    topic: image_names.name(&read_id, kind),
                     sha256: sha256_hex(&jpeg),
                     bytes: jpeg.len(),
                     width,
                     height,
                 };
-                attached.push(OutgoingImage { kind: kind.to_string(), topic, jpeg });
+                attached.push(OutgoingImage { kind, jpeg });
                 Some(reference)
             }
             Err(error) => {
                 stats.image_errors.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(%read_id, kind, %error, "image not encoded; the read goes without it");
+                tracing::warn!(%read_id, %kind, %error, "image not encoded; the read goes without it");
                 None
             }
         }
@@ -92,7 +92,8 @@ pub fn build_outgoing(
     match release.overview {
         OverviewRelease::None => {}
         OverviewRelease::Clear => {
-            refs.overview = encode("overview", &frame.image, whole, config.overview_max_width)
+            refs.overview =
+                encode(ImageKind::Overview, &frame.image, whole, config.overview_max_width)
         }
         OverviewRelease::Blurred { windscreen } => {
             match crate::privacy::blur::blurred(
@@ -102,7 +103,8 @@ pub fn build_outgoing(
                 windscreen,
             ) {
                 Ok(blurred) => {
-                    refs.overview = encode("overview", &blurred, whole, config.overview_max_width)
+                    refs.overview =
+                        encode(ImageKind::Overview, &blurred, whole, config.overview_max_width)
                 }
                 Err(error) => {
                     stats.image_errors.fetch_add(1, Ordering::Relaxed);
@@ -112,13 +114,14 @@ pub fn build_outgoing(
         }
     }
     if release.plate_crop {
-        refs.plate = encode("plate", &frame.image, fused.best.bbox.pixel_rect(w, h), u32::MAX);
+        let crop = fused.best.bbox.pixel_rect(w, h);
+        refs.plate = encode(ImageKind::Plate, &frame.image, crop, u32::MAX);
     }
     if release.context {
         for (i, around) in context.iter().enumerate() {
             let (cw, ch) = around.image.dimensions();
-            let kind = format!("{CONTEXT}-{i}");
-            if let Some(image) = encode(&kind, &around.image, Some((0, 0, cw, ch)), u32::MAX) {
+            let kind = ImageKind::Context(i);
+            if let Some(image) = encode(kind, &around.image, Some((0, 0, cw, ch)), u32::MAX) {
                 let offset = |t: std::time::Duration| t.as_millis() as i64;
                 let offset_ms = offset(around.monotonic) - offset(frame.monotonic);
                 refs.context.push(ContextImageRef { offset_ms, image });
@@ -145,17 +148,17 @@ mod tests {
     use super::*;
     use crate::fuse::EmitReason;
     use crate::hotlist::{Action, HotlistMatch, MatchKind};
+    use crate::plate::PlateRead;
+    use crate::plate::PlateText;
     use crate::privacy::PrivacyConfig;
     use crate::read_record::Site;
-    use crate::recognizer::PlateRead;
-    use crate::recognizer::PlateText;
     use std::time::Duration;
     use std::time::SystemTime;
 
     fn identity() -> Identity {
         Identity {
-            device_id: "t".into(),
-            camera_id: "c".into(),
+            device_id: "t".parse().expect("id"),
+            camera_id: "c".parse().expect("id"),
             site: Site { name: "s".into(), latitude: None, longitude: None },
             purpose: "test".into(),
         }
@@ -205,7 +208,7 @@ mod tests {
     }
 
     /// Mean step between horizontal neighbours inside `b` of the JPEG `kind` sent.
-    fn detail(out: &Outgoing, kind: &str, b: BoundingBox) -> f64 {
+    fn detail(out: &Outgoing, kind: ImageKind, b: BoundingBox) -> f64 {
         let jpeg = &out.images.iter().find(|i| i.kind == kind).expect("image sent").jpeg;
         let img = image::load_from_memory(jpeg).expect("jpeg").to_luma8();
         let (x0, y0, w, h) = b.pixel_rect(img.width(), img.height()).expect("inside");
@@ -238,7 +241,6 @@ mod tests {
             Disposition::NonHit => Verdict::NoMatch,
         };
         let privacy = Privacy::start(&PrivacyConfig::with_purpose("test")).expect("privacy");
-        let sink = super::super::sink::StdoutSink::new(Vec::new());
         let (identity, hotlist, stamp, images) =
             (identity(), LiveHotlist::new(None, 1), ReadStamp::unplaced(), ImageConfig::default());
         let stages = ReadStages {
@@ -246,6 +248,7 @@ mod tests {
             hotlist: &hotlist,
             stamp: &stamp,
             images: &images,
+            image_names: &ImageNames::unpublished(),
             privacy: &privacy,
             alerts: &crate::hotlist::AlertPolicy::default(),
         };
@@ -255,7 +258,7 @@ mod tests {
             alert_id: None,
             alert_level: None,
         };
-        build_outgoing(&fused(), &verdict, link, &[], &stages, &sink, &PipelineStats::default())
+        build_outgoing(&fused(), &verdict, link, &[], &stages, &PipelineStats::default())
     }
 
     #[test]
@@ -270,7 +273,7 @@ mod tests {
         );
         let f = fused();
         assert!(
-            detail(&out, "overview", f.best_payload.plates[1]) > 30.0,
+            detail(&out, ImageKind::Overview, f.best_payload.plates[1]) > 30.0,
             "a hit's overview keeps its detail"
         );
     }
@@ -284,7 +287,7 @@ mod tests {
         );
         assert_eq!(out.images.len(), 1);
         for (i, plate) in fused().best_payload.plates.iter().enumerate() {
-            let d = detail(&out, "overview", *plate);
+            let d = detail(&out, ImageKind::Overview, *plate);
             assert!(
                 d < 3.0,
                 "plate {i} (the read's own and the other car's) is blurred: detail {d}"

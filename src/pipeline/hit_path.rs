@@ -10,8 +10,8 @@ use crate::fuse::{EmitReason, FusedRead};
 use crate::hotlist::alert::{level_of, FrameEvidence, FusedEvidence};
 use crate::hotlist::{AlertDesk, AlertLevel, HotlistMatch, Verdict};
 use crate::outgoing::{ReadSink, SinkFailed};
+use crate::plate::PlateRead;
 use crate::read_record::{new_read_id, Link, Report};
-use crate::recognizer::PlateRead;
 use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 
@@ -112,7 +112,7 @@ impl HitPath {
             };
             let verdict = Verdict::Alert(found);
             let context = context.around(at);
-            let outgoing = build_outgoing(&so_far, &verdict, link, &context, stages, sink, stats);
+            let outgoing = build_outgoing(&so_far, &verdict, link, &context, stages, stats);
             self.desk.sent(vehicle, outgoing.record.read_id.clone());
             stats.alerts.fetch_add(1, Ordering::Relaxed);
             stats.hits.fetch_add(1, Ordering::Relaxed);

@@ -31,7 +31,8 @@ use crate::fuse::{FusedRead, Fuser, FusionConfig};
 use crate::geometry::BoundingBox;
 use crate::hotlist::{AlertLevel, Verdict};
 use crate::outgoing::{ReadSink, SinkFailed};
-use crate::recognizer::{PlateRead, Recognise};
+use crate::plate::PlateRead;
+use crate::recognizer::Recognise;
 use crate::roi::RoiConfig;
 use crate::shutdown::Shutdown;
 use crate::source::FrameSource;
@@ -369,8 +370,7 @@ fn emit(
         } else {
             Vec::new()
         };
-        let outgoing =
-            assemble::build_outgoing(&fused, &verdict, link, &around, stages, sink, stats);
+        let outgoing = assemble::build_outgoing(&fused, &verdict, link, &around, stages, stats);
         if outgoing.record.alert_level == Some(AlertLevel::Possible) {
             stats.possible_hits.fetch_add(1, Ordering::Relaxed);
         }
@@ -386,10 +386,11 @@ mod tests {
     use crate::frame::Frame;
     use crate::hotlist::LiveHotlist;
     use crate::imaging::ImageConfig;
-    use crate::outgoing::Outgoing;
+    use crate::outgoing::{ImageKind, ImageNames, Outgoing};
+    use crate::plate::PlateText;
     use crate::privacy::{Privacy, PrivacyConfig};
     use crate::read_record::{Identity, Report, Site};
-    use crate::recognizer::{PlateText, Recognition, RecognizeError};
+    use crate::recognizer::{Recognition, RecognizeError};
     use crate::source::FrameError;
     use std::sync::mpsc;
     use std::time::SystemTime;
@@ -500,13 +501,11 @@ mod tests {
     impl ReadSink for Collect {
         fn deliver(&mut self, read: Outgoing) -> Result<(), SinkFailed> {
             if self.reads.len() >= self.fail_from {
-                return Err(SinkFailed("closed".into()));
+                let source = std::io::ErrorKind::BrokenPipe.into();
+                return Err(SinkFailed::Write { destination: "a closed test sink", source });
             }
             self.reads.push(read);
             Ok(())
-        }
-        fn image_topic(&self, read_id: &str, kind: &str) -> String {
-            format!("test/{read_id}/{kind}")
         }
     }
 
@@ -544,8 +543,8 @@ mod tests {
         let shutdown = shutdown.clone();
         std::thread::spawn(move || {
             let identity = Identity {
-                device_id: "t".into(),
-                camera_id: "c".into(),
+                device_id: "t".parse().expect("id"),
+                camera_id: "c".parse().expect("id"),
                 site: Site { name: "s".into(), latitude: None, longitude: None },
                 purpose: "test".into(),
             };
@@ -564,6 +563,7 @@ mod tests {
                 hotlist: &hotlist,
                 stamp: &stamp,
                 images: &images,
+                image_names: &ImageNames::unpublished(),
                 privacy: &privacy,
                 alerts: &crate::hotlist::AlertPolicy::default(),
             };
@@ -610,7 +610,7 @@ mod tests {
         let offsets: Vec<i64> = alert.images.context.iter().map(|c| c.offset_ms).collect();
         assert_eq!(offsets, [-40], "the alert's context: the sampled frame before it");
         let sent = &outcome.reads[0].images;
-        assert!(sent.iter().any(|i| i.kind == "context-0"), "and its JPEG goes with it");
+        assert!(sent.iter().any(|i| i.kind == ImageKind::Context(0)), "and its JPEG goes with it");
         assert_eq!((vehicle.frames, vehicle.alert_level), (5, Some(AlertLevel::Confirmed)));
         assert_eq!(outcome.stats.alerts.load(Ordering::Relaxed), 1);
         assert_eq!(outcome.stats.hits.load(Ordering::Relaxed), 1);

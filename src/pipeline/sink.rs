@@ -22,10 +22,6 @@ impl<W: Write> ReadSink for StdoutSink<W> {
             .map_err(std::io::Error::other)
             .and_then(|()| writeln!(self.out))
             .and_then(|()| self.out.flush())
-            .map_err(|error| SinkFailed(format!("cannot write reads to standard output: {error}")))
-    }
-
-    fn image_topic(&self, read_id: &str, kind: &str) -> String {
-        format!("stdout/images/{read_id}/{kind}")
+            .map_err(|source| SinkFailed::Write { destination: "standard output", source })
     }
 }

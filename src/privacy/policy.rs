@@ -17,8 +17,8 @@ use super::pseudonym::{Pseudonym, Pseudonymiser};
 use super::{Disposition, PlateTreatment, PrivacyConfig};
 use crate::hotlist::HotlistMatch;
 use crate::imaging::ImageConfig;
-use crate::ocr::RegionGuess;
-use crate::recognizer::PlateText;
+use crate::plate::PlateText;
+use crate::plate::RegionGuess;
 use serde::{Deserialize, Serialize};
 use std::time::SystemTime;
 

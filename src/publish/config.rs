@@ -1,5 +1,6 @@
 //! Configuration of the MQTT publisher (`[mqtt]` in the configuration file) and its checks.
 
+use super::qos::Qos;
 pub use super::tls::TlsFiles;
 use super::topics::is_topic_level;
 use crate::config_issue::{under, ConfigIssue};
@@ -36,15 +37,13 @@ pub struct MqttConfig {
     #[serde(default = "defaults::outbox_bytes")]
     pub outbox_bytes: usize,
     /// Publishes awaiting their acknowledgement at once. Default 32 at QoS 1; at QoS 2 16, and
-    /// at most [`MAX_IN_FLIGHT_AT_QOS_2`].
+    /// at most 20 ([`Qos::max_in_flight_limit`]).
     #[serde(default)]
     pub max_in_flight: Option<u16>,
     /// MQTT QoS of reads, hits and images: 1, a message leaves the outbox at its PUBACK; 2, at
-    /// its PUBCOMP, which a broker sends only once it has passed the message on. 2 is for a
-    /// broker that acknowledges QoS 1 before it has handed a message to its cluster, where a
-    /// node lost in between loses an acknowledged read (docs/fleet-scale.md).
-    #[serde(default = "defaults::qos")]
-    pub qos: u8,
+    /// its PUBCOMP, which a broker sends only once it has passed the message on ([`Qos`]).
+    #[serde(default)]
+    pub qos: Qos,
     /// Floor of the wait before a reconnection attempt; its ceiling doubles after each failure
     /// up to the maximum, and each wait is drawn at random under it (`backoff.rs`).
     #[serde(default = "defaults::backoff_min_ms")]
@@ -73,16 +72,6 @@ mod defaults {
     pub fn outbox_bytes() -> usize {
         64 << 20
     }
-    pub fn max_in_flight(qos: u8) -> u16 {
-        if qos == 2 {
-            16
-        } else {
-            32
-        }
-    }
-    pub fn qos() -> u8 {
-        1
-    }
     pub fn backoff_min_ms() -> u64 {
         500
     }
@@ -97,17 +86,10 @@ mod defaults {
     }
 }
 
-/// The most QoS 2 publishes a unit keeps open at once: Mosquitto's inbound window for them
-/// (`max_inflight_messages`, 20 by default). Mosquitto 2.0.11 queues the publishes past it
-/// without a PUBREC, and after a reconnection to the kept session it completed 47 of them with
-/// a PUBCOMP and never delivered them (measured: `tests/mqtt_publish.rs` at QoS 2 with 32 in
-/// flight). MQTT 3.1.1 has no way for a broker to announce its window.
-pub const MAX_IN_FLIGHT_AT_QOS_2: u16 = 20;
-
 impl MqttConfig {
     /// Publishes awaiting their acknowledgement at once, the default for the QoS when not given.
     pub fn max_in_flight(&self) -> u16 {
-        self.max_in_flight.unwrap_or_else(|| defaults::max_in_flight(self.qos))
+        self.max_in_flight.unwrap_or_else(|| self.qos.default_max_in_flight())
     }
 
     /// `outbox_bytes` when the key is left out.
@@ -209,10 +191,12 @@ impl MqttConfig {
         let max_in_flight = self.max_in_flight();
         if max_in_flight == 0 {
             issue("max_in_flight", "is 0".into(), "must be at least 1");
-        } else if self.qos == 2 && max_in_flight > MAX_IN_FLIGHT_AT_QOS_2 {
+        } else if let Some(limit) =
+            self.qos.max_in_flight_limit().filter(|&limit| max_in_flight > limit)
+        {
             issue(
                 "max_in_flight",
-                format!("{max_in_flight} is above {MAX_IN_FLIGHT_AT_QOS_2} with mqtt.qos = 2"),
+                format!("{max_in_flight} is above {limit} with mqtt.qos = 2"),
                 "give at most 20 (or leave it out for 16): a broker whose QoS 2 window is smaller loses acknowledged reads at a reconnection (Mosquitto's is 20)",
             );
         } else if self.outbox_messages < 2 * usize::from(max_in_flight) {
@@ -225,13 +209,6 @@ impl MqttConfig {
                     self.outbox_messages
                 ),
                 "raise it or lower mqtt.max_in_flight",
-            );
-        }
-        if !(1..=2).contains(&self.qos) {
-            issue(
-                "qos",
-                format!("{} is not 1 or 2", self.qos),
-                "give 1 (a read is delivered at its PUBACK) or 2 (at its PUBCOMP, for a cluster that acknowledges QoS 1 before forwarding)",
             );
         }
         if self.backoff_min_ms == 0 || self.backoff_min_ms > self.backoff_max_ms {
@@ -315,7 +292,7 @@ mod tests {
                 c.max_in_flight(),
                 c.qos
             ),
-            (1883, 30, "anpr", 10_000, 64 << 20, 32, 1)
+            (1883, 30, "anpr", 10_000, 64 << 20, 32, Qos::AtLeastOnce)
         );
         assert_eq!((c.backoff_min_ms, c.backoff_max_ms, c.status_interval_s), (500, 30_000, 30));
         assert!(c.backoff_jitter);
@@ -367,8 +344,6 @@ mod tests {
             ("host = \"h\"\ninsecure_dev = true\noutbox_bytes = 10", "mqtt.outbox_bytes"),
             ("host = \"h\"\ninsecure_dev = true\nmax_in_flight = 0", "mqtt.max_in_flight"),
             ("host = \"h\"\ninsecure_dev = true\noutbox_messages = 63", "mqtt.outbox_messages"),
-            ("host = \"h\"\ninsecure_dev = true\nqos = 0", "mqtt.qos"),
-            ("host = \"h\"\ninsecure_dev = true\nqos = 3", "mqtt.qos"),
             ("host = \"h\"\ninsecure_dev = true\nqos = 2\nmax_in_flight = 21", "mqtt.max_in_flight"),
             ("host = \"h\"\ninsecure_dev = true\nbackoff_min_ms = 0", "mqtt.backoff_min_ms"),
             ("host = \"h\"\ninsecure_dev = true\nbackoff_min_ms = 2000\nbackoff_max_ms = 1000", "mqtt.backoff_min_ms"),

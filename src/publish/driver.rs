@@ -31,6 +31,7 @@ use super::lost_connection::{close_every_id, forget_connection};
 use super::status::{status_payload, StatusSource};
 use super::topics::Topics;
 use crate::backoff::Backoff;
+use crate::device_id::DeviceId;
 use crate::sync::lock;
 use rumqttc::{
     AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Outgoing as Out, Packet, QoS,
@@ -151,7 +152,7 @@ enum Step {
 /// What the thread is set up with, besides the client and the shared state.
 pub struct Plan {
     pub topics: Topics,
-    pub device_id: String,
+    pub device_id: DeviceId,
     /// In every status message (the stated purpose).
     pub status_fields: serde_json::Value,
     pub status: StatusSource,

@@ -4,7 +4,7 @@
 
 use super::topics::Topics;
 use crate::message::{Class, Message};
-use crate::outgoing::{Outgoing, CONTEXT};
+use crate::outgoing::{ImageKind, Outgoing};
 use crate::read_record::Report;
 
 /// The id of a read's message on the hits topic is its read id and this.
@@ -54,10 +54,12 @@ pub fn messages(read: Outgoing, topics: &Topics) -> Result<Vec<Message>, serde_j
         });
     }
     for image in read.images {
-        let class = if image.kind.starts_with(CONTEXT) { Class::Image } else { image_class };
+        // A context frame is evidence around a hit, not the hit: the first dropped under pressure.
+        let class =
+            if matches!(image.kind, ImageKind::Context(_)) { Class::Image } else { image_class };
         out.push(Message {
             id: format!("{}/{}", record.read_id, image.kind),
-            topic: image.topic,
+            topic: topics.image(&record.read_id, image.kind),
             payload: image.jpeg,
             class,
         });
@@ -82,17 +84,14 @@ mod tests {
             "disposition": if hit { "hit" } else { "non_hit" }, "hit": hit, "hotlist": null, "alert_level": null, "alert_id": null, "position": null, "clock_synchronised": true, "images": {"overview": null, "plate": null, "context": []}
         }))
         .expect("record");
-        let images = ["overview", "plate"].map(|kind| OutgoingImage {
-            kind: kind.into(),
-            topic: format!("anpr/box/images/r1/{kind}"),
-            jpeg: vec![0xff, 0xd8],
-        });
+        let images = [ImageKind::Overview, ImageKind::Plate]
+            .map(|kind| OutgoingImage { kind, jpeg: vec![0xff, 0xd8] });
         Outgoing { record, images: images.to_vec() }
     }
 
     #[test]
     fn only_the_hits_topic_message_of_a_hit_is_timed_by_its_capture() {
-        let topics = Topics::new("anpr", "box");
+        let topics = Topics::new("anpr", &"box".parse().expect("id"));
         let sent = messages(outgoing(true), &topics).expect("json");
         let captured = humantime::parse_rfc3339("2026-12-01T07:00:00.000Z").expect("time");
         assert_eq!(hit_captured_at(&sent[0]), Some(captured));
@@ -103,7 +102,7 @@ mod tests {
 
     #[test]
     fn a_hit_travels_as_a_hit_on_the_hits_topic_with_its_images() {
-        let topics = Topics::new("anpr", "box");
+        let topics = Topics::new("anpr", &"box".parse().expect("id"));
         let sent: Vec<(String, Class)> = messages(outgoing(true), &topics)
             .expect("json")
             .into_iter()

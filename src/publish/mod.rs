@@ -5,7 +5,7 @@
 //! the spool kept equal), `messages` (a read's messages), `status` (the status messages),
 //! `topics` (where everything goes), `hit_acks` (how long hits take to be acknowledged). I/O: `driver` (the thread on rumqttc's event loop),
 //! `lost_connection` (what of rumqttc's state outlives a connection) and `mqtt` (the handle the
-//! unit holds). `config` and `tls` check the `[mqtt]` section and the
+//! unit holds). `config`, `qos` and `tls` check the `[mqtt]` section and the
 //! unit's certificates.
 
 pub mod config;
@@ -16,6 +16,7 @@ mod lost_connection;
 mod messages;
 mod mqtt;
 pub mod outbox;
+mod qos;
 mod status;
 mod tls;
 pub mod topics;
@@ -24,6 +25,7 @@ pub use config::{MqttConfig, MqttConfigError, TlsFiles};
 pub use driver::ControlHandler;
 pub use mqtt::{ControlLink, MqttError, MqttSink, Setup, ShutdownReport};
 pub use outbox::{Outbox, OutboxStats, SubmitOutcome};
+pub use qos::Qos;
 pub use status::StatusSource;
 pub use topics::Topics;
 

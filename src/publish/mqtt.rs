@@ -12,8 +12,9 @@ use super::durable::DurableOutbox;
 use super::messages::messages;
 use super::outbox::{Outbox, OutboxStats, SubmitOutcome};
 use super::status::{status_payload, StatusSource};
-use super::topics::{is_topic_level, Topics};
+use super::topics::Topics;
 use crate::backoff::Backoff;
+use crate::device_id::{DeviceId, IdError};
 use crate::message::{Class, Message};
 use crate::outgoing::{Outgoing, ReadSink, SinkFailed};
 use crate::spool::Spool;
@@ -27,8 +28,8 @@ use std::time::{Duration, Instant, SystemTime};
 pub enum MqttError {
     #[error(transparent)]
     Config(#[from] MqttConfigError),
-    #[error("device id `{0}` cannot be part of MQTT topics: give a non-empty id without + # or /")]
-    DeviceId(String),
+    #[error("device id {0}")]
+    DeviceId(#[from] IdError),
     #[error("cannot start the MQTT runtime: {0}")]
     Runtime(std::io::Error),
     #[error("cannot start the MQTT thread: {0}")]
@@ -172,14 +173,12 @@ impl MqttSink {
     ) -> Result<Self, MqttError> {
         let Setup { status, status_fields: fields, control, subscriptions, spool } = setup;
         let tls = config.check()?;
-        if !is_topic_level(device_id) {
-            return Err(MqttError::DeviceId(device_id.to_string()));
-        }
-        let topics = Topics::new(&config.topic_prefix, device_id);
+        let device_id: DeviceId = device_id.parse()?;
+        let topics = Topics::new(&config.topic_prefix, &device_id);
         let client_id =
             config.client_id.clone().unwrap_or_else(|| format!("anpr-edge-{device_id}"));
         let will = status_payload(
-            device_id,
+            &device_id,
             &fields,
             "offline",
             serde_json::json!({"reason": "connection lost"}),
@@ -204,7 +203,7 @@ impl MqttSink {
         let shared = Arc::new(Shared::new(DurableOutbox::new(outbox, spool)));
         let plan = Plan {
             topics: topics.clone(),
-            device_id: device_id.to_string(),
+            device_id,
             status_fields: fields,
             status,
             subscriptions: std::iter::once(topics.control.clone()).chain(subscriptions).collect(),
@@ -218,7 +217,7 @@ impl MqttSink {
             broker: first,
             status_every: Duration::from_secs(config.status_interval_s),
             max_in_flight: config.max_in_flight(),
-            qos: if config.qos == 2 { QoS::ExactlyOnce } else { QoS::AtLeastOnce },
+            qos: config.qos.into(),
         };
         let io = Io::new(client, Arc::clone(&shared), plan);
         let io = std::thread::Builder::new()
@@ -324,10 +323,6 @@ impl ReadSink for MqttSink {
             Err(error) => tracing::error!(%read_id, %error, "read not serialisable; not sent"),
         }
         Ok(())
-    }
-
-    fn image_topic(&self, read_id: &str, kind: &str) -> String {
-        self.topics.image(read_id, kind)
     }
 
     /// As an image: the first thing the outbox drops under pressure, never a read.

@@ -1,5 +1,8 @@
 //! The MQTT topics of one unit, all under `<prefix>/<device>/`.
 
+use crate::device_id::{DeviceId, FLEET};
+use crate::outgoing::{ImageKind, ImageNames};
+
 /// The topics of one unit (`<prefix>` is `anpr` by default):
 /// - `reads`: every read, QoS 1 (hits too);
 /// - `hits`: hit records, QoS 1, sent ahead of every queued non-hit;
@@ -24,15 +27,13 @@ pub struct Topics {
     pub fleet_hotlist: String,
     /// A blurred overview asked by a `snapshot` command (QoS 1, not retained).
     pub snapshot: String,
-    images: String,
+    images: ImageNames,
 }
 
-/// The level that stands for every unit (`<prefix>/fleet/...`); no device may take it as id.
-pub const FLEET: &str = "fleet";
-
 impl Topics {
-    /// Both parts must pass [`is_topic_level`]; the configuration checks ensure it.
-    pub fn new(prefix: &str, device: &str) -> Self {
+    /// `prefix` must pass [`is_topic_level`] (`[mqtt]`'s checks ensure it); a [`DeviceId`] is
+    /// one level by its type, and never the fleet's.
+    pub fn new(prefix: &str, device: &DeviceId) -> Self {
         let base = format!("{prefix}/{device}");
         Self {
             reads: format!("{base}/reads"),
@@ -44,12 +45,18 @@ impl Topics {
             hotlist: format!("{base}/hotlist"),
             fleet_hotlist: format!("{prefix}/{FLEET}/hotlist"),
             snapshot: format!("{base}/snapshot"),
-            images: format!("{base}/images"),
+            images: ImageNames::under(format!("{base}/images")),
         }
     }
 
-    pub fn image(&self, read_id: &str, kind: &str) -> String {
-        format!("{}/{read_id}/{kind}", self.images)
+    /// Where the publisher sends image `kind` of read `read_id`.
+    pub fn image(&self, read_id: &str, kind: ImageKind) -> String {
+        self.images.name(read_id, kind)
+    }
+
+    /// The names of this unit's images, for the records of the reads it publishes.
+    pub fn image_names(&self) -> &ImageNames {
+        &self.images
     }
 }
 
@@ -65,12 +72,12 @@ mod tests {
 
     #[test]
     fn every_topic_is_under_prefix_and_device() {
-        let t = Topics::new("anpr", "box-7");
+        let t = Topics::new("anpr", &"box-7".parse().expect("id"));
         assert_eq!(
             [t.reads.as_str(), t.hits.as_str(), t.status.as_str(), t.control.as_str()],
             ["anpr/box-7/reads", "anpr/box-7/hits", "anpr/box-7/status", "anpr/box-7/control"]
         );
-        assert_eq!(t.image("0190-ab", "plate"), "anpr/box-7/images/0190-ab/plate");
+        assert_eq!(t.image("0190-ab", ImageKind::Plate), "anpr/box-7/images/0190-ab/plate");
         assert_eq!(
             (t.hotlist.as_str(), t.fleet_hotlist.as_str()),
             ("anpr/box-7/hotlist", "anpr/fleet/hotlist")

@@ -25,7 +25,8 @@ pub struct Certificates {
     pub client_key: PathBuf,
 }
 
-fn openssl(dir: &Path, args: &[&str]) {
+/// Runs `openssl args` in `dir`, panicking with its complaint; its standard output.
+pub fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
     let output = Command::new("openssl")
         .args(args)
         .current_dir(dir)
@@ -36,6 +37,7 @@ fn openssl(dir: &Path, args: &[&str]) {
         "openssl {args:?}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
+    output.stdout
 }
 
 impl Certificates {

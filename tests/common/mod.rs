@@ -139,7 +139,7 @@ pub fn plate_of(folder: &std::path::Path, name: &str) -> String {
 
 /// [`plate_of`] with O and 0 folded.
 pub fn truth_of(folder: &std::path::Path, name: &str) -> String {
-    anpr_edge::plate_text::fold(&plate_of(folder, name))
+    anpr_edge::plate::fold(&plate_of(folder, name))
 }
 
 /// A recorded road: each of three real cars in view for 0.8 s at 10 frames/s, then 1.2 s of

@@ -194,7 +194,7 @@ pub struct Score {
 
 /// Scores read texts (as the records give them) against `vehicles` (folded plates).
 pub fn score(texts: &[String], vehicles: &[String]) -> Score {
-    use anpr_edge::plate_text::{edit_distance, fold};
+    use anpr_edge::plate::{edit_distance, fold};
     let mut per_vehicle = vec![(0usize, 0usize); vehicles.len()]; // (reads, exact reads)
     let mut phantoms = 0;
     for text in texts {

@@ -2,8 +2,13 @@
 //! `systemd/anpr-edge.toml`. Unknown keys are errors, so a typo never silently falls back to a
 //! default; every error names the file, the key and what to write instead.
 
+mod output;
+
+pub use output::{Output, OutputConfig, OutputKind};
+
 use crate::config_issue::{under, ConfigIssue};
 use crate::control::ControlConfig;
+use crate::device_id::{CameraId, DeviceId};
 use crate::fuse::{Camera, FusionConfig};
 use crate::health::HealthConfig;
 use crate::hotlist::HotlistConfig;
@@ -44,10 +49,16 @@ pub struct Config {
     pub privacy: PrivacyConfig,
     #[serde(default)]
     pub hotlist: HotlistConfig,
-    #[serde(default)]
-    pub output: OutputConfig,
-    /// The broker, when `output.kind = "mqtt"`.
-    pub mqtt: Option<MqttConfig>,
+    /// `[output]` as the file has it; where reads go is [`Config::output`].
+    #[serde(rename = "output", default)]
+    output_section: OutputConfig,
+    /// `[mqtt]` as the file has it: the broker, when `output.kind = "mqtt"`.
+    #[serde(rename = "mqtt")]
+    mqtt_section: Option<MqttConfig>,
+    /// Where reads go, parsed from the two sections above by [`Config::parse`]; not a key of
+    /// the file, which keeps them apart as operators write them.
+    #[serde(skip)]
+    output: Output,
     /// The durable spool behind the MQTT outbox; without it, what the broker has not
     /// acknowledged lives in RAM only.
     pub spool: Option<SpoolConfig>,
@@ -65,14 +76,10 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 pub struct DeviceConfig {
     /// Unique name of this unit in the fleet; part of every topic and record.
-    pub id: String,
-    #[serde(default = "default_camera_id")]
-    pub camera_id: String,
+    pub id: DeviceId,
+    #[serde(default)]
+    pub camera_id: CameraId,
     pub site: SiteConfig,
-}
-
-fn default_camera_id() -> String {
-    "cam0".into()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -112,22 +119,6 @@ pub struct RuntimeConfig {
     pub ort_library: Option<PathBuf>,
     /// Inference threads (default: one per core).
     pub threads: Option<usize>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct OutputConfig {
-    pub kind: OutputKind,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OutputKind {
-    /// One JSON record per line on standard output.
-    #[default]
-    Stdout,
-    /// Reads, hits, images and status on the MQTT broker of `[mqtt]`.
-    Mqtt,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -211,9 +202,11 @@ impl Config {
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
         let mut config: Config = serde_path_to_error::deserialize(toml::Deserializer::new(text))
             .map_err(|e| ConfigError::Parse { path: path.to_path_buf(), issue: parse_issue(e) })?;
-        let issues = config.issues();
-        if !issues.is_empty() {
-            return Err(ConfigError::Invalid { path: path.to_path_buf(), issues });
+        let output = Output::parse(&config.output_section, config.mqtt_section.as_ref());
+        let issues = config.issues(output.as_ref().err().map_or(&[], Vec::as_slice));
+        match output {
+            Ok(output) if issues.is_empty() => config.output = output,
+            _ => return Err(ConfigError::Invalid { path: path.to_path_buf(), issues }),
         }
         config.follow_retention();
         config.follow_position();
@@ -235,8 +228,14 @@ impl Config {
         self.fusion.camera.get_or_insert(if moving { Camera::Moving } else { Camera::Fixed });
     }
 
-    /// Every issue of every section, under its full key.
-    pub fn issues(&self) -> Vec<ConfigIssue> {
+    /// Where reads go.
+    pub fn output(&self) -> &Output {
+        &self.output
+    }
+
+    /// Every issue of every section, under its full key, `output` being those of `[output]`
+    /// and `[mqtt]` ([`Output::parse`], which reads the TLS files once).
+    fn issues(&self, output: &[ConfigIssue]) -> Vec<ConfigIssue> {
         let mut issues = self.device_issues();
         issues.extend(self.source_issues());
         let mut issue = |key: &str, problem: String, fix: &str| {
@@ -306,7 +305,7 @@ impl Config {
         issues.extend(under("privacy", self.privacy.issues()));
         issues.extend(under("hotlist", self.hotlist.issues()));
         issues.extend(under("position", self.position.issues()));
-        issues.extend(self.output_issues());
+        issues.extend_from_slice(output);
         issues.extend(self.spool_issues());
         if let Some(control) = &self.control {
             issues.extend(under("control", control.issues()));
@@ -321,29 +320,6 @@ impl Config {
 
     fn device_issues(&self) -> Vec<ConfigIssue> {
         let mut issues = Vec::new();
-        let id_ok = |s: &str| {
-            !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        };
-        if !id_ok(&self.device.id) {
-            issues.push(ConfigIssue::new(
-                "device.id",
-                format!("`{}` is not a topic-safe id (it is part of MQTT topics)", self.device.id),
-                "use non-empty letters, digits, - or _",
-            ));
-        } else if self.device.id == crate::publish::topics::FLEET {
-            issues.push(ConfigIssue::new(
-                "device.id",
-                format!("`{}` is reserved for the fleet-wide topics", self.device.id),
-                "choose another id",
-            ));
-        }
-        if !id_ok(&self.device.camera_id) {
-            issues.push(ConfigIssue::new(
-                "device.camera_id",
-                format!("`{}` is not a valid id", self.device.camera_id),
-                "use non-empty letters, digits, - or _",
-            ));
-        }
         let site = &self.device.site;
         if let Some(lat) = site.latitude.filter(|l| !(-90.0..=90.0).contains(l)) {
             issues.push(ConfigIssue::new(
@@ -404,28 +380,10 @@ impl Config {
         }
     }
 
-    fn output_issues(&self) -> Vec<ConfigIssue> {
-        match (&self.output.kind, &self.mqtt) {
-            (OutputKind::Mqtt, None) => vec![ConfigIssue::new(
-                "mqtt",
-                "is missing: output.kind is \"mqtt\" but there is no [mqtt] section",
-                "add [mqtt] with the broker, or set output.kind = \"stdout\"",
-            )],
-            (_, Some(mqtt)) => {
-                let mut issues: Vec<ConfigIssue> = under("mqtt", mqtt.issues()).collect();
-                if let Err(issue) = mqtt.client_tls() {
-                    issues.push(issue.under("mqtt"));
-                }
-                issues
-            }
-            (OutputKind::Stdout, None) => Vec::new(),
-        }
-    }
-
     fn spool_issues(&self) -> Vec<ConfigIssue> {
         let Some(spool) = &self.spool else { return Vec::new() };
         let outbox_bytes = self
-            .mqtt
+            .mqtt_section
             .as_ref()
             .map_or(crate::publish::MqttConfig::default_outbox_bytes(), |m| m.outbox_bytes);
         let mut issues: Vec<ConfigIssue> = under("spool", spool.issues(outbox_bytes)).collect();
@@ -484,6 +442,30 @@ mod tests {
         assert_eq!(config.device.camera_id, "cam0");
         assert_eq!(config.pipeline.frame_queue, 4);
         assert_eq!(config.fusion.max_delay_ms, 3000);
+    }
+
+    /// The ids a unit can be configured with are the ids its topics and records take: the
+    /// configuration parses them with the same rule, and each configured device id is one
+    /// level of every topic, never the fleet's.
+    #[test]
+    fn the_configuration_and_the_topics_take_the_same_ids() {
+        use crate::device_id::FLEET;
+        use crate::publish::topics::{is_topic_level, Topics};
+        let ids = ["box-1", "Unit_07", "fleet", "", "box 1", "a/b", "a+", "#", "box.1", "é"];
+        for id in ids {
+            let text = minimal("").replace("id = \"box-1\"", &format!("id = {id:?}"));
+            let configured = parse(&text).map(|config| config.device.id);
+            assert_eq!(configured.is_ok(), id.parse::<DeviceId>().is_ok(), "device id {id:?}");
+            if let Ok(device) = configured {
+                assert!(is_topic_level(&device) && device != FLEET, "{id:?}");
+                assert_eq!(Topics::new("anpr", &device).reads, format!("anpr/{id}/reads"));
+                assert_eq!(parse(&text).expect("valid").identity().device_id, device);
+            }
+            let text = minimal("")
+                .replace("id = \"box-1\"", &format!("id = \"box-1\"\ncamera_id = {id:?}"));
+            let configured = parse(&text).map(|config| config.device.camera_id);
+            assert_eq!(configured.is_ok(), id.parse::<CameraId>().is_ok(), "camera id {id:?}");
+        }
     }
 
     #[test]
@@ -553,7 +535,7 @@ mod tests {
         assert!(e.contains("mqtt.tls") && e.contains("insecure_dev"), "{e}");
         let config =
             parse(&minimal(&format!("{mqtt}insecure_dev = true\n"))).expect("bench broker allowed");
-        assert_eq!(config.mqtt.expect("mqtt").port(), 1883);
+        assert_eq!(config.output().mqtt().expect("mqtt").port(), 1883);
         let e = parse(&minimal("[output]\nkind = \"mqtt\"\n")).expect_err("no section").to_string();
         assert!(e.contains("[mqtt]"), "{e}");
         let tls = "[mqtt.tls]\nca_file = \"/nope/ca.pem\"\nclient_cert_file = \"/nope/c.pem\"\nclient_key_file = \"/nope/k.pem\"\n";
@@ -656,7 +638,7 @@ mod tests {
 
         #[test]
         fn mangled_configurations_never_panic_the_parser(cut in 0usize..2000, insert in "[ -~\n]{0,12}") {
-            let text = include_str!("../systemd/anpr-edge.toml").replace("/var/lib/anpr-edge/sample.mp4", env!("CARGO_MANIFEST_DIR"));
+            let text = include_str!("../../systemd/anpr-edge.toml").replace("/var/lib/anpr-edge/sample.mp4", env!("CARGO_MANIFEST_DIR"));
             let at = text.char_indices().map(|(i, _)| i).nth(cut % text.chars().count()).unwrap_or(0);
             let mangled = format!("{}{insert}{}", &text[..at], &text[at..]);
             let _ = parse(&mangled);
@@ -779,7 +761,7 @@ mod tests {
 
     #[test]
     fn the_documented_example_parses() {
-        let text = include_str!("../systemd/anpr-edge.toml")
+        let text = include_str!("../../systemd/anpr-edge.toml")
             .replace("/var/lib/anpr-edge/sample.mp4", env!("CARGO_MANIFEST_DIR"));
         parse(&text).expect("the commented example under systemd/ must stay valid");
         let with_roi: String = text
