@@ -14,7 +14,7 @@
 //! | missed | no report names the vehicle (a misread of it is a phantom too) |
 //! | phantom | a report that names no labelled vehicle |
 
-use super::ground_truth::{parse_annotations, GroundTruthError};
+use super::ground_truth::{load_labelled, GroundTruthError};
 use crate::plate::{edit_distance, fold};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -32,30 +32,17 @@ pub struct ClipTruth {
 /// The clips of `folder` that have a label file, sorted by name: files that are neither
 /// stills nor text, with `NAME.txt` beside them.
 pub fn load_clips(folder: &Path) -> Result<Vec<ClipTruth>, GroundTruthError> {
-    if !folder.is_dir() {
-        return Err(GroundTruthError::NoFolder { path: folder.to_path_buf() });
-    }
-    let list_error = |source| GroundTruthError::List { path: folder.to_path_buf(), source };
-    let mut clips = Vec::new();
-    for entry in std::fs::read_dir(folder).map_err(list_error)? {
-        let clip = entry.map_err(list_error)?.path();
-        let text = clip.extension().is_some_and(|e| e.eq_ignore_ascii_case("txt"));
-        if !clip.is_file() || text || crate::source::is_still(&clip) {
-            continue;
-        }
-        let labels = clip.with_extension("txt");
-        if !labels.is_file() {
-            continue;
-        }
-        let lines = std::fs::read_to_string(&labels)
-            .map_err(|source| GroundTruthError::Read { path: labels.clone(), source })?;
-        let name = clip.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
-        let vehicles =
-            parse_annotations(&lines, &name, &labels)?.into_iter().map(|p| p.text).collect();
-        clips.push(ClipTruth { clip, vehicles });
-    }
-    clips.sort_by(|a, b| a.clip.cmp(&b.clip));
-    Ok(clips)
+    let clip = |file: &Path| {
+        let text = file.extension().is_some_and(|e| e.eq_ignore_ascii_case("txt"));
+        file.is_file() && !text && !crate::source::is_still(file)
+    };
+    Ok(load_labelled(folder, clip)?
+        .into_iter()
+        .map(|(clip, plates)| ClipTruth {
+            clip,
+            vehicles: plates.into_iter().map(|p| p.text).collect(),
+        })
+        .collect())
 }
 
 /// How one clip's reports score.

@@ -70,33 +70,43 @@ pub fn parse_annotations(
     Ok(plates)
 }
 
-/// Every image in `folder` that has a ground-truth file, sorted by name. Text files without an
-/// image of the same stem (a README, a licence) are ignored.
-pub fn load_folder(folder: &Path) -> Result<Vec<TruthImage>, GroundTruthError> {
+/// Every file of `folder` that `wanted` takes and that has `NAME.txt` beside it, with the
+/// plates that file lists, sorted by name. Text files without a file of the same stem (a README,
+/// a licence) are ignored.
+pub(super) fn load_labelled(
+    folder: &Path,
+    wanted: impl Fn(&Path) -> bool,
+) -> Result<Vec<(PathBuf, Vec<TruthPlate>)>, GroundTruthError> {
     if !folder.is_dir() {
         return Err(GroundTruthError::NoFolder { path: folder.to_path_buf() });
     }
     let list_error = |source| GroundTruthError::List { path: folder.to_path_buf(), source };
-    let mut images = Vec::new();
+    let mut labelled = Vec::new();
     for entry in std::fs::read_dir(folder).map_err(list_error)? {
-        let image = entry.map_err(list_error)?.path();
-        if !crate::source::is_still(&image) {
-            continue;
-        }
-        let annotations = image.with_extension("txt");
-        if !annotations.is_file() {
+        let file = entry.map_err(list_error)?.path();
+        let annotations = file.with_extension("txt");
+        if !wanted(&file) || annotations == file || !annotations.is_file() {
             continue;
         }
         let text = std::fs::read_to_string(&annotations)
             .map_err(|source| GroundTruthError::Read { path: annotations.clone(), source })?;
-        let name = image.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        let name = file.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
         let plates = parse_annotations(&text, &name, &annotations)?;
-        images.push(TruthImage { image, plates });
+        labelled.push((file, plates));
     }
+    labelled.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(labelled)
+}
+
+/// Every image in `folder` that has a ground-truth file, sorted by name.
+pub fn load_folder(folder: &Path) -> Result<Vec<TruthImage>, GroundTruthError> {
+    let images: Vec<TruthImage> = load_labelled(folder, crate::source::is_still)?
+        .into_iter()
+        .map(|(image, plates)| TruthImage { image, plates })
+        .collect();
     if images.is_empty() {
         return Err(GroundTruthError::Empty { path: folder.to_path_buf() });
     }
-    images.sort_by(|a, b| a.image.cmp(&b.image));
     Ok(images)
 }
 
