@@ -14,8 +14,10 @@ pub struct Shutdown(Arc<Inner>);
 #[derive(Default)]
 struct Inner {
     triggered: AtomicBool,
-    /// Why, for the log line of whoever stops last.
-    reason: Mutex<Option<String>>,
+    /// Why, for the log line of whoever stops last, and when: a stop has a time budget
+    /// (systemd's TimeoutStopSec) that counts from the request, not from when a busy thread
+    /// first notices it.
+    reason: Mutex<Option<(String, Instant)>>,
     lock: Mutex<()>,
     wake: Condvar,
 }
@@ -27,7 +29,7 @@ impl Shutdown {
 
     /// Asks every holder to stop; the first reason given is kept.
     pub fn trigger(&self, reason: &str) {
-        lock(&self.0.reason).get_or_insert_with(|| reason.to_string());
+        lock(&self.0.reason).get_or_insert_with(|| (reason.to_string(), Instant::now()));
         let _guard = lock(&self.0.lock);
         self.0.triggered.store(true, Ordering::SeqCst);
         self.0.wake.notify_all();
@@ -38,7 +40,12 @@ impl Shutdown {
     }
 
     pub fn reason(&self) -> Option<String> {
-        lock(&self.0.reason).clone()
+        lock(&self.0.reason).as_ref().map(|(reason, _)| reason.clone())
+    }
+
+    /// How long ago the stop was first asked for; `None` before.
+    pub fn asked_since(&self) -> Option<Duration> {
+        lock(&self.0.reason).as_ref().map(|(_, at)| at.elapsed())
     }
 
     /// Sleeps for `wait`, or less when the shutdown comes first; true when it did.
@@ -91,5 +98,16 @@ mod tests {
         let shutdown = Shutdown::new();
         assert!(!shutdown.wait(Duration::from_millis(20)));
         assert!(!shutdown.is_triggered());
+        assert_eq!(shutdown.asked_since(), None);
+    }
+
+    #[test]
+    fn the_stop_is_timed_from_its_first_request() {
+        let shutdown = Shutdown::new();
+        shutdown.trigger("SIGTERM");
+        std::thread::sleep(Duration::from_millis(30));
+        shutdown.trigger("a later request does not restart the clock");
+        let since = shutdown.asked_since().expect("asked");
+        assert!(since >= Duration::from_millis(30), "{since:?}");
     }
 }

@@ -127,6 +127,18 @@ impl FrameQueue {
         }
     }
 
+    /// Drops every queued frame (counted with the dropped ones) and returns how many: a
+    /// stopping unit that cannot afford to recognise them all before systemd's stop timeout.
+    pub fn discard(&self) -> usize {
+        let mut state = self.lock();
+        let discarded = state.frames.len();
+        state.frames.clear();
+        state.stats.dropped_oldest += discarded as u64;
+        drop(state);
+        self.space.notify_all();
+        discarded
+    }
+
     /// No more frames will come; the consumer drains what is queued, then sees `Closed`.
     pub fn close(&self) {
         self.lock().closed = true;
@@ -185,6 +197,18 @@ mod tests {
         q.push(frame(7));
         q.close();
         assert_eq!(seq(q.pop(Duration::ZERO)), Some(7));
+        assert!(matches!(q.pop(Duration::ZERO), Pop::Closed));
+    }
+
+    #[test]
+    fn discarded_frames_are_counted_as_dropped_and_the_queue_then_closes_empty() {
+        let q = FrameQueue::new(4);
+        for seq in 0..3 {
+            q.push(frame(seq));
+        }
+        assert_eq!(q.discard(), 3);
+        assert_eq!(q.stats(), QueueStats { depth: 0, pushed: 3, dropped_oldest: 3 });
+        q.close();
         assert!(matches!(q.pop(Duration::ZERO), Pop::Closed));
     }
 

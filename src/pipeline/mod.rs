@@ -148,6 +148,12 @@ const TICK: Duration = Duration::from_millis(200);
 /// How often a recording's capture, waiting for recognition to take its frame, looks for a stop.
 const POLL: Duration = Duration::from_millis(100);
 
+/// How long a stopping pipeline goes on recognising the frames still queued. Past it, they are
+/// dropped (counted): on a starved host one frame took 4.6 s, so a full queue of four cost more
+/// than systemd's TimeoutStopSec (20 s) with the broker flush, and the SIGKILL that followed
+/// would have lost the vehicles fusion was following, which are reads and not mere frames.
+const STOP_DRAIN: Duration = Duration::from_secs(2);
+
 /// Runs `source` through the pipeline until the source ends or the shutdown comes. `alive` is
 /// called at least every [`TICK`] while the pipeline makes progress (the systemd watchdog is
 /// fed from it, so a hung recognition stops the feeding). Every read gets the hotlist's
@@ -182,6 +188,12 @@ pub fn run(
     let mut delivered = Ok(());
     while delivered.is_ok() {
         alive();
+        if shutdown.asked_since().is_some_and(|since| since >= STOP_DRAIN) {
+            let discarded = queue.discard();
+            if discarded > 0 {
+                tracing::warn!(frames = discarded, "stopping: queued frames not recognised in time are dropped; every vehicle already followed is still reported");
+            }
+        }
         let due = match queue.pop(TICK) {
             Pop::Frame(frame) => {
                 last_monotonic = frame.monotonic;
@@ -539,6 +551,17 @@ mod tests {
         listed: Option<&'static str>,
         width: f32,
     ) -> Outcome {
+        run_recognising(source, OnePlate(width), fail_from, shutdown, listed)
+    }
+
+    /// As [`run_listing`], with `recognizer` in place of the models.
+    fn run_recognising(
+        source: Box<Scripted>,
+        mut recognizer: impl Recognise + Send + 'static,
+        fail_from: usize,
+        shutdown: &Shutdown,
+        listed: Option<&'static str>,
+    ) -> Outcome {
         let (done, outcome) = mpsc::channel();
         let shutdown = shutdown.clone();
         std::thread::spawn(move || {
@@ -578,7 +601,7 @@ mod tests {
                 roi: &RoiConfig::default(),
             };
             let mut sink = Collect { reads: Vec::new(), fail_from };
-            let result = super::run(source, &mut OnePlate(width), &stages, &mut sink, run, || {});
+            let result = super::run(source, &mut recognizer, &stages, &mut sink, run, || {});
             let _ = done.send(Outcome { result, reads: sink.reads, stats });
         });
         outcome.recv_timeout(Duration::from_secs(60)).expect("the pipeline stopped")
@@ -657,6 +680,39 @@ mod tests {
         assert!(outcome.result.is_ok(), "a stop is not an error");
         assert!(started.elapsed() < Duration::from_secs(30), "it did not wait out the 60 s");
         assert_eq!(outcome.reads.len(), 1, "fusion flushed the vehicle it was following");
+    }
+
+    /// Reads the plate as [`OnePlate`] does, but slowly, as a starved host would; asks for the
+    /// stop while it recognises its second frame.
+    struct SlowThenStop {
+        plate: OnePlate,
+        calls: u32,
+        shutdown: Shutdown,
+    }
+
+    impl Recognise for SlowThenStop {
+        fn recognize(&mut self, image: &image::RgbImage) -> Result<Recognition, RecognizeError> {
+            self.calls += 1;
+            if self.calls == 2 {
+                self.shutdown.trigger("SIGTERM");
+            }
+            std::thread::sleep(STOP_DRAIN + Duration::from_millis(100));
+            self.plate.recognize(image)
+        }
+    }
+
+    #[test]
+    fn a_stopping_pipeline_drops_the_frames_it_cannot_recognise_in_time_and_keeps_the_vehicle() {
+        let shutdown = Shutdown::new();
+        let slow = SlowThenStop { plate: OnePlate(56.0), calls: 0, shutdown: shutdown.clone() };
+        // A live source with more frames waiting than a stop can afford to recognise.
+        let outcome =
+            run_recognising(Scripted::new(6, Then::Backoff), slow, usize::MAX, &shutdown, None);
+        assert!(outcome.result.is_ok(), "a stop is not an error");
+        let recognised = outcome.stats.frames_recognised.load(Ordering::Relaxed);
+        assert_eq!(recognised, 2, "nothing recognised once the stop's drain time was spent");
+        assert_eq!(outcome.reads.len(), 1, "fusion flushed the vehicle of those two frames");
+        assert_eq!(outcome.reads[0].record.frames, 2);
     }
 
     #[test]
