@@ -21,13 +21,17 @@ pub fn json_lines(stdout: &[u8]) -> Vec<Value> {
         .collect()
 }
 
-/// The JSON messages on `topic`, in arrival order. A payload that is not JSON is passed over:
-/// an empty retained message, which clears a topic, is not JSON either.
+/// The messages on `topic`, in arrival order, each parsed as JSON; panics on one that is not,
+/// since the unit publishes nothing else on its reads, hits and status topics.
 pub fn json_on(received: &Received, topic: &str) -> Vec<Value> {
     received
         .iter()
         .filter(|(t, _, _)| t == topic)
-        .filter_map(|(_, payload, _)| serde_json::from_slice(payload).ok())
+        .map(|(_, payload, _)| {
+            serde_json::from_slice(payload).unwrap_or_else(|e| {
+                panic!("not JSON on {topic} ({e}): {}", String::from_utf8_lossy(payload))
+            })
+        })
         .collect()
 }
 
