@@ -28,6 +28,10 @@
 mod broker;
 #[path = "../tests/common/cluster.rs"]
 mod cluster;
+// The broker's certificates are made with the tests' openssl helper.
+#[allow(dead_code)]
+#[path = "../tests/common/keys.rs"]
+mod keys;
 #[path = "../tests/common/mqtt_proxy.rs"]
 mod mqtt_proxy;
 #[allow(dead_code)]

@@ -5,7 +5,7 @@
 //! raises that threshold to the freed block's size (up to 32 MiB), so every later decoded frame,
 //! photograph or crop of that size comes from the heap, and freed ones stay there as resident
 //! free memory. Fixing the threshold keeps the first behaviour: peak RSS 8–9 MiB lower for
-//! `replay` and `run` (docs/accuracy-and-speed.md, "Memory"). `MALLOC_MMAP_THRESHOLD_` in the
+//! `replay` and `run` (docs/memory.md). `MALLOC_MMAP_THRESHOLD_` in the
 //! environment does the same, but only where the environment is set (the unit, not a person's
 //! shell); set by the program, every command (`run`, `replay`, `eval`) allocates alike.
 //!
@@ -17,7 +17,7 @@
 /// the small allocations of parsing, MQTT and tracking below, so the buffers every image
 /// reuses stay in the heap. Measured on `eval` of the US photographs against glibc's dynamic
 /// threshold: 256 KiB cost 7 % more CPU (every mid-sized buffer mapped and faulted in anew),
-/// 1 MiB 1–2 % (within noise), for the same peak (docs/accuracy-and-speed.md, "Memory").
+/// 1 MiB 1–2 % (within noise), for the same peak (docs/memory.md).
 pub const MMAP_THRESHOLD: usize = 1024 * 1024;
 
 /// Fixes glibc's mmap threshold at [`MMAP_THRESHOLD`] unless the environment already sets one.

@@ -128,7 +128,7 @@ pub enum JpegError {
 ///
 /// `jpeg-encoder` (Rust, SIMD) rather than OpenCV's `imencode`: imgcodecs loads GDAL and its
 /// company into every process; it takes 1.8× libjpeg-turbo's time on a 1280 × 960 overview
-/// (docs/accuracy-and-speed.md, Memory), once per read, never per frame.
+/// (docs/memory.md), once per read, never per frame.
 pub fn encode_jpeg(
     image: &RgbImage,
     rect: (u32, u32, u32, u32),

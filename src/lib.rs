@@ -1,19 +1,8 @@
 //! anpr-edge: the software of an edge ANPR (automatic number plate recognition) unit.
 //!
-//! The modules follow the data flow of the unit, one stage per module:
-//!
-//! `source` (frames in) → `detect` (plate boxes) → `ocr` (plate text) →
-//! `plate_format` (country formats, confusable characters) → `recognizer` (one frame, all plates
-//! in the regions of interest of `roi`) → `fuse` (one read per vehicle) → `hotlist` (the
-//! verdict) → `privacy` (what may leave the device: blur, pseudonyms, retention) → `publish`
-//! (outbox and MQTT) backed by `spool` (on disk).
-//! `pipeline` runs them as threads and bounded queues; `daemon` and `config` start it.
-//!
-//! Around them: `read_record` (what leaves the device), `read_signing` and `signing` (tamper
-//! evidence), `position` and `clock` (where and when a read was made), `health` (metrics);
-//! `runtime` and `models` load ONNX Runtime and the model files; `replay` and `eval` drive the
-//! stages over recorded material; `control` decides on the centre's signed commands and
-//! `control_agent` carries them out.
+//! One module per stage of the unit's data flow, and one per thing the stages share. Which
+//! module does what, the data flow from frame to MQTT, and which module may import which:
+//! ARCHITECTURE.md, the one map of the code (`tests/layers.rs` holds the code to it).
 
 pub mod allocator;
 pub mod backoff;

@@ -153,7 +153,7 @@ pub fn load(
         .map_err(|e| load_error(e.to_string()))?
         // The memory pattern pre-plans a block per input shape, and OCR batches and photographs
         // vary in shape: off, peak memory is 17 MiB lower in replay and 16 MiB in `run`, speed
-        // within noise (docs/accuracy-and-speed.md, Memory). The CPU arena stays: without it
+        // within noise (docs/memory.md). The CPU arena stays: without it
         // `run` peaked higher and the detector was no faster.
         .with_memory_pattern(false)
         .map_err(|e| load_error(e.to_string()))?

@@ -9,6 +9,7 @@
 mod common;
 
 use common::broker::Broker;
+use common::keys::key_pair;
 use common::subscriber::Subscriber;
 use rumqttc::{Client, MqttOptions, QoS};
 use std::path::{Path, PathBuf};
@@ -16,24 +17,6 @@ use std::process::{Child, Stdio};
 use std::time::Duration;
 
 const UNIT: &str = "unit-a";
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let status = std::process::Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .stderr(Stdio::null())
-        .status()
-        .expect("openssl (scripts/setup.sh installs it)");
-    assert!(status.success(), "openssl {args:?}");
-}
-
-/// An operator key pair (private, public), as `openssl genpkey` makes it.
-fn key_pair(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
-    let (private, public) = (format!("{name}.pem"), format!("{name}.pub.pem"));
-    openssl(dir, &["genpkey", "-algorithm", "ed25519", "-out", &private]);
-    openssl(dir, &["pkey", "-in", &private, "-pubout", "-out", &public]);
-    (dir.join(private), dir.join(public))
-}
 
 /// A synthetic video long enough to outlast the test at its own pace.
 fn long_video(dir: &Path) -> PathBuf {

@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::records::{assert_follows_schema, folded_texts, json_lines};
 use std::path::Path;
 use std::process::Command;
 
@@ -15,6 +16,17 @@ fn config(dir: &Path, source: &Path, extra: &str) -> std::path::PathBuf {
     );
     std::fs::write(&path, text).expect("write config");
     path
+}
+
+/// `anpr-edge check-config FLAGS CONFIG`, run bare (no models folder named), as an installer
+/// checks a configuration before the unit is started.
+fn check_config(flags: &[&str], config: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_anpr-edge"))
+        .arg("check-config")
+        .args(flags)
+        .arg(config)
+        .output()
+        .expect("run anpr-edge check-config")
 }
 
 fn run(config: &Path) -> std::process::Output {
@@ -33,26 +45,12 @@ fn a_recorded_video_gives_exactly_one_read_per_vehicle() {
         run(&config(dir.path(), &video, "non_hit_plate = \"clear\"\nnon_hit_plate_crop = true\n"));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
-    let records: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("one JSON record per line"))
-        .collect();
-    let texts: Vec<String> = records
-        .iter()
-        .map(|r| anpr_edge::plate::fold(r["plate"]["text"].as_str().expect("text")))
-        .collect();
-    assert_eq!(texts, expected, "one read per vehicle, in order of passing");
+    let records = json_lines(&output.stdout);
+    assert_eq!(folded_texts(&records), expected, "one read per vehicle, in order of passing");
 
-    let schema: serde_json::Value =
-        serde_json::from_str(anpr_edge::read_record::JSON_SCHEMA).expect("schema is JSON");
-    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
     let mut ids = std::collections::BTreeSet::new();
     for record in &records {
-        let errors: Vec<String> = validator.iter_errors(record).map(|e| e.to_string()).collect();
-        assert!(
-            errors.is_empty(),
-            "record does not follow schema/read.schema.json: {errors:?}\n{record}"
-        );
+        assert_follows_schema(record);
         assert!(
             ids.insert(record["read_id"].as_str().expect("id").to_string()),
             "read ids are unique"
@@ -97,32 +95,20 @@ fn bad_configurations_give_one_clear_error_line() {
 fn check_config_prints_the_effective_configuration() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = config(dir.path(), dir.path(), "");
-    let output = Command::new(env!("CARGO_BIN_EXE_anpr-edge"))
-        .arg("check-config")
-        .arg(&path)
-        .output()
-        .expect("run");
+    let output = check_config(&[], &path);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success());
     assert!(
         stdout.contains("valid") && stdout.contains("max_delay_ms = 3000"),
         "defaults are shown: {stdout}"
     );
-    let quiet = Command::new(env!("CARGO_BIN_EXE_anpr-edge"))
-        .args(["check-config", "--quiet"])
-        .arg(&path)
-        .output()
-        .expect("run");
+    let quiet = check_config(&["--quiet"], &path);
     assert!(
         quiet.status.success() && quiet.stdout.is_empty() && quiet.stderr.is_empty(),
         "{quiet:?}"
     );
     std::fs::write(&path, "[device]\nid = \"\"\n").expect("write");
-    let invalid = Command::new(env!("CARGO_BIN_EXE_anpr-edge"))
-        .args(["check-config", "--quiet"])
-        .arg(&path)
-        .output()
-        .expect("run");
+    let invalid = check_config(&["--quiet"], &path);
     assert!(
         !invalid.status.success()
             && String::from_utf8_lossy(&invalid.stderr).contains("anpr-edge.toml"),
@@ -137,11 +123,7 @@ fn check_config_reports_every_mistake_at_once_each_with_its_key_and_fix() {
     let extra =
         "[pipeline]\nframe_queue = 0\n[images]\njpeg_quality = 0\n[position]\ngpsd_port = 0\n";
     let path = config(dir.path(), dir.path(), extra);
-    let output = Command::new(env!("CARGO_BIN_EXE_anpr-edge"))
-        .arg("check-config")
-        .arg(&path)
-        .output()
-        .expect("run");
+    let output = check_config(&[], &path);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "accepted: {stderr}");
     assert!(stderr.contains("3 problems"), "{stderr}");
@@ -161,11 +143,7 @@ fn check_config_reports_every_mistake_at_once_each_with_its_key_and_fix() {
         format!("{}{}", &text[..start], &text[end..])
     };
     std::fs::write(&path, without_site).expect("write");
-    let output = Command::new(env!("CARGO_BIN_EXE_anpr-edge"))
-        .arg("check-config")
-        .arg(&path)
-        .output()
-        .expect("run");
+    let output = check_config(&[], &path);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
     assert!(stderr.contains("device.site: is missing; add it"), "{stderr}");

@@ -8,6 +8,7 @@ mod common;
 use anpr_edge::position::{PositionConfig, PositionKind, PositionProvider};
 use common::gpsd::{drive_log, logged_fixes, FakeGps};
 use common::metrics::{get, metric};
+use common::records::{assert_follows_schema, folded_texts, json_lines};
 use std::time::{Duration, Instant};
 
 #[test]
@@ -109,22 +110,11 @@ fn reads_carry_the_gpsd_position_and_metrics_are_scraped_while_running() {
     );
     assert!(not_found.is_some_and(|r| r.starts_with("HTTP/1.1 404")), "only /metrics is served");
 
-    let records: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("one JSON record per line"))
-        .collect();
-    let texts: Vec<String> = records
-        .iter()
-        .map(|r| anpr_edge::plate::fold(r["plate"]["text"].as_str().expect("text")))
-        .collect();
-    assert_eq!(texts, expected);
-    let schema: serde_json::Value =
-        serde_json::from_str(anpr_edge::read_record::JSON_SCHEMA).expect("schema");
-    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+    let records = json_lines(&output.stdout);
+    assert_eq!(folded_texts(&records), expected);
     let (logged, _) = logged_fixes(&drive_log());
     for record in &records {
-        let errors: Vec<String> = validator.iter_errors(record).map(|e| e.to_string()).collect();
-        assert!(errors.is_empty(), "{errors:?}\n{record}");
+        assert_follows_schema(record);
         assert_eq!(record["clock_synchronised"], synchronised, "the read says what the clock said");
         let position = &record["position"];
         assert_eq!(position["source"], "gpsd", "{record}");

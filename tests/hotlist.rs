@@ -8,48 +8,16 @@
 mod common;
 
 use anpr_edge::hotlist::{Envelope, Format};
-use common::broker::{openssl, Broker};
+use common::broker::Broker;
+use common::keys::{key_pair, sign};
+use common::records::{
+    assert_follows_schema, assert_images_arrived, folded_text, json_on, Received,
+};
 use common::subscriber::Subscriber;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-type Received = [(String, Vec<u8>, bool)];
-
 const HEADER: &str = "plate,list,category,action,expires,note\n";
-
-/// An Ed25519 key pair as an operator makes it: (private, public) PEM files.
-fn key_pair(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
-    let (private, public) = (format!("{name}.pem"), format!("{name}.pub.pem"));
-    openssl(dir, &["genpkey", "-algorithm", "ed25519", "-out", &private]);
-    openssl(dir, &["pkey", "-in", &private, "-pubout", "-out", &public]);
-    (dir.join(private), dir.join(public))
-}
-
-/// Base64 of the Ed25519 signature openssl makes over `body`.
-fn sign(dir: &Path, private: &Path, body: &str) -> String {
-    let file = dir.join("to-sign");
-    std::fs::write(&file, body).expect("write");
-    let signature = openssl(
-        dir,
-        &[
-            "pkeyutl",
-            "-sign",
-            "-inkey",
-            &private.display().to_string(),
-            "-rawin",
-            "-in",
-            &file.display().to_string(),
-        ],
-    );
-    openssl_base64(dir, &signature)
-}
-
-fn openssl_base64(dir: &Path, bytes: &[u8]) -> String {
-    let file = dir.join("signature.bin");
-    std::fs::write(&file, bytes).expect("write");
-    String::from_utf8(openssl(dir, &["base64", "-A", "-in", &file.display().to_string()]))
-        .expect("base64 text")
-}
 
 fn daemon_config(dir: &Path, video: &Path, port: u16, hotlist: &str, realtime: bool) -> PathBuf {
     let path = dir.join("anpr-edge.toml");
@@ -62,24 +30,6 @@ fn daemon_config(dir: &Path, video: &Path, port: u16, hotlist: &str, realtime: b
     );
     std::fs::write(&path, text).expect("config");
     path
-}
-
-fn json_on(received: &Received, topic: &str) -> Vec<serde_json::Value> {
-    received
-        .iter()
-        .filter(|(t, _, _)| t == topic)
-        .filter_map(|(_, p, _)| serde_json::from_slice(p).ok())
-        .collect()
-}
-
-fn folded_text(read: &serde_json::Value) -> String {
-    anpr_edge::plate::fold(read["plate"]["text"].as_str().expect("text"))
-}
-
-fn validator() -> jsonschema::Validator {
-    let schema: serde_json::Value =
-        serde_json::from_str(anpr_edge::read_record::JSON_SCHEMA).expect("schema is JSON");
-    jsonschema::validator_for(&schema).expect("schema compiles")
 }
 
 #[test]
@@ -179,26 +129,12 @@ fn a_signed_hotlist_file_turns_one_car_of_a_real_video_into_a_hit() {
         matches!(kind_and_distance, (Some("exact"), Some(0)) | (Some("fuzzy"), Some(1))),
         "{kind_and_distance:?}"
     );
-    for kind in ["overview", "plate"] {
-        let reference = &hit["images"][kind];
-        let topic = reference["topic"].as_str().expect("image topic");
-        let (_, jpeg, _) = received
-            .iter()
-            .find(|(t, _, _)| t == topic)
-            .unwrap_or_else(|| panic!("no image on {topic}"));
-        assert_eq!(
-            anpr_edge::digest::sha256_hex(jpeg),
-            reference["sha256"].as_str().expect("sha"),
-            "the hit's {kind} image arrived"
-        );
-    }
+    assert_images_arrived(hit, &received, &["overview", "plate"]);
 
     let reads = json_on(&received, "anpr/box/reads");
-    let validator = validator();
     let mut by_plate = std::collections::BTreeMap::new();
     for read in &reads {
-        let errors: Vec<String> = validator.iter_errors(read).map(|e| e.to_string()).collect();
-        assert!(errors.is_empty(), "{errors:?}\n{read}");
+        assert_follows_schema(read);
         by_plate.insert(folded_text(read), read.clone());
     }
     assert_eq!(by_plate.len(), 3, "{reads:?}");

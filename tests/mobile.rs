@@ -6,6 +6,7 @@
 mod common;
 
 use common::moving::{self, Material, Score};
+use common::records::json_lines;
 use std::path::Path;
 use std::time::Instant;
 
@@ -36,13 +37,9 @@ fn run(dir: &Path, video: &Path, fusion: &str) -> Run {
     let seconds = started.elapsed().as_secs_f64();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
-    let texts = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(|l| {
-            let record: serde_json::Value =
-                serde_json::from_str(l).expect("one JSON record a line");
-            record["plate"]["text"].as_str().expect("plate text").to_string()
-        })
+    let texts = json_lines(&output.stdout)
+        .iter()
+        .map(|record| record["plate"]["text"].as_str().expect("plate text").to_string())
         .collect();
     // The daemon's last words carry its counters.
     let phantoms_suppressed = stderr

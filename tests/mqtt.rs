@@ -7,6 +7,7 @@ mod common;
 
 use common::broker::{free_port, Broker, Certificates};
 use common::metrics;
+use common::records::{assert_images_arrived, folded_text, folded_texts, json_on, Received};
 use common::subscriber::Subscriber;
 use rumqttc::QoS;
 use std::time::Duration;
@@ -31,12 +32,9 @@ fn daemon_config(
     path
 }
 
-fn statuses(received: &[(String, Vec<u8>, bool)]) -> Vec<serde_json::Value> {
-    received
-        .iter()
-        .filter(|(t, _, _)| t == "anpr/box/status")
-        .filter_map(|(_, p, _)| serde_json::from_slice(p).ok())
-        .collect()
+/// The unit's status messages (heartbeats and its Last Will), in arrival order.
+fn statuses(received: &Received) -> Vec<serde_json::Value> {
+    json_on(received, "anpr/box/status")
 }
 
 #[test]
@@ -64,31 +62,10 @@ fn the_daemon_delivers_one_read_per_vehicle_with_its_images_over_mutual_tls() {
     let received = subscriber.wait_until(Duration::from_secs(10), |r| {
         statuses(r).iter().any(|s| s["state"] == "offline")
     });
-    let reads: Vec<serde_json::Value> = received
-        .iter()
-        .filter(|(t, _, _)| t == "anpr/box/reads")
-        .map(|(_, p, _)| serde_json::from_slice(p).expect("read JSON"))
-        .collect();
-    let texts: Vec<String> = reads
-        .iter()
-        .map(|r| anpr_edge::plate::fold(r["plate"]["text"].as_str().expect("text")))
-        .collect();
-    assert_eq!(texts, expected, "exactly one read per vehicle");
+    let reads = json_on(&received, "anpr/box/reads");
+    assert_eq!(folded_texts(&reads), expected, "exactly one read per vehicle");
     for read in &reads {
-        for kind in ["overview", "plate"] {
-            let reference = &read["images"][kind];
-            let topic = reference["topic"].as_str().expect("image topic");
-            let (_, jpeg, _) = received
-                .iter()
-                .find(|(t, _, _)| t == topic)
-                .unwrap_or_else(|| panic!("no image on {topic}"));
-            assert_eq!(
-                anpr_edge::digest::sha256_hex(jpeg),
-                reference["sha256"].as_str().expect("sha"),
-                "image {topic} is the one the read names"
-            );
-            assert_eq!(&jpeg[..2], &[0xff, 0xd8], "a JPEG");
-        }
+        assert_images_arrived(read, &received, &["overview", "plate"]);
     }
     let states: Vec<String> = statuses(&received)
         .iter()
@@ -219,14 +196,10 @@ fn replay_through_a_broker_fault(persistence: bool) {
         .expect("stderr");
     assert!(status.success(), "{stderr}");
     let received = subscriber.wait_until(Duration::from_secs(10), |r| r.len() >= expected.len());
-    let reads: Vec<serde_json::Value> =
-        received.iter().filter_map(|(_, p, _)| serde_json::from_slice(p).ok()).collect();
+    let reads = json_on(&received, "anpr/box/reads");
     let mut by_id = std::collections::BTreeMap::new();
     for read in &reads {
-        by_id.insert(
-            read["read_id"].as_str().expect("id").to_string(),
-            anpr_edge::plate::fold(read["plate"]["text"].as_str().expect("text")),
-        );
+        by_id.insert(read["read_id"].as_str().expect("id").to_string(), folded_text(read));
     }
     let mut texts: Vec<String> = by_id.into_values().collect();
     texts.sort();

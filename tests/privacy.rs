@@ -8,6 +8,7 @@
 mod common;
 
 use common::broker::Broker;
+use common::records::{assert_follows_schema, json_lines, json_on};
 use common::subscriber::Subscriber;
 
 use anpr_edge::eval::ground_truth::load_folder;
@@ -309,16 +310,8 @@ fn daemon_records(dir: &Path, privacy: &str) -> (Vec<serde_json::Value>, String,
     let stderr = String::from_utf8_lossy(&output.stderr).to_string();
     assert!(output.status.success(), "{stderr}");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let records = stdout.lines().map(|l| serde_json::from_str(l).expect("JSON record")).collect();
+    let records = json_lines(&output.stdout);
     (records, format!("{stdout}\n{stderr}"), expected)
-}
-
-fn assert_valid(record: &serde_json::Value) {
-    let schema: serde_json::Value =
-        serde_json::from_str(anpr_edge::read_record::JSON_SCHEMA).expect("schema");
-    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
-    let errors: Vec<String> = validator.iter_errors(record).map(|e| e.to_string()).collect();
-    assert!(errors.is_empty(), "{errors:?}\n{record}");
 }
 
 #[test]
@@ -331,7 +324,7 @@ fn under_the_defaults_the_daemon_sends_no_plate_no_crop_and_a_blurred_overview()
         daemon_records(dir.path(), "[privacy]\npurpose = \"Traffic counting\"\n");
     assert_eq!(records.len(), expected.len(), "one read per vehicle still: {output}");
     for record in &records {
-        assert_valid(record);
+        assert_follows_schema(record);
         assert_eq!(record["schema"], "anpr-edge/read/3");
         assert_eq!(record["purpose"], "Traffic counting");
         assert_eq!(
@@ -377,7 +370,7 @@ fn keyed_hashes_link_within_the_period_and_the_key_never_leaves() {
         Pseudonymiser::load(&KeyedHashConfig { key_file: Some(key), period_hours: 24 })
             .expect("key");
     for (record, truth) in records.iter().zip(&expected) {
-        assert_valid(record);
+        assert_follows_schema(record);
         assert!(
             record["plate"]["text"].is_null() && record["plate"]["ocr_text"].is_null(),
             "{record}"
@@ -440,9 +433,8 @@ fn the_daemon_enforces_retention_at_start_and_reports_the_oldest_item_held() {
     let received = subscriber.wait_until(Duration::from_secs(10), |r| {
         r.iter().any(|(_, p, _)| String::from_utf8_lossy(p).contains("offline"))
     });
-    let online: Vec<serde_json::Value> = received
-        .iter()
-        .filter_map(|(_, p, _)| serde_json::from_slice::<serde_json::Value>(p).ok())
+    let online: Vec<serde_json::Value> = json_on(&received, "anpr/dpia-box/status")
+        .into_iter()
         .filter(|s| s["state"] == "online")
         .collect();
     assert!(!online.is_empty(), "no heartbeat");

@@ -6,15 +6,11 @@ mod common;
 use anpr_edge::recognizer::RecognitionConfig;
 use anpr_edge::replay::{replay, ReplayEvent};
 use anpr_edge::source::{self, decode_still};
+use common::records::json_lines;
 use std::collections::BTreeSet;
 
 /// Three real photographs, each held for five frames.
 const CLIP: [&str; 3] = ["eu3.jpg", "eu7.jpg", "test_004.jpg"];
-
-fn truth_of(folder: &std::path::Path, name: &str) -> String {
-    let text = std::fs::read_to_string(folder.join(name).with_extension("txt")).expect("truth");
-    text.lines().next().and_then(|l| l.split('\t').nth(5)).expect("plate").to_string()
-}
 
 /// The `CLIP` photographs, five frames each at 10 frames/s, as an H.264 video in `dir`.
 fn write_clip(folder: &std::path::Path, dir: &std::path::Path) -> std::path::PathBuf {
@@ -49,7 +45,7 @@ fn a_video_of_real_plates_is_replayed_frame_by_frame() {
     assert_eq!(frame_numbers, (0..15).collect::<Vec<u64>>(), "frames numbered in order, none lost");
     assert!(media_times.windows(2).all(|w| w[0] < w[1]), "media time increases: {media_times:?}");
     for name in CLIP {
-        let truth = anpr_edge::plate::fold(&truth_of(&folder, name));
+        let truth = common::truth_of(&folder, name);
         assert!(
             texts.contains(&truth),
             "{truth} (from {name}) not read in the video; read {texts:?}"
@@ -79,7 +75,7 @@ fn a_damaged_stretch_of_a_video_costs_the_frames_it_spoils_not_the_rest() {
     });
     assert!(summary.frames >= 10, "the frames around the damage are read: {summary:?}");
     for name in [CLIP[0], CLIP[CLIP.len() - 1]] {
-        let truth = anpr_edge::plate::fold(&truth_of(&folder, name));
+        let truth = common::truth_of(&folder, name);
         assert!(
             texts.contains(&truth),
             "{truth} ({name}, clear of the damage) not read: {texts:?}"
@@ -102,8 +98,7 @@ fn a_corrupt_image_in_a_folder_costs_that_image_only() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
-    let lines: Vec<serde_json::Value> =
-        stdout.lines().map(|l| serde_json::from_str(l).expect("json line")).collect();
+    let lines = json_lines(&output.stdout);
     let summary = &lines.last().expect("summary")["summary"];
     assert_eq!(summary["frames"], 2, "{stdout}");
     assert_eq!(summary["failed_frames"], 2, "{stdout}");
@@ -266,7 +261,7 @@ fn a_queue_a_far_plate_and_a_half_hidden_one_are_scored_by_eval_on_video() {
     let label = |clip: &str, names: &[&str]| {
         let lines: String = names
             .iter()
-            .map(|name| format!("{clip}\t0\t0\t1280\t960\t{}\n", truth_of(&folder, name)))
+            .map(|name| format!("{clip}\t0\t0\t1280\t960\t{}\n", common::plate_of(&folder, name)))
             .collect();
         std::fs::write(dir.path().join(clip).with_extension("txt"), lines).expect("labels");
     };

@@ -5,17 +5,9 @@
 
 mod common;
 
+use common::keys::key_pair;
+use common::records::assert_follows_schema;
 use std::path::Path;
-use std::process::Command;
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let status = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .status()
-        .expect("openssl (scripts/setup.sh installs it)");
-    assert!(status.success(), "openssl {args:?}");
-}
 
 fn verify(dir: &Path, key: &str, read: &str) -> (bool, String) {
     let output = common::binary()
@@ -38,15 +30,13 @@ fn verify(dir: &Path, key: &str, read: &str) -> (bool, String) {
 fn a_signed_read_verifies_and_a_changed_one_is_refused_with_the_reason() {
     let Some(folder) = common::eval_images() else { return };
     let dir = tempfile::tempdir().expect("tempdir");
-    openssl(dir.path(), &["genpkey", "-algorithm", "ed25519", "-out", "unit.key"]);
-    openssl(dir.path(), &["pkey", "-in", "unit.key", "-pubout", "-out", "unit.pub.pem"]);
-    openssl(dir.path(), &["genpkey", "-algorithm", "ed25519", "-out", "other.key"]);
-    openssl(dir.path(), &["pkey", "-in", "other.key", "-pubout", "-out", "other.pub.pem"]);
+    let (unit_key, _) = key_pair(dir.path(), "unit");
+    key_pair(dir.path(), "other");
     let config = dir.path().join("anpr-edge.toml");
     let text = format!(
         "[device]\nid = \"box\"\n[device.site]\nname = \"E40\"\n[source]\nkind = \"file\"\npath = \"{}\"\n[privacy]\npurpose = \"signed reads test\"\nnon_hit_plate = \"clear\"\n[signing]\nkey_file = \"{}\"\n",
         folder.join("eu3.jpg").display(),
-        dir.path().join("unit.key").display()
+        unit_key.display()
     );
     std::fs::write(&config, text).expect("config");
     let output = common::binary().args(["run", "--config"]).arg(&config).output().expect("run");
@@ -54,10 +44,7 @@ fn a_signed_read_verifies_and_a_changed_one_is_refused_with_the_reason() {
     let line = String::from_utf8(output.stdout).expect("utf-8");
     let read: serde_json::Value =
         serde_json::from_str(line.lines().next().expect("one read")).expect("JSON");
-    let schema: serde_json::Value =
-        serde_json::from_str(anpr_edge::read_record::JSON_SCHEMA).expect("schema");
-    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
-    assert!(validator.is_valid(&read), "a signed read follows the schema: {read}");
+    assert_follows_schema(&read);
     std::fs::write(dir.path().join("read.json"), line.lines().next().expect("read"))
         .expect("write");
 

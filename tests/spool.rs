@@ -17,6 +17,7 @@ use anpr_edge::message::{Class, Message};
 use anpr_edge::spool::{Spool, SpoolConfig};
 use common::broker::{free_port, Broker};
 use common::gate::Gate;
+use common::records::json_on;
 use common::subscriber::Subscriber;
 use common::Random;
 use std::collections::{BTreeMap, BTreeSet};
@@ -81,11 +82,7 @@ fn finish(daemon: Daemon, within: Duration) -> (bool, String) {
 /// The read ids that arrived, with how many times each did.
 fn arrivals(received: &[(String, Vec<u8>, bool)]) -> BTreeMap<String, usize> {
     let mut ids = BTreeMap::new();
-    for (topic, payload, _) in received {
-        if topic != READS {
-            continue;
-        }
-        let read: serde_json::Value = serde_json::from_slice(payload).expect("read JSON");
+    for read in json_on(received, READS) {
         *ids.entry(read["read_id"].as_str().expect("read_id").to_string()).or_insert(0) += 1;
     }
     ids
@@ -365,11 +362,7 @@ fn a_full_disk_drops_images_first_keeps_every_read_and_the_daemon_runs_on() {
     let ids = arrivals(&received);
     let images_refused = stderr.matches("image not spooled: dropped").count();
     let reads_unspooled = stderr.matches("message not spooled: held in RAM only").count();
-    let first_status: serde_json::Value = received
-        .iter()
-        .find(|(t, _, _)| t == "anpr/box/status")
-        .map(|(_, p, _)| serde_json::from_slice(p).expect("status JSON"))
-        .expect("a status");
+    let first_status = json_on(&received, "anpr/box/status").into_iter().next().expect("a status");
     eprintln!(
         "disk full (1 MiB tmpfs): {emitted} reads made, {} arrived, {images_refused} images dropped, {reads_unspooled} reads held in RAM only; status: outbox {} spool {}",
         ids.len(),
@@ -416,9 +409,8 @@ fn a_video_damaged_mid_stream_is_reported_and_what_was_read_is_delivered() {
     let emitted = reads_emitted(&stderr);
     let received =
         subscriber.wait_until(Duration::from_secs(10), |r| arrivals(r).len() as u64 >= emitted);
-    let texts: BTreeSet<String> = received
+    let texts: BTreeSet<String> = json_on(&received, READS)
         .iter()
-        .filter_map(|(_, p, _)| serde_json::from_slice::<serde_json::Value>(p).ok())
         .filter_map(|r| r["plate"]["text"].as_str().map(anpr_edge::plate::fold))
         .collect();
     let failed = stderr.matches("frame lost").count();

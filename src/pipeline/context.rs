@@ -7,7 +7,7 @@
 //! whatever the camera's resolution, and one resize per sample. Only a hit's read carries
 //! context, so nothing is sampled, and what was held is let go, while the hotlist in force has
 //! no `alert` entry (none loaded, the default): that is 9 MiB less peak memory with a 1280 × 960
-//! camera (docs/accuracy-and-speed.md, Memory). A list loaded live starts the sampling, so a hit
+//! camera (docs/memory.md). A list loaded live starts the sampling, so a hit
 //! in its first seconds has fewer frames before it. Single-threaded (the recognition loop owns
 //! it), so the ring is used unsplit.
 

@@ -3,7 +3,7 @@
 //!
 //! Why FFmpeg directly and not OpenCV's `VideoCapture`: OpenCV's videoio needs its imgcodecs,
 //! which on Debian loads GDAL, GDCM, poppler and some 240 libraries whether used or not; the
-//! unit's peak memory on video fell by their weight (docs/accuracy-and-speed.md, Memory).
+//! unit's peak memory on video fell by their weight (docs/memory.md).
 
 use crate::imaging::append_rows;
 use ffmpeg::codec::threading;
@@ -19,7 +19,7 @@ use std::time::Duration;
 /// Decoding threads per video: one. Frame threading holds a set of reference frames per thread
 /// (FFmpeg's decoder held 25 MiB at 1280 × 960 under OpenCV's automatic count) while the detector already keeps
 /// both cores of a 2-core box busy; one thread decodes 1080p H.264 several times faster than
-/// real time on the development machine (docs/accuracy-and-speed.md, Memory).
+/// real time on the development machine (docs/memory.md).
 const DECODE_THREADS: usize = 1;
 
 /// What one call to [`Decoder::next`] could not deliver.
@@ -168,7 +168,7 @@ impl Decoder {
 /// Why not swscale for all: its output is an FFmpeg frame, copied once more into the image. Kept
 /// between frames it holds one more RGB frame for good (3.7 MB at 1280 × 960, the 4:2:0 copy
 /// half of that); made anew each frame its page faults cost 6 % more CPU at 1080p
-/// (docs/accuracy-and-speed.md, Memory). Both use BT.601 video-range coefficients.
+/// (docs/memory.md). Both use BT.601 video-range coefficients.
 fn to_rgb(frame: &ffmpeg::frame::Video, i420: &mut Vec<u8>) -> Result<RgbImage, DecodeError> {
     let (width, height) = (frame.width(), frame.height());
     if frame.format() != Pixel::YUV420P || width % 2 != 0 || height % 2 != 0 {

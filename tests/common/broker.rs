@@ -2,6 +2,7 @@
 //! stop (SIGTERM), kill (SIGKILL), freeze (SIGSTOP) and thaw (SIGCONT), and start again on the
 //! same port and configuration (`resume`).
 
+use super::keys::openssl;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -23,21 +24,6 @@ pub struct Certificates {
     pub server_key: PathBuf,
     pub client_cert: PathBuf,
     pub client_key: PathBuf,
-}
-
-/// Runs `openssl args` in `dir`, panicking with its complaint; its standard output.
-pub fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
-    let output = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl (scripts/setup.sh installs it)");
-    assert!(
-        output.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output.stdout
 }
 
 impl Certificates {

@@ -126,9 +126,11 @@ pub mod broker;
 pub mod cluster;
 pub mod gate;
 pub mod gpsd;
+pub mod keys;
 pub mod metrics;
 pub mod moving;
 pub mod mqtt_proxy;
+pub mod records;
 pub mod subscriber;
 
 /// The first annotated plate of a photograph of the eval set, as annotated.
