@@ -160,6 +160,7 @@ fn replay_through_a_broker_fault(persistence: bool) {
     let extra = format!("[pipeline]\nrealtime = true\n[health]\nmetrics_port = {metrics_port}\n");
     let config = daemon_config(dir.path(), &video, &mqtt, &extra);
     let mut daemon = common::binary()
+        .env("ANPR_LOG", "info")
         .args(["run", "--config"])
         .arg(config)
         .stderr(std::process::Stdio::piped())
@@ -195,22 +196,42 @@ fn replay_through_a_broker_fault(persistence: bool) {
     std::io::Read::read_to_string(&mut daemon.stderr.take().expect("stderr"), &mut stderr)
         .expect("stderr");
     assert!(status.success(), "{stderr}");
-    let received = subscriber.wait_until(Duration::from_secs(10), |r| r.len() >= expected.len());
-    let reads = json_on(&received, "anpr/box/reads");
-    let mut by_id = std::collections::BTreeMap::new();
-    for read in &reads {
-        by_id.insert(read["read_id"].as_str().expect("id").to_string(), folded_text(read));
-    }
-    let mut texts: Vec<String> = by_id.into_values().collect();
-    texts.sort();
-    let mut wanted = expected.clone();
-    wanted.sort();
+    // What the unit emitted, by its own count: the replay is paced as a camera (`realtime`), so
+    // on a starved machine recognition drops frames and may never confirm a vehicle. Loss is
+    // judged against what the unit sent, not against what a busy machine had time to read.
+    let emitted = reads_emitted(&stderr);
+    assert!(emitted >= 1, "the unit emitted no read to lose: {stderr}");
+    let received =
+        subscriber.wait_until(Duration::from_secs(10), |r| unique_reads(r).len() as u64 >= emitted);
+    let arrived = unique_reads(&received);
     assert_eq!(
-        texts,
-        wanted,
-        "every vehicle's read arrived (duplicates only with the same id); {} messages in all",
-        reads.len()
+        arrived.len() as u64,
+        emitted,
+        "every read the unit emitted arrived (duplicates only with the same id): {arrived:?}; the unit's log:\n{stderr}"
     );
+    for text in arrived.values() {
+        assert!(expected.contains(text), "{text} is none of the video's plates {expected:?}");
+    }
+}
+
+/// The reads that arrived, by read id (a redelivery carries the id of the first).
+fn unique_reads(received: &Received) -> std::collections::BTreeMap<String, String> {
+    json_on(received, "anpr/box/reads")
+        .iter()
+        .map(|read| (read["read_id"].as_str().expect("id").to_string(), folded_text(read)))
+        .collect()
+}
+
+/// `reads_emitted` from the unit's last log line (`stopped stats={...}`).
+fn reads_emitted(log: &str) -> u64 {
+    let stats = log
+        .lines()
+        .rev()
+        .find_map(|line| line.split_once(" stats=").filter(|_| line.contains(" stopped ")))
+        .map(|(_, json)| json.split_once(" stopped_by").map_or(json, |(stats, _)| stats))
+        .unwrap_or_else(|| panic!("no 'stopped stats=' line in the unit's log:\n{log}"));
+    let stats: serde_json::Value = serde_json::from_str(stats).expect("the stats are JSON");
+    stats["reads_emitted"].as_u64().expect("reads_emitted")
 }
 
 #[test]
