@@ -14,9 +14,11 @@
 mod common;
 
 use anpr_edge::message::{Class, Message};
+use anpr_edge::spool::record::Record;
 use anpr_edge::spool::{Spool, SpoolConfig};
 use common::broker::{free_port, Broker};
 use common::gate::Gate;
+use common::metrics;
 use common::records::json_on;
 use common::subscriber::Subscriber;
 use common::Random;
@@ -93,6 +95,18 @@ fn spooled_reads(dir: &Path) -> BTreeSet<String> {
     let (_, held) = Spool::open(&SpoolConfig { dir: dir.to_path_buf(), ..SpoolConfig::default() })
         .expect("open the spool");
     held.into_iter().filter(|m| m.topic == READS).map(|m| m.id).collect()
+}
+
+/// The reads a running daemon has written to its spool, counted from the segment files read
+/// only ([`spooled_reads`] opens the spool as the daemon does, which would truncate a record
+/// the daemon is writing).
+fn reads_put_on_disk(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .filter_map(|e| std::fs::read(e.ok()?.path()).ok())
+        .flat_map(|bytes| anpr_edge::spool::record::scan(&bytes).records)
+        .filter(|r| matches!(r, Record::Put { topic, .. } if topic == READS))
+        .count()
 }
 
 fn reads_emitted(stderr: &str) -> u64 {
@@ -191,7 +205,15 @@ fn the_daemon_killed_20_times_while_the_broker_is_down_delivers_every_spooled_re
     let mut expected = BTreeSet::new();
     for _ in 0..20 {
         let mut daemon = spawn(&config);
-        std::thread::sleep(random.millis(1000, 3000));
+        // Killed at a random moment once it has spooled a read of its own, not after a fixed
+        // time: on a starved machine a run of 1-3 s had not yet loaded its models, and 20 runs
+        // spooled 12 reads.
+        let on_disk_before = reads_put_on_disk(&spool);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while reads_put_on_disk(&spool) <= on_disk_before && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        std::thread::sleep(random.millis(0, 1500));
         daemon.child.kill().expect("SIGKILL");
         let _ = daemon.child.wait();
         expected.extend(spooled_reads(&spool));
@@ -347,12 +369,24 @@ fn a_full_disk_drops_images_first_keeps_every_read_and_the_daemon_runs_on() {
     let dir = tempfile::tempdir().expect("tempdir");
     // 1 MiB holds about a third of what the 54 photographs make with their images.
     let Some(disk) = Tmpfs::mount(&dir.path().join("disk"), "1m") else { return };
-    let port = free_port();
-    let config = daemon_config(dir.path(), &folder, port, &disk.0.join("spool"), "");
+    let (port, metrics_port) = (free_port(), free_port());
+    let health = format!("[health]\nmetrics_port = {metrics_port}\n");
+    let config = daemon_config(dir.path(), &folder, port, &disk.0.join("spool"), &health);
     let daemon = spawn(&config);
-    // The broker comes while the daemon still holds what the disk refused (its stop waits 10 s
-    // for the broker after the last photograph).
-    std::thread::sleep(Duration::from_secs(5));
+    // The broker comes once the disk has refused an image (seen in the metrics, not after a
+    // fixed time: on a starved machine 5 s had not filled it), while the daemon still holds
+    // what it refused (its stop waits 10 s for the broker after the last photograph).
+    let refused = metrics::wait_for(
+        metrics_port,
+        "anpr_edge_outbox_dropped_images_total",
+        Duration::from_secs(120),
+        |n| n >= 1.0,
+    );
+    assert!(
+        refused.is_some_and(|n| n >= 1.0),
+        "the disk never refused an image: {refused:?}; {:?}",
+        metrics::get(metrics_port, "/metrics")
+    );
     let (_broker, subscriber, _gate) = broker_appears_on(port, "anpr/box/#");
     let (ok, stderr) = finish(daemon, Duration::from_secs(120));
     assert!(ok, "every read reached the broker, so the stop is clean: {stderr}");
