@@ -9,7 +9,8 @@
 use crate::config::{Config, Output, SourceConfig};
 use crate::control::Arrival;
 use crate::control_agent::{Mailbox, Restart};
-use crate::hotlist::live::Updater;
+use crate::hotlist::mailbox::Kind;
+use crate::hotlist::updater::Updater;
 use crate::hotlist::{HotlistConfig, LiveHotlist};
 use crate::outgoing::{ImageNames, ReadSink};
 use crate::pipeline::sink::StdoutSink;
@@ -79,6 +80,8 @@ fn status_source(
             "pipeline": stats.snapshot(),
             "models": models,
             "hotlist": hotlist.status(),
+            "hotlist_version": hotlist.version(),
+            "hotlist_behind": hotlist.behind(),
             "retention": retention,
             "clock": { "state": clock, "synchronised": clock.trusted() },
             "position": stamp.position.current(),
@@ -117,10 +120,10 @@ fn load_hotlist(config: &HotlistConfig) -> anyhow::Result<LiveHotlist> {
     Ok(live)
 }
 
-/// Where messages on the subscribed topics go: hotlists to the updater's mailbox, commands
-/// (the unit's control topic, the fleet's) to the control agent's.
+/// Where messages on the subscribed topics go: hotlists and their deltas to the updater's
+/// mailbox, commands (the unit's control topic, the fleet's) to the control agent's.
 fn control_handler(
-    hotlist_topics: Vec<String>,
+    hotlist_topics: Vec<(String, Kind)>,
     updater: &Updater,
     commands: [(String, Arrival); 2],
     agent: Mailbox,
@@ -129,20 +132,22 @@ fn control_handler(
     Arc::new(move |topic: &str, payload: &[u8]| {
         if let Some((_, arrival)) = commands.iter().find(|(t, _)| t == topic) {
             agent.put(*arrival, payload);
-        } else if !hotlist_topics.iter().any(|t| t == topic) {
+        } else if let Some(kind) = hotlist_topics.iter().find(|(t, _)| t == topic).map(|t| t.1) {
+            if payload.is_empty() {
+                // An empty retained message is how a retained message is cleared.
+                tracing::info!(
+                    topic,
+                    "retained hotlist cleared on the broker; the list in force stays"
+                );
+            } else {
+                mailbox.put(topic, kind, payload);
+            }
+        } else {
             tracing::info!(
                 topic,
                 bytes = payload.len(),
                 "message on a topic the unit does not use"
             );
-        } else if payload.is_empty() {
-            // An empty retained message is how a retained message is cleared.
-            tracing::info!(
-                topic,
-                "retained hotlist cleared on the broker; the list in force stays"
-            );
-        } else {
-            mailbox.put(topic, payload);
         }
     })
 }
@@ -313,12 +318,16 @@ fn run_unit(config: &Config, restart: &Restart, started: &mut bool) -> anyhow::R
     match config.output() {
         Output::Mqtt(mqtt) => {
             let topics = Topics::new(&mqtt.topic_prefix, &identity.device_id);
-            let hotlist_topics: Vec<String> = [
-                (config.hotlist.mqtt_device_topic, topics.hotlist),
-                (config.hotlist.mqtt_fleet_topic, topics.fleet_hotlist),
+            let (device, fleet) =
+                (config.hotlist.mqtt_device_topic, config.hotlist.mqtt_fleet_topic);
+            let hotlist_topics: Vec<(String, Kind)> = [
+                (device, topics.hotlist, Kind::Full),
+                (device, topics.hotlist_delta, Kind::Delta),
+                (fleet, topics.fleet_hotlist, Kind::Full),
+                (fleet, topics.fleet_hotlist_delta, Kind::Delta),
             ]
             .into_iter()
-            .filter_map(|(on, topic)| on.then_some(topic))
+            .filter_map(|(on, topic, kind)| on.then_some((topic, kind)))
             .collect();
             let mut setup = Setup::new(status_source(config, &stats, &hotlist, &retention, &stamp));
             setup.status_fields = serde_json::json!({ "purpose": config.privacy.purpose });
@@ -332,7 +341,7 @@ fn run_unit(config: &Config, restart: &Restart, started: &mut bool) -> anyhow::R
                 ],
                 agent_mailbox,
             );
-            setup.subscriptions = hotlist_topics;
+            setup.subscriptions = hotlist_topics.into_iter().map(|(topic, _)| topic).collect();
             if config.control.is_some() {
                 setup.subscriptions.push(topics.fleet_control.clone());
             }

@@ -189,11 +189,16 @@ fn a_signed_hotlist_file_turns_one_car_of_a_real_video_into_a_hit() {
 
 /// Publishes a retained message and waits for the broker's acknowledgement.
 fn publish_retained(port: u16, topic: &str, payload: Vec<u8>) {
+    publish(port, topic, payload, true)
+}
+
+/// Publishes a message and waits for the broker's acknowledgement.
+fn publish(port: u16, topic: &str, payload: Vec<u8>, retain: bool) {
     let mut options =
         rumqttc::MqttOptions::new(format!("test-pub-{}", std::process::id()), "127.0.0.1", port);
     options.set_max_packet_size(16 << 20, 16 << 20);
     let (client, mut connection) = rumqttc::Client::new(options, 8);
-    client.publish(topic, rumqttc::QoS::AtLeastOnce, true, payload).expect("queue the publish");
+    client.publish(topic, rumqttc::QoS::AtLeastOnce, retain, payload).expect("queue the publish");
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
         match connection.recv_timeout(Duration::from_millis(200)) {
@@ -236,25 +241,30 @@ fn wait_for(
     })
 }
 
-#[test]
-fn retained_mqtt_updates_replace_the_list_in_a_running_daemon_and_bad_ones_are_refused() {
-    let Some(folder) = common::eval_images() else { return };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let broker = Broker::start(false);
-    let subscriber = Subscriber::start(broker.port, "anpr/box/#");
-    // Four real cars, each in view 0.8 s at 10 frames/s with 4 s of empty road between them,
-    // so that updates can be made and confirmed between two cars.
+/// A video of four real cars, each in view 0.8 s at 10 frames/s with `gap` frames of empty
+/// road between them, and their plates.
+fn four_cars(folder: &Path, dir: &Path, gap: usize) -> (PathBuf, Vec<String>) {
     const CARS: [&str; 4] = ["eu3.jpg", "eu7.jpg", "test_004.jpg", "eu1.jpg"];
     let empty = image::RgbImage::new(64, 48);
     let (mut stills, mut counts) = (vec![empty.clone()], vec![10]);
     for name in CARS {
         stills.push(anpr_edge::source::decode_still(&folder.join(name)).expect("decode"));
         stills.push(empty.clone());
-        counts.extend([8, 40]);
+        counts.extend([8, gap]);
     }
-    let video = dir.path().join("road.mp4");
+    let video = dir.join("road.mp4");
     common::write_video_frames(&video, &stills, &counts, 1280, 960, 10.0);
-    let plates: Vec<String> = CARS.iter().map(|n| common::plate_of(&folder, n)).collect();
+    (video, CARS.iter().map(|n| common::plate_of(folder, n)).collect())
+}
+
+#[test]
+fn retained_mqtt_updates_replace_the_list_in_a_running_daemon_and_bad_ones_are_refused() {
+    let Some(folder) = common::eval_images() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = Broker::start(false);
+    let subscriber = Subscriber::start(broker.port, "anpr/box/#");
+    // 4 s of empty road between two cars, so that updates can be made and confirmed.
+    let (video, plates) = four_cars(&folder, dir.path(), 40);
     let (private, public) = key_pair(dir.path(), "operator");
     let (intruder, _) = key_pair(dir.path(), "intruder");
 
@@ -450,4 +460,146 @@ fn a_signed_delta_made_by_diff_is_checked_against_its_base_and_bad_ones_are_refu
     let refused = check(&old);
     let said = String::from_utf8_lossy(&refused.stderr);
     assert!(!refused.status.success() && said.contains("signature"), "{said}");
+}
+
+/// Deltas over MQTT in a running daemon replaying four real cars in real time: a signed delta
+/// made by `hotlist diff` adds car 2 and car 2 alerts under it; a delta signed by another key
+/// changes nothing; a delta for a version the unit does not hold is ignored and the heartbeat
+/// says the unit is behind, until the full list (compressed, on the unit's own topic) restores
+/// it and car 4, listed there, alerts.
+#[test]
+fn deltas_change_the_list_live_and_a_unit_behind_is_restored_by_the_full_list() {
+    let Some(folder) = common::eval_images() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = Broker::start(false);
+    let subscriber = Subscriber::start(broker.port, "anpr/box/#");
+    // 6 s of empty road between two cars: room for two updates and their heartbeats.
+    let (video, plates) = four_cars(&folder, dir.path(), 60);
+    let (private, public) = key_pair(dir.path(), "operator");
+    let (intruder, _) = key_pair(dir.path(), "intruder");
+    let anpr = |args: &[&std::ffi::OsStr]| {
+        let output = common::binary().args(args).output().expect("run");
+        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        output.stdout
+    };
+    // A signed list file per version: car 1 in v1, cars 1-2 in v2 and v3 (v3 adds car 3).
+    let list = |version: &str, cars: &[usize]| {
+        let rows: String =
+            cars.iter().map(|&c| format!("{},l,stolen,alert,,\n", plates[c])).collect();
+        let path = dir.path().join(format!("{version}.csv"));
+        let body = format!("version,{version}\n{HEADER}ZZ999ZZ,l,wanted,alert,,\n{rows}");
+        std::fs::write(&path, &body).expect("list");
+        std::fs::write(
+            dir.path().join(format!("{version}.csv.sig")),
+            sign(dir.path(), &private, &body),
+        )
+        .expect("signature");
+        path
+    };
+    // The delta envelope of OLD to NEW, signed by `key`.
+    let delta = |old: &Path, new: &Path, key: &Path| {
+        let out = dir.path().join("delta.json");
+        anpr(&[
+            "hotlist".as_ref(),
+            "diff".as_ref(),
+            old.as_ref(),
+            new.as_ref(),
+            "--out".as_ref(),
+            out.as_ref(),
+            "--key".as_ref(),
+            key.as_ref(),
+        ]);
+        anpr(&["hotlist".as_ref(), "envelope".as_ref(), out.as_ref(), "--delta".as_ref()])
+    };
+    let (v1, v2, v3) = (list("v1", &[0]), list("v2", &[0, 1]), list("v3", &[0, 1, 2]));
+    let (v7, v8) = (list("v7", &[0]), list("v8", &[0, 3]));
+    publish_retained(
+        broker.port,
+        "anpr/box/hotlist",
+        anpr(&["hotlist".as_ref(), "envelope".as_ref(), v1.as_ref()]),
+    );
+    let config = daemon_config(
+        dir.path(),
+        &video,
+        broker.port,
+        &format!("public_key = \"{}\"\n", public.display()),
+        true,
+    );
+    let mut daemon = common::binary()
+        .args(["run", "--config"])
+        .arg(config)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start");
+    let fold = anpr_edge::plate::fold;
+    let hit_of = |car: usize| {
+        let text = fold(&plates[car]);
+        move |r: &Received| json_on(r, "anpr/box/hits").into_iter().find(|h| folded_text(h) == text)
+    };
+    let heartbeat = |pred: &dyn Fn(&serde_json::Value) -> bool| {
+        let what = "a heartbeat";
+        wait_for(&subscriber, Duration::from_secs(15), what, |r| {
+            json_on(r, "anpr/box/status")
+                .into_iter()
+                .rev()
+                .find(|s| s["state"] == "online" && pred(s))
+        })
+    };
+    let first = wait_for(&subscriber, Duration::from_secs(40), "car 1's hit", hit_of(0));
+    assert_eq!(first["hotlist"]["list_version"], "v1", "{first}");
+
+    publish(broker.port, "anpr/fleet/hotlist/delta", delta(&v1, &v2, &private), false);
+    let status = heartbeat(&|s| s["hotlist_version"] == "v2");
+    assert_eq!(
+        (status["hotlist_behind"].as_bool(), status["hotlist"]["entries"].as_u64()),
+        (Some(false), Some(3)),
+        "{status}"
+    );
+    assert_eq!(status["hotlist"]["source"], "mqtt anpr/fleet/hotlist/delta");
+    let second = wait_for(&subscriber, Duration::from_secs(20), "car 2's hit under v2", hit_of(1));
+    assert_eq!(second["hotlist"]["list_version"], "v2", "the delta's plate hits: {second}");
+
+    // Signed by another key: refused, the list stays v2 and the unit is not behind.
+    publish(broker.port, "anpr/fleet/hotlist/delta", delta(&v2, &v3, &intruder), false);
+    let status = heartbeat(&|s| {
+        s["hotlist"]["last_rejection"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("signature does not match"))
+    });
+    assert_eq!(
+        (status["hotlist_version"].as_str(), status["hotlist_behind"].as_bool()),
+        (Some("v2"), Some(false)),
+        "{status}"
+    );
+    // For a base the unit does not hold: ignored, and the unit says it is behind.
+    publish(broker.port, "anpr/fleet/hotlist/delta", delta(&v7, &v8, &private), false);
+    let status = heartbeat(&|s| s["hotlist_behind"] == true);
+    assert_eq!(
+        (status["hotlist_version"].as_str(), status["hotlist"]["wants"].as_str()),
+        (Some("v2"), Some("v8")),
+        "{status}"
+    );
+    // The centre answers with the full list on the unit's own topic, compressed.
+    let full = anpr(&["hotlist".as_ref(), "envelope".as_ref(), v8.as_ref(), "--compress".as_ref()]);
+    assert!(full.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]), "a zstd frame");
+    publish_retained(broker.port, "anpr/box/hotlist", full);
+    let status = heartbeat(&|s| s["hotlist_version"] == "v8");
+    assert_eq!(status["hotlist_behind"], false, "{status}");
+
+    let fourth = wait_for(&subscriber, Duration::from_secs(30), "car 4's hit under v8", hit_of(3));
+    assert_eq!(fourth["hotlist"]["list_version"], "v8", "{fourth}");
+    let exit = daemon.wait().expect("daemon");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut daemon.stderr.take().expect("stderr"), &mut stderr)
+        .expect("stderr");
+    assert!(exit.success(), "{stderr}");
+    assert!(
+        stderr.contains("holds version `v2` and the delta to `v8` needs `v7`"),
+        "the unit says why it ignored the delta: {stderr}"
+    );
+    let received = subscriber.wait_until(Duration::from_secs(10), |r| {
+        json_on(r, "anpr/box/status").iter().any(|s| s["state"] == "offline")
+    });
+    let hits: Vec<String> = json_on(&received, "anpr/box/hits").iter().map(folded_text).collect();
+    assert!(!hits.contains(&fold(&plates[2])), "car 3 was only in the refused delta: {hits:?}");
 }

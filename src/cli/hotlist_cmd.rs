@@ -2,8 +2,9 @@
 //! a list into the MQTT envelope, and make the delta between two lists.
 
 use anpr_edge::hotlist::live::signature_path;
-use anpr_edge::hotlist::{Action, Delta, Envelope, Format, Hotlist};
+use anpr_edge::hotlist::{envelope, Action, Delta, DeltaEnvelope, Envelope, Format, Hotlist};
 use anyhow::Context;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -33,12 +34,20 @@ pub enum HotlistCommand {
         key: Option<PathBuf>,
     },
     /// Print the MQTT envelope of a list for a retained publish on <prefix>/<device>/hotlist
-    /// or <prefix>/fleet/hotlist (the signature, if any, taken from FILE.sig).
+    /// or <prefix>/fleet/hotlist, or with --delta of a delta for …/hotlist/delta (the
+    /// signature, if any, taken from FILE.sig).
     Envelope {
         file: PathBuf,
         /// Check the signature with this Ed25519 public key (PEM) before wrapping.
         #[arg(long)]
         public_key: Option<PathBuf>,
+        /// FILE is a delta (made by `hotlist diff`).
+        #[arg(long)]
+        delta: bool,
+        /// Write the envelope as one zstd frame (binary, for `mosquitto_pub -s`): a unit takes
+        /// both, and the signature is over the list's text either way.
+        #[arg(long)]
+        compress: bool,
     },
 }
 
@@ -135,17 +144,33 @@ pub fn run(command: &HotlistCommand) -> anyhow::Result<ExitCode> {
                 list.entries.len() - alerts
             );
         }
-        HotlistCommand::Envelope { file, public_key } => {
-            let (list, format, body, signature) = load(file, public_key.as_deref())?;
-            println!(
-                "{}",
-                serde_json::to_string(&Envelope {
-                    format,
-                    version: list.version,
+        HotlistCommand::Envelope { file, public_key, delta, compress } => {
+            let json = if *delta {
+                let made = load_delta(file, public_key.as_deref())?;
+                let body = std::fs::read_to_string(file).with_context(|| {
+                    format!("{}: cannot read the delta as UTF-8 text", file.display())
+                })?;
+                let signature = std::fs::read_to_string(signature_path(file))
+                    .ok()
+                    .map(|s| s.trim().to_string());
+                serde_json::to_vec(&DeltaEnvelope {
+                    base: made.base,
+                    version: made.version,
                     signature,
-                    body
+                    body,
                 })?
-            );
+            } else {
+                let (list, format, body, signature) = load(file, public_key.as_deref())?;
+                serde_json::to_vec(&Envelope { format, version: list.version, signature, body })?
+            };
+            let mut out = std::io::stdout().lock();
+            if *compress {
+                out.write_all(&envelope::compress(&json).context("compressing the envelope")?)?;
+            } else {
+                out.write_all(&json)?;
+                out.write_all(b"\n")?;
+            }
+            out.flush()?;
         }
     }
     Ok(ExitCode::SUCCESS)

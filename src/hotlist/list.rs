@@ -373,10 +373,13 @@ pub(super) fn check_count(n: usize, at: Location) -> Result<(), ListError> {
     Ok(())
 }
 
-/// Checks what concerns the whole list: the version and duplicate plates within one list.
+/// Checks what concerns the whole list (the version, duplicate plates within one list) and puts
+/// the entries in their canonical order, by plate then list: a list is its content, whatever
+/// order its text or the deltas that made it gave, so a list reached by deltas equals the same
+/// list received whole (and matches the same way: the matcher's last tie-break is this order).
 pub(super) fn finish(
     version: String,
-    entries: Vec<Entry>,
+    mut entries: Vec<Entry>,
     at: &[Location],
     version_at: Location,
 ) -> Result<Hotlist, ListError> {
@@ -395,7 +398,21 @@ pub(super) fn finish(
             ));
         }
     }
+    entries.sort_unstable_by(|a, b| (&a.plate, &a.list).cmp(&(&b.plate, &b.list)));
     Ok(Hotlist { version, entries })
+}
+
+/// With a key, `signature` must be there and valid over `body` (a list's or a delta's).
+pub(super) fn check_signature(
+    body: &[u8],
+    signature: Option<&str>,
+    key: Option<&VerifyingKey>,
+) -> Result<(), RejectReason> {
+    if let Some(key) = key {
+        let signature = signature.filter(|s| !s.trim().is_empty()).ok_or(RejectReason::Unsigned)?;
+        signing::verify(key, body, signature)?;
+    }
+    Ok(())
 }
 
 impl Hotlist {
@@ -411,6 +428,30 @@ impl Hotlist {
         }
     }
 
+    /// SHA-256 (hex) of the content: the version and each entry, in the canonical order, with
+    /// every field in one fixed form. The list's identity, whichever bytes it came in (CSV or
+    /// JSON, compressed or not, whole or made by deltas).
+    pub fn digest(&self) -> String {
+        use sha2::Digest;
+        let mut hash = sha2::Sha256::new();
+        // Each field is length-prefixed, so no two contents give the same stream.
+        let mut field = |bytes: &[u8]| {
+            hash.update((bytes.len() as u64).to_le_bytes());
+            hash.update(bytes);
+        };
+        field(self.version.as_bytes());
+        for e in &self.entries {
+            field(e.plate.as_bytes());
+            field(e.list.as_bytes());
+            field(e.category.as_bytes());
+            field(if e.action == Action::Alert { b"alert" } else { b"allow" });
+            let expires = e.expires.map(|t| humantime::format_rfc3339_nanos(t).to_string());
+            field(expires.as_deref().unwrap_or("").as_bytes());
+            field(e.note.as_deref().unwrap_or("").as_bytes());
+        }
+        crate::digest::hex(&hash.finalize())
+    }
+
     /// Checks the signature first when a key is configured (nothing of an unsigned body is
     /// trusted), then parses.
     pub fn parse_signed(
@@ -419,11 +460,7 @@ impl Hotlist {
         signature: Option<&str>,
         key: Option<&VerifyingKey>,
     ) -> Result<Self, RejectReason> {
-        if let Some(key) = key {
-            let signature =
-                signature.filter(|s| !s.trim().is_empty()).ok_or(RejectReason::Unsigned)?;
-            signing::verify(key, body, signature)?;
-        }
+        check_signature(body, signature, key)?;
         Ok(Self::parse(body, format)?)
     }
 }
@@ -522,6 +559,27 @@ mod tests {
         assert!(e.problem.contains("notes"), "{e}");
         let e = Hotlist::parse(b"{\"version\": \"1\"", Format::Json).expect_err("truncated");
         assert_eq!(e.at, Location::Line(1));
+    }
+
+    #[test]
+    fn a_list_is_its_content_whatever_the_order_and_format_it_came_in() {
+        let one =
+            csv("B2,l,stolen,alert,,\nA1,m,stolen,alert,,\nA1,l,wanted,alert,,n\n").expect("csv");
+        let json = r#"{"version": "7", "entries": [
+            {"plate": "a-1", "list": "l", "category": "wanted", "action": "alert", "note": "n"},
+            {"plate": "B2", "list": "l", "category": "stolen", "action": "alert"},
+            {"plate": "A1", "list": "m", "category": "stolen", "action": "alert", "expires": ""}]}"#;
+        let other = Hotlist::parse(json.as_bytes(), Format::Json).expect("json");
+        assert_eq!(one, other);
+        assert_eq!(one.digest(), other.digest());
+        let keys: Vec<_> =
+            one.entries.iter().map(|e| (e.plate.as_str(), e.list.as_str())).collect();
+        assert_eq!(keys, [("A1", "l"), ("A1", "m"), ("B2", "l")], "by plate, then list");
+        let mut changed = one.clone();
+        changed.entries[0].note = None;
+        assert_ne!(changed.digest(), one.digest());
+        changed = Hotlist { version: "8".into(), ..one.clone() };
+        assert_ne!(changed.digest(), one.digest());
     }
 
     #[test]
@@ -665,7 +723,9 @@ mod tests {
 
             #[test]
             fn valid_lists_round_trip_through_both_formats(version in "[A-Za-z0-9.-]{1,20}", entries in entries()) {
-                let want = Hotlist { version: version.clone(), entries: entries.clone() };
+                let mut sorted = entries.clone();
+                sorted.sort_by(|a, b| (&a.plate, &a.list).cmp(&(&b.plate, &b.list)));
+                let want = Hotlist { version: version.clone(), entries: sorted };
                 prop_assert_eq!(Hotlist::parse(to_csv(&version, &entries).as_bytes(), Format::Csv), Ok(want.clone()));
                 prop_assert_eq!(Hotlist::parse(to_json(&version, &entries).as_bytes(), Format::Json), Ok(want));
             }

@@ -8,7 +8,8 @@
 //!   alert sends a patrol after an innocent driver.
 //! - Precedence when several entries match: an `alert` always wins over an `allow` (an
 //!   exemption must never hide a stolen car); then exact before fuzzy, then the smaller
-//!   distance, then the earlier entry of the list. `allow` entries match exactly only: an
+//!   distance, then the entry first in the list's canonical order (by plate, then list name:
+//!   `list.rs`), so that the content alone decides. `allow` entries match exactly only: an
 //!   exemption granted to a near-miss would exempt another vehicle.
 //! - Expired entries never match; the clock is an argument, so the module stays pure.
 //! - Indexed, no scan: every plate (at most 10 characters) packs into a `u64`, 6 bits a
@@ -20,7 +21,7 @@
 //!   entry: the index of 100 000 entries takes ≈ 14 MB, and a match well under a microsecond
 //!   (`benches/hotlist.rs`), so there is no reason for a linear scan at any list size.
 
-use super::list::{Action, Entry, Hotlist, MAX_PLATE_CHARS};
+use super::list::{Action, Hotlist, MAX_PLATE_CHARS};
 use serde::{Deserialize, Serialize};
 use std::time::SystemTime;
 
@@ -144,8 +145,7 @@ pub fn distance(read: &str, listed: &str) -> Option<u32> {
 /// A list ready to match: the entries and their three indexes.
 #[derive(Debug, Clone)]
 pub struct Matcher {
-    version: String,
-    entries: Vec<Entry>,
+    list: Hotlist,
     exact: Vec<(u64, u32)>,
     classes: Vec<(u64, u32)>,
     deletions: Vec<(u64, u32)>,
@@ -176,19 +176,24 @@ impl Matcher {
             index.sort_unstable();
             index.dedup();
         }
-        Self { version: list.version, entries: list.entries, exact, classes, deletions }
+        Self { list, exact, classes, deletions }
+    }
+
+    /// The list it matches (what a delta applies to).
+    pub fn list(&self) -> &Hotlist {
+        &self.list
     }
 
     pub fn version(&self) -> &str {
-        &self.version
+        &self.list.version
     }
 
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.list.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.list.entries.is_empty()
     }
 
     /// Entries that may be within `tolerance` of `read` (normalised); a superset checked by
@@ -220,7 +225,7 @@ impl Matcher {
         let Some(read) = super::list::normalise(text) else { return Verdict::NoMatch };
         let mut best: Option<(Action, u32, u32)> = None;
         for i in self.candidates(read.as_bytes(), tolerance) {
-            let entry = &self.entries[i as usize];
+            let entry = &self.list.entries[i as usize];
             if entry.expires.is_some_and(|e| e <= now) {
                 continue;
             }
@@ -228,14 +233,14 @@ impl Matcher {
             if d > tolerance || (entry.action == Action::Allow && d > 0) {
                 continue;
             }
-            // Alert before allow, then the smaller distance (exact is 0), then the earlier entry.
+            // Alert before allow, then the smaller distance (exact is 0), then the canonical order.
             let rank = (entry.action, d, i);
             if best.is_none_or(|b| rank < b) {
                 best = Some(rank);
             }
         }
         let Some((action, distance, i)) = best else { return Verdict::NoMatch };
-        let entry = &self.entries[i as usize];
+        let entry = &self.list.entries[i as usize];
         let found = HotlistMatch {
             list: entry.list.clone(),
             category: entry.category.clone(),
@@ -244,7 +249,7 @@ impl Matcher {
             match_kind: if distance == 0 { MatchKind::Exact } else { MatchKind::Fuzzy },
             distance,
             note: entry.note.clone(),
-            list_version: self.version.clone(),
+            list_version: self.list.version.clone(),
         };
         match action {
             Action::Alert => Verdict::Alert(found),
@@ -256,6 +261,7 @@ impl Matcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hotlist::Entry;
     use std::time::Duration;
 
     fn entry(plate: &str, list: &str, action: Action, expires: Option<SystemTime>) -> Entry {

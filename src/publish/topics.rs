@@ -14,7 +14,8 @@ use crate::outgoing::{ImageKind, ImageNames};
 ///   `fleet_control` (`<prefix>/fleet/control`) likewise when the unit takes commands, and
 ///   `control_result` carries the unit's answer to each command (QoS 0, not retained).
 /// - `hotlist`, and `fleet_hotlist` (`<prefix>/fleet/hotlist`, shared by every unit): retained
-///   hotlist updates, subscribed on every connection when the `[hotlist]` section says so.
+///   full hotlists, subscribed on every connection when the `[hotlist]` section says so;
+///   `hotlist_delta` and `fleet_hotlist_delta` (`…/hotlist/delta`) the deltas beside each.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topics {
     pub reads: String,
@@ -25,6 +26,8 @@ pub struct Topics {
     pub fleet_control: String,
     pub hotlist: String,
     pub fleet_hotlist: String,
+    pub hotlist_delta: String,
+    pub fleet_hotlist_delta: String,
     /// A blurred overview asked by a `snapshot` command (QoS 1, not retained).
     pub snapshot: String,
     images: ImageNames,
@@ -44,6 +47,8 @@ impl Topics {
             fleet_control: format!("{prefix}/{FLEET}/control"),
             hotlist: format!("{base}/hotlist"),
             fleet_hotlist: format!("{prefix}/{FLEET}/hotlist"),
+            hotlist_delta: format!("{base}/hotlist/delta"),
+            fleet_hotlist_delta: format!("{prefix}/{FLEET}/hotlist/delta"),
             snapshot: format!("{base}/snapshot"),
             images: ImageNames::under(format!("{base}/images")),
         }
