@@ -15,22 +15,26 @@
 //!   FRAME_COST_SOURCE=VIDEO_OR_RTSP_URL cargo bench --bench frame_cost
 //!
 //! Without FRAME_COST_SOURCE it reads the 720p roundabout clip of ../shared/data/real-video.
-//! ANPR_BENCH_THREADS sets ONNX Runtime's threads (default 2, as the peer's).
+//! ANPR_BENCH_THREADS sets ONNX Runtime's threads (default 2, as the peer's), ANPR_BENCH_SPIN=1
+//! lets its idle threads spin, ANPR_BENCH_DETECTOR picks the detector file (`int8`, `f32`,
+//! `f32-384`, ...; default the configuration's): the detector's options, on the same frames.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test or bench is its failure
 
+use anpr_edge::detect::DetectorModel;
 use anpr_edge::frame::Frame;
 use anpr_edge::fuse::{Fuser, FusionConfig};
 use anpr_edge::recognizer::{RecognitionConfig, Recognizer};
 use anpr_edge::replay::{replay, ReplayEvent};
 use anpr_edge::runtime::{self, RuntimeOptions};
 use anpr_edge::source::{self, FrameError, FrameSource, RtspStream, StreamConfig};
+use clap::ValueEnum;
 use rustix::time::{clock_gettime, ClockId};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tracing::span::{Attributes, Id};
+use tracing::span::Id;
 use tracing::subscriber::Interest;
 use tracing::{Metadata, Subscriber};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
@@ -66,8 +70,6 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for StageClock {
     fn enabled(&self, metadata: &Metadata<'_>, _: Context<'_, S>) -> bool {
         metadata.is_span() && metadata.target() == STAGE_TARGET
     }
-
-    fn on_new_span(&self, _: &Attributes<'_>, _: &Id, _: Context<'_, S>) {}
 
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
         if let Some(span) = ctx.span(id) {
@@ -152,13 +154,16 @@ fn main() {
     let options = RuntimeOptions {
         library: std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from),
         threads: threads.unwrap_or(2),
-        spin: false,
+        spin: std::env::var("ANPR_BENCH_SPIN").is_ok_and(|s| s == "1"),
     };
     let environment = runtime::init(&options).expect("ONNX Runtime: run scripts/setup.sh");
     let models = std::env::var_os("ANPR_MODELS_DIR").map(PathBuf::from);
     let models = anpr_edge::models::locate_folder(models.as_deref()).expect("models folder");
-    let mut recognizer = Recognizer::load(&environment, &models, &RecognitionConfig::default())
-        .expect("load the models");
+    let mut config = RecognitionConfig::default();
+    if let Ok(name) = std::env::var("ANPR_BENCH_DETECTOR") {
+        config.detector.model = DetectorModel::from_str(&name, true).expect("ANPR_BENCH_DETECTOR");
+    }
+    let mut recognizer = Recognizer::load(&environment, &models, &config).expect("load the models");
     let mut fuser: Fuser<()> = Fuser::new(FusionConfig::default());
 
     let source_time = Arc::new(AtomicU64::new(0));
