@@ -17,6 +17,9 @@
 #   ROUNDS  runs of each side, alternating (default 3); the run with the median time per frame
 #           of each side is reported.
 #   THREADS ONNX Runtime intra-op threads of both sides (default 2).
+#   PEER_SPIN  1 (default): the peer's runtime threads spin when idle, as ONNX Runtime's Python
+#           sessions do unless told otherwise; 0: they sleep, as anpr-edge's do. On a busy box
+#           spinning costs the peer several times its time (docs/frame-cost.md).
 #
 # Prints each run's JSON as it comes (on stderr), then a table of both sides' stages, then as its
 # LAST line one JSON object: resolution, frames, ms_per_frame, peer_ms_per_frame, ratio (ours ÷
@@ -29,8 +32,10 @@ SOURCE=${SOURCE:-file}
 CLIP=${CLIP:-$ROOT/../shared/data/real-video/uk-roundabout.mp4}
 ROUNDS=${ROUNDS:-3}
 THREADS=${THREADS:-2}
+PEER_SPIN=${PEER_SPIN:-1}
 MODELS_SRC=${ANPR_MODELS_DIR_SRC:-$ROOT/../shared/models}
 case "$RES" in 720|1080) ;; *) echo "frame_cost.sh: RES=$RES; give RES=720 or RES=1080" >&2; exit 2 ;; esac
+case "$PEER_SPIN" in 0) PEER_ARGS=(--no-spin) ;; 1) PEER_ARGS=() ;; *) echo "frame_cost.sh: PEER_SPIN=$PEER_SPIN; give 0 or 1" >&2; exit 2 ;; esac
 case "$SOURCE" in file|rtsp) ;; *) echo "frame_cost.sh: SOURCE=$SOURCE; give SOURCE=file or SOURCE=rtsp" >&2; exit 2 ;; esac
 [ -f "$CLIP" ] || { echo "frame_cost.sh: $CLIP is absent; give CLIP=A_VIDEO (../shared holds the real clips)" >&2; exit 2; }
 
@@ -82,7 +87,7 @@ PY=$("$ROOT/benches/peer/setup.sh")
 
 for round in $(seq "$ROUNDS"); do
   FRAME_COST_SOURCE=$URL ANPR_BENCH_THREADS=$THREADS "$BENCH" | tail -n 1 > "$OUT/ours.$round.json"
-  "$PY" "$ROOT/benches/peer/frame_cost.py" "$URL" --models "$MODELS_SRC" --threads "$THREADS" | tail -n 1 > "$OUT/peer.$round.json"
+  "$PY" "$ROOT/benches/peer/frame_cost.py" "$URL" --models "$MODELS_SRC" --threads "$THREADS" "${PEER_ARGS[@]}" | tail -n 1 > "$OUT/peer.$round.json"
   cat "$OUT/ours.$round.json" "$OUT/peer.$round.json" >&2
 done
 

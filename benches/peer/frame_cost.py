@@ -3,7 +3,7 @@
 one video, a file or an RTSP URL, decoded by OpenCV and read by fast-alpr's ALPR.predict, the
 same pipeline and sessions as peer_eval.py builds (int8 detector, cct_xs_v2_global OCR).
 
-  benches/peer/frame_cost.py SOURCE [--models DIR] [--threads N]
+  benches/peer/frame_cost.py SOURCE [--models DIR] [--threads N] [--no-spin]
 
 Stages, timed around the peer's own calls (nothing of fast-alpr is patched or re-written):
 decode = VideoCapture.grab (demux and decode), colour = VideoCapture.retrieve (the conversion to
@@ -49,11 +49,13 @@ def main():
     ap.add_argument("source", help="a video file or an rtsp:// URL")
     ap.add_argument("--models", type=pathlib.Path, default=ROOT.parent / "shared" / "models")
     ap.add_argument("--threads", type=int, default=2, help="intra-op threads of each session (default 2)")
+    ap.add_argument("--no-spin", action="store_true",
+                    help="idle runtime threads sleep instead of spinning (ONNX Runtime's default, and the peer's)")
     args = ap.parse_args()
 
     logging.disable(logging.WARNING)
     warnings.simplefilter("ignore", DeprecationWarning)
-    alpr = build(args.models, OCR["v2"], args.threads)
+    alpr = build(args.models, OCR["v2"], args.threads, spin=not args.no_spin)
     alpr.detector = detector = Timed(alpr.detector)
     alpr.ocr = reader = Timed(alpr.ocr)
 

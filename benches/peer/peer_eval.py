@@ -88,10 +88,13 @@ class LocalDetector(BaseDetector):
         return self.detector.predict(frame)
 
 
-def build(models, ocr, threads):
+def build(models, ocr, threads, spin=True):
     """The peer pipeline on the model files in `models`, OCR `ocr` (a file stem of OCR), both
-    sessions with `threads` intra-op threads (see the module's docstring)."""
+    sessions with `threads` intra-op threads (see the module's docstring); `spin=False` stops
+    their idle threads spinning, which ONNX Runtime does by default."""
     options = ort.SessionOptions()
+    if not spin:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
