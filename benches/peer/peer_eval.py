@@ -88,6 +88,28 @@ class LocalDetector(BaseDetector):
         return self.detector.predict(frame)
 
 
+def build(models, ocr, threads, spin=True):
+    """The peer pipeline on the model files in `models`, OCR `ocr` (a file stem of OCR), both
+    sessions with `threads` intra-op threads (see the module's docstring); `spin=False` stops
+    their idle threads spinning, which ONNX Runtime does by default."""
+    options = ort.SessionOptions()
+    if not spin:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ALPR(
+        detector=LocalDetector(models / DETECTOR, 0.4, options),
+        ocr_model=None,
+        ocr_device="cpu",
+        ocr_providers=["CPUExecutionProvider"],
+        ocr_sess_options=options,
+        ocr_model_path=models / f"{ocr}.onnx",
+        ocr_config_path=models / f"{ocr}_plate_config.yaml",
+    )
+
+
 def normalise(text):
     return re.sub(r"[^0-9A-Z]", "", (text or "").upper()).replace("O", "0")
 
@@ -163,21 +185,8 @@ def main():
 
     logging.disable(logging.WARNING)
     warnings.simplefilter("ignore", DeprecationWarning)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = args.threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     ocr = OCR[args.ocr]
-    alpr = ALPR(
-        detector=LocalDetector(args.models / DETECTOR, 0.4, options),
-        ocr_model=None,
-        ocr_device="cpu",
-        ocr_providers=["CPUExecutionProvider"],
-        ocr_sess_options=options,
-        ocr_model_path=args.models / f"{ocr}.onnx",
-        ocr_config_path=args.models / f"{ocr}_plate_config.yaml",
-    )
+    alpr = build(args.models, ocr, args.threads)
 
     images = load_truth(args.folder)
     if not images:

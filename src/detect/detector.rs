@@ -110,6 +110,8 @@ impl PlateDetector {
     /// Plates in `image`, boxes in its pixels and clipped to it, best score first.
     pub fn detect(&mut self, image: &RgbImage) -> Result<Vec<Detection>, DetectError> {
         let letterbox = self.preprocess(image)?;
+        // The frame budget's inference stage (docs/frame-cost.md): the model and its rows.
+        let _inference = tracing::trace_span!(target: "anpr_edge::stage", "detector").entered();
         let s = self.input_size as usize;
         let tensor = TensorRef::from_array_view(([1usize, 3, s, s], self.input.as_slice()))
             .map_err(DetectError::Runtime)?;
@@ -125,6 +127,7 @@ impl PlateDetector {
 
     /// Letterboxes `image` into the reused input tensor.
     pub fn preprocess(&mut self, image: &RgbImage) -> Result<Letterbox, DetectError> {
+        let _letterbox = tracing::trace_span!(target: "anpr_edge::stage", "letterbox").entered();
         let lb = Letterbox::fit(image.width(), image.height(), self.input_size);
         let (rw, rh) = (lb.resized_width as usize, lb.resized_height as usize);
         self.resized.resize(rw * rh * 3, 0);

@@ -115,10 +115,14 @@ impl PlateReader {
         }
         let crop_len = (self.width * self.height * 3) as usize;
         self.batch.resize(crop_len * rects.len(), 0);
+        // The frame budget's crop and OCR stages (docs/frame-cost.md), spanned apart.
+        let crops = tracing::trace_span!(target: "anpr_edge::stage", "crops").entered();
         for (rect, slot) in rects.iter().zip(self.batch.chunks_exact_mut(crop_len)) {
             resize_region_into(image, *rect, slot, self.width, self.height)
                 .map_err(OcrError::Resize)?;
         }
+        drop(crops);
+        let _inference = tracing::trace_span!(target: "anpr_edge::stage", "ocr").entered();
         let shape = [rects.len(), self.height as usize, self.width as usize, 3];
         let tensor = TensorRef::from_array_view((shape, self.batch.as_slice()))
             .map_err(OcrError::Runtime)?;

@@ -150,7 +150,10 @@ impl Decoder {
     }
 
     fn convert(&mut self) -> Result<Decoded, DecodeError> {
-        let image = to_rgb(&self.decoded, &mut self.i420)?;
+        // The frame budget's colour-conversion stage (docs/frame-cost.md); free unless a
+        // subscriber asks for the `anpr_edge::stage` spans.
+        let image = tracing::trace_span!(target: "anpr_edge::stage", "colour")
+            .in_scope(|| to_rgb(&self.decoded, &mut self.i420))?;
         Ok(Decoded { image, media_time: self.media_time() })
     }
 
