@@ -110,8 +110,18 @@ fn reads_carry_the_gpsd_position_and_metrics_are_scraped_while_running() {
     );
     assert!(not_found.is_some_and(|r| r.starts_with("HTTP/1.1 404")), "only /metrics is served");
 
+    // The replay is paced as a camera (`realtime`): on a starved machine recognition drops
+    // frames and may never confirm a car (under stress-ng --cpu 2 the third was not read). What
+    // this test checks is the position and the metrics of the reads made, so it asks for at
+    // least one read, each of a car of the video and none twice.
     let records = json_lines(&output.stdout);
-    assert_eq!(folded_texts(&records), expected);
+    let texts = folded_texts(&records);
+    assert!(!texts.is_empty(), "no read made; daemon log:\n{stderr}");
+    let mut unique = texts.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), texts.len(), "one read per car: {texts:?}");
+    assert!(texts.iter().all(|t| expected.contains(t)), "{texts:?} are cars of {expected:?}");
     let (logged, _) = logged_fixes(&drive_log());
     for record in &records {
         assert_follows_schema(record);
