@@ -3,6 +3,7 @@
 //! threads that keep them current (the retention sweeper, the hotlist updater, the gpsd client,
 //! the metrics endpoint), prepared by [`Shared::build`] and started by [`SharedThreads::start`].
 
+use super::threads::Threads;
 use crate::config::Config;
 use crate::health::server::MetricsServer;
 use crate::hotlist::live::{Mailbox, Updater};
@@ -114,31 +115,33 @@ impl Shared {
 }
 
 impl SharedThreads {
-    /// Starts each thread on `shutdown`, the metrics endpoint answering with `metrics`; the
-    /// threads, and the hotlist updater's mailbox for lists that arrive over MQTT.
+    /// Starts each thread into `threads` (so that one failing to start stops those before it),
+    /// the metrics endpoint answering with `metrics`; the hotlist updater's mailbox, for lists
+    /// that arrive over MQTT.
     pub fn start(
         self,
         retention: &Arc<Mutex<SweepReport>>,
         metrics: StatusSource,
-        shutdown: &Shutdown,
-    ) -> anyhow::Result<(Vec<Worker>, Arc<Mailbox>)> {
+        threads: &mut Threads,
+    ) -> anyhow::Result<Arc<Mailbox>> {
+        let shutdown = threads.shutdown().clone();
         let (mailbox, updater) =
-            Updater::start(self.hotlist, self.hotlist_file, self.hotlist_poll, shutdown)
+            Updater::start(self.hotlist, self.hotlist_file, self.hotlist_poll, &shutdown)
                 .context("starting the hotlist thread")?;
-        let mut workers = vec![updater];
+        threads.push(updater);
         // A unit that cannot sweep does not start: retention not enforced would be a privacy
         // fault.
-        workers.push(
-            sweep(self.sweeper, self.sweep_every, shutdown, retention)
+        threads.push(
+            sweep(self.sweeper, self.sweep_every, &shutdown, retention)
                 .context("starting the retention sweeper")?,
         );
         if let Some(gpsd) = self.gpsd {
-            workers.push(gpsd.start(shutdown).context("starting the gpsd client thread")?);
+            threads.push(gpsd.start(&shutdown).context("starting the gpsd client thread")?);
         }
         if let Some(server) = self.metrics {
-            workers.push(server.serve(metrics, shutdown).context("starting the metrics thread")?);
+            threads.push(server.serve(metrics, &shutdown).context("starting the metrics thread")?);
         }
-        Ok((workers, mailbox))
+        Ok(mailbox)
     }
 }
 

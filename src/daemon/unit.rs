@@ -69,9 +69,8 @@ impl Unit {
         // share one fps window; the publisher's figures join it once the publisher runs.
         let figures: Arc<OnceLock<StatusSource>> = Arc::new(OnceLock::new());
         let metrics = with_figures(status_source(&config, &parts), &figures);
-        let (workers, hotlists) =
-            shared_threads.start(&shared.retention, metrics, shutdown).map_err(not_started)?;
-        workers.into_iter().for_each(|worker| threads.push(worker));
+        let hotlists =
+            shared_threads.start(&shared.retention, metrics, &mut threads).map_err(not_started)?;
         tracing::info!(device = %shared.identity.device_id, source = camera.describe(), "started");
         let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
         let image_names = destination.image_names();
