@@ -155,9 +155,9 @@ pub fn sheet(config: &Config) -> Sheet {
     let destination = match config.output() {
         Output::Mqtt(mqtt) => format!(
             "MQTT broker {} (topics {}/{}/…)",
-            mqtt.brokers_text(),
-            mqtt.topic_prefix,
-            config.device.id
+            mqtt.section.brokers_text(),
+            mqtt.section.topic_prefix,
+            config.device().id
         ),
         Output::Stdout => "standard output (no network)".into(),
     };
@@ -199,8 +199,8 @@ pub fn sheet(config: &Config) -> Sheet {
         (_, Output::Stdout) => {}
     }
     Sheet {
-        device_id: config.device.id.clone(),
-        site: config.device.site.name.clone(),
+        device_id: config.device().id.clone(),
+        site: config.device().site.name.clone(),
         purpose: privacy.purpose.clone(),
         destination,
         record_fields: record_fields(),

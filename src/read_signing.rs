@@ -10,6 +10,7 @@
 //!
 //! Keys and signatures are `signing.rs`'s: this module only decides what is signed.
 
+use crate::config_issue::ConfigIssue;
 use crate::outgoing::{ImageKind, Outgoing, ReadSink, SinkFailed};
 use crate::read_record::{ReadRecord, ReadSignature};
 use crate::signing::{self, SignatureError, SigningKey, VerifyingKey};
@@ -24,6 +25,15 @@ pub const ALGORITHM: &str = "Ed25519";
 pub struct SigningConfig {
     /// The unit's private key, PKCS#8 PEM (`openssl genpkey -algorithm ed25519`).
     pub key_file: PathBuf,
+}
+
+impl SigningConfig {
+    /// The key, loaded once for the check and the unit both; or the issue, key relative to
+    /// `[signing]`.
+    pub fn parse(&self) -> Result<SigningKey, Vec<ConfigIssue>> {
+        signing::load_signing_key(&self.key_file)
+            .map_err(|e| vec![ConfigIssue::new("key_file", e.to_string(), "")])
+    }
 }
 
 /// The bytes signed for `record` (a read as JSON, with or without its signature).

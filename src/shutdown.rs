@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 #[derive(Clone, Default)]
 pub struct Shutdown(Arc<Inner>);
 
+/// What a thread that waits on a condition variable of its own runs to be woken.
+type Wake = Box<dyn FnOnce() + Send>;
+
 #[derive(Default)]
 struct Inner {
     triggered: AtomicBool,
@@ -20,6 +23,8 @@ struct Inner {
     reason: Mutex<Option<(String, Instant)>>,
     lock: Mutex<()>,
     wake: Condvar,
+    /// Run once, at the trigger.
+    wakes: Mutex<Vec<Wake>>,
 }
 
 impl Shutdown {
@@ -30,9 +35,26 @@ impl Shutdown {
     /// Asks every holder to stop; the first reason given is kept.
     pub fn trigger(&self, reason: &str) {
         lock(&self.0.reason).get_or_insert_with(|| (reason.to_string(), Instant::now()));
-        let _guard = lock(&self.0.lock);
-        self.0.triggered.store(true, Ordering::SeqCst);
-        self.0.wake.notify_all();
+        {
+            let _guard = lock(&self.0.lock);
+            self.0.triggered.store(true, Ordering::SeqCst);
+            self.0.wake.notify_all();
+        }
+        for wake in std::mem::take(&mut *lock(&self.0.wakes)) {
+            wake();
+        }
+    }
+
+    /// Runs `wake` at the trigger, or now if it came already: for a thread that waits on a
+    /// condition variable of its own (a mailbox), which [`Shutdown::wait`]'s does not reach.
+    pub fn on_trigger(&self, wake: impl FnOnce() + Send + 'static) {
+        let mut wakes = lock(&self.0.wakes);
+        if self.is_triggered() {
+            drop(wakes);
+            wake();
+        } else {
+            wakes.push(Box::new(wake));
+        }
     }
 
     pub fn is_triggered(&self) -> bool {
@@ -91,6 +113,25 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(600));
         assert_eq!(shutdown.reason().as_deref(), Some("test"));
         assert!(shutdown.wait(Duration::from_secs(600)), "and every later wait returns at once");
+    }
+
+    #[test]
+    fn a_wake_runs_once_at_the_trigger_or_at_once_after_it() {
+        let shutdown = Shutdown::new();
+        let woken = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = Arc::clone(&woken);
+        shutdown.on_trigger(move || {
+            count.fetch_add(1, Ordering::SeqCst);
+        });
+        assert_eq!(woken.load(Ordering::SeqCst), 0, "not before the trigger");
+        shutdown.trigger("test");
+        shutdown.trigger("again");
+        assert_eq!(woken.load(Ordering::SeqCst), 1, "once");
+        let count = Arc::clone(&woken);
+        shutdown.on_trigger(move || {
+            count.fetch_add(1, Ordering::SeqCst);
+        });
+        assert_eq!(woken.load(Ordering::SeqCst), 2, "registered late: run at once");
     }
 
     #[test]

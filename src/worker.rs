@@ -2,6 +2,7 @@
 //! caller reports, not a silent empty thread), joined when dropped, and a panic in it reported
 //! as an error with its message instead of being lost.
 
+use crate::shutdown::Shutdown;
 use std::thread::JoinHandle;
 
 pub struct Worker {
@@ -53,6 +54,31 @@ impl Drop for Worker {
     }
 }
 
+/// A worker on a shutdown of its own, for a part used alone (a test, a tool) rather than by a
+/// unit, which runs its workers on its one shutdown: dropping it triggers the shutdown, then
+/// joins the thread.
+pub struct OwnedWorker {
+    shutdown: Shutdown,
+    _worker: Worker,
+}
+
+impl OwnedWorker {
+    pub fn start(
+        start: impl FnOnce(&Shutdown) -> std::io::Result<Worker>,
+    ) -> std::io::Result<Self> {
+        let shutdown = Shutdown::new();
+        let worker = start(&shutdown)?;
+        Ok(Self { shutdown, _worker: worker })
+    }
+}
+
+impl Drop for OwnedWorker {
+    fn drop(&mut self) {
+        // The worker is joined when its field is dropped, after this.
+        self.shutdown.trigger("its owner was dropped");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,5 +91,21 @@ mod tests {
         assert_eq!(died.to_string(), "the doomed thread died: the camera driver fell over");
         let fine = Worker::spawn("fine", || {}).expect("spawn");
         assert!(fine.join().is_ok());
+    }
+
+    #[test]
+    fn an_owned_worker_is_stopped_and_joined_when_dropped() {
+        let stopped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let seen = std::sync::Arc::clone(&stopped);
+        let owned = OwnedWorker::start(|shutdown| {
+            let shutdown = shutdown.clone();
+            Worker::spawn("waits", move || {
+                while !shutdown.wait(std::time::Duration::from_secs(600)) {}
+                seen.store(true, std::sync::atomic::Ordering::SeqCst);
+            })
+        })
+        .expect("spawn");
+        drop(owned);
+        assert!(stopped.load(std::sync::atomic::Ordering::SeqCst), "joined after the stop");
     }
 }

@@ -150,6 +150,30 @@ fn check_config_reports_every_mistake_at_once_each_with_its_key_and_fix() {
 }
 
 #[test]
+fn check_config_reports_a_bad_device_id_and_qos_beside_the_other_mistakes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let extra = "[pipeline]\nframe_queue = 0\n[output]\nkind = \"mqtt\"\n[mqtt]\nhost = \"b\"\ninsecure_dev = true\nqos = 0\n";
+    let path = config(dir.path(), dir.path(), extra);
+    let text = std::fs::read_to_string(&path).expect("read");
+    std::fs::write(&path, text.replace("id = \"test-box\"", "id = \"fleet\"")).expect("write");
+    let output = Command::new(env!("CARGO_BIN_EXE_anpr-edge"))
+        .arg("check-config")
+        .arg(&path)
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "accepted: {stderr}");
+    assert!(stderr.contains("3 problems"), "{stderr}");
+    for line in [
+        "device.id: `fleet` is reserved for the fleet-wide topics",
+        "pipeline.frame_queue: is 0; must be at least 1",
+        "mqtt.qos: 0 is not 1 or 2; give 1",
+    ] {
+        assert!(stderr.contains(line), "missing {line:?} in {stderr}");
+    }
+}
+
+#[test]
 fn a_camera_path_that_is_not_a_v4l2_device_is_one_clear_error() {
     let dir = tempfile::tempdir().expect("tempdir");
     let regular = dir.path().join("video0");

@@ -2,13 +2,17 @@
 //! `systemd/anpr-edge.toml`. Unknown keys are errors, so a typo never silently falls back to a
 //! default; every error names the file, the key and what to write instead.
 
+mod device;
 mod output;
+mod prepared;
 
+use device::DeviceSection;
+pub use device::{DeviceConfig, SiteConfig};
 pub use output::{Output, OutputConfig, OutputKind};
+pub use prepared::Prepared;
 
 use crate::config_issue::{under, ConfigIssue};
 use crate::control::ControlConfig;
-use crate::device_id::{CameraId, DeviceId};
 use crate::fuse::{Camera, FusionConfig};
 use crate::health::HealthConfig;
 use crate::hotlist::HotlistConfig;
@@ -26,10 +30,17 @@ use crate::spool::SpoolConfig;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The configuration: the sections as the file has them, and what [`Config::parse`] made of
+/// them ([`Prepared`]). The file is first read into `Config<()>`: serde stops at its first
+/// mistake, so a value with a rule of its own (an id, the QoS) is kept as the file has it and
+/// parsed after reading, with every other check, and reported beside the other mistakes
+/// instead of hiding them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Config {
-    pub device: DeviceConfig,
+pub struct Config<Parsed = Prepared> {
+    /// `[device]` as the file has it; parsed, [`Config::device`].
+    #[serde(rename = "device")]
+    device_section: DeviceSection,
     pub source: SourceConfig,
     #[serde(default)]
     pub runtime: RuntimeConfig,
@@ -55,10 +66,6 @@ pub struct Config {
     /// `[mqtt]` as the file has it: the broker, when `output.kind = "mqtt"`.
     #[serde(rename = "mqtt")]
     mqtt_section: Option<MqttConfig>,
-    /// Where reads go, parsed from the two sections above by [`Config::parse`]; not a key of
-    /// the file, which keeps them apart as operators write them.
-    #[serde(skip)]
-    output: Output,
     /// The durable spool behind the MQTT outbox; without it, what the broker has not
     /// acknowledged lives in RAM only.
     pub spool: Option<SpoolConfig>,
@@ -70,24 +77,9 @@ pub struct Config {
     pub health: HealthConfig,
     /// Signed commands from the centre; without it every command is refused (and answered).
     pub control: Option<ControlConfig>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DeviceConfig {
-    /// Unique name of this unit in the fleet; part of every topic and record.
-    pub id: DeviceId,
-    #[serde(default)]
-    pub camera_id: CameraId,
-    pub site: SiteConfig,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SiteConfig {
-    pub name: String,
-    pub latitude: Option<f64>,
-    pub longitude: Option<f64>,
+    /// Not keys of the file: what [`Config::parse`] made of them.
+    #[serde(skip)]
+    parsed: Parsed,
 }
 
 /// Where frames come from.
@@ -198,16 +190,16 @@ impl Config {
         Self::parse(&text, path)
     }
 
-    /// Parses and checks every section; `path` is only for messages.
+    /// Parses and checks every section, reading the files it names once ([`Prepared`]);
+    /// `path` is only for messages.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let mut config: Config = serde_path_to_error::deserialize(toml::Deserializer::new(text))
+        let file: Config<()> = serde_path_to_error::deserialize(toml::Deserializer::new(text))
             .map_err(|e| ConfigError::Parse { path: path.to_path_buf(), issue: parse_issue(e) })?;
-        let output = Output::parse(&config.output_section, config.mqtt_section.as_ref());
-        let issues = config.issues(output.as_ref().err().map_or(&[], Vec::as_slice));
-        match output {
-            Ok(output) if issues.is_empty() => config.output = output,
+        let (prepared, issues) = file.prepare();
+        let mut config = match prepared {
+            Some(prepared) if issues.is_empty() => file.with(prepared),
             _ => return Err(ConfigError::Invalid { path: path.to_path_buf(), issues }),
-        }
+        };
         config.follow_retention();
         config.follow_position();
         Ok(config)
@@ -228,14 +220,40 @@ impl Config {
         self.fusion.camera.get_or_insert(if moving { Camera::Moving } else { Camera::Fixed });
     }
 
-    /// Where reads go.
-    pub fn output(&self) -> &Output {
-        &self.output
+    /// `[device]`, its ids parsed.
+    pub fn device(&self) -> &DeviceConfig {
+        &self.parsed.device
     }
 
-    /// Every issue of every section, under its full key, `output` being those of `[output]`
-    /// and `[mqtt]` ([`Output::parse`], which reads the TLS files once).
-    fn issues(&self, output: &[ConfigIssue]) -> Vec<ConfigIssue> {
+    /// Where reads go.
+    pub fn output(&self) -> &Output {
+        &self.parsed.output
+    }
+
+    /// What the files the configuration names held when it was checked.
+    pub fn prepared(&self) -> &Prepared {
+        &self.parsed
+    }
+
+    pub fn identity(&self) -> Identity {
+        let device = self.device();
+        Identity {
+            device_id: device.id.clone(),
+            camera_id: device.camera_id.clone(),
+            site: Site {
+                name: device.site.name.clone(),
+                latitude: device.site.latitude,
+                longitude: device.site.longitude,
+            },
+            purpose: self.privacy.purpose.clone(),
+        }
+    }
+}
+
+impl Config<()> {
+    /// Every issue of the values of the sections, under its full key (the sections that name
+    /// files, or hold values with a rule of their own, are parsed by [`Config::prepare`]).
+    fn issues(&self) -> Vec<ConfigIssue> {
         let mut issues = self.device_issues();
         issues.extend(self.source_issues());
         let mut issue = |key: &str, problem: String, fix: &str| {
@@ -303,24 +321,14 @@ impl Config {
         issues.extend(under("roi", self.roi.issues()));
         issues.extend(under("fusion", self.fusion.issues()));
         issues.extend(under("privacy", self.privacy.issues()));
-        issues.extend(under("hotlist", self.hotlist.issues()));
         issues.extend(under("position", self.position.issues()));
-        issues.extend_from_slice(output);
         issues.extend(self.spool_issues());
-        if let Some(control) = &self.control {
-            issues.extend(under("control", control.issues()));
-        }
-        if let Some(signing) = &self.signing {
-            if let Err(e) = crate::signing::load_signing_key(&signing.key_file) {
-                issues.push(ConfigIssue::new("signing.key_file", e.to_string(), ""));
-            }
-        }
         issues
     }
 
     fn device_issues(&self) -> Vec<ConfigIssue> {
         let mut issues = Vec::new();
-        let site = &self.device.site;
+        let site = &self.device_section.site;
         if let Some(lat) = site.latitude.filter(|l| !(-90.0..=90.0).contains(l)) {
             issues.push(ConfigIssue::new(
                 "device.site.latitude",
@@ -406,24 +414,12 @@ impl Config {
         }
         issues
     }
-
-    pub fn identity(&self) -> Identity {
-        Identity {
-            device_id: self.device.id.clone(),
-            camera_id: self.device.camera_id.clone(),
-            site: Site {
-                name: self.device.site.name.clone(),
-                latitude: self.device.site.latitude,
-                longitude: self.device.site.longitude,
-            },
-            purpose: self.privacy.purpose.clone(),
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::device_id::{CameraId, DeviceId};
 
     fn minimal(extra: &str) -> String {
         format!(
@@ -439,7 +435,7 @@ mod tests {
     #[test]
     fn a_minimal_config_gets_defaults() {
         let config = parse(&minimal("")).expect("valid");
-        assert_eq!(config.device.camera_id, "cam0");
+        assert_eq!(config.device().camera_id, "cam0");
         assert_eq!(config.pipeline.frame_queue, 4);
         assert_eq!(config.fusion.max_delay_ms, 3000);
     }
@@ -454,7 +450,7 @@ mod tests {
         let ids = ["box-1", "Unit_07", "fleet", "", "box 1", "a/b", "a+", "#", "box.1", "é"];
         for id in ids {
             let text = minimal("").replace("id = \"box-1\"", &format!("id = {id:?}"));
-            let configured = parse(&text).map(|config| config.device.id);
+            let configured = parse(&text).map(|config| config.device().id.clone());
             assert_eq!(configured.is_ok(), id.parse::<DeviceId>().is_ok(), "device id {id:?}");
             if let Ok(device) = configured {
                 assert!(is_topic_level(&device) && device != FLEET, "{id:?}");
@@ -463,7 +459,7 @@ mod tests {
             }
             let text = minimal("")
                 .replace("id = \"box-1\"", &format!("id = \"box-1\"\ncamera_id = {id:?}"));
-            let configured = parse(&text).map(|config| config.device.camera_id);
+            let configured = parse(&text).map(|config| config.device().camera_id.clone());
             assert_eq!(configured.is_ok(), id.parse::<CameraId>().is_ok(), "camera id {id:?}");
         }
     }
@@ -520,6 +516,30 @@ mod tests {
         assert_eq!(e.issues()[0].key, "fusion.max_trax", "{e}");
     }
 
+    /// The ids and the QoS have rules of their own; a value that breaks one is reported with
+    /// the other mistakes, not instead of them.
+    #[test]
+    fn a_bad_id_or_qos_does_not_hide_the_other_mistakes() {
+        let text = minimal(
+            "[pipeline]\nframe_queue = 0\n[output]\nkind = \"mqtt\"\n[mqtt]\nhost = \"b\"\ninsecure_dev = true\nqos = 3\nmax_in_flight = 0\n",
+        )
+        .replace("id = \"box-1\"", "id = \"box 1\"\ncamera_id = \"cam/0\"");
+        let e = parse(&text).expect_err("five mistakes");
+        let keys: Vec<String> = e.issues().into_iter().map(|i| i.key).collect();
+        assert_eq!(
+            keys,
+            [
+                "device.id",
+                "device.camera_id",
+                "pipeline.frame_queue",
+                "mqtt.qos",
+                "mqtt.max_in_flight"
+            ],
+            "{e}"
+        );
+        assert!(e.to_string().contains("`box 1` is not a topic-safe id"), "{e}");
+    }
+
     #[test]
     fn a_missing_section_is_named() {
         let e = parse("[device]\nid = \"a\"\n[device.site]\nname = \"x\"\n")
@@ -535,7 +555,7 @@ mod tests {
         assert!(e.contains("mqtt.tls") && e.contains("insecure_dev"), "{e}");
         let config =
             parse(&minimal(&format!("{mqtt}insecure_dev = true\n"))).expect("bench broker allowed");
-        assert_eq!(config.output().mqtt().expect("mqtt").port(), 1883);
+        assert_eq!(config.output().mqtt().expect("mqtt").section.port(), 1883);
         let e = parse(&minimal("[output]\nkind = \"mqtt\"\n")).expect_err("no section").to_string();
         assert!(e.contains("[mqtt]"), "{e}");
         let tls = "[mqtt.tls]\nca_file = \"/nope/ca.pem\"\nclient_cert_file = \"/nope/c.pem\"\nclient_key_file = \"/nope/k.pem\"\n";

@@ -3,7 +3,7 @@
 //! and the privacy sheet never meet a "kind = mqtt" without its broker.
 
 use crate::config_issue::{under, ConfigIssue};
-use crate::publish::MqttConfig;
+use crate::publish::{Mqtt, MqttConfig};
 use serde::{Deserialize, Serialize};
 
 /// `[output]` as the file has it.
@@ -29,9 +29,9 @@ pub enum Output {
     /// One JSON record per line on standard output.
     #[default]
     Stdout,
-    /// The MQTT broker of `[mqtt]`, its section checked (TLS files included); boxed, as the
+    /// The MQTT broker of `[mqtt]`, its section parsed (TLS files read); boxed, as the
     /// section is large beside nothing.
-    Mqtt(Box<MqttConfig>),
+    Mqtt(Box<Mqtt>),
 }
 
 impl Output {
@@ -51,21 +51,15 @@ impl Output {
                 )]),
             };
         };
-        let mut issues: Vec<ConfigIssue> = under("mqtt", mqtt.issues()).collect();
-        if let Err(issue) = mqtt.client_tls() {
-            issues.push(issue.under("mqtt"));
-        }
-        if !issues.is_empty() {
-            return Err(issues);
-        }
+        let mqtt = mqtt.parse().map_err(|issues| under("mqtt", issues).collect::<Vec<_>>())?;
         Ok(match section.kind {
             OutputKind::Stdout => Output::Stdout,
-            OutputKind::Mqtt => Output::Mqtt(Box::new(mqtt.clone())),
+            OutputKind::Mqtt => Output::Mqtt(Box::new(mqtt)),
         })
     }
 
     /// The broker reads go to, if they go to one.
-    pub fn mqtt(&self) -> Option<&MqttConfig> {
+    pub fn mqtt(&self) -> Option<&Mqtt> {
         match self {
             Output::Stdout => None,
             Output::Mqtt(mqtt) => Some(mqtt),
@@ -88,11 +82,8 @@ mod tests {
         let bench = mqtt("insecure_dev = true");
         assert_eq!(Output::parse(&stdout, None), Ok(Output::Stdout));
         assert_eq!(Output::parse(&stdout, Some(&bench)), Ok(Output::Stdout));
-        assert_eq!(
-            Output::parse(&to_mqtt, Some(&bench)),
-            Ok(Output::Mqtt(Box::new(bench.clone())))
-        );
-        assert_eq!(Output::parse(&to_mqtt, Some(&bench)).expect("mqtt").mqtt(), Some(&bench));
+        let parsed = Output::parse(&to_mqtt, Some(&bench)).expect("mqtt");
+        assert_eq!(parsed.mqtt().map(|mqtt| &mqtt.section), Some(&bench));
     }
 
     #[test]

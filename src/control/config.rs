@@ -2,6 +2,7 @@
 //! what outlives a restart (configurations taken by command, the ids of commands taken).
 
 use crate::config_issue::ConfigIssue;
+use crate::signing::VerifyingKey;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -29,12 +30,13 @@ fn default_probation_s() -> u64 {
 }
 
 impl ControlConfig {
-    /// What is wrong with `[control]`, keys relative to it; the key is loaded, as at start.
-    pub fn issues(&self) -> Vec<ConfigIssue> {
+    /// The operator's key, loaded once for the check and the unit both; or what is wrong
+    /// with `[control]`, keys relative to it.
+    pub fn parse(&self) -> Result<VerifyingKey, Vec<ConfigIssue>> {
         let mut issues = Vec::new();
-        if let Err(e) = crate::signing::load_verifying_key(&self.public_key) {
-            issues.push(ConfigIssue::new("public_key", e.to_string(), ""));
-        }
+        let key = crate::signing::load_verifying_key(&self.public_key)
+            .map_err(|e| issues.push(ConfigIssue::new("public_key", e.to_string(), "")))
+            .ok();
         if !self.state_dir.is_absolute() {
             issues.push(ConfigIssue::new(
                 "state_dir",
@@ -49,7 +51,10 @@ impl ControlConfig {
                 "give 10 to 3600: long enough for the broker to be reached after a start",
             ));
         }
-        issues
+        match key {
+            Some(key) if issues.is_empty() => Ok(key),
+            _ => Err(issues),
+        }
     }
 }
 
@@ -65,7 +70,8 @@ mod tests {
             (std::path::Path::new("/var/lib/anpr-edge/control"), 120)
         );
         let bad = ControlConfig { state_dir: "state".into(), probation_s: 1, ..c };
-        let keys: Vec<String> = bad.issues().into_iter().map(|i| i.key).collect();
+        let issues = bad.parse().expect_err("three mistakes");
+        let keys: Vec<String> = issues.into_iter().map(|i| i.key).collect();
         assert_eq!(keys, ["public_key", "state_dir", "probation_s"]);
     }
 }

@@ -91,16 +91,13 @@ pub fn start(
     restart: &Restart,
 ) -> anyhow::Result<Worker> {
     use anyhow::Context as _;
-    let (key, state) = match &config.control {
-        Some(control) => {
-            let key = crate::signing::load_verifying_key(&control.public_key)
-                .context("control.public_key")?;
-            let state = StateDir::open(&control.state_dir).with_context(|| {
-                format!("control.state_dir: cannot make {}", control.state_dir.display())
-            })?;
-            (Some(key), Some(state))
-        }
-        None => (None, None),
+    // The operator's key as the configuration was checked with it (`Config::parse`).
+    let key = config.prepared().operator_key;
+    let state = match &config.control {
+        Some(control) => Some(StateDir::open(&control.state_dir).with_context(|| {
+            format!("control.state_dir: cannot make {}", control.state_dir.display())
+        })?),
+        None => None,
     };
     let taken = state.as_ref().map(StateDir::taken).unwrap_or_default();
     let probation = match (&state, &config.control) {
@@ -110,7 +107,7 @@ pub fn start(
         _ => None,
     };
     let mut agent = Agent {
-        gate: CommandGate::new(key, &config.device.id).with_taken(taken),
+        gate: CommandGate::new(key, &config.device().id).with_taken(taken),
         state,
         current: config.clone(),
         link,
@@ -270,10 +267,11 @@ impl Agent {
         }
         let name = format!("the configuration of command {}", command.id);
         let new = Config::parse(text, Path::new(&name)).map_err(|e| e.to_string())?;
-        if new.device.id != self.current.device.id {
+        if new.device().id != self.current.device().id {
             return Err(format!(
                 "device.id is `{}`, this unit is `{}`",
-                new.device.id, self.current.device.id
+                new.device().id,
+                self.current.device().id
             ));
         }
         if new.runtime != self.current.runtime {

@@ -8,9 +8,10 @@
 //! forwards it.
 
 use super::render;
+use crate::shutdown::Shutdown;
+use crate::worker::Worker;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,57 +21,50 @@ const MAX_HEAD: usize = 8 * 1024;
 const IO_TIMEOUT: Duration = Duration::from_secs(2);
 const ACCEPT_POLL: Duration = Duration::from_millis(200);
 
+/// The endpoint's socket, bound before the unit starts (a port in use stops the start), served
+/// once the unit runs.
 pub struct MetricsServer {
+    listener: TcpListener,
     address: SocketAddr,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl MetricsServer {
     /// Listens on 127.0.0.1:`port` (0: a free port, for tests).
-    pub fn start(port: u16, snapshot: Snapshot) -> std::io::Result<Self> {
+    pub fn bind(port: u16) -> std::io::Result<Self> {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))?;
         listener.set_nonblocking(true)?;
         let address = listener.local_addr()?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let stop = Arc::clone(&stop);
-            std::thread::Builder::new()
-                .name("metrics".into())
-                .spawn(move || serve(&listener, &snapshot, &stop))?
-        };
-        tracing::info!(%address, "metrics on http://{address}/metrics");
-        Ok(Self { address, stop, thread: Some(thread) })
+        Ok(Self { listener, address })
     }
 
     pub fn address(&self) -> SocketAddr {
         self.address
     }
-}
 
-impl Drop for MetricsServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            if thread.join().is_err() {
-                tracing::error!("the metrics thread panicked");
-            }
-        }
+    /// Answers scrapes with `snapshot` until the shutdown.
+    pub fn serve(self, snapshot: Snapshot, shutdown: &Shutdown) -> std::io::Result<Worker> {
+        let Self { listener, address } = self;
+        let shutdown = shutdown.clone();
+        let worker = Worker::spawn("metrics", move || serve(&listener, &snapshot, &shutdown))?;
+        tracing::info!(%address, "metrics on http://{address}/metrics");
+        Ok(worker)
     }
 }
 
-fn serve(listener: &TcpListener, snapshot: &Snapshot, stop: &AtomicBool) {
-    while !stop.load(Ordering::Relaxed) {
+fn serve(listener: &TcpListener, snapshot: &Snapshot, shutdown: &Shutdown) {
+    while !shutdown.is_triggered() {
         match listener.accept() {
             Ok((stream, peer)) => {
                 if let Err(error) = answer(stream, snapshot) {
                     tracing::debug!(%peer, %error, "metrics request failed");
                 }
             }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(ACCEPT_POLL),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                shutdown.wait(ACCEPT_POLL);
+            }
             Err(error) => {
                 tracing::warn!(%error, "metrics: accept failed");
-                std::thread::sleep(ACCEPT_POLL);
+                shutdown.wait(ACCEPT_POLL);
             }
         }
     }
@@ -135,22 +129,28 @@ mod tests {
 
     #[test]
     fn a_silent_or_oversized_client_costs_at_most_its_timeout() {
-        let server = MetricsServer::start(0, Arc::new(|| serde_json::json!({ "fps": 2.5 })))
-            .expect("listen");
+        let server = MetricsServer::bind(0).expect("listen");
+        let address = server.address();
+        let shutdown = Shutdown::new();
+        let worker = server
+            .serve(Arc::new(|| serde_json::json!({ "fps": 2.5 })), &shutdown)
+            .expect("thread");
         // A client that connects and says nothing holds the only slot until its read timeout.
-        let _silent = TcpStream::connect(server.address()).expect("connect");
-        let response = get(server.address(), b"GET /metrics HTTP/1.1\r\n\r\n")
+        let _silent = TcpStream::connect(address).expect("connect");
+        let response = get(address, b"GET /metrics HTTP/1.1\r\n\r\n")
             .expect("answered after the silent one timed out");
         assert!(
             response.starts_with("HTTP/1.1 200 OK") && response.ends_with("anpr_edge_fps 2.5\n"),
             "{response}"
         );
         let huge = format!("GET /metrics HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(MAX_HEAD));
-        let refused = get(server.address(), huge.as_bytes()).unwrap_or_default();
+        let refused = get(address, huge.as_bytes()).unwrap_or_default();
         assert!(!refused.contains("200 OK"), "a head over 8 KiB is not answered: {refused}");
-        assert!(get(server.address(), b"GET /metrics HTTP/1.1\r\n\r\n")
+        assert!(get(address, b"GET /metrics HTTP/1.1\r\n\r\n")
             .expect("still serving")
             .starts_with("HTTP/1.1 200"));
+        shutdown.trigger("test");
+        worker.join().expect("the server stops at the shutdown");
     }
 
     #[test]

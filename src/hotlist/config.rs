@@ -1,6 +1,7 @@
 //! The `[hotlist]` section of the configuration.
 
 use super::alert::AlertPolicy;
+use super::live::LiveHotlist;
 use crate::config_issue::{under, ConfigIssue};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -43,9 +44,11 @@ impl Default for HotlistConfig {
 }
 
 impl HotlistConfig {
-    /// What is wrong with `[hotlist]`, keys relative to it. The list is loaded whole,
-    /// signature included, so that check-config says what the start would.
-    pub fn issues(&self) -> Vec<ConfigIssue> {
+    /// The list in force at start, or what is wrong with `[hotlist]`, keys relative to it.
+    /// The list is loaded whole, signature included, so that check-config says what the start
+    /// would, and the start runs with what was checked; without a file, none until one arrives
+    /// over MQTT.
+    pub fn parse(&self) -> Result<LiveHotlist, Vec<ConfigIssue>> {
         let mut issues: Vec<ConfigIssue> = under("alert", self.alert.issues()).collect();
         if self.fuzzy_tolerance > MAX_TOLERANCE {
             issues.push(ConfigIssue::new(
@@ -62,28 +65,30 @@ impl HotlistConfig {
             ));
         }
         let key = match self.public_key.as_deref().map(crate::signing::load_verifying_key) {
-            None => Ok(None),
-            Some(Ok(key)) => Ok(Some(key)),
+            None => Some(None),
+            Some(Ok(key)) => Some(Some(key)),
             Some(Err(e)) => {
                 issues.push(ConfigIssue::new("public_key", e.to_string(), ""));
-                Err(())
+                None
             }
         };
-        match (&self.file, key) {
+        let live = key.map(|key| LiveHotlist::new(key, self.fuzzy_tolerance));
+        match (&self.file, &live) {
             (Some(file), _) if !file.is_file() => issues.push(ConfigIssue::new(
                 "file",
                 format!("{} is not a file", file.display()),
                 "give the hotlist (CSV or .json) or leave the key out",
             )),
-            (Some(file), Ok(key)) => {
-                if let Err(e) = super::LiveHotlist::new(key, self.fuzzy_tolerance)
-                    .load_file(file, std::time::SystemTime::now())
-                {
+            (Some(file), Some(live)) => {
+                if let Err(e) = live.load_file(file, std::time::SystemTime::now()) {
                     issues.push(ConfigIssue::new("file", e.to_string(), ""));
                 }
             }
             _ => {}
         }
-        issues
+        match live {
+            Some(live) if issues.is_empty() => Ok(live),
+            _ => Err(issues),
+        }
     }
 }

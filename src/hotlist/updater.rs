@@ -5,6 +5,8 @@
 use super::live::{signature_path, Applied, LiveHotlist, UpdateError, UpdateSource};
 use super::mailbox::{Kind, Mailbox, Next};
 use super::sequence::Skip;
+use crate::shutdown::Shutdown;
+use crate::worker::Worker;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -16,11 +18,9 @@ fn stamp(path: &Path) -> Option<(SystemTime, u64, Option<SystemTime>)> {
     Some((meta.modified().ok()?, meta.len(), sig))
 }
 
-/// The updater thread: applies MQTT updates as they arrive and reloads the file when it changes.
-pub struct Updater {
-    mailbox: Arc<Mailbox>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
+/// The updater thread: applies MQTT updates as they arrive and reloads the file when it changes,
+/// until the unit's shutdown.
+pub struct Updater;
 
 fn log_outcome(outcome: &Result<Applied, UpdateError>, source: &str) {
     match outcome {
@@ -41,15 +41,19 @@ fn log_outcome(outcome: &Result<Applied, UpdateError>, source: &str) {
 }
 
 impl Updater {
-    /// Starts watching `file` (already loaded by the caller, or absent) every `poll`.
+    /// Starts watching `file` (already loaded by the caller, or absent) every `poll`; the
+    /// mailbox MQTT messages are put in, and the thread.
     pub fn start(
         live: Arc<LiveHotlist>,
         file: Option<PathBuf>,
         poll: Duration,
-    ) -> std::io::Result<Self> {
+        shutdown: &Shutdown,
+    ) -> std::io::Result<(Arc<Mailbox>, Worker)> {
         let mailbox = Arc::new(Mailbox::default());
         let inbox = Arc::clone(&mailbox);
-        let thread = std::thread::Builder::new().name("hotlist".into()).spawn(move || {
+        let stopping = Arc::clone(&mailbox);
+        shutdown.on_trigger(move || stopping.stop());
+        let thread = Worker::spawn("hotlist", move || {
             // Unknown at first: the first poll reads the file once more, so a change made
             // between the caller's load and this thread's start is not missed (the same bytes
             // again are a no-op).
@@ -89,22 +93,7 @@ impl Updater {
                 }
             }
         })?;
-        Ok(Self { mailbox, thread: Some(thread) })
-    }
-
-    pub fn mailbox(&self) -> Arc<Mailbox> {
-        Arc::clone(&self.mailbox)
-    }
-}
-
-impl Drop for Updater {
-    fn drop(&mut self) {
-        self.mailbox.stop();
-        if let Some(thread) = self.thread.take() {
-            if thread.join().is_err() {
-                tracing::error!("the hotlist thread panicked");
-            }
-        }
+        Ok((mailbox, thread))
     }
 }
 
@@ -137,9 +126,14 @@ mod tests {
         std::fs::write(&path, V1).expect("write");
         let live = Arc::new(LiveHotlist::new(None, 0));
         live.load_file(&path, t0()).expect("v1");
-        let updater =
-            Updater::start(Arc::clone(&live), Some(path.clone()), Duration::from_millis(20))
-                .expect("thread");
+        let shutdown = Shutdown::new();
+        let (mailbox, updater) = Updater::start(
+            Arc::clone(&live),
+            Some(path.clone()),
+            Duration::from_millis(20),
+            &shutdown,
+        )
+        .expect("thread");
         let wait_for = |plate: &str| {
             let deadline = std::time::Instant::now() + Duration::from_secs(10);
             while !live.check(plate, t0()).is_hit() {
@@ -154,9 +148,10 @@ mod tests {
         // A different size, so the change shows even where mtime has a coarse resolution.
         std::fs::write(&path, format!("{V2}# changed\n")).expect("write");
         wait_for("CD34");
-        updater.mailbox().put("anpr/fleet/hotlist", Kind::Full, &envelope(V1, "v1", None));
+        mailbox.put("anpr/fleet/hotlist", Kind::Full, &envelope(V1, "v1", None));
         wait_for("AB12");
         assert_eq!(live.status()["source"], "mqtt anpr/fleet/hotlist");
-        drop(updater);
+        shutdown.trigger("test");
+        updater.join().expect("the updater stops at the shutdown");
     }
 }

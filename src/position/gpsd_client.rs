@@ -9,23 +9,26 @@
 use super::fix::FixTracker;
 use super::gpsd_json::parse_line;
 use crate::backoff::Backoff;
+use crate::shutdown::Shutdown;
+use crate::worker::Worker;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// gpsd's reports are a few hundred bytes; a longer line is not one of them.
 const MAX_LINE: u64 = 16 * 1024;
-/// How often a silent connection looks at the stop flag; also the connect timeout.
+/// How often a silent connection looks at the shutdown; also the connect timeout.
 const POLL: Duration = Duration::from_millis(500);
 /// gpsd reports at least once a second while a receiver is attached; this much silence means
 /// it is gone (or has no receiver), and the fix counts as lost.
 const SILENCE: Duration = Duration::from_secs(5);
 
+/// The feed from gpsd into a tracker, before its thread starts.
 pub struct GpsdClient {
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    endpoint: GpsdEndpoint,
+    tracker: Arc<Mutex<FixTracker>>,
+    origin: Instant,
 }
 
 /// Where gpsd is and how to get it back.
@@ -38,31 +41,16 @@ pub struct GpsdEndpoint {
 }
 
 impl GpsdClient {
-    /// Starts the client thread; `origin` is the instant the tracker's times count from.
-    pub fn start(
-        endpoint: GpsdEndpoint,
-        tracker: Arc<Mutex<FixTracker>>,
-        origin: Instant,
-    ) -> std::io::Result<Self> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let stop = Arc::clone(&stop);
-            std::thread::Builder::new()
-                .name("gpsd".into())
-                .spawn(move || run(&endpoint, &tracker, origin, &stop))?
-        };
-        Ok(Self { stop, thread: Some(thread) })
+    /// `origin` is the instant the tracker's times count from.
+    pub fn new(endpoint: GpsdEndpoint, tracker: Arc<Mutex<FixTracker>>, origin: Instant) -> Self {
+        Self { endpoint, tracker, origin }
     }
-}
 
-impl Drop for GpsdClient {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            if thread.join().is_err() {
-                tracing::error!("the gpsd client thread panicked");
-            }
-        }
+    /// Starts the client thread; it runs until the shutdown.
+    pub fn start(self, shutdown: &Shutdown) -> std::io::Result<Worker> {
+        let Self { endpoint, tracker, origin } = self;
+        let shutdown = shutdown.clone();
+        Worker::spawn("gpsd", move || run(&endpoint, &tracker, origin, &shutdown))
     }
 }
 
@@ -73,10 +61,10 @@ fn with_tracker(tracker: &Mutex<FixTracker>, f: impl FnOnce(&mut FixTracker)) {
     f(&mut guard);
 }
 
-fn run(endpoint: &GpsdEndpoint, tracker: &Mutex<FixTracker>, origin: Instant, stop: &AtomicBool) {
+fn run(endpoint: &GpsdEndpoint, tracker: &Mutex<FixTracker>, origin: Instant, stop: &Shutdown) {
     let mut backoff = Backoff::new(endpoint.reconnect_min_ms, endpoint.reconnect_max_ms);
     let mut reported_down = false;
-    while !stop.load(Ordering::Relaxed) {
+    while !stop.is_triggered() {
         match session(endpoint, tracker, origin, stop, &mut backoff, &mut reported_down) {
             Ok(()) => {}
             Err(error) if !reported_down => {
@@ -86,20 +74,16 @@ fn run(endpoint: &GpsdEndpoint, tracker: &Mutex<FixTracker>, origin: Instant, st
             Err(error) => tracing::debug!(%error, "gpsd still unreachable"),
         }
         with_tracker(tracker, FixTracker::connection_lost);
-        let wait = backoff.next_wait();
-        let until = Instant::now() + wait;
-        while !stop.load(Ordering::Relaxed) && Instant::now() < until {
-            std::thread::sleep(POLL.min(until.saturating_duration_since(Instant::now())));
-        }
+        stop.wait(backoff.next_wait());
     }
 }
 
-/// One connection, until it fails or `stop` is set.
+/// One connection, until it fails or the shutdown comes.
 fn session(
     endpoint: &GpsdEndpoint,
     tracker: &Mutex<FixTracker>,
     origin: Instant,
-    stop: &AtomicBool,
+    stop: &Shutdown,
     backoff: &mut Backoff,
     reported_down: &mut bool,
 ) -> std::io::Result<()> {
@@ -119,7 +103,7 @@ fn session(
     let mut line = Vec::new();
     let mut last_report = Instant::now();
     let mut got_report = false;
-    while !stop.load(Ordering::Relaxed) {
+    while !stop.is_triggered() {
         let room = MAX_LINE.saturating_sub(line.len() as u64);
         if room == 0 {
             return Err(std::io::Error::new(

@@ -10,6 +10,7 @@ pub mod gpsd_client;
 pub mod gpsd_json;
 
 use crate::config_issue::ConfigIssue;
+use crate::worker::OwnedWorker;
 use fix::{FixPolicy, FixTracker};
 use gpsd_client::{GpsdClient, GpsdEndpoint};
 use serde::{Deserialize, Serialize};
@@ -134,34 +135,56 @@ pub enum PositionProvider {
     Gpsd {
         tracker: Arc<Mutex<FixTracker>>,
         origin: Instant,
-        _client: GpsdClient,
+        /// The client's thread when this provider owns it ([`PositionProvider::start`]); a
+        /// unit runs it on its own shutdown instead.
+        _client: Option<OwnedWorker>,
     },
 }
 
 impl PositionProvider {
-    /// A fixed box at the configured site, or a gpsd client (its thread started here).
+    /// A provider used on its own (a test, a tool): the gpsd client's thread, if any, started
+    /// here and stopped when the provider is dropped.
     pub fn start(
         config: &PositionConfig,
         latitude: Option<f64>,
         longitude: Option<f64>,
     ) -> std::io::Result<Self> {
+        match Self::new(config, latitude, longitude) {
+            (Self::Gpsd { tracker, origin, .. }, Some(client)) => {
+                let client = OwnedWorker::start(|shutdown| client.start(shutdown))?;
+                Ok(Self::Gpsd { tracker, origin, _client: Some(client) })
+            }
+            (provider, _) => Ok(provider),
+        }
+    }
+
+    /// A fixed box at the configured site, or a gpsd client's tracker and the client, for the
+    /// caller to start ([`GpsdClient::start`]).
+    pub fn new(
+        config: &PositionConfig,
+        latitude: Option<f64>,
+        longitude: Option<f64>,
+    ) -> (Self, Option<GpsdClient>) {
         match config.source {
-            PositionKind::Config => Ok(match (latitude, longitude) {
-                (Some(latitude), Some(longitude)) => Self::Fixed(Position {
-                    source: PositionKind::Config,
-                    latitude,
-                    longitude,
-                    altitude_m: None,
-                    fix: None,
-                    speed_mps: None,
-                    heading_deg: None,
-                    direction_of_travel: None,
-                    fix_time: None,
-                    age_ms: None,
-                    lost: false,
-                }),
-                _ => Self::Unknown,
-            }),
+            PositionKind::Config => (
+                match (latitude, longitude) {
+                    (Some(latitude), Some(longitude)) => Self::Fixed(Position {
+                        source: PositionKind::Config,
+                        latitude,
+                        longitude,
+                        altitude_m: None,
+                        fix: None,
+                        speed_mps: None,
+                        heading_deg: None,
+                        direction_of_travel: None,
+                        fix_time: None,
+                        age_ms: None,
+                        lost: false,
+                    }),
+                    _ => Self::Unknown,
+                },
+                None,
+            ),
             PositionKind::Gpsd => {
                 let policy = FixPolicy {
                     max_fix_age: Duration::from_secs(config.max_fix_age_s),
@@ -175,8 +198,8 @@ impl PositionProvider {
                     reconnect_min_ms: config.reconnect_min_ms,
                     reconnect_max_ms: config.reconnect_max_ms,
                 };
-                let client = GpsdClient::start(endpoint, Arc::clone(&tracker), origin)?;
-                Ok(Self::Gpsd { tracker, origin, _client: client })
+                let client = GpsdClient::new(endpoint, Arc::clone(&tracker), origin);
+                (Self::Gpsd { tracker, origin, _client: None }, Some(client))
             }
         }
     }

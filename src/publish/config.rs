@@ -1,6 +1,6 @@
 //! Configuration of the MQTT publisher (`[mqtt]` in the configuration file) and its checks.
 
-use super::qos::Qos;
+use super::qos::{MaxInFlight, Qos};
 pub use super::tls::TlsFiles;
 use super::topics::is_topic_level;
 use crate::config_issue::{under, ConfigIssue};
@@ -37,13 +37,14 @@ pub struct MqttConfig {
     #[serde(default = "defaults::outbox_bytes")]
     pub outbox_bytes: usize,
     /// Publishes awaiting their acknowledgement at once. Default 32 at QoS 1; at QoS 2 16, and
-    /// at most 20 ([`Qos::max_in_flight_limit`]).
+    /// at most 20 ([`MaxInFlight`], what [`MqttConfig::parse`] makes of it).
     #[serde(default)]
     pub max_in_flight: Option<u16>,
     /// MQTT QoS of reads, hits and images: 1, a message leaves the outbox at its PUBACK; 2, at
-    /// its PUBCOMP, which a broker sends only once it has passed the message on ([`Qos`]).
-    #[serde(default)]
-    pub qos: Qos,
+    /// its PUBCOMP, which a broker sends only once it has passed the message on. The number,
+    /// as the file has it: [`MqttConfig::parse`] makes it a [`Qos`] with every other check.
+    #[serde(default = "defaults::qos")]
+    pub qos: u8,
     /// Floor of the wait before a reconnection attempt; its ceiling doubles after each failure
     /// up to the maximum, and each wait is drawn at random under it (`backoff.rs`).
     #[serde(default = "defaults::backoff_min_ms")]
@@ -69,6 +70,9 @@ mod defaults {
     pub fn outbox_messages() -> usize {
         10_000
     }
+    pub fn qos() -> u8 {
+        1
+    }
     pub fn outbox_bytes() -> usize {
         64 << 20
     }
@@ -86,10 +90,58 @@ mod defaults {
     }
 }
 
+/// `[mqtt]` parsed: what the publisher starts with, each number the file gives in the type its
+/// user needs, and the TLS configuration made from the files, which are read once.
+#[derive(Debug, Clone)]
+pub struct Mqtt {
+    pub section: MqttConfig,
+    pub qos: Qos,
+    pub max_in_flight: MaxInFlight,
+    /// `None` for plain TCP (`insecure_dev`).
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+impl PartialEq for Mqtt {
+    /// Everything else is made from the section.
+    fn eq(&self, other: &Self) -> bool {
+        self.section == other.section
+    }
+}
+
 impl MqttConfig {
-    /// Publishes awaiting their acknowledgement at once, the default for the QoS when not given.
-    pub fn max_in_flight(&self) -> u16 {
-        self.max_in_flight.unwrap_or_else(|| self.qos.default_max_in_flight())
+    /// The section parsed, its TLS files read; or every issue, keys relative to `[mqtt]`.
+    pub fn parse(&self) -> Result<Mqtt, Vec<ConfigIssue>> {
+        let mut issues = self.issues();
+        let qos = Qos::try_from(self.qos).map_err(|problem| ConfigIssue::new("qos", problem, ""));
+        // A wrong QoS is reported on its own; the window is checked against the default one.
+        let max_in_flight =
+            MaxInFlight::parse(self.max_in_flight, qos.as_ref().copied().unwrap_or_default())
+                .map_err(|(problem, fix)| ConfigIssue::new("max_in_flight", problem, fix));
+        if let Some(window) = max_in_flight.as_ref().ok().copied() {
+            if self.outbox_messages < 2 * window.messages() {
+                // Messages in flight cannot be dropped for room; the rest of the outbox must be
+                // large enough for the drop policy to have something to choose from.
+                issues.push(ConfigIssue::new(
+                    "outbox_messages",
+                    format!(
+                        "{} is below twice mqtt.max_in_flight ({})",
+                        self.outbox_messages,
+                        window.get()
+                    ),
+                    "raise it or lower mqtt.max_in_flight",
+                ));
+            }
+        }
+        let tls = self.client_tls();
+        match (qos, max_in_flight, tls) {
+            (Ok(qos), Ok(max_in_flight), Ok(tls)) if issues.is_empty() => {
+                Ok(Mqtt { section: self.clone(), qos, max_in_flight, tls })
+            }
+            (qos, max_in_flight, tls) => {
+                issues.extend([qos.err(), max_in_flight.err(), tls.err()].into_iter().flatten());
+                Err(issues)
+            }
+        }
     }
 
     /// `outbox_bytes` when the key is left out.
@@ -131,9 +183,9 @@ impl MqttConfig {
         brokers.join(", ")
     }
 
-    /// What is wrong with the section short of reading the TLS files; keys relative to
-    /// `[mqtt]`.
-    pub fn issues(&self) -> Vec<ConfigIssue> {
+    /// What is wrong with the plain values of the section (not the QoS, the window or the TLS
+    /// files: [`MqttConfig::parse`]); keys relative to `[mqtt]`.
+    fn issues(&self) -> Vec<ConfigIssue> {
         let mut issues = Vec::new();
         let mut issue = |key: &str, problem: String, fix: &str| {
             issues.push(ConfigIssue::new(key, problem, fix));
@@ -188,29 +240,6 @@ impl MqttConfig {
                 "give at least 1024: the outbox needs room for a read",
             );
         }
-        let max_in_flight = self.max_in_flight();
-        if max_in_flight == 0 {
-            issue("max_in_flight", "is 0".into(), "must be at least 1");
-        } else if let Some(limit) =
-            self.qos.max_in_flight_limit().filter(|&limit| max_in_flight > limit)
-        {
-            issue(
-                "max_in_flight",
-                format!("{max_in_flight} is above {limit} with mqtt.qos = 2"),
-                "give at most 20 (or leave it out for 16): a broker whose QoS 2 window is smaller loses acknowledged reads at a reconnection (Mosquitto's is 20)",
-            );
-        } else if self.outbox_messages < 2 * usize::from(max_in_flight) {
-            // Messages in flight cannot be dropped for room; the rest of the outbox must be
-            // large enough for the drop policy to have something to choose from.
-            issue(
-                "outbox_messages",
-                format!(
-                    "{} is below twice mqtt.max_in_flight ({max_in_flight})",
-                    self.outbox_messages
-                ),
-                "raise it or lower mqtt.max_in_flight",
-            );
-        }
         if self.backoff_min_ms == 0 || self.backoff_min_ms > self.backoff_max_ms {
             issue(
                 "backoff_min_ms",
@@ -226,20 +255,16 @@ impl MqttConfig {
 
     /// The TLS client configuration made from `[mqtt.tls]`, reading each file once; `None`
     /// for plain TCP. The issue's key is relative to `[mqtt]`.
-    pub fn client_tls(&self) -> Result<Option<Arc<rustls::ClientConfig>>, ConfigIssue> {
+    fn client_tls(&self) -> Result<Option<Arc<rustls::ClientConfig>>, ConfigIssue> {
         match &self.tls {
             None => Ok(None),
             Some(files) => super::tls::client_config(files).map(Some).map_err(|i| i.under("tls")),
         }
     }
 
-    /// Every issue of the section, then the TLS files: what the publisher starts with.
-    pub fn check(&self) -> Result<Option<Arc<rustls::ClientConfig>>, MqttConfigError> {
-        let issues: Vec<ConfigIssue> = under("mqtt", self.issues()).collect();
-        if !issues.is_empty() {
-            return Err(MqttConfigError(issues));
-        }
-        self.client_tls().map_err(|issue| MqttConfigError(vec![issue.under("mqtt")]))
+    /// [`MqttConfig::parse`] with the keys in full (`mqtt.…`): what the publisher starts with.
+    pub fn check(&self) -> Result<Mqtt, MqttConfigError> {
+        self.parse().map_err(|issues| MqttConfigError(under("mqtt", issues).collect()))
     }
 }
 
@@ -283,23 +308,15 @@ mod tests {
     fn defaults_are_documented_values() {
         let c = parse("");
         assert_eq!(
-            (
-                c.port(),
-                c.keep_alive_s,
-                c.topic_prefix.as_str(),
-                c.outbox_messages,
-                c.outbox_bytes,
-                c.max_in_flight(),
-                c.qos
-            ),
-            (1883, 30, "anpr", 10_000, 64 << 20, 32, Qos::AtLeastOnce)
+            (c.port(), c.keep_alive_s, c.topic_prefix.as_str(), c.outbox_messages, c.outbox_bytes,),
+            (1883, 30, "anpr", 10_000, 64 << 20)
         );
+        let parsed = c.check().expect("valid");
+        assert_eq!((parsed.max_in_flight.get(), parsed.qos), (32, Qos::AtLeastOnce));
         assert_eq!((c.backoff_min_ms, c.backoff_max_ms, c.status_interval_s), (500, 30_000, 30));
         assert!(c.backoff_jitter);
-        assert!(c.check().is_ok());
-        let at_qos_2 = parse("qos = 2");
-        assert_eq!(at_qos_2.max_in_flight(), 16);
-        assert!(at_qos_2.check().is_ok());
+        let at_qos_2 = parse("qos = 2").check().expect("valid");
+        assert_eq!((at_qos_2.max_in_flight.get(), at_qos_2.qos), (16, Qos::ExactlyOnce));
     }
 
     #[test]
@@ -345,6 +362,7 @@ mod tests {
             ("host = \"h\"\ninsecure_dev = true\nmax_in_flight = 0", "mqtt.max_in_flight"),
             ("host = \"h\"\ninsecure_dev = true\noutbox_messages = 63", "mqtt.outbox_messages"),
             ("host = \"h\"\ninsecure_dev = true\nqos = 2\nmax_in_flight = 21", "mqtt.max_in_flight"),
+            ("host = \"h\"\ninsecure_dev = true\nqos = 3", "mqtt.qos"),
             ("host = \"h\"\ninsecure_dev = true\nbackoff_min_ms = 0", "mqtt.backoff_min_ms"),
             ("host = \"h\"\ninsecure_dev = true\nbackoff_min_ms = 2000\nbackoff_max_ms = 1000", "mqtt.backoff_min_ms"),
             ("host = \"h\"\ninsecure_dev = true\nstatus_interval_s = 0", "mqtt.status_interval_s"),

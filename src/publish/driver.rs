@@ -28,6 +28,7 @@
 use super::durable::DurableOutbox;
 use super::hit_acks::HitAcks;
 use super::lost_connection::{close_every_id, forget_connection};
+use super::qos::MaxInFlight;
 use super::status::{status_payload, StatusSource};
 use super::topics::Topics;
 use crate::backoff::Backoff;
@@ -166,7 +167,7 @@ pub struct Plan {
     pub broker: usize,
     pub status_every: Duration,
     /// rumqttc's `inflight`: its packet ids run from 1 to it.
-    pub max_in_flight: u16,
+    pub max_in_flight: MaxInFlight,
     /// Of reads, hits and images: a message is delivered at its PUBACK (1) or PUBCOMP (2).
     pub qos: QoS,
 }
@@ -350,7 +351,7 @@ impl Io {
         }
         self.send_notices();
         let mut outbox = self.shared.outbox();
-        while let Some(message) = outbox.next_to_send(usize::from(self.plan.max_in_flight)) {
+        while let Some(message) = outbox.next_to_send(self.plan.max_in_flight.messages()) {
             let id = message.id.clone();
             if self
                 .client

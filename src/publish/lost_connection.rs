@@ -17,6 +17,7 @@
 //!   id, and drops the connection for it) is among the queued events. It is not handed on; see
 //!   [`drop_refused_ack`].
 
+use super::qos::MaxInFlight;
 use rumqttc::{ConnectionError, Event, EventLoop, Packet, PubRel, QoS, Request, StateError};
 use std::collections::VecDeque;
 
@@ -34,7 +35,7 @@ pub fn forget_connection(
     eventloop: &mut EventLoop,
     error: &ConnectionError,
     qos: QoS,
-    max_in_flight: u16,
+    max_in_flight: MaxInFlight,
 ) -> Forgotten {
     let mut events = eventloop.state.events.drain(..).collect();
     if let ConnectionError::MqttState(StateError::Unsolicited(pkid)) = error {
@@ -48,9 +49,9 @@ pub fn forget_connection(
 /// id at QoS 2 ([`releases`]) and nothing else; returns those ids. Also at the unit's start: a
 /// process started again (after a crash, a SIGKILL, a power cut) cannot know which exchanges
 /// the one before it left open in the session the broker kept.
-pub fn close_every_id(eventloop: &mut EventLoop, qos: QoS, max_in_flight: u16) -> Vec<u16> {
+pub fn close_every_id(eventloop: &mut EventLoop, qos: QoS, max_in_flight: MaxInFlight) -> Vec<u16> {
     let closing: Vec<u16> =
-        if qos == QoS::ExactlyOnce { (1..=max_in_flight).collect() } else { Vec::new() };
+        if qos == QoS::ExactlyOnce { max_in_flight.ids().collect() } else { Vec::new() };
     eventloop.pending = releases(&closing);
     closing
 }
@@ -96,7 +97,12 @@ pub fn releases(ids: &[u16]) -> VecDeque<Request> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::publish::Qos;
     use rumqttc::Publish;
+
+    fn four() -> MaxInFlight {
+        MaxInFlight::parse(Some(4), Qos::ExactlyOnce).expect("a window of 4")
+    }
 
     fn released(pending: &VecDeque<Request>) -> Vec<u16> {
         pending
@@ -116,8 +122,12 @@ mod tests {
         publish.pkid = 3;
         eventloop.pending.push_back(Request::Publish(publish));
         eventloop.pending.push_back(Request::PubRel(PubRel::new(3)));
-        let forgotten =
-            forget_connection(&mut eventloop, &ConnectionError::RequestsDone, QoS::ExactlyOnce, 4);
+        let forgotten = forget_connection(
+            &mut eventloop,
+            &ConnectionError::RequestsDone,
+            QoS::ExactlyOnce,
+            four(),
+        );
         assert_eq!(forgotten.closing, [1, 2, 3, 4]);
         assert_eq!(released(&eventloop.pending), [1, 2, 3, 4]);
     }
@@ -129,8 +139,12 @@ mod tests {
         let mut publish = Publish::new("anpr/u/reads", QoS::AtLeastOnce, b"{}".to_vec());
         publish.pkid = 1;
         eventloop.pending.push_back(Request::Publish(publish));
-        let forgotten =
-            forget_connection(&mut eventloop, &ConnectionError::RequestsDone, QoS::AtLeastOnce, 4);
+        let forgotten = forget_connection(
+            &mut eventloop,
+            &ConnectionError::RequestsDone,
+            QoS::AtLeastOnce,
+            four(),
+        );
         assert!(forgotten.closing.is_empty() && eventloop.pending.is_empty());
     }
 

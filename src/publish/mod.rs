@@ -21,11 +21,11 @@ mod status;
 mod tls;
 pub mod topics;
 
-pub use config::{MqttConfig, MqttConfigError, TlsFiles};
+pub use config::{Mqtt, MqttConfig, MqttConfigError, TlsFiles};
 pub use driver::ControlHandler;
 pub use mqtt::{ControlLink, MqttError, MqttSink, Setup, ShutdownReport};
 pub use outbox::{Outbox, OutboxStats, SubmitOutcome};
-pub use qos::Qos;
+pub use qos::{MaxInFlight, Qos};
 pub use status::StatusSource;
 pub use topics::Topics;
 

@@ -6,7 +6,7 @@
 //! With a spool (`spool/mod.rs`), what it recovered at start is sent first and every message
 //! is on disk before the outbox holds it (`durable.rs`).
 
-use super::config::{MqttConfig, MqttConfigError};
+use super::config::{Mqtt, MqttConfig, MqttConfigError};
 use super::driver::{ControlHandler, Io, Order, Plan, Shared};
 use super::durable::DurableOutbox;
 use super::messages::messages;
@@ -120,25 +120,18 @@ impl Setup {
 }
 
 /// rumqttc's options for one broker; every broker gets the same session, will and limits.
-fn options(
-    config: &MqttConfig,
-    client_id: &str,
-    host: String,
-    port: u16,
-    will: &LastWill,
-    tls: Option<&Arc<rustls::ClientConfig>>,
-) -> MqttOptions {
+fn options(mqtt: &Mqtt, client_id: &str, host: String, port: u16, will: &LastWill) -> MqttOptions {
     let mut options = MqttOptions::new(client_id, host, port);
     options
-        .set_keep_alive(Duration::from_secs(config.keep_alive_s))
+        .set_keep_alive(Duration::from_secs(mqtt.section.keep_alive_s))
         // The broker keeps the control subscription and its queued messages while away.
         .set_clean_session(false)
-        .set_inflight(config.max_in_flight())
+        .set_inflight(mqtt.max_in_flight.get())
         // Incoming: a whole hotlist arrives as one retained message (100 000 CSV entries are
         // ≈ 5 MB); a larger packet would make rumqttc drop the connection at every retry.
         .set_max_packet_size(super::MAX_INCOMING_BYTES, 16 << 20)
         .set_last_will(will.clone());
-    if let Some(tls) = tls {
+    if let Some(tls) = &mqtt.tls {
         options.set_transport(Transport::Tls(TlsConfiguration::Rustls(Arc::clone(tls))));
     }
     options
@@ -164,21 +157,30 @@ impl MqttSink {
         Self::start_with(config, device_id, Setup::new(status))
     }
 
-    /// Starts the publisher. Never waits for the broker: an unreachable broker is retried with
-    /// backoff while messages wait in the outbox (and the spool).
+    /// Checks the section and the id, then starts the publisher ([`MqttSink::start_parsed`]).
     pub fn start_with(
         config: &MqttConfig,
         device_id: &str,
         setup: Setup,
     ) -> Result<Self, MqttError> {
+        Self::start_parsed(&config.check()?, &device_id.parse()?, setup)
+    }
+
+    /// Starts the publisher on a section already parsed (the unit's, whose TLS files were read
+    /// with the rest of its configuration). Never waits for the broker: an unreachable broker
+    /// is retried with backoff while messages wait in the outbox (and the spool).
+    pub fn start_parsed(
+        mqtt: &Mqtt,
+        device_id: &DeviceId,
+        setup: Setup,
+    ) -> Result<Self, MqttError> {
         let Setup { status, status_fields: fields, control, subscriptions, spool } = setup;
-        let tls = config.check()?;
-        let device_id: DeviceId = device_id.parse()?;
-        let topics = Topics::new(&config.topic_prefix, &device_id);
+        let config = &mqtt.section;
+        let topics = Topics::new(&config.topic_prefix, device_id);
         let client_id =
             config.client_id.clone().unwrap_or_else(|| format!("anpr-edge-{device_id}"));
         let will = status_payload(
-            &device_id,
+            device_id,
             &fields,
             "offline",
             serde_json::json!({"reason": "connection lost"}),
@@ -188,13 +190,13 @@ impl MqttSink {
         let brokers: Vec<MqttOptions> = config
             .brokers()
             .into_iter()
-            .map(|(host, port)| options(config, &client_id, host, port, &will, tls.as_ref()))
+            .map(|(host, port)| options(mqtt, &client_id, host, port, &will))
             .collect();
         let first = first_broker(&client_id, brokers.len());
-        let max_in_flight = usize::from(config.max_in_flight());
         // Room for every message in flight plus the status and the subscription: a full
         // channel only means "try again at the next wake-up".
-        let (client, eventloop) = AsyncClient::new(brokers[first].clone(), max_in_flight * 2 + 16);
+        let capacity = mqtt.max_in_flight.messages() * 2 + 16;
+        let (client, eventloop) = AsyncClient::new(brokers[first].clone(), capacity);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -203,7 +205,7 @@ impl MqttSink {
         let shared = Arc::new(Shared::new(DurableOutbox::new(outbox, spool)));
         let plan = Plan {
             topics: topics.clone(),
-            device_id,
+            device_id: device_id.clone(),
             status_fields: fields,
             status,
             subscriptions: std::iter::once(topics.control.clone()).chain(subscriptions).collect(),
@@ -216,8 +218,8 @@ impl MqttSink {
             brokers,
             broker: first,
             status_every: Duration::from_secs(config.status_interval_s),
-            max_in_flight: config.max_in_flight(),
-            qos: config.qos.into(),
+            max_in_flight: mqtt.max_in_flight,
+            qos: mqtt.qos.into(),
         };
         let io = Io::new(client, Arc::clone(&shared), plan);
         let io = std::thread::Builder::new()
