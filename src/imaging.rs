@@ -152,18 +152,22 @@ pub fn encode_jpeg(
         u16::try_from(out_h).map_err(|_| too_large())?,
     );
     let mut pixels = Vec::new();
-    if (out_w, out_h) == (w, h) {
+    let whole = rect == (0, 0, image.width(), image.height());
+    if (out_w, out_h) == (w, h) && !whole {
         let stride = image.width() as usize * 3;
         let start = y as usize * stride + x as usize * 3;
         append_rows(&mut pixels, image.as_raw(), start, stride, w as usize * 3, h as usize)
             .ok_or(JpegError::OutOfBounds { rect, width: image.width(), height: image.height() })?;
-    } else {
+    } else if (out_w, out_h) != (w, h) {
         pixels.resize(out_w as usize * out_h as usize * 3, 0);
         resize_region_with(image, rect, &mut pixels, out_w, out_h, imgproc::INTER_AREA)?;
     }
+    // The whole image unscaled is encoded from its own buffer: a frame-sized copy less at the
+    // moment a read's overview is made (docs/memory.md).
+    let pixels: &[u8] = if (out_w, out_h) == (w, h) && whole { image.as_raw() } else { &pixels };
     let mut jpeg = Vec::new();
     jpeg_encoder::Encoder::new(&mut jpeg, quality.clamp(1, 100)).encode(
-        &pixels,
+        pixels,
         jpeg_w,
         jpeg_h,
         jpeg_encoder::ColorType::Rgb,

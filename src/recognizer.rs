@@ -1,5 +1,5 @@
-//! One frame in, every plate on it read: detection, one batched OCR call, country formats, and
-//! for a doubtful plate the ensemble's further reads (one batched call per model) and its vote.
+//! One frame in, every plate on it read: detection, batched OCR calls, country formats, and
+//! for a doubtful plate the ensemble's further reads (batched calls per model) and its vote.
 
 use crate::detect::{Detection, DetectorConfig, PlateDetector};
 use crate::geometry::BoundingBox;
@@ -202,7 +202,7 @@ impl Recognizer {
     }
 
     /// For each doubtful plate, the ensemble's other reads of it: every model on every crop
-    /// variant, but the first read itself, in one batched call per model. A model without a
+    /// variant, but the first read itself, in batched calls per model. A model without a
     /// region head borrows the first read's, so that the formats weigh its text alike.
     fn read_again(
         &mut self,

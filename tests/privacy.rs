@@ -12,9 +12,11 @@ use common::records::{assert_follows_schema, json_lines, json_on};
 use common::subscriber::Subscriber;
 
 use anpr_edge::eval::ground_truth::load_folder;
+use anpr_edge::frame::Frame;
 use anpr_edge::geometry::BoundingBox;
 use anpr_edge::imaging::encode_jpeg;
 use anpr_edge::imaging::ImageConfig;
+use anpr_edge::pipeline::evidence::{self, Evidence, Jpeg};
 use anpr_edge::plate::{edit_distance, fold};
 use anpr_edge::privacy::policy::{publish_plate, release, OverviewRelease};
 use anpr_edge::privacy::retention::{RetentionConfig, Sweeper};
@@ -23,40 +25,58 @@ use anpr_edge::privacy::{
 };
 use anpr_edge::recognizer::{RecognitionConfig, Recognizer};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-/// The overview as the pipeline sends it for `disposition` under `privacy`: blurred (or not),
-/// scaled and JPEG-encoded with the default `[images]`, then decoded as the centre would.
+/// The overview as the pipeline sends it for `disposition` under `privacy`, from the evidence a
+/// track keeps of the frame (`packed`: as it keeps it once a newer frame came), with the default
+/// `[images]`; then decoded as the centre would.
 fn sent_overview(
     recognizer: &mut Recognizer,
     image: &image::RgbImage,
     privacy: &PrivacyConfig,
     disposition: Disposition,
+    packed: bool,
 ) -> Option<image::RgbImage> {
     let images = ImageConfig::default();
     let recognition = recognizer.recognize(image).expect("recognise the original");
-    let plates: Vec<BoundingBox> = recognition
+    let plates: Arc<[BoundingBox]> = recognition
         .reads
         .iter()
         .map(|r| r.bbox)
         .chain(recognition.unread.iter().map(|d| d.bbox))
         .collect();
-    let out = match release(privacy, &images, disposition).overview {
+    let frame = Arc::new(Frame {
+        seq: 0,
+        media_time: None,
+        captured_at: SystemTime::now(),
+        monotonic: Duration::ZERO,
+        origin: "test".into(),
+        image: image.clone(),
+    });
+    // The crop is not looked at here: any box will do for the read's own.
+    let read = plates.first().copied().unwrap_or(BoundingBox::from_xywh(0.0, 0.0, 1.0, 1.0));
+    let mut evidence = Evidence::new(&frame, &plates, &read, &images);
+    if packed {
+        assert!(evidence::pack(std::iter::once(&mut evidence), &images).is_empty());
+    }
+    let jpeg = match release(privacy, &images, disposition).overview {
         OverviewRelease::None => return None,
-        OverviewRelease::Clear => image.clone(),
+        OverviewRelease::Clear => evidence.clear_overview(&images).expect("kept").expect("encoded"),
         OverviewRelease::Blurred { windscreen } => {
-            anpr_edge::privacy::blur::blurred(image, &plates, &privacy.blur, windscreen)
-                .expect("blur")
+            let out = evidence.blurred_overview(&privacy.blur, windscreen);
+            let out = out.expect("kept").expect("blurred");
+            let (bytes, width, height) = encode_jpeg(
+                &out,
+                (0, 0, out.width(), out.height()),
+                images.overview_max_width,
+                images.jpeg_quality,
+            )
+            .expect("encode");
+            Jpeg { bytes, width, height }
         }
     };
-    let (jpeg, _, _) = encode_jpeg(
-        &out,
-        (0, 0, out.width(), out.height()),
-        images.overview_max_width,
-        images.jpeg_quality,
-    )
-    .expect("encode");
-    Some(image::load_from_memory(&jpeg).expect("decode the JPEG sent").to_rgb8())
+    Some(image::load_from_memory(&jpeg.bytes).expect("decode the JPEG sent").to_rgb8())
 }
 
 #[test]
@@ -73,7 +93,7 @@ fn no_plate_can_be_read_on_a_blurred_non_hit_while_the_hit_image_reads() {
         let texts: Vec<String> = image.plates.iter().map(|p| fold(&p.text)).collect();
         plates += texts.len();
 
-        let hit = sent_overview(&mut recognizer, &original, &privacy, Disposition::Hit)
+        let hit = sent_overview(&mut recognizer, &original, &privacy, Disposition::Hit, true)
             .expect("a hit has an overview");
         let reads: Vec<String> = recognizer
             .recognize(&hit)
@@ -84,22 +104,26 @@ fn no_plate_can_be_read_on_a_blurred_non_hit_while_the_hit_image_reads() {
             .collect();
         hit_read += texts.iter().filter(|t| reads.contains(t)).count();
 
-        let blurred = sent_overview(&mut recognizer, &original, &privacy, Disposition::NonHit)
-            .expect("a non-hit has a blurred overview");
-        let after = recognizer.recognize(&blurred).expect("recognise the blurred image");
-        for read in &after.reads {
-            for candidate in [&read.plate.text, &read.plate.ocr_text] {
-                let candidate = fold(candidate);
-                for t in &texts {
-                    let d = edit_distance(&candidate, t);
-                    assert!(d > 2, "{name}: truth {t} still readable on the blurred overview as {candidate} (distance {d})");
+        // A read due on the frame it was made on goes from the whole frame, any later one from
+        // the packed overview: both must hide every plate.
+        for packed in [false, true] {
+            let blurred =
+                sent_overview(&mut recognizer, &original, &privacy, Disposition::NonHit, packed)
+                    .expect("a non-hit has a blurred overview");
+            let after = recognizer.recognize(&blurred).expect("recognise the blurred image");
+            for read in &after.reads {
+                for candidate in [&read.plate.text, &read.plate.ocr_text] {
+                    let candidate = fold(candidate);
+                    for t in &texts {
+                        let d = edit_distance(&candidate, t);
+                        assert!(d > 2, "{name} (packed {packed}): truth {t} still readable on the blurred overview as {candidate} (distance {d})");
+                    }
                 }
             }
         }
-        assert!(
-            sent_overview(&mut recognizer, &original, &privacy, Disposition::Allowed).is_none(),
-            "allowed: no image"
-        );
+        let allowed =
+            sent_overview(&mut recognizer, &original, &privacy, Disposition::Allowed, true);
+        assert!(allowed.is_none(), "allowed: no image");
     }
     assert_eq!(hit_read, plates, "every truth plate is read on the overview sent for a hit");
 }
@@ -116,10 +140,11 @@ fn the_windscreen_option_blurs_more_and_keeps_the_plates_unreadable() {
         &original,
         &PrivacyConfig::with_purpose("test"),
         Disposition::NonHit,
+        true,
     )
     .expect("overview");
-    let more =
-        sent_overview(&mut recognizer, &original, &privacy, Disposition::NonHit).expect("overview");
+    let more = sent_overview(&mut recognizer, &original, &privacy, Disposition::NonHit, true)
+        .expect("overview");
     let changed = |a: &image::RgbImage, b: &image::RgbImage| {
         a.pixels()
             .zip(b.pixels())

@@ -33,7 +33,8 @@ pub struct FusionConfig {
     /// a differently read text to the track.
     pub min_box_iou: f32,
     /// Tracks followed at once; past it the oldest is emitted early. Bounds memory on a busy
-    /// road: each track keeps the best frame of at most 4 candidate texts.
+    /// road: each track keeps a payload (the pipeline's evidence of the read: plate crop and
+    /// overview JPEG) for at most 4 candidate texts, and none once its read went out.
     pub max_tracks: usize,
     /// On a video or live source a track is a vehicle once its text, fitting a plate format,
     /// was read legibly (see `min_confidence`, `min_plate_width_px`, `min_chars`) on this many

@@ -95,6 +95,13 @@ impl<P: Clone> Fuser<P> {
         self.tracks.len()
     }
 
+    /// Every payload the tracks hold, for the caller to shrink in place (the pipeline packs
+    /// each best frame into what its read needs). At most `max_tracks` × 4, one per candidate
+    /// text, and none of a track whose read went out.
+    pub fn payloads_mut(&mut self) -> impl Iterator<Item = &mut P> {
+        self.tracks.iter_mut().flat_map(|t| t.payloads_mut())
+    }
+
     /// Tracks that ended without being a vehicle (phantoms, and pieces of a vehicle already
     /// reported), since the start.
     pub fn phantoms_suppressed(&self) -> u64 {
@@ -134,7 +141,7 @@ impl<P: Clone> Fuser<P> {
                     let track = &mut self.tracks[i];
                     vehicles.push(track.vehicle);
                     track.add(read, frame, at, payload, self.rule);
-                    if track.emitted {
+                    if track.emitted() {
                         self.recent.seen_until(track.vehicle, at);
                     }
                 }
@@ -150,7 +157,9 @@ impl<P: Clone> Fuser<P> {
                     });
                     vehicles.push(vehicle);
                     let mut track = Track::new(vehicle, read, frame, at, payload, self.rule);
-                    track.emitted = seen_before.is_some();
+                    if seen_before.is_some() {
+                        track.mark_emitted();
+                    }
                     self.tracks.push(track);
                     taken.push(true);
                 }
@@ -176,7 +185,7 @@ impl<P: Clone> Fuser<P> {
     /// A track leaves the table: its read if it was not emitted yet and is a vehicle; counted
     /// if it is a phantom; remembered for a revisit if it was a vehicle.
     fn retire(&mut self, mut track: Track<P>, reason: EmitReason) -> Option<FusedRead<P>> {
-        let read = if track.emitted {
+        let read = if track.emitted() {
             None
         } else if track.confirmed(self.rule) {
             self.release(&mut track, reason)
@@ -195,7 +204,8 @@ impl<P: Clone> Fuser<P> {
     /// piece of it, read again just after it left view or in the next shot is the same car. A
     /// hit is reported whatever came before it.
     fn release(&mut self, track: &mut Track<P>, reason: EmitReason) -> Option<FusedRead<P>> {
-        track.emitted = true;
+        let read = track.fused(reason);
+        track.mark_emitted();
         let text = track.winning_text()?.to_string();
         if !track.hit {
             if let Some(vehicle) = self.recent.covering(&text, track.first_seen) {
@@ -205,7 +215,7 @@ impl<P: Clone> Fuser<P> {
             }
         }
         self.recent.remember(&text, track.vehicle, track.last_seen);
-        track.fused(reason)
+        read
     }
 
     fn count_phantom(&mut self, track: &Track<P>) {
@@ -228,7 +238,7 @@ impl<P: Clone> Fuser<P> {
         let mut retired = Vec::new();
         for mut track in std::mem::take(&mut self.tracks) {
             let since = at.saturating_sub(track.last_seen);
-            if !track.emitted && track.confirmed(self.rule) {
+            if !track.emitted() && track.confirmed(self.rule) {
                 let reason = if since > leave {
                     Some(EmitReason::Left)
                 } else if track.first_legible.is_some_and(|t| at.saturating_sub(t) >= max_delay) {
@@ -501,6 +511,31 @@ mod tests {
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].best.plate.text, "AAA111");
         assert_eq!(out[0].reason, EmitReason::TooManyTracks);
+    }
+
+    #[test]
+    fn a_track_holds_one_payload_per_text_and_none_once_its_read_went_out() {
+        let mut f = fuser();
+        // One car stopped in view for 5 s, read as two texts; its best frame is the 4th.
+        for i in 0..20u64 {
+            let (text, confidence) = if i % 2 == 0 { ("AB123CD", 0.9) } else { ("AB123C0X", 0.5) };
+            let confidence = if i == 4 { 0.99 } else { confidence };
+            let due = f.observe(ms(100 * i), i, vec![(read(text, confidence, 100.0, 100.0), i)]);
+            assert!(due.due.is_empty());
+            assert_eq!(f.payloads_mut().count(), if i == 0 { 1 } else { 2 }, "frame {i}");
+        }
+        let mut out = Vec::new();
+        for i in 20..50u64 {
+            out.extend(
+                f.observe(ms(100 * i), i, vec![(read("AB123CD", 0.9, 100.0, 100.0), i)]).due,
+            );
+            if !out.is_empty() {
+                assert_eq!(f.active_tracks(), 1, "the car is still in view");
+                assert_eq!(f.payloads_mut().count(), 0, "frame {i}: nothing kept once read out");
+            }
+        }
+        assert_eq!((out.len(), out[0].reason, out[0].best_payload), (1, EmitReason::MaxDelay, 4));
+        assert!(f.flush().is_empty(), "read out once");
     }
 
     #[test]

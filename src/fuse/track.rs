@@ -71,7 +71,9 @@ struct Candidate<P> {
     legible_frames: u32,
     best: PlateRead,
     best_frame: u64,
-    best_payload: P,
+    /// What the caller keeps of the best frame; `None` once the track's read went out, since
+    /// nothing is built from it any more and it is the bulk of what a track holds.
+    best_payload: Option<P>,
 }
 
 impl<P> Candidate<P> {
@@ -94,8 +96,8 @@ pub(super) struct Track<P> {
     last_box: BoundingBox,
     frames: u32,
     /// Its read went out (or, for a vehicle seen again, went out before): later frames join
-    /// silently.
-    pub emitted: bool,
+    /// silently, and no payload is kept ([`Track::mark_emitted`]).
+    emitted: bool,
     /// A hotlist alert was raised on its frames: whatever the evidence rules say, the vehicle
     /// is reported, so the alert is never left without its vehicle's read.
     pub hit: bool,
@@ -137,6 +139,8 @@ impl<P: Clone> Track<P> {
         self.frames += 1;
         self.last_seen = at;
         self.last_box = read.bbox;
+        // An emitted track builds no read any more: its frames need not be kept.
+        let payload = (!self.emitted).then_some(payload);
         let folded = fold(&read.plate.text);
         let weight = read.plate.confidence;
         let legible = rule.legible(&read);
@@ -298,8 +302,29 @@ impl<P: Clone> Track<P> {
         (apart <= 1.0).then_some(apart)
     }
 
+    /// Whether its read went out.
+    pub fn emitted(&self) -> bool {
+        self.emitted
+    }
+
+    /// Its read went out (or went out before, for a vehicle seen again): the payloads are let
+    /// go, so a vehicle that stays in view after its read costs its texts, not its frames.
+    pub fn mark_emitted(&mut self) {
+        self.emitted = true;
+        for candidate in self.candidates.iter_mut() {
+            candidate.best_payload = None;
+        }
+    }
+
+    /// The payloads the track holds: at most one per candidate text, none once emitted.
+    pub fn payloads_mut(&mut self) -> impl Iterator<Item = &mut P> {
+        self.candidates.iter_mut().filter_map(|c| c.best_payload.as_mut())
+    }
+
+    /// Its read now, unless it was emitted (its payloads are gone then).
     pub fn fused(&self, reason: EmitReason) -> Option<FusedRead<P>> {
         let winner = self.winner()?;
+        let best_payload = winner.best_payload.clone()?;
         let growth = self.last_box.area() / self.first_box.area().max(1.0);
         let direction = if self.frames < 2 {
             None
@@ -314,7 +339,7 @@ impl<P: Clone> Track<P> {
             vehicle: self.vehicle,
             best: winner.best.clone(),
             best_frame: winner.best_frame,
-            best_payload: winner.best_payload.clone(),
+            best_payload,
             agreeing_frames: winner.frames,
             frames: self.frames,
             first_seen: self.first_seen,

@@ -1,4 +1,5 @@
-//! The plate OCR model (fast-plate-ocr CCT): all crops of a frame read in one batched call.
+//! The plate OCR model (fast-plate-ocr CCT): the crops of a frame read in batched calls of a
+//! bounded size.
 
 use super::config::OcrModel;
 use super::decode::{Alphabet, OcrReading};
@@ -12,6 +13,15 @@ use ort::value::{TensorRef, ValueType};
 use std::path::{Path, PathBuf};
 
 const INPUT_NAME: &str = "input";
+
+/// Crops read in one model call at most; more are read in further calls. ONNX Runtime's arena
+/// keeps the buffers of the largest call for the life of the process, and the crops of a frame
+/// are its plates times the ensemble's variants (24 for 8 doubtful plates), so without a cap a
+/// busy moment would raise the peak for good: with 8 cars in view at 720p the cap took `run`
+/// from 164 to 155 MiB (docs/accuracy-and-speed.md, Many vehicles in view). The model reads
+/// each crop alone either way: the 59 reads of `replay` on the EU photographs came out byte for
+/// byte the same.
+const MAX_CROPS_PER_CALL: usize = 4;
 const REGION_OUTPUT: &str = "region";
 
 pub struct PlateReader {
@@ -99,7 +109,8 @@ impl PlateReader {
         &self.alphabet
     }
 
-    /// Reads every box of `image` in one model call; the result has one reading per box.
+    /// Reads every box of `image`, [`MAX_CROPS_PER_CALL`] to a model call; the result has one
+    /// reading per box.
     pub fn read(
         &mut self,
         image: &RgbImage,
@@ -110,9 +121,19 @@ impl PlateReader {
         if rects.len() != boxes.len() {
             return Err(OcrError::EmptyBox);
         }
-        if rects.is_empty() {
-            return Ok(Vec::new());
+        let mut readings = Vec::with_capacity(rects.len());
+        for chunk in rects.chunks(MAX_CROPS_PER_CALL) {
+            readings.extend(self.read_rects(image, chunk)?);
         }
+        Ok(readings)
+    }
+
+    /// Reads `rects` of `image` in one model call.
+    fn read_rects(
+        &mut self,
+        image: &RgbImage,
+        rects: &[(u32, u32, u32, u32)],
+    ) -> Result<Vec<OcrReading>, OcrError> {
         let crop_len = (self.width * self.height * 3) as usize;
         self.batch.resize(crop_len * rects.len(), 0);
         // The frame budget's crop and OCR stages (docs/frame-cost.md), spanned apart.

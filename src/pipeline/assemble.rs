@@ -3,14 +3,13 @@
 //! the JPEG encoder; unit-tested frame in, record out.
 
 use super::context::ContextFrame;
+use super::evidence::{Evidence, Jpeg};
 use super::stamp::ReadStamp;
 use super::PipelineStats;
 use crate::digest::sha256_hex;
-use crate::frame::Frame;
 use crate::fuse::FusedRead;
-use crate::geometry::BoundingBox;
 use crate::hotlist::{AlertPolicy, LiveHotlist, Verdict};
-use crate::imaging::{encode_jpeg, ImageConfig};
+use crate::imaging::{encode_jpeg, ImageConfig, JpegError};
 use crate::outgoing::{ImageKind, ImageNames, Outgoing, OutgoingImage};
 use crate::privacy::policy::{publish_match, publish_plate, OverviewRelease};
 use crate::privacy::{Disposition, Privacy};
@@ -36,14 +35,6 @@ pub struct ReadStages<'a> {
     pub alerts: &'a AlertPolicy,
 }
 
-/// What the best frame of a track carries until its read is emitted: the frame, and every
-/// plate detected on it (read or not), so that all of them can be blurred.
-#[derive(Debug, Clone)]
-pub struct Evidence {
-    pub frame: Arc<Frame>,
-    pub plates: Arc<[BoundingBox]>,
-}
-
 /// The record and its images, as `privacy::policy` lets them out for the hotlist's verdict. A
 /// failed image encoding (or blurring) costs the image, never the read; a non-hit overview that
 /// could not be blurred is not sent.
@@ -59,17 +50,12 @@ pub fn build_outgoing(
     let read_id = new_read_id();
     let disposition = Disposition::of(verdict);
     let release = crate::privacy::release(&privacy.config, config, disposition);
-    let frame = &fused.best_payload.frame;
+    let evidence = &fused.best_payload;
     let mut attached = Vec::new();
     let mut refs = Images::default();
-    let mut encode = |kind: ImageKind,
-                      image: &image::RgbImage,
-                      rect: Option<(u32, u32, u32, u32)>,
-                      max_width: u32|
-     -> Option<ImageRef> {
-        let rect = rect?;
-        match encode_jpeg(image, rect, max_width, config.jpeg_quality) {
-            Ok((jpeg, width, height)) => {
+    let mut attach = |kind: ImageKind, encoded: Result<Jpeg, JpegError>| -> Option<ImageRef> {
+        match encoded {
+            Ok(Jpeg { bytes: jpeg, width, height }) => {
                 let reference = ImageRef {
                     topic: image_names.name(&read_id, kind),
                     sha256: sha256_hex(&jpeg),
@@ -87,26 +73,26 @@ pub fn build_outgoing(
             }
         }
     };
-    let (w, h) = (frame.image.width(), frame.image.height());
-    let whole = Some((0, 0, w, h));
+    let whole = |image: &image::RgbImage, max_width: u32| {
+        let rect = (0, 0, image.width(), image.height());
+        encode_jpeg(image, rect, max_width, config.jpeg_quality)
+            .map(|(bytes, width, height)| Jpeg { bytes, width, height })
+    };
     match release.overview {
         OverviewRelease::None => {}
         OverviewRelease::Clear => {
-            refs.overview =
-                encode(ImageKind::Overview, &frame.image, whole, config.overview_max_width)
+            if let Some(overview) = evidence.clear_overview(config) {
+                refs.overview = attach(ImageKind::Overview, overview);
+            }
         }
         OverviewRelease::Blurred { windscreen } => {
-            match crate::privacy::blur::blurred(
-                &frame.image,
-                &fused.best_payload.plates,
-                &privacy.config.blur,
-                windscreen,
-            ) {
-                Ok(blurred) => {
-                    refs.overview =
-                        encode(ImageKind::Overview, &blurred, whole, config.overview_max_width)
+            match evidence.blurred_overview(&privacy.config.blur, windscreen) {
+                None => {}
+                Some(Ok(blurred)) => {
+                    let encoded = whole(&blurred, config.overview_max_width);
+                    refs.overview = attach(ImageKind::Overview, encoded);
                 }
-                Err(error) => {
+                Some(Err(error)) => {
                     stats.image_errors.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(%read_id, %error, "overview not blurred, so not sent; the read goes without it");
                 }
@@ -114,39 +100,41 @@ pub fn build_outgoing(
         }
     }
     if release.plate_crop {
-        let crop = fused.best.bbox.pixel_rect(w, h);
-        refs.plate = encode(ImageKind::Plate, &frame.image, crop, u32::MAX);
+        if let Some(crop) = evidence.plate_crop() {
+            refs.plate = attach(ImageKind::Plate, whole(crop, u32::MAX));
+        }
     }
     if release.context {
         for (i, around) in context.iter().enumerate() {
-            let (cw, ch) = around.image.dimensions();
             let kind = ImageKind::Context(i);
-            if let Some(image) = encode(kind, &around.image, Some((0, 0, cw, ch)), u32::MAX) {
+            if let Some(image) = attach(kind, whole(&around.image, u32::MAX)) {
                 let offset = |t: std::time::Duration| t.as_millis() as i64;
-                let offset_ms = offset(around.monotonic) - offset(frame.monotonic);
+                let offset_ms = offset(around.monotonic) - offset(evidence.monotonic);
                 refs.context.push(ContextImageRef { offset_ms, image });
             }
         }
     }
-    let times = FrameTimes { captured_at: frame.captured_at, monotonic: frame.monotonic };
+    let times = FrameTimes { captured_at: evidence.captured_at, monotonic: evidence.monotonic };
     let plate = publish_plate(
         &release,
         &fused.best.plate,
         privacy.pseudonymiser.as_ref(),
-        frame.captured_at,
+        evidence.captured_at,
     );
     let mut record = ReadRecord::new(read_id, link, identity, fused, times, plate, disposition);
     record.images = refs;
     record.hotlist = verdict.matched().map(|listed| publish_match(listed, &record.plate));
     // Where and with which clock the read was made, before anything derives from the record.
-    stamp.apply(&mut record, frame.captured_at);
+    stamp.apply(&mut record, evidence.captured_at);
     Outgoing { record, images: attached }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::frame::Frame;
     use crate::fuse::EmitReason;
+    use crate::geometry::BoundingBox;
     use crate::hotlist::{Action, HotlistMatch, MatchKind};
     use crate::plate::PlateRead;
     use crate::plate::PlateText;
@@ -165,8 +153,8 @@ mod tests {
     }
 
     /// A noisy frame (every pixel differs from its neighbours) with two plates on it; the read
-    /// is about the first.
-    fn fused() -> FusedRead<Evidence> {
+    /// is about the first. `packed`: kept as a track keeps it once a newer frame came.
+    fn fused(packed: bool) -> FusedRead<Evidence> {
         let mut state = 7u32;
         let image = image::RgbImage::from_fn(320, 240, |_, _| {
             state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
@@ -193,11 +181,17 @@ mod tests {
             format: None,
             region: None,
         };
+        let images = ImageConfig::default();
+        let mut evidence = Evidence::new(&frame, &plates, &plates[0], &images);
+        if packed {
+            let failed = crate::pipeline::evidence::pack(std::iter::once(&mut evidence), &images);
+            assert!(failed.is_empty(), "{failed:?}");
+        }
         FusedRead {
             vehicle: 1,
             best: PlateRead { plate, bbox: plates[0], detection_score: 0.9 },
             best_frame: 3,
-            best_payload: Evidence { frame, plates },
+            best_payload: evidence,
             agreeing_frames: 1,
             frames: 1,
             first_seen: Duration::ZERO,
@@ -235,6 +229,10 @@ mod tests {
     }
 
     fn outgoing(disposition: Disposition) -> Outgoing {
+        outgoing_of(&fused(false), disposition)
+    }
+
+    fn outgoing_of(fused: &FusedRead<Evidence>, disposition: Disposition) -> Outgoing {
         let verdict = match disposition {
             Disposition::Hit => Verdict::Alert(listed(Action::Alert)),
             Disposition::Allowed => Verdict::Allow(listed(Action::Allow)),
@@ -258,7 +256,7 @@ mod tests {
             alert_id: None,
             alert_level: None,
         };
-        build_outgoing(&fused(), &verdict, link, &[], &stages, &PipelineStats::default())
+        build_outgoing(fused, &verdict, link, &[], &stages, &PipelineStats::default())
     }
 
     #[test]
@@ -271,11 +269,27 @@ mod tests {
             Some(listed(Action::Alert)),
             "the control room sees the listing in full"
         );
-        let f = fused();
+        let f = fused(false);
         assert!(
             detail(&out, ImageKind::Overview, f.best_payload.plates[1]) > 30.0,
             "a hit's overview keeps its detail"
         );
+    }
+
+    #[test]
+    fn a_packed_best_frame_gives_a_hit_the_same_images_and_a_non_hit_its_plates_blurred() {
+        let (whole, packed) = (fused(false), fused(true));
+        let images = |out: Outgoing| -> Vec<(ImageKind, Vec<u8>)> {
+            out.images.into_iter().map(|i| (i.kind, i.jpeg)).collect()
+        };
+        let sent = images(outgoing_of(&whole, Disposition::Hit));
+        assert_eq!(sent.len(), 2, "overview and plate crop");
+        assert_eq!(sent, images(outgoing_of(&packed, Disposition::Hit)), "byte for byte");
+        let out = outgoing_of(&packed, Disposition::NonHit);
+        for (i, plate) in packed.best_payload.plates.iter().enumerate() {
+            let d = detail(&out, ImageKind::Overview, *plate);
+            assert!(d < 3.0, "plate {i} is blurred on the packed overview too: detail {d}");
+        }
     }
 
     #[test]
@@ -286,7 +300,7 @@ mod tests {
             (None, None)
         );
         assert_eq!(out.images.len(), 1);
-        for (i, plate) in fused().best_payload.plates.iter().enumerate() {
+        for (i, plate) in fused(false).best_payload.plates.iter().enumerate() {
             let d = detail(&out, ImageKind::Overview, *plate);
             assert!(
                 d < 3.0,

@@ -3,8 +3,9 @@
 //! of waiting for fusion to end the vehicle. The vehicle's fused read follows through
 //! [`HitPath::link`], which names the alert it raised so no second one goes out.
 
-use super::assemble::{build_outgoing, Evidence, ReadStages};
+use super::assemble::{build_outgoing, ReadStages};
 use super::context::ContextRing;
+use super::evidence::Evidence;
 use super::PipelineStats;
 use crate::fuse::{EmitReason, FusedRead};
 use crate::hotlist::alert::{level_of, FrameEvidence, FusedEvidence};
@@ -84,7 +85,7 @@ impl HitPath {
         let mut alerted = Vec::new();
         for FrameMatch { index, read, evidence, found } in matches {
             let Some(&vehicle) = vehicles.get(index) else { continue };
-            let at = evidence.frame.monotonic;
+            let at = evidence.monotonic;
             let frame = FrameEvidence {
                 confidence: read.plate.confidence,
                 detection_score: read.detection_score,
@@ -94,7 +95,7 @@ impl HitPath {
             };
             let so_far = FusedRead {
                 vehicle,
-                best_frame: evidence.frame.seq,
+                best_frame: evidence.seq,
                 best: read,
                 best_payload: evidence,
                 agreeing_frames,

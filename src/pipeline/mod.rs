@@ -10,6 +10,7 @@
 
 pub mod assemble;
 pub mod context;
+pub mod evidence;
 pub mod frame_queue;
 pub mod gate;
 pub mod hit_path;
@@ -18,8 +19,9 @@ pub mod sink;
 pub mod snapshot;
 pub mod stamp;
 
-pub use assemble::{Evidence, ReadStages};
+pub use assemble::ReadStages;
 pub use context::ContextRing;
+pub use evidence::Evidence;
 pub use frame_queue::{FrameQueue, Pop};
 pub use gate::{GatingConfig, MotionGate};
 pub use hit_path::HitPath;
@@ -30,6 +32,7 @@ pub use stamp::ReadStamp;
 use crate::fuse::{FusedRead, Fuser, FusionConfig};
 use crate::geometry::BoundingBox;
 use crate::hotlist::{AlertLevel, Verdict};
+use crate::imaging::ImageConfig;
 use crate::outgoing::{ReadSink, SinkFailed};
 use crate::plate::PlateRead;
 use crate::recognizer::Recognise;
@@ -85,6 +88,8 @@ pub struct PipelineStats {
     pub queue_depth: AtomicU64,
     /// Vehicles being followed by fusion right now.
     pub active_tracks: AtomicU64,
+    /// Bytes of image data fusion's tracks keep for their reads right now (`evidence.rs`).
+    pub evidence_bytes: AtomicU64,
     /// Tracks fusion did not emit because they were no vehicle (phantom reads), since the start.
     pub phantoms_suppressed: AtomicU64,
     /// Time spent in recognition (detector + OCR + formats), in total and on the last frame, µs.
@@ -110,6 +115,7 @@ impl PipelineStats {
             "image_errors": get(&self.image_errors),
             "queue_depth": get(&self.queue_depth),
             "active_tracks": get(&self.active_tracks),
+            "evidence_bytes": get(&self.evidence_bytes),
             "phantoms_suppressed": get(&self.phantoms_suppressed),
             "inference_seconds": get(&self.inference_us_total) as f64 / 1e6,
             "inference_ms_last": get(&self.inference_us_last) as f64 / 1e3,
@@ -218,7 +224,8 @@ pub fn run(
                     // A skipped frame still moves fusion's clock: the vehicle that left ends.
                     due.extend(fuser.tick(frame.monotonic));
                 } else {
-                    let (observations, plates) = recognise(recognizer, &frame, stats);
+                    let (observations, plates) =
+                        recognise(recognizer, &frame, stages.images, stats);
                     if let Some(snapshots) = snapshots {
                         snapshots.serve(&frame.image, &plates, stages.images, stages.privacy, sink);
                     }
@@ -244,6 +251,7 @@ pub fn run(
             Pop::Closed => break,
         };
         delivered = emit(due, &mut hits, &context, stages, sink, stats);
+        keep_small(&mut fuser, stages.images, stats);
         let queue_stats = queue.stats();
         stats.frames_dropped.store(queue_stats.dropped_oldest, Ordering::Relaxed);
         stats.queue_depth.store(queue_stats.depth as u64, Ordering::Relaxed);
@@ -269,6 +277,7 @@ pub fn run(
 fn recognise(
     recognizer: &mut dyn Recognise,
     frame: &Arc<crate::frame::Frame>,
+    images: &ImageConfig,
     stats: &PipelineStats,
 ) -> (Vec<(PlateRead, Evidence)>, Arc<[BoundingBox]>) {
     let recognition_started = Instant::now();
@@ -295,8 +304,22 @@ fn recognise(
         .map(|r| r.bbox)
         .chain(recognition.unread.iter().map(|d| d.bbox))
         .collect();
-    let evidence = Evidence { frame: Arc::clone(frame), plates: Arc::clone(&plates) };
-    (recognition.reads.into_iter().map(|r| (r, evidence.clone())).collect(), plates)
+    let reads = recognition.reads.into_iter().map(|r| {
+        let evidence = Evidence::new(frame, &plates, &r.bbox, images);
+        (r, evidence)
+    });
+    (reads.collect(), plates)
+}
+
+/// Packs what the tracks keep of the frame just fused (`evidence.rs`: no track keeps a whole
+/// frame past its turn), and reports the bytes they keep.
+fn keep_small(fuser: &mut Fuser<Evidence>, images: &ImageConfig, stats: &PipelineStats) {
+    for failed in evidence::pack(fuser.payloads_mut(), images) {
+        stats.image_errors.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(frame = failed.seq, error = %failed.error, "overview not encoded; the reads of this frame go without it");
+    }
+    let bytes = evidence::held_bytes(fuser.payloads_mut().map(|e| &*e));
+    stats.evidence_bytes.store(bytes as u64, Ordering::Relaxed);
 }
 
 /// Closes the queue when the capture thread ends, however it ends (a panic included), so the
@@ -378,7 +401,7 @@ fn emit(
             tracing::info!(plate = %fused.best.plate.text, list = %hit.list, category = %hit.category, match_kind = ?hit.match_kind, distance = hit.distance, "hotlist hit");
         }
         let around = if verdict.is_hit() {
-            context.around(fused.best_payload.frame.monotonic)
+            context.around(fused.best_payload.monotonic)
         } else {
             Vec::new()
         };
