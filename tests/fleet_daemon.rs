@@ -16,7 +16,7 @@ fn reads_carry_the_gpsd_position_and_metrics_are_scraped_while_running() {
     let Some(folder) = common::eval_images() else { return };
     let dir = tempfile::tempdir().expect("tempdir");
     let (video, expected) = common::road_video(&folder, dir.path());
-    let gps = FakeGps::start(&drive_log(), Duration::from_millis(40), false);
+    let mut gps = FakeGps::start(&drive_log(), Duration::from_millis(40), false);
     // gpsfake feeds once a client watches, and gpsd needs a few sentences before its first fix:
     // wait for one, so that the daemon's first read already has gpsd's position to get.
     let config = PositionConfig {
@@ -28,7 +28,11 @@ fn reads_carry_the_gpsd_position_and_metrics_are_scraped_while_running() {
     let probe = PositionProvider::start(&config, None, None).expect("probe");
     let deadline = Instant::now() + Duration::from_secs(20);
     while probe.current().is_none_or(|p| p.lost) {
-        assert!(Instant::now() < deadline, "gpsfake's gpsd gave no fix within 20 s");
+        assert!(
+            Instant::now() < deadline,
+            "gpsfake's gpsd gave no fix within 20 s: {}",
+            gps.report()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let metrics_port = common::broker::free_port();

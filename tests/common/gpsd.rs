@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 /// The recorded drive (made by testdata/gps/make_drive.py).
@@ -14,6 +14,8 @@ pub fn drive_log() -> PathBuf {
 pub struct FakeGps {
     child: Child,
     pub port: u16,
+    /// What gpsfake and its gpsd said, for the message of a test that got no fix.
+    said: tempfile::NamedTempFile,
 }
 
 impl FakeGps {
@@ -29,13 +31,25 @@ impl FakeGps {
         if once {
             command.arg("-1");
         }
+        let said = tempfile::NamedTempFile::new().expect("a file for gpsfake's output");
         let child = command
             .arg(log)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(said.reopen().expect("gpsfake's stdout"))
+            .stderr(said.reopen().expect("gpsfake's stderr"))
             .spawn()
             .expect("gpsfake (Debian package gpsd-clients, with gpsd): run scripts/setup.sh");
-        Self { child, port }
+        Self { child, port, said }
+    }
+
+    /// Whether gpsfake still runs, and what it and its gpsd said so far.
+    pub fn report(&mut self) -> String {
+        let state = match self.child.try_wait() {
+            Ok(None) => "running".to_string(),
+            Ok(Some(status)) => format!("exited: {status}"),
+            Err(error) => format!("unknown: {error}"),
+        };
+        let said = std::fs::read_to_string(self.said.path()).unwrap_or_default();
+        format!("gpsfake on port {} {state}; its output:\n{said}", self.port)
     }
 }
 
