@@ -482,19 +482,22 @@ pub fn signature_path(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// Also the fixtures of the updater's tests (`updater.rs`).
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::time::Duration;
 
-    const V1: &str = "version,v1\nplate,list,category,action,expires,note\nAB12,l,stolen,alert,,\n";
-    const V2: &str = "version,v2\nplate,list,category,action,expires,note\nCD34,l,wanted,alert,,\n";
+    pub(crate) const V1: &str =
+        "version,v1\nplate,list,category,action,expires,note\nAB12,l,stolen,alert,,\n";
+    pub(crate) const V2: &str =
+        "version,v2\nplate,list,category,action,expires,note\nCD34,l,wanted,alert,,\n";
 
-    fn t0() -> SystemTime {
+    pub(crate) fn t0() -> SystemTime {
         SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)
     }
 
-    fn envelope(body: &str, version: &str, signature: Option<String>) -> Vec<u8> {
+    pub(crate) fn envelope(body: &str, version: &str, signature: Option<String>) -> Vec<u8> {
         serde_json::to_vec(&Envelope {
             format: Format::Csv,
             version: version.into(),

@@ -100,24 +100,7 @@ impl Updater {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hotlist::{Envelope, Format};
-
-    const V1: &str = "version,v1\nplate,list,category,action,expires,note\nAB12,l,stolen,alert,,\n";
-    const V2: &str = "version,v2\nplate,list,category,action,expires,note\nCD34,l,wanted,alert,,\n";
-
-    fn t0() -> SystemTime {
-        SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)
-    }
-
-    fn envelope(body: &str, version: &str, signature: Option<String>) -> Vec<u8> {
-        serde_json::to_vec(&Envelope {
-            format: Format::Csv,
-            version: version.into(),
-            signature,
-            body: body.into(),
-        })
-        .expect("json")
-    }
+    use crate::hotlist::live::tests::{envelope, t0, V1, V2};
 
     #[test]
     fn the_updater_reloads_a_changed_file_and_applies_mailbox_messages() {
