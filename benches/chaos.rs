@@ -38,6 +38,7 @@ mod mqtt_proxy;
 #[path = "../tests/common/subscriber.rs"]
 mod subscriber;
 
+use anpr_edge::backoff::SplitMix64;
 use anpr_edge::message::{Class, Message};
 use anpr_edge::publish::{MqttConfig, MqttSink, Setup, Topics};
 use mqtt_proxy::{Dir, MqttProxy};
@@ -109,20 +110,12 @@ fn unit() {
     writeln!(out, "unacked {unacknowledged} {stats}").expect("stdout");
 }
 
-/// SplitMix64: the rounds' choices from the seed.
-struct Rng(u64);
+/// The rounds' choices from the seed (the backoff's SplitMix64).
+struct Rng(SplitMix64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
     fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
+        self.0.next_u64() % n.max(1)
     }
 
     fn millis(&mut self, low: u64, high: u64) -> Duration {
@@ -491,7 +484,7 @@ fn controller() {
         lost: BTreeSet::new(),
         faults: BTreeMap::new(),
     };
-    let mut rng = Rng(seed);
+    let mut rng = Rng(SplitMix64(seed));
     let started = Instant::now();
     let mut done = 0;
     let mut lost_by_fault: BTreeMap<&str, usize> = BTreeMap::new();

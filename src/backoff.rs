@@ -72,12 +72,13 @@ fn os_seed() -> u64 {
 }
 
 /// SplitMix64 (Steele, Lea, Flood 2014): tiny, fast, and every seed gives a full-period
-/// sequence, which is all a retry schedule needs (nothing here is a secret).
+/// sequence, which is all a retry schedule needs (nothing here is a secret). Also the chaos
+/// bench's seeded choices, so that a printed seed replays the same rounds.
 #[derive(Debug, Clone)]
-struct SplitMix64(u64);
+pub struct SplitMix64(pub u64);
 
 impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
