@@ -205,14 +205,7 @@ mod tests {
     fn detail(out: &Outgoing, kind: ImageKind, b: BoundingBox) -> f64 {
         let jpeg = &out.images.iter().find(|i| i.kind == kind).expect("image sent").jpeg;
         let img = image::load_from_memory(jpeg).expect("jpeg").to_luma8();
-        let (x0, y0, w, h) = b.pixel_rect(img.width(), img.height()).expect("inside");
-        let mut sum = 0u64;
-        for y in y0..y0 + h {
-            for x in x0..x0 + w - 1 {
-                sum += u64::from(img.get_pixel(x, y)[0].abs_diff(img.get_pixel(x + 1, y)[0]));
-            }
-        }
-        sum as f64 / f64::from((w - 1) * h)
+        crate::pipeline::evidence::tests::detail(&img, &b)
     }
 
     fn listed(action: Action) -> HotlistMatch {

@@ -231,8 +231,9 @@ pub fn held_bytes<'a>(held: impl Iterator<Item = &'a Evidence>) -> usize {
     bytes
 }
 
+/// Also the detail measure of `assemble.rs`'s tests.
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A noisy frame (every pixel differs from its neighbours), numbered `seq`.
@@ -253,13 +254,19 @@ mod tests {
         })
     }
 
-    /// Mean step between horizontal neighbours inside `b` of `image`.
-    fn detail(image: &RgbImage, b: &BoundingBox) -> f64 {
+    /// Mean step between horizontal neighbours of the first channel inside `b` of `image`: low
+    /// on a blurred plate, high on a legible one.
+    pub(crate) fn detail<P>(image: &image::ImageBuffer<P, Vec<u8>>, b: &BoundingBox) -> f64
+    where
+        P: image::Pixel<Subpixel = u8>,
+    {
         let (x0, y0, w, h) = b.pixel_rect(image.width(), image.height()).expect("inside");
         let mut sum = 0u64;
         for y in y0..y0 + h {
             for x in x0..x0 + w - 1 {
-                sum += u64::from(image.get_pixel(x, y)[0].abs_diff(image.get_pixel(x + 1, y)[0]));
+                let step = image.get_pixel(x, y).channels()[0]
+                    .abs_diff(image.get_pixel(x + 1, y).channels()[0]);
+                sum += u64::from(step);
             }
         }
         sum as f64 / f64::from((w - 1) * h)
